@@ -1,0 +1,412 @@
+/* The module host: builds the config schema from the registry, starts each
+ * enabled module, applies reloads (start, stop, reload or restart), stops
+ * them all asynchronously, and reports their states. A module that fails is
+ * closed and marked failed with its reason; the rest run on. */
+#include "module.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "status.h"
+#include "store.h"
+
+struct scout_mod {
+	const struct scout_module *desc;
+	struct scout_host *host;
+	size_t index; /* in the schema */
+	enum scout_mod_state state;
+	bool enabled;
+	bool active;     /* started and not yet reported stopped */
+	bool restart;    /* start again with pending_conf once stopped */
+	void *conf;      /* owned */
+	void *pending_conf;
+	void *priv;
+	struct scout_db *db;
+	char reason[256];
+	uint64_t started_at; /* uv_now() ms */
+	unsigned starts;
+};
+
+struct scout_host {
+	const struct scout_schema *schema;
+	struct scout_host_env env;
+	struct scout_mod *mods;
+	size_t n;
+	bool stopping;
+	size_t waiting; /* modules still to report stopped, plus one */
+	void (*stop_done)(void *);
+	void *stop_arg;
+};
+
+static const char *const state_names[] = {
+	[SCOUT_MOD_DISABLED] = "disabled", [SCOUT_MOD_STARTING] = "starting", [SCOUT_MOD_RUNNING] = "running",
+	[SCOUT_MOD_FAILED] = "failed",     [SCOUT_MOD_STOPPING] = "stopping", [SCOUT_MOD_STOPPED] = "stopped",
+};
+
+const char *scout_mod_state_name(enum scout_mod_state state)
+{
+	return state_names[state];
+}
+
+const char *scout_mod_name(const struct scout_mod *m)
+{
+	return m->desc->name;
+}
+
+const void *scout_mod_conf(const struct scout_mod *m)
+{
+	return m->conf;
+}
+
+void *scout_mod_priv(const struct scout_mod *m)
+{
+	return m->priv;
+}
+
+void scout_mod_set_priv(struct scout_mod *m, void *priv)
+{
+	m->priv = priv;
+}
+
+uv_loop_t *scout_mod_loop(const struct scout_mod *m)
+{
+	return m->host->env.loop;
+}
+
+struct scout_bus *scout_mod_bus(const struct scout_mod *m)
+{
+	return m->host->env.bus;
+}
+
+struct scout_store *scout_mod_store(const struct scout_mod *m)
+{
+	return m->host->env.store;
+}
+
+const char *scout_mod_state_dir(const struct scout_mod *m)
+{
+	return m->host->env.state_dir;
+}
+
+int scout_mod_db(struct scout_mod *m, struct scout_db **ret_db)
+{
+	if (!m->db) {
+		int r = scout_store_db(m->host->env.store, m->desc->name, &m->db);
+		if (r < 0)
+			return r;
+	}
+	*ret_db = m->db;
+	return 0;
+}
+
+/* ---- schema ----------------------------------------------------------- */
+
+int scout_host_schema(const struct scout_section *first, const struct scout_schema **ret_schema)
+{
+	static struct scout_section sections[64];
+	static const struct scout_section *ptrs[64];
+	static struct scout_schema schema;
+
+	if (scout_modules_count + 1 > 64)
+		return -E2BIG;
+	sections[0] = *first;
+	for (size_t i = 0; i < scout_modules_count; i++) {
+		const struct scout_module *d = scout_modules[i];
+		sections[i + 1] = (struct scout_section){
+			.name = d->name,
+			.options = d->options,
+			.conf_size = d->conf_size,
+			.has_enabled = true,
+			.default_enabled = d->default_enabled,
+			.check = d->configure,
+		};
+	}
+	for (size_t i = 0; i <= scout_modules_count; i++)
+		ptrs[i] = &sections[i];
+	schema.sections = ptrs;
+	schema.n = scout_modules_count + 1;
+	*ret_schema = &schema;
+	return 0;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+int scout_host_new(const struct scout_schema *schema, struct scout_host **ret_host)
+{
+	struct scout_host *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	h->schema = schema;
+	h->n = scout_modules_count;
+	h->mods = calloc(h->n ? h->n : 1, sizeof(*h->mods));
+	if (!h->mods) {
+		free(h);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < h->n; i++) {
+		h->mods[i].desc = scout_modules[i];
+		h->mods[i].host = h;
+		h->mods[i].index = (size_t)scout_schema_find(schema, scout_modules[i]->name);
+	}
+	*ret_host = h;
+	return 0;
+}
+
+static const struct scout_section *section_of(const struct scout_mod *m)
+{
+	return m->host->schema->sections[m->index];
+}
+
+void scout_host_free(struct scout_host *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->n; i++) {
+		scout_section_conf_free(section_of(&h->mods[i]), h->mods[i].conf);
+		scout_section_conf_free(section_of(&h->mods[i]), h->mods[i].pending_conf);
+	}
+	free(h->mods);
+	free(h);
+}
+
+static void begin_stop(struct scout_mod *m)
+{
+	if (!m->active || m->state == SCOUT_MOD_STOPPING)
+		return;
+	if (m->state != SCOUT_MOD_FAILED)
+		m->state = SCOUT_MOD_STOPPING;
+	log_debug("%s: stopping", m->desc->name);
+	m->desc->stop(m);
+}
+
+static void start_module(struct scout_mod *m)
+{
+	int r;
+
+	m->reason[0] = 0;
+	m->state = SCOUT_MOD_STARTING;
+	m->active = true;
+	m->starts++;
+	m->started_at = uv_now(m->host->env.loop);
+	r = m->desc->start(m);
+	if (r < 0 || m->state == SCOUT_MOD_FAILED) {
+		if (!m->reason[0])
+			snprintf(m->reason, sizeof(m->reason), "start failed: %s", strerror(-r));
+		if (m->state != SCOUT_MOD_FAILED)
+			log_error("%s: %s", m->desc->name, m->reason);
+		m->state = SCOUT_MOD_FAILED;
+		/* let it close whatever it opened before failing */
+		if (m->active)
+			m->desc->stop(m);
+		return;
+	}
+	m->state = SCOUT_MOD_RUNNING;
+	log_info("%s: running", m->desc->name);
+}
+
+void scout_mod_fail(struct scout_mod *m, const char *fmt, ...)
+{
+	va_list ap;
+	bool starting = m->state == SCOUT_MOD_STARTING;
+
+	if (m->state == SCOUT_MOD_FAILED || m->state == SCOUT_MOD_STOPPING)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(m->reason, sizeof(m->reason), fmt, ap);
+	va_end(ap);
+	log_error("%s: failed: %s", m->desc->name, m->reason);
+	m->state = SCOUT_MOD_FAILED;
+	if (!starting && m->active) /* start_module closes it otherwise */
+		m->desc->stop(m);
+}
+
+void scout_mod_stopped(struct scout_mod *m)
+{
+	struct scout_host *h = m->host;
+
+	if (!m->active)
+		return;
+	m->active = false;
+	m->priv = NULL;
+	if (m->state != SCOUT_MOD_FAILED)
+		m->state = m->enabled ? SCOUT_MOD_STOPPED : SCOUT_MOD_DISABLED;
+	log_debug("%s: stopped", m->desc->name);
+	if (h->stopping) {
+		if (--h->waiting == 0 && h->stop_done)
+			h->stop_done(h->stop_arg);
+		return;
+	}
+	if (m->restart) {
+		m->restart = false;
+		scout_section_conf_free(section_of(m), m->conf);
+		m->conf = m->pending_conf;
+		m->pending_conf = NULL;
+		if (m->enabled)
+			start_module(m);
+	}
+}
+
+void scout_host_start(struct scout_host *h, const struct scout_host_env *env, struct scout_config *config)
+{
+	h->env = *env;
+	for (size_t i = 0; i < h->n; i++) {
+		struct scout_mod *m = &h->mods[i];
+		m->conf = scout_config_take(config, m->index);
+		m->enabled = config->enabled[m->index];
+		m->state = SCOUT_MOD_DISABLED;
+	}
+	for (size_t i = 0; i < h->n; i++)
+		if (h->mods[i].enabled)
+			start_module(&h->mods[i]);
+}
+
+static void restart_later(struct scout_mod *m, void *conf)
+{
+	scout_section_conf_free(section_of(m), m->pending_conf);
+	m->pending_conf = conf;
+	m->restart = true;
+	begin_stop(m);
+}
+
+void scout_host_reload(struct scout_host *h, struct scout_config *config)
+{
+	if (h->stopping)
+		return;
+	for (size_t i = 0; i < h->n; i++) {
+		struct scout_mod *m = &h->mods[i];
+		void *conf = scout_config_take(config, m->index);
+		bool was = m->enabled, now = config->enabled[m->index];
+
+		m->enabled = now;
+		if (m->active && m->restart) {
+			/* still closing for an earlier restart: start on this one */
+			scout_section_conf_free(section_of(m), m->pending_conf);
+			m->pending_conf = conf;
+			continue;
+		}
+		if (!now) {
+			if (was)
+				log_info("%s: disabled by reload", m->desc->name);
+			if (m->active)
+				begin_stop(m);
+			else if (m->state != SCOUT_MOD_FAILED || was)
+				m->state = SCOUT_MOD_DISABLED;
+			scout_section_conf_free(section_of(m), m->conf);
+			m->conf = conf;
+			m->reason[0] = 0;
+			continue;
+		}
+		if (m->state == SCOUT_MOD_RUNNING) {
+			if (!m->desc->reload) {
+				restart_later(m, conf);
+				continue;
+			}
+			int r = m->desc->reload(m, conf);
+			if (r < 0) {
+				log_error("%s: reload failed (%s); keeping the previous settings", m->desc->name,
+					  strerror(-r));
+				scout_section_conf_free(section_of(m), conf);
+				continue;
+			}
+			scout_section_conf_free(section_of(m), m->conf);
+			m->conf = conf;
+			continue;
+		}
+		if (m->active) {
+			/* failed and still closing: start again once closed */
+			restart_later(m, conf);
+			continue;
+		}
+		/* newly enabled, or failed before: (re)start */
+		scout_section_conf_free(section_of(m), m->conf);
+		m->conf = conf;
+		start_module(m);
+	}
+}
+
+void scout_host_stop(struct scout_host *h, void (*done)(void *arg), void *arg)
+{
+	h->stopping = true;
+	h->stop_done = done;
+	h->stop_arg = arg;
+	h->waiting = 1;
+	for (size_t i = 0; i < h->n; i++) {
+		struct scout_mod *m = &h->mods[i];
+		m->restart = false;
+		if (!m->active)
+			continue;
+		h->waiting++;
+		if (m->state == SCOUT_MOD_FAILED || m->state == SCOUT_MOD_STOPPING)
+			continue; /* already closing */
+		m->state = SCOUT_MOD_STOPPING;
+		m->desc->stop(m);
+	}
+	if (--h->waiting == 0 && done)
+		done(arg);
+}
+
+void scout_host_stuck(const struct scout_host *h, char *buf, size_t size)
+{
+	size_t k = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < h->n && k < size; i++)
+		if (h->mods[i].active)
+			k += (size_t)snprintf(buf + k, size - k, "%s%s", k ? ", " : "", h->mods[i].desc->name);
+}
+
+size_t scout_host_count(const struct scout_host *h, enum scout_mod_state state)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < h->n; i++)
+		n += h->mods[i].state == state;
+	return n;
+}
+
+void scout_host_status(struct scout_host *h, json_t *arr)
+{
+	uint64_t now = uv_now(h->env.loop);
+
+	for (size_t i = 0; i < h->n; i++) {
+		struct scout_mod *m = &h->mods[i];
+		json_t *o = json_object();
+
+		json_object_set_new(o, "name", json_string(m->desc->name));
+		json_object_set_new(o, "summary", json_string(m->desc->summary));
+		json_object_set_new(o, "enabled", json_boolean(m->enabled));
+		json_object_set_new(o, "state", json_string(scout_mod_state_name(m->state)));
+		json_object_set_new(o, "reason", m->reason[0] ? json_string(m->reason) : json_null());
+		json_object_set_new(o, "starts", json_integer(m->starts));
+		json_object_set_new(o, "uptime_s", m->state == SCOUT_MOD_RUNNING
+							   ? json_integer((json_int_t)((now - m->started_at) / 1000))
+							   : json_null());
+		json_t *counters = json_object();
+		json_object_set_new(o, "counters", counters);
+		if (m->state == SCOUT_MOD_RUNNING && m->desc->status)
+			m->desc->status(m, o);
+		json_array_append_new(arr, o);
+	}
+}
+
+bool scout_host_command(struct scout_host *h, const char *name, struct scout_status_req *req, json_t *request)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		struct scout_mod *m = &h->mods[i];
+		for (const struct scout_command *c = m->desc->commands; c && c->name; c++) {
+			if (strcmp(c->name, name) != 0)
+				continue;
+			if (m->state != SCOUT_MOD_RUNNING)
+				scout_status_error(req, "unavailable", "module %s is %s", m->desc->name,
+						   scout_mod_state_name(m->state));
+			else
+				c->run(m, req, request);
+			return true;
+		}
+	}
+	return false;
+}

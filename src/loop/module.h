@@ -1,0 +1,114 @@
+/* Modules and the host that runs them. A module is one descriptor in the
+ * static registry (src/modules/registry.c). Its name is also its config
+ * section and its store database. Lifecycle:
+ *
+ *   configure  validate a parsed section and derive fields; no I/O. Runs on
+ *              every load: start-up, reload, --check-config.
+ *   start      open sockets, timers, subscriptions. A negative return (or
+ *              scout_mod_fail) marks the module failed with its reason; the
+ *              others keep running.
+ *   reload     take a new, already validated section; a negative return
+ *              keeps the old one running.
+ *   status     add the module's fields to its status object; numbers under
+ *              "counters" are also exported as metrics.
+ *   stop       begin closing; call scout_mod_stopped() once every handle is
+ *              closed (may be called before stop returns).
+ *
+ * A module never includes another module's header: it talks over the bus. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "config.h"
+
+struct scout_mod;
+struct scout_bus;
+struct scout_db;
+struct scout_store;
+struct scout_status_req;
+
+/* A status-socket command a module serves, e.g. {"cmd":"devices"}. The
+ * module answers with scout_status_reply(), now or later. */
+struct scout_command {
+	const char *name;
+	void (*run)(struct scout_mod *m, struct scout_status_req *req, json_t *request);
+};
+
+struct scout_module {
+	const char *name;
+	const char *summary; /* one line, for docs and status */
+	bool default_enabled;
+	const struct scout_option *options; /* ends with a zeroed entry */
+	size_t conf_size;
+	void (*configure)(void *conf, struct scout_check *c);
+	int (*start)(struct scout_mod *m);
+	int (*reload)(struct scout_mod *m, const void *new_conf);
+	void (*status)(struct scout_mod *m, json_t *obj);
+	void (*stop)(struct scout_mod *m);
+	const struct scout_command *commands; /* ends with a zeroed entry */
+};
+
+enum scout_mod_state {
+	SCOUT_MOD_DISABLED,
+	SCOUT_MOD_STARTING,
+	SCOUT_MOD_RUNNING,
+	SCOUT_MOD_FAILED,
+	SCOUT_MOD_STOPPING,
+	SCOUT_MOD_STOPPED,
+};
+
+const char *scout_mod_state_name(enum scout_mod_state state);
+
+/* What a module may use; borrowed for its lifetime. */
+const char *scout_mod_name(const struct scout_mod *m);
+const void *scout_mod_conf(const struct scout_mod *m);
+void *scout_mod_priv(const struct scout_mod *m);
+void scout_mod_set_priv(struct scout_mod *m, void *priv);
+uv_loop_t *scout_mod_loop(const struct scout_mod *m);
+struct scout_bus *scout_mod_bus(const struct scout_mod *m);
+struct scout_store *scout_mod_store(const struct scout_mod *m);
+const char *scout_mod_state_dir(const struct scout_mod *m);
+/* The module's own database (named after it), opened on first use. */
+int scout_mod_db(struct scout_mod *m, struct scout_db **ret_db);
+/* Marks a running module failed with a reason and stops it. */
+__attribute__((format(printf, 2, 3))) void scout_mod_fail(struct scout_mod *m, const char *fmt, ...);
+void scout_mod_stopped(struct scout_mod *m);
+
+/* ---- the host (used by the agent) ------------------------------------- */
+
+struct scout_host;
+
+struct scout_host_env {
+	uv_loop_t *loop;
+	struct scout_bus *bus;
+	struct scout_store *store;
+	const char *state_dir;
+};
+
+/* The schema of every section: first_section (the agent's) then one per
+ * registered module. */
+int scout_host_schema(const struct scout_section *first_section, const struct scout_schema **ret_schema);
+
+int scout_host_new(const struct scout_schema *schema, struct scout_host **ret_host);
+void scout_host_free(struct scout_host *host);
+/* Starts every enabled module with its section from config (taken). */
+void scout_host_start(struct scout_host *host, const struct scout_host_env *env, struct scout_config *config);
+/* Applies a validated config: starts, stops or reloads each module. */
+void scout_host_reload(struct scout_host *host, struct scout_config *config);
+/* Stops every module; done runs when all have reported stopped. */
+void scout_host_stop(struct scout_host *host, void (*done)(void *arg), void *arg);
+/* Names of modules that have not finished stopping, for a log line. */
+void scout_host_stuck(const struct scout_host *host, char *buf, size_t size);
+
+size_t scout_host_count(const struct scout_host *host, enum scout_mod_state state);
+/* Fills arr with one status object per module. */
+void scout_host_status(struct scout_host *host, json_t *arr);
+/* Runs the module command name (or answers that its module is not
+ * running); false when no module has that command. */
+bool scout_host_command(struct scout_host *host, const char *name, struct scout_status_req *req, json_t *request);
+
+/* The registry: src/modules/registry.c. */
+extern const struct scout_module *const scout_modules[];
+extern const size_t scout_modules_count;

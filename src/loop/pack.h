@@ -1,0 +1,18 @@
+/* Small checked readers for msgpack payloads on the bus: every lookup
+ * checks the type and returns an error rather than trusting the sender. */
+#pragma once
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The value under string key in map, or NULL (absent, or obj not a map). */
+const msgpack_object *scout_pack_get(const msgpack_object *map, const char *key);
+int scout_pack_get_bool(const msgpack_object *map, const char *key, bool *ret);
+int scout_pack_get_uint(const msgpack_object *map, const char *key, uint64_t *ret);
+/* Borrowed bytes (not NUL-terminated) of a str value. */
+int scout_pack_get_str(const msgpack_object *map, const char *key, const char **ret, size_t *ret_len);
+
+/* Packs a NUL-terminated string. */
+void scout_pack_str(msgpack_packer *pk, const char *s);

@@ -1,0 +1,48 @@
+/* The status socket: AF_UNIX stream, mode 0660, newline-delimited JSON.
+ * Each request line is one JSON object with a "cmd" string; each gets one
+ * reply line: {"ok":true,...} or {"ok":false,"error":{"code","message"}}.
+ * A malformed, unknown or oversized (> 64 KiB) request gets an error reply
+ * and the connection is closed. Peers are checked with SO_PEERCRED: root,
+ * the agent's own uid, or a member of the socket's group. */
+#pragma once
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define SCOUT_STATUS_MAX_LINE (64 * 1024)
+
+struct scout_status_server;
+struct scout_status_req;
+
+struct scout_status_stats {
+	uint64_t connections;
+	uint64_t requests;
+	uint64_t errors; /* error replies */
+	uint64_t denied; /* peers refused */
+	uint64_t open;   /* connections open now */
+};
+
+/* request is borrowed until the handler returns; answer req exactly once
+ * with scout_status_reply() or scout_status_error(), now or later. */
+typedef void (*scout_status_handler)(struct scout_status_req *req, const char *cmd, json_t *request, void *arg);
+
+/* Binds path (removing a stale socket, refusing if another process
+ * listens), sets mode 0660 and group (NULL: the process's group). */
+int scout_status_listen(uv_loop_t *loop, const char *path, const char *group, scout_status_handler handler,
+			void *arg, struct scout_status_server **ret_server, char *err, size_t errlen);
+/* Closes every connection and the socket, unlinks it; done runs after. */
+void scout_status_close(struct scout_status_server *s, void (*done)(void *arg), void *arg);
+const struct scout_status_stats *scout_status_stats(const struct scout_status_server *s);
+
+/* Sends {"ok":true} merged with the fields of reply (stolen; may be NULL). */
+void scout_status_reply(struct scout_status_req *req, json_t *reply);
+__attribute__((format(printf, 3, 4))) void scout_status_error(struct scout_status_req *req, const char *code,
+							      const char *fmt, ...);
+
+/* Parses one request line: a JSON object whose "cmd" is 1..32 of [a-z0-9-].
+ * Returns 0 with the object (caller decrefs) and its cmd (borrowed from it),
+ * or -EINVAL with a message in err. */
+int scout_status_parse_request(const char *line, size_t len, json_t **ret_request, const char **ret_cmd,
+			       char *err, size_t errlen);

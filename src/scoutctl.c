@@ -1,0 +1,383 @@
+/* scoutctl: the operator's client of scoutd's status socket. Sends one
+ * newline-delimited JSON request, reads one reply line and renders it for
+ * people (aligned tables) or, with --json, prints it for machines.
+ * Exit codes: 0 success, 1 error reply, 2 cannot connect or usage. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_SOCKET "./var/scoutd.sock"
+#define SYSTEM_SOCKET "/run/scout/scoutd.sock"
+#define MAX_REPLY (64u << 20)
+#define TIMEOUT_MS 60000
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: scoutctl [-s SOCKET] COMMAND [--json]\n"
+		     "\n"
+		     "Commands:\n"
+		     "  status [--json]   agent, modules, bus, store and last reload\n"
+		     "  metrics           the same counters as Prometheus text\n"
+		     "  reload            re-read the configuration (like SIGHUP) and show the result\n"
+		     "  version           the agent's version\n"
+		     "\n"
+		     "  -s, --socket PATH  status socket (default: $SCOUT_SOCKET, else " DEFAULT_SOCKET ",\n"
+		     "                     else " SYSTEM_SOCKET " when only that exists)\n"
+		     "  -h, --help         this help\n");
+}
+
+static const char *default_socket(void)
+{
+	const char *env = getenv("SCOUT_SOCKET");
+	struct stat st;
+
+	if (env && *env)
+		return env;
+	if (stat(DEFAULT_SOCKET, &st) < 0 && stat(SYSTEM_SOCKET, &st) == 0)
+		return SYSTEM_SOCKET;
+	return DEFAULT_SOCKET;
+}
+
+/* Sends request and returns the parsed reply, or exits 2 naming the path. */
+static json_t *call(const char *path, json_t *request)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char *line = json_dumps(request, JSON_COMPACT), *buf = NULL;
+	size_t len = 0, cap = 0;
+	json_error_t jerr;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "scoutctl: %s: path too long for a unix socket\n", path);
+		exit(2);
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "scoutctl: cannot connect to %s: %s (is scoutd running? use -s PATH)\n", path,
+			strerror(errno));
+		exit(2);
+	}
+	size_t n = strlen(line);
+	line[n] = '\n'; /* replaces the NUL: the line goes out with its newline */
+	for (size_t off = 0; off < n + 1;) {
+		ssize_t w = send(fd, line + off, n + 1 - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			fprintf(stderr, "scoutctl: %s: write failed: %s\n", path, strerror(errno));
+			exit(2);
+		}
+		off += (size_t)w;
+	}
+	free(line);
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int pr = poll(&p, 1, TIMEOUT_MS);
+		if (pr == 0) {
+			fprintf(stderr, "scoutctl: %s: no reply within %d s\n", path, TIMEOUT_MS / 1000);
+			exit(2);
+		}
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (len + 65536 > cap) {
+			cap = cap ? cap * 2 : 131072;
+			if (cap > MAX_REPLY + 65536 || !(buf = realloc(buf, cap))) {
+				fprintf(stderr, "scoutctl: %s: reply too large\n", path);
+				exit(2);
+			}
+		}
+		ssize_t r = recv(fd, buf + len, cap - len, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			fprintf(stderr, "scoutctl: %s: connection closed before a reply\n", path);
+			exit(2);
+		}
+		len += (size_t)r;
+		if (memchr(buf + len - (size_t)r, '\n', (size_t)r))
+			break;
+	}
+	close(fd);
+	json_t *reply = json_loadb(buf, (size_t)((char *)memchr(buf, '\n', len) - buf), 0, &jerr);
+	free(buf);
+	if (!json_is_object(reply)) {
+		fprintf(stderr, "scoutctl: %s: malformed reply: %s\n", path, jerr.text);
+		exit(2);
+	}
+	return reply;
+}
+
+/* Prints an error reply and returns 1. */
+static int error_reply(json_t *reply)
+{
+	json_t *e = json_object_get(reply, "error");
+	const char *msg = json_string_value(json_object_get(e, "message"));
+	const char *code = json_string_value(json_object_get(e, "code"));
+
+	fprintf(stderr, "scoutctl: %s%s%s%s\n", msg ? msg : "request failed", code ? " (" : "", code ? code : "",
+		code ? ")" : "");
+	return 1;
+}
+
+/* ---- tables ------------------------------------------------------------ */
+
+#define MAX_COLS 8
+#define MAX_ROWS 256
+
+struct table {
+	size_t ncols, nrows;
+	char *cell[MAX_ROWS][MAX_COLS];
+};
+
+static void row(struct table *t, ...)
+{
+	va_list ap;
+
+	if (t->nrows == MAX_ROWS)
+		return;
+	va_start(ap, t);
+	for (size_t c = 0; c < t->ncols; c++) {
+		const char *s = va_arg(ap, const char *);
+		t->cell[t->nrows][c] = strdup(s ? s : "-");
+	}
+	va_end(ap);
+	t->nrows++;
+}
+
+static void print_table(struct table *t)
+{
+	size_t w[MAX_COLS] = {0};
+
+	for (size_t r = 0; r < t->nrows; r++)
+		for (size_t c = 0; c < t->ncols; c++)
+			if (strlen(t->cell[r][c]) > w[c])
+				w[c] = strlen(t->cell[r][c]);
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols; c++) {
+			if (c + 1 == t->ncols)
+				printf("%s\n", t->cell[r][c]);
+			else
+				printf("%-*s  ", (int)w[c], t->cell[r][c]);
+			free(t->cell[r][c]);
+		}
+	}
+	t->nrows = 0;
+}
+
+static const char *bytes(json_t *v, char *buf, size_t size)
+{
+	static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double x = json_number_value(v);
+	int u = 0;
+
+	if (!json_is_number(v))
+		return "-";
+	while (x >= 1024 && u < 4) {
+		x /= 1024;
+		u++;
+	}
+	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", x, units[u]);
+	return buf;
+}
+
+static const char *duration(json_t *v, char *buf, size_t size)
+{
+	long long s = json_integer_value(v);
+
+	if (!json_is_integer(v))
+		return "-";
+	if (s >= 86400)
+		snprintf(buf, size, "%lldd %lldh", s / 86400, s % 86400 / 3600);
+	else if (s >= 3600)
+		snprintf(buf, size, "%lldh %lldm", s / 3600, s % 3600 / 60);
+	else if (s >= 60)
+		snprintf(buf, size, "%lldm %llds", s / 60, s % 60);
+	else
+		snprintf(buf, size, "%llds", s);
+	return buf;
+}
+
+static const char *num(json_t *v, char *buf, size_t size)
+{
+	if (!json_is_integer(v))
+		return "-";
+	snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	return buf;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static void print_status(json_t *st)
+{
+	char a[64], b[64], c[64], d[64], e[64], f[64];
+	struct table t = {.ncols = 2};
+	json_t *store = json_object_get(st, "store"), *reload = json_object_get(st, "reload");
+	json_t *last = json_object_get(reload, "last"), *v, *m;
+	const char *k;
+	size_t i;
+
+	snprintf(a, sizeof(a), "%s", str(st, "version") ? str(st, "version") : "?");
+	row(&t, "version", a);
+	row(&t, "pid", num(json_object_get(st, "pid"), b, sizeof(b)));
+	row(&t, "uptime", duration(json_object_get(st, "uptime_s"), c, sizeof(c)));
+	row(&t, "config", str(st, "config"));
+	row(&t, "state_dir", str(st, "state_dir"));
+	row(&t, "socket", str(st, "status_socket"));
+	row(&t, "log_level", str(st, "log_level"));
+	row(&t, "memory", bytes(json_object_get(st, "rss_bytes"), d, sizeof(d)));
+	char storeline[256];
+	snprintf(storeline, sizeof(storeline), "%s used, map %s, max %s", bytes(json_object_get(store, "used_bytes"), e, sizeof(e)),
+		 bytes(json_object_get(store, "map_bytes"), f, sizeof(f)), bytes(json_object_get(store, "max_bytes"), a, sizeof(a)));
+	row(&t, "store", storeline);
+	char runline[128];
+	snprintf(runline, sizeof(runline), "%s (start #%s)", str(st, "previous_run") ? str(st, "previous_run") : "?",
+		 num(json_object_get(st, "starts"), b, sizeof(b)));
+	row(&t, "previous run", runline);
+	char rl[512];
+	if (json_is_object(last)) {
+		json_t *errs = json_object_get(last, "errors");
+		if (json_array_size(errs))
+			snprintf(rl, sizeof(rl), "%s FAILED, %zu problem%s (still on the previous config)", str(last, "time"),
+				 json_array_size(errs), json_array_size(errs) == 1 ? "" : "s");
+		else
+			snprintf(rl, sizeof(rl), "%s ok", str(last, "time"));
+	} else {
+		snprintf(rl, sizeof(rl), "none");
+	}
+	row(&t, "last reload", rl);
+	print_table(&t);
+	if (json_is_object(last))
+		json_array_foreach(json_object_get(last, "errors"), i, v) printf("  %s\n", json_string_value(v));
+
+	printf("\n");
+	t = (struct table){.ncols = 5};
+	row(&t, "MODULE", "ENABLED", "STATE", "UPTIME", "DETAIL");
+	json_array_foreach(json_object_get(st, "modules"), i, m)
+	{
+		char detail[256] = "";
+		json_t *ok = json_object_get(m, "ok");
+		if (str(m, "reason"))
+			snprintf(detail, sizeof(detail), "%s", str(m, "reason"));
+		else if (json_is_boolean(ok))
+			snprintf(detail, sizeof(detail), "%s%s", json_is_true(ok) ? "ok" : "degraded: ",
+				 json_is_true(ok) ? "" : json_string_value(json_array_get(json_object_get(m, "problems"), 0)));
+		row(&t, str(m, "name"), json_is_true(json_object_get(m, "enabled")) ? "yes" : "no", str(m, "state"),
+		    duration(json_object_get(m, "uptime_s"), a, sizeof(a)), detail[0] ? detail : "-");
+	}
+	print_table(&t);
+
+	printf("\n");
+	t = (struct table){.ncols = 7};
+	row(&t, "TOPIC", "PUBLISHED", "DELIVERED", "DROPPED", "REQUESTS", "REPLIES", "TIMED_OUT");
+	json_object_foreach(json_object_get(st, "bus"), k, v)
+	{
+		char n1[24], n2[24], n3[24], n4[24], n5[24], n6[24];
+		row(&t, k, num(json_object_get(v, "published"), n1, 24), num(json_object_get(v, "delivered"), n2, 24),
+		    num(json_object_get(v, "dropped"), n3, 24), num(json_object_get(v, "requests"), n4, 24),
+		    num(json_object_get(v, "replies"), n5, 24), num(json_object_get(v, "timed_out"), n6, 24));
+	}
+	print_table(&t);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	const char *path = NULL, *cmd;
+	bool json = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			path = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[optind++];
+	/* options may also follow the command: "scoutctl status --json" */
+	for (; optind < argc; optind++) {
+		if (strcmp(argv[optind], "--json") == 0) {
+			json = true;
+		} else {
+			fprintf(stderr, "scoutctl: %s: unexpected argument '%s'\n", cmd, argv[optind]);
+			return 2;
+		}
+	}
+	if (strcmp(cmd, "status") && strcmp(cmd, "metrics") && strcmp(cmd, "reload") && strcmp(cmd, "version")) {
+		fprintf(stderr, "scoutctl: unknown command '%s'\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+	if (!path)
+		path = default_socket();
+
+	json_t *request = json_pack("{s:s}", "cmd", cmd);
+	json_t *reply = call(path, request);
+	int rc = 0;
+	json_decref(request);
+
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		if (strcmp(cmd, "reload") == 0 && json_is_object(json_object_get(reply, "reload"))) {
+			json_t *v;
+			size_t i;
+			fprintf(stderr, "scoutctl: reload rejected; scoutd keeps running on the previous configuration:\n");
+			json_array_foreach(json_object_get(json_object_get(reply, "reload"), "errors"), i, v)
+				fprintf(stderr, "  %s\n", json_string_value(v));
+			rc = 1;
+		} else {
+			rc = error_reply(reply);
+		}
+	} else if (strcmp(cmd, "metrics") == 0) {
+		fputs(str(reply, "metrics") ? str(reply, "metrics") : "", stdout);
+	} else if (json) {
+		json_t *body = json_object_get(reply, cmd);
+		char *text = json_dumps(body ? body : reply, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("%s\n", text);
+		free(text);
+	} else if (strcmp(cmd, "status") == 0) {
+		print_status(json_object_get(reply, "status"));
+	} else if (strcmp(cmd, "reload") == 0) {
+		json_t *v;
+		size_t i;
+		printf("reload applied\n");
+		json_array_foreach(json_object_get(json_object_get(reply, "reload"), "notes"), i, v)
+			printf("  note: %s\n", json_string_value(v));
+	} else if (strcmp(cmd, "version") == 0) {
+		printf("scoutd %s\n", str(reply, "version"));
+	}
+	json_decref(reply);
+	return rc;
+}
