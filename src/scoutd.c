@@ -17,6 +17,7 @@ static void usage(FILE *out)
 		     "      --check-config  validate the configuration, print FILE:LINE: problems,\n"
 		     "                      exit 0 when it is good and 1 when it is not\n"
 		     "      --print-default print the embedded configuration and exit\n"
+		     "      --config-reference  print every section and key as Markdown and exit\n"
 		     "  -V, --version       print the version and exit\n"
 		     "  -h, --help          print this help and exit\n"
 		     "\n"
@@ -25,11 +26,12 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256, OPT_PRINT_DEFAULT };
+	enum { OPT_CHECK = 256, OPT_PRINT_DEFAULT, OPT_REFERENCE };
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, OPT_CHECK},
 		{"print-default", no_argument, NULL, OPT_PRINT_DEFAULT},
+		{"config-reference", no_argument, NULL, OPT_REFERENCE},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -47,6 +49,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PRINT_DEFAULT:
 			fputs(scout_default_config, stdout);
+			return 0;
+		case OPT_REFERENCE:
+			scout_agent_config_reference(stdout);
 			return 0;
 		case 'V':
 			printf("scoutd %s\n", SCOUT_VERSION);

@@ -737,6 +737,57 @@ static int load_config(struct agent *a, const char *path, struct scout_config **
 	return r;
 }
 
+int scout_agent_schema(const struct scout_schema **ret_schema)
+{
+	return scout_host_schema(&agent_section, ret_schema);
+}
+
+static const char *type_name(const struct scout_option *o)
+{
+	switch (o->type) {
+	case SCOUT_OPT_BOOL:
+		return "yes/no";
+	case SCOUT_OPT_INT:
+		return "integer";
+	case SCOUT_OPT_DURATION:
+		return "duration";
+	case SCOUT_OPT_SIZE:
+		return "size";
+	case SCOUT_OPT_STRING:
+		return "string";
+	case SCOUT_OPT_PATH:
+		return "path";
+	case SCOUT_OPT_ENUM:
+		return "choice";
+	case SCOUT_OPT_CUSTOM:
+		return "list";
+	}
+	return "?";
+}
+
+void scout_agent_config_reference(FILE *out)
+{
+	const struct scout_schema *schema;
+
+	if (scout_agent_schema(&schema) < 0)
+		return;
+	for (size_t i = 0; i < schema->n; i++) {
+		const struct scout_section *sec = schema->sections[i];
+		fprintf(out, "## [%s]\n\n| key | type | default | meaning |\n|---|---|---|---|\n", sec->name);
+		if (sec->has_enabled)
+			fprintf(out, "| `enabled` | yes/no | `%s` | run this module |\n", sec->default_enabled ? "yes" : "no");
+		for (const struct scout_option *o = sec->options; o && o->key; o++) {
+			char range[96] = "";
+			if ((o->min || o->max) && o->type == SCOUT_OPT_INT)
+				snprintf(range, sizeof(range), " (%lld to %lld)", (long long)o->min, (long long)o->max);
+			const char *def = !o->def ? "required" : *o->def ? o->def : "(empty)";
+			fprintf(out, "| `%s` | %s | %s%s%s | %s%s |\n", o->key, type_name(o), o->def && *o->def ? "`" : "",
+				def, o->def && *o->def ? "`" : "", o->help ? o->help : "", range);
+		}
+		fprintf(out, "\n");
+	}
+}
+
 int scout_agent_check(const char *path, FILE *out)
 {
 	const struct scout_schema *schema;

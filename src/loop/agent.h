@@ -11,6 +11,14 @@
 /* The configuration scoutd runs on without -c. */
 extern const char scout_default_config[];
 
+struct scout_schema;
+/* The schema of every section: [agent] and one per registered module. */
+int scout_agent_schema(const struct scout_schema **ret_schema);
+
+/* Prints the reference of every section and key as Markdown (the source of
+ * docs/config.md). */
+void scout_agent_config_reference(FILE *out);
+
 /* Validates a config file (NULL: the embedded one); prints each problem
  * as FILE:LINE: message to out. Returns 0 when good, 1 otherwise. */
 int scout_agent_check(const char *path, FILE *out);

@@ -36,11 +36,33 @@ void scout_diag_add(struct scout_diag *d, const char *file, unsigned line, const
 		if (!m)
 			return;
 		d->msgs = m;
+		unsigned *l = realloc(d->lines, cap * sizeof(*l));
+		if (!l)
+			return;
+		d->lines = l;
 		d->cap = cap;
 	}
 	char *copy = strdup(msg);
-	if (copy)
+	if (copy) {
+		d->lines[d->n] = line;
 		d->msgs[d->n++] = copy;
+	}
+}
+
+void scout_diag_sort(struct scout_diag *d)
+{
+	/* insertion sort: a handful of messages, and it keeps equal lines in order */
+	for (size_t i = 1; i < d->n; i++) {
+		char *m = d->msgs[i];
+		unsigned l = d->lines[i];
+		size_t j = i;
+		for (; j > 0 && d->lines[j - 1] > l; j--) {
+			d->msgs[j] = d->msgs[j - 1];
+			d->lines[j] = d->lines[j - 1];
+		}
+		d->msgs[j] = m;
+		d->lines[j] = l;
+	}
 }
 
 void scout_diag_free(struct scout_diag *d)
@@ -48,6 +70,7 @@ void scout_diag_free(struct scout_diag *d)
 	for (size_t i = 0; i < d->n; i++)
 		free(d->msgs[i]);
 	free(d->msgs);
+	free(d->lines);
 	*d = (struct scout_diag){0};
 }
 
@@ -617,6 +640,7 @@ int scout_config_parse(const struct scout_schema *schema, const char *file, cons
 		if ((r = build_section(&p, cfg, i)) < 0)
 			goto out;
 	r = diag->n > before ? -EINVAL : 0;
+	scout_diag_sort(diag);
 out:
 	if (p.raw) {
 		for (size_t i = 0; i < n; i++) {

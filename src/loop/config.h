@@ -13,12 +13,15 @@
 /* Problems found while loading, each "FILE:LINE: message". */
 struct scout_diag {
 	char **msgs;
+	unsigned *lines;
 	size_t n, cap;
 };
 
 __attribute__((format(printf, 4, 5))) void scout_diag_add(struct scout_diag *d, const char *file, unsigned line,
 							  const char *fmt, ...);
 void scout_diag_free(struct scout_diag *d);
+/* Orders the messages by line number (stable). */
+void scout_diag_sort(struct scout_diag *d);
 
 enum scout_opt_type {
 	SCOUT_OPT_BOOL,     /* bool: yes|no|true|false|on|off|1|0 */
