@@ -98,8 +98,11 @@ static int check_env(struct scout_store *s, char *err, size_t errlen)
 		return map_err(rc);
 	}
 	rc = mdb_cursor_open(txn, 1 /* MAIN_DBI */, &cur);
-	for (int op = MDB_FIRST; rc == 0; op = MDB_NEXT)
-		rc = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op);
+	if (rc == 0) {
+		for (int op = MDB_FIRST; rc == 0; op = MDB_NEXT)
+			rc = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op);
+		mdb_cursor_close(cur); /* a read-only txn does not free its cursors */
+	}
 	if (rc != MDB_NOTFOUND)
 		snprintf(err, errlen, "%s: store is damaged (%s); it was left untouched", s->path, mdb_strerror(rc));
 	mdb_txn_abort(txn);
