@@ -1,0 +1,455 @@
+/* The request engine. Requests wait in a FIFO until both a token (rate) and
+ * a slot (max_inflight) are free; in flight they sit in a list ordered by
+ * deadline under one timer, and in a table indexed by request-id. A
+ * response is accepted only from the address and port the request went to.
+ * Datagrams are decoded from one reusable buffer: nothing is allocated per
+ * request or per response. */
+#include "io.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define RX_VBS 4096
+#define RX_ARCS 32768
+#define BURST 32
+
+struct snmp_io {
+	uv_loop_t *loop;
+	uv_udp_t udp[2]; /* [0] IPv4, [1] IPv6 */
+	bool udp_open[2];
+	uv_timer_t timer;
+	struct snmp_io_limits lim;
+	struct snmp_req *fl_head, *fl_tail; /* in flight, by deadline */
+	struct snmp_req *q_head, *q_tail;   /* waiting */
+	uint32_t inflight;
+	struct snmp_req **slots;
+	uint32_t mask;
+	int32_t next_id;
+	double tokens;
+	uint64_t tokens_at;
+	bool pumping;
+	int closing;
+	void (*room_cb)(void *);
+	void *room_arg;
+	void (*close_done)(void *);
+	void *close_arg;
+	struct snmp_io_stats stats;
+	uint8_t rx[65536];
+	uint8_t tx[65536];
+	struct snmp_vb vbs[RX_VBS];
+	uint32_t arcs[RX_ARCS];
+};
+
+static void pump(struct snmp_io *io);
+
+const struct snmp_io_stats *snmp_io_stats(const struct snmp_io *io)
+{
+	return &io->stats;
+}
+
+/* ---- lists -------------------------------------------------------------- */
+
+static void unlink_req(struct snmp_req **head, struct snmp_req **tail, struct snmp_req *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		*head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	else
+		*tail = r->prev;
+	r->prev = r->next = NULL;
+}
+
+static void append(struct snmp_req **head, struct snmp_req **tail, struct snmp_req *r)
+{
+	r->next = NULL;
+	r->prev = *tail;
+	if (*tail)
+		(*tail)->next = r;
+	else
+		*head = r;
+	*tail = r;
+}
+
+/* In flight, ordered by deadline; nearly always at the tail. */
+static void insert_inflight(struct snmp_io *io, struct snmp_req *r)
+{
+	struct snmp_req *after = io->fl_tail;
+
+	while (after && after->deadline > r->deadline)
+		after = after->prev;
+	r->prev = after;
+	r->next = after ? after->next : io->fl_head;
+	if (r->next)
+		r->next->prev = r;
+	else
+		io->fl_tail = r;
+	if (after)
+		after->next = r;
+	else
+		io->fl_head = r;
+}
+
+/* ---- ids ---------------------------------------------------------------- */
+
+static int resize_slots(struct snmp_io *io, uint32_t max_inflight)
+{
+	uint32_t size = 64;
+
+	while (size < 2 * max_inflight)
+		size <<= 1;
+	if (io->slots && size <= io->mask + 1)
+		return 0;
+	struct snmp_req **s = calloc(size, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (uint32_t i = 0; io->slots && i <= io->mask; i++)
+		if (io->slots[i])
+			s[(uint32_t)io->slots[i]->id & (size - 1)] = io->slots[i];
+	free(io->slots);
+	io->slots = s;
+	io->mask = size - 1;
+	return 0;
+}
+
+static void assign_id(struct snmp_io *io, struct snmp_req *r)
+{
+	/* at most half the table is in use, so a free slot is near */
+	for (;;) {
+		int32_t id = io->next_id;
+		io->next_id = io->next_id == INT32_MAX ? 1 : io->next_id + 1;
+		if (!io->slots[(uint32_t)id & io->mask]) {
+			r->id = id;
+			io->slots[(uint32_t)id & io->mask] = r;
+			return;
+		}
+	}
+}
+
+static void release_id(struct snmp_io *io, struct snmp_req *r)
+{
+	if (io->slots[(uint32_t)r->id & io->mask] == r)
+		io->slots[(uint32_t)r->id & io->mask] = NULL;
+}
+
+/* ---- tokens ------------------------------------------------------------- */
+
+static void refill(struct snmp_io *io)
+{
+	uint64_t now = uv_now(io->loop);
+
+	if (!io->lim.rate) {
+		io->tokens = BURST;
+		return;
+	}
+	io->tokens += (double)(now - io->tokens_at) * io->lim.rate / 1000.0;
+	double burst = io->lim.rate < BURST ? 1 : BURST;
+	if (io->tokens > burst)
+		io->tokens = burst;
+	io->tokens_at = now;
+}
+
+/* ---- sockets ------------------------------------------------------------ */
+
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from, unsigned flags);
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct snmp_io *io = h->data;
+	(void)hint;
+	*buf = uv_buf_init((char *)io->rx, sizeof(io->rx));
+}
+
+static int open_socket(struct snmp_io *io, int fam)
+{
+	struct sockaddr_storage ss;
+	int r, i = fam == AF_INET6;
+
+	if (io->udp_open[i])
+		return 0;
+	r = uv_udp_init_ex(io->loop, &io->udp[i], (unsigned)fam);
+	if (r < 0)
+		return r;
+	io->udp[i].data = io;
+	io->udp_open[i] = true;
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = (sa_family_t)fam;
+	r = uv_udp_bind(&io->udp[i], (struct sockaddr *)&ss, fam == AF_INET6 ? UV_UDP_IPV6ONLY : 0);
+	if (r == 0) {
+		int size = 4 << 20;
+		uv_recv_buffer_size((uv_handle_t *)&io->udp[i], &size);
+		r = uv_udp_recv_start(&io->udp[i], on_alloc, on_recv);
+	}
+	return r;
+}
+
+static int transmit(struct snmp_io *io, struct snmp_req *r, enum snmp_version version)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = snmp_addr_to_sockaddr(r->addr, r->port, &ss);
+	int fam = ss.ss_family, rc;
+	size_t n;
+
+	(void)sl;
+	rc = open_socket(io, fam);
+	if (rc < 0)
+		return rc;
+	n = snmp_encode_request(io->tx, sizeof(io->tx), version, r->community, r->community_len, r->type, r->id,
+				r->type == SNMP_PDU_GETBULK && version != SNMP_V1 ? r->non_repeaters : 0,
+				r->type == SNMP_PDU_GETBULK && version != SNMP_V1 ? r->max_repetitions : 0, r->oids,
+				r->n);
+	if (!n)
+		return -EMSGSIZE;
+	uv_buf_t b = uv_buf_init((char *)io->tx, (unsigned)n);
+	rc = uv_udp_try_send(&io->udp[fam == AF_INET6], &b, 1, (struct sockaddr *)&ss);
+	if (rc < 0) {
+		io->stats.send_errors++;
+		return rc;
+	}
+	io->stats.sent++;
+	io->stats.bytes_out += n;
+	io->tokens -= 1;
+	return 0;
+}
+
+/* One attempt: the request's version, and on the last attempt of a 2c
+ * request with fall-back, a v1 copy too. */
+static void attempt(struct snmp_io *io, struct snmp_req *r)
+{
+	int rc = transmit(io, r, r->version);
+
+	if (r->v1_on_last && r->attempt == r->retries && r->version == SNMP_V2C && r->type != SNMP_PDU_GETBULK)
+		transmit(io, r, SNMP_V1);
+	(void)rc; /* a failed send is retried like a lost datagram */
+	r->deadline = uv_now(io->loop) + r->timeout_ms;
+	insert_inflight(io, r);
+}
+
+/* ---- completion --------------------------------------------------------- */
+
+static void finish(struct snmp_io *io, struct snmp_req *r, int status, const struct snmp_msg *msg)
+{
+	unlink_req(&io->fl_head, &io->fl_tail, r);
+	release_id(io, r);
+	r->inflight = false;
+	io->inflight--;
+	r->done(r, status, msg);
+}
+
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *from, unsigned flags)
+{
+	struct snmp_io *io = h->data;
+	struct snmp_msg msg;
+	struct snmp_req *r;
+	(void)flags;
+
+	if (nread <= 0 || !from)
+		return;
+	io->stats.received++;
+	io->stats.bytes_in += (uint64_t)nread;
+	if (snmp_decode((const uint8_t *)buf->base, (size_t)nread, &msg, io->vbs, RX_VBS, io->arcs, RX_ARCS) < 0 ||
+	    (msg.pdu_type != SNMP_PDU_RESPONSE && msg.pdu_type != SNMP_PDU_REPORT)) {
+		io->stats.malformed++;
+		return;
+	}
+	r = io->slots[(uint32_t)msg.request_id & io->mask];
+	if (!r || r->id != msg.request_id || r->addr != snmp_addr_from_sockaddr(from) ||
+	    ntohs(((const struct sockaddr_in *)from)->sin_port) != r->port) {
+		io->stats.stray++;
+		return;
+	}
+	finish(io, r, 0, &msg);
+	pump(io);
+}
+
+static void arm(struct snmp_io *io);
+
+static void on_timer(uv_timer_t *t)
+{
+	struct snmp_io *io = t->data;
+	uint64_t now = uv_now(io->loop);
+
+	refill(io);
+	while (io->fl_head && io->fl_head->deadline <= now) {
+		struct snmp_req *r = io->fl_head;
+		if (r->attempt < r->retries) {
+			unlink_req(&io->fl_head, &io->fl_tail, r);
+			r->attempt++;
+			io->stats.retries++;
+			attempt(io, r);
+			continue;
+		}
+		io->stats.timeouts++;
+		finish(io, r, -ETIMEDOUT, NULL);
+	}
+	pump(io);
+}
+
+static void arm(struct snmp_io *io)
+{
+	uint64_t now = uv_now(io->loop), at = UINT64_MAX;
+
+	if (io->closing)
+		return;
+	if (io->fl_head)
+		at = io->fl_head->deadline;
+	if (io->q_head && io->inflight < io->lim.max_inflight && io->tokens < 1 && io->lim.rate) {
+		uint64_t wait = (uint64_t)((1 - io->tokens) * 1000.0 / io->lim.rate) + 1;
+		if (now + wait < at)
+			at = now + wait;
+	}
+	if (at == UINT64_MAX)
+		uv_timer_stop(&io->timer);
+	else
+		uv_timer_start(&io->timer, on_timer, at > now ? at - now : 0, 0);
+}
+
+static void pump(struct snmp_io *io)
+{
+	if (io->pumping || io->closing)
+		return;
+	io->pumping = true;
+	refill(io);
+	for (;;) {
+		while (io->q_head && io->inflight < io->lim.max_inflight && io->tokens >= 1) {
+			struct snmp_req *r = io->q_head;
+			unlink_req(&io->q_head, &io->q_tail, r);
+			r->queued = false;
+			r->inflight = true;
+			r->attempt = 0;
+			io->inflight++;
+			assign_id(io, r);
+			attempt(io, r);
+		}
+		/* producers top the queue up while there is room */
+		if (!io->room_cb || io->q_head || snmp_io_room(io) == 0)
+			break;
+		uint32_t before = io->inflight;
+		io->room_cb(io->room_arg);
+		if (!io->q_head && io->inflight == before)
+			break;
+	}
+	io->pumping = false;
+	arm(io);
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+uint32_t snmp_io_room(const struct snmp_io *io)
+{
+	if (io->closing || io->q_head || io->inflight >= io->lim.max_inflight || io->tokens < 1)
+		return 0;
+	uint32_t room = io->lim.max_inflight - io->inflight;
+	if (io->lim.rate && io->tokens < room)
+		room = (uint32_t)io->tokens;
+	return room;
+}
+
+void snmp_io_on_room(struct snmp_io *io, void (*cb)(void *arg), void *arg)
+{
+	io->room_cb = cb;
+	io->room_arg = arg;
+}
+
+int snmp_io_new(uv_loop_t *loop, const struct snmp_io_limits *limits, struct snmp_io **ret_io)
+{
+	struct snmp_io *io = calloc(1, sizeof(*io));
+	uint32_t seed = 0;
+
+	if (!io)
+		return -ENOMEM;
+	io->loop = loop;
+	io->lim = *limits;
+	if (!io->lim.max_inflight)
+		io->lim.max_inflight = 1;
+	if (resize_slots(io, io->lim.max_inflight) < 0) {
+		free(io);
+		return -ENOMEM;
+	}
+	/* unpredictable request-ids make blind spoofing of answers harder */
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = (uint32_t)uv_hrtime();
+	io->next_id = (int32_t)(seed & 0x3FFFFFFF) + 1;
+	io->tokens = 1;
+	io->tokens_at = uv_now(loop);
+	uv_timer_init(loop, &io->timer);
+	io->timer.data = io;
+	*ret_io = io;
+	return 0;
+}
+
+void snmp_io_set_limits(struct snmp_io *io, const struct snmp_io_limits *limits)
+{
+	if (resize_slots(io, limits->max_inflight ? limits->max_inflight : 1) < 0)
+		return;
+	io->lim = *limits;
+	if (!io->lim.max_inflight)
+		io->lim.max_inflight = 1;
+	pump(io);
+}
+
+int snmp_io_submit(struct snmp_io *io, struct snmp_req *r)
+{
+	if (io->closing)
+		return -ECANCELED;
+	if (!r->done || !r->n || r->n > SNMP_REQ_MAX_OIDS)
+		return -EINVAL;
+	r->queued = true;
+	r->inflight = false;
+	append(&io->q_head, &io->q_tail, r);
+	pump(io);
+	return 0;
+}
+
+void snmp_io_cancel(struct snmp_io *io, struct snmp_req *r)
+{
+	if (r->queued) {
+		unlink_req(&io->q_head, &io->q_tail, r);
+		r->queued = false;
+	} else if (r->inflight) {
+		unlink_req(&io->fl_head, &io->fl_tail, r);
+		release_id(io, r);
+		r->inflight = false;
+		io->inflight--;
+	}
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct snmp_io *io = h->data;
+
+	if (--io->closing > 0)
+		return;
+	void (*done)(void *) = io->close_done;
+	void *arg = io->close_arg;
+	free(io->slots);
+	free(io);
+	if (done)
+		done(arg);
+}
+
+void snmp_io_close(struct snmp_io *io, void (*done)(void *arg), void *arg)
+{
+	io->room_cb = NULL;
+	io->closing = 1; /* callbacks below may not submit again */
+	while (io->q_head) {
+		struct snmp_req *r = io->q_head;
+		unlink_req(&io->q_head, &io->q_tail, r);
+		r->queued = false;
+		r->done(r, -ECANCELED, NULL);
+	}
+	while (io->fl_head)
+		finish(io, io->fl_head, -ECANCELED, NULL);
+	io->close_done = done;
+	io->close_arg = arg;
+	for (int i = 0; i < 2; i++)
+		if (io->udp_open[i]) {
+			io->closing++;
+			uv_close((uv_handle_t *)&io->udp[i], on_closed);
+		}
+	uv_close((uv_handle_t *)&io->timer, on_closed);
+}
