@@ -28,7 +28,8 @@ struct scout_sub {
 	scout_bus_handler handler;
 	void *arg;
 	struct scout_sub *prev, *next; /* topic list, in subscription order */
-	struct scout_sub *ready_next;  /* ready list or graveyard */
+	struct scout_sub *ready_next;  /* ready list, or the chain a dispatch pass walks */
+	struct scout_sub *grave_next;  /* graveyard; not ready_next, which a pass may be walking */
 	bool ready, dead;
 	size_t limit, mask, head, count;
 	struct bmsg **ring;
@@ -168,7 +169,7 @@ static void bury(struct scout_bus *bus)
 	prune_ready(bus);
 	while (bus->graveyard) {
 		struct scout_sub *s = bus->graveyard;
-		bus->graveyard = s->ready_next;
+		bus->graveyard = s->grave_next;
 		sub_free(s);
 	}
 }
@@ -421,14 +422,10 @@ void scout_bus_unsubscribe(struct scout_sub *s)
 	else
 		bus->tail[s->topic] = s->prev;
 	/* Freed after the dispatch pass: the dispatcher may hold it now. */
-	if (!s->ready) {
-		s->ready_next = bus->graveyard;
-		bus->graveyard = s;
-	} else {
+	if (s->ready)
 		prune_ready(bus);
-		s->ready_next = bus->graveyard;
-		bus->graveyard = s;
-	}
+	s->grave_next = bus->graveyard;
+	bus->graveyard = s;
 	if (!bus->dispatching)
 		bury(bus);
 }

@@ -27,9 +27,18 @@ void scout_diag_add(struct scout_diag *d, const char *file, unsigned line, const
 
 	/* line 0: about the file as a whole (cannot open it, too large) */
 	n = line ? snprintf(msg, sizeof(msg), "%s:%u: ", file, line) : snprintf(msg, sizeof(msg), "%s: ", file);
+	if (n < 0)
+		n = 0;
+	else if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1; /* a long path: the message is cut */
 	va_start(ap, fmt);
 	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 	va_end(ap);
+	/* One problem per line, whatever a check callback quotes: a value
+	 * joined from continuation lines holds '\n', any value may hold escapes. */
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	if (d->n == d->cap) {
 		size_t cap = d->cap ? d->cap * 2 : 8;
 		char **m = realloc(d->msgs, cap * sizeof(*m));
@@ -105,9 +114,10 @@ static int parse_scaled(const char *s, const char *const *names, const uint64_t 
 	if (!isdigit((unsigned char)*p))
 		return -EINVAL;
 	for (; isdigit((unsigned char)*p); p++) {
-		if (v > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
 			return -ERANGE;
-		v = v * 10 + (uint64_t)(*p - '0');
+		v = v * 10 + d;
 	}
 	while (*p == ' ')
 		p++;
@@ -312,6 +322,21 @@ blank:
 	return str;
 }
 
+/* Length of a continuation line's value before its inline comment (a ';'
+ * after blank space), trailing blanks dropped. inih r55 (Debian 12) strips
+ * such comments from key lines but hands continuation lines over whole. */
+static size_t inline_comment_start(const char *v)
+{
+	bool was_space = false;
+	size_t n = 0;
+
+	for (; v[n] && !(was_space && v[n] == ';'); n++)
+		was_space = isspace((unsigned char)v[n]);
+	while (n && isspace((unsigned char)v[n - 1]))
+		n--;
+	return n;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
@@ -336,12 +361,13 @@ static int handler(void *user, const char *section, const char *name, const char
 		struct raw *r = &p->raw[p->section][p->last_opt < 0 ? nopt : (size_t)p->last_opt];
 		if (p->last_opt == -2 || !r->value)
 			return 1;
-		size_t a = strlen(r->value), b = strlen(value);
+		size_t a = strlen(r->value), b = inline_comment_start(value);
 		char *v = realloc(r->value, a + b + 2);
 		if (!v)
 			return 0;
 		v[a] = '\n';
-		memcpy(v + a + 1, value, b + 1);
+		memcpy(v + a + 1, value, b);
+		v[a + 1 + b] = 0;
 		r->value = v;
 		return 1;
 	}

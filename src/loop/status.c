@@ -20,6 +20,7 @@
 #include "log.h"
 
 #define MAX_CONNS 1024
+#define MAX_QUEUED (1024 * 1024) /* reply bytes a client may leave unread before we stop reading it */
 
 struct conn {
 	uv_pipe_t pipe;
@@ -149,6 +150,11 @@ static void conn_close(struct conn *c)
 	uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
 }
 
+static bool backlogged(struct conn *c)
+{
+	return uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > MAX_QUEUED;
+}
+
 static void on_written(uv_write_t *w, int status)
 {
 	struct write_req *wr = (struct write_req *)w;
@@ -161,6 +167,8 @@ static void on_written(uv_write_t *w, int status)
 		return;
 	if (status < 0 || (c->close_after_write && c->writes == 0))
 		conn_close(c);
+	else if (!c->req && !c->close_after_write)
+		process(c); /* a slow reader caught up: go on with what it sent */
 }
 
 static void send_json(struct conn *c, json_t *obj)
@@ -255,7 +263,7 @@ static void process(struct conn *c)
 	if (c->processing)
 		return; /* an answer given inside the handler: the loop below goes on */
 	c->processing = true;
-	while (!c->req && !c->closing && !c->close_after_write) {
+	while (!c->req && !c->closing && !c->close_after_write && !backlogged(c)) {
 		char *nl = memchr(c->buf, '\n', c->len);
 		char err[256];
 		const char *cmd;
@@ -299,7 +307,7 @@ static void process(struct conn *c)
 	c->processing = false;
 	if (c->closing || c->close_after_write)
 		return;
-	set_reading(c, !c->req);
+	set_reading(c, !c->req && !backlogged(c));
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -331,7 +339,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 	c->len += (size_t)nread;
 	process(c);
-	if (!c->closing && !c->close_after_write && c->len == c->cap && !c->req)
+	/* full at its largest size without a complete line (smaller, it grows) */
+	if (!c->closing && !c->close_after_write && c->len == c->cap && c->cap >= SCOUT_STATUS_MAX_LINE + 8192 &&
+	    !c->req)
 		fail_conn(c, "too_large", "request longer than 65536 bytes");
 }
 

@@ -1,0 +1,429 @@
+/* Unit tests for src/loop/module.c with the real registry (the health
+ * module): start on the embedded default configuration, a health.report on
+ * the bus and an answer to health.query, status objects, reloads that
+ * disable and enable the module, and an asynchronous stop after which the
+ * loop closes empty. */
+#include <errno.h>
+#include <msgpack.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "loop/agent.h"
+#include "loop/bus.h"
+#include "loop/config.h"
+#include "loop/log.h"
+#include "loop/module.h"
+#include "loop/pack.h"
+#include "loop/store.h"
+
+struct env {
+	char dir[64];
+	uv_loop_t loop;
+	uv_timer_t timer;
+	struct scout_bus *bus;
+	struct scout_store *store;
+	const struct scout_schema *schema;
+	struct scout_host *host;
+	struct scout_sub *report_sub;
+	unsigned reports;
+	bool last_ok_known;
+	uint64_t last_time, last_disk_total, last_store_map;
+	bool stopped, bus_closed;
+	/* health.query answer */
+	unsigned answers;
+	int answer_status;
+	bool answer_has_ok;
+};
+
+static void on_report(const struct scout_msg *msg, void *arg)
+{
+	struct env *e = arg;
+	msgpack_unpacked u;
+	bool ok;
+
+	e->reports++;
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, msg->data, msg->len, NULL) == MSGPACK_UNPACK_SUCCESS &&
+	    scout_pack_get_bool(&u.data, "ok", &ok) == 0 && scout_pack_get_uint(&u.data, "time", &e->last_time) == 0 &&
+	    scout_pack_get_uint(&u.data, "disk_total", &e->last_disk_total) == 0 &&
+	    scout_pack_get_uint(&u.data, "store_map", &e->last_store_map) == 0) {
+		const msgpack_object *p = scout_pack_get(&u.data, "problems");
+		e->last_ok_known = p && p->type == MSGPACK_OBJECT_ARRAY && (p->via.array.size == 0) == ok;
+	}
+	msgpack_unpacked_destroy(&u);
+}
+
+static void on_query_answer(int status, const struct scout_msg *reply, void *arg)
+{
+	struct env *e = arg;
+	msgpack_unpacked u;
+	bool ok;
+
+	e->answers++;
+	e->answer_status = status;
+	if (!reply)
+		return;
+	msgpack_unpacked_init(&u);
+	e->answer_has_ok = msgpack_unpack_next(&u, reply->data, reply->len, NULL) == MSGPACK_UNPACK_SUCCESS &&
+			   scout_pack_get_bool(&u.data, "ok", &ok) == 0;
+	msgpack_unpacked_destroy(&u);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	uv_stop(t->loop);
+}
+
+/* Runs the loop for about ms milliseconds. */
+static void run_for(struct env *e, uint64_t ms)
+{
+	uv_timer_start(&e->timer, on_timer, ms, 0);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	uv_timer_stop(&e->timer);
+}
+
+/* Runs the loop until cond holds; fails after 5 s (a slow machine gets
+ * time, a broken module does not hang the suite). */
+#define WAIT_FOR(e, cond)                                                                  \
+	do {                                                                               \
+		uint64_t t0_ = uv_hrtime();                                                \
+		while (!(cond)) {                                                          \
+			if (uv_hrtime() - t0_ > 5000000000ull)                             \
+				fail_msg("timed out waiting for %s", #cond);               \
+			run_for(e, 5);                                                     \
+		}                                                                          \
+	} while (0)
+
+static struct scout_config *parse_real(const struct scout_schema *schema, const char *text)
+{
+	struct scout_diag d = {0};
+	struct scout_config *cfg = NULL;
+	int r = scout_config_parse(schema, "t.ini", text, strlen(text), &d, &cfg);
+
+	for (size_t i = 0; i < d.n; i++)
+		print_error("problem: %s\n", d.msgs[i]);
+	assert_int_equal(r, 0);
+	scout_diag_free(&d);
+	return cfg;
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	char err[512] = "";
+
+	assert_non_null(e);
+	strcpy(e->dir, "/tmp/scout-test-host-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	assert_int_equal(uv_loop_init(&e->loop), 0);
+	assert_int_equal(uv_timer_init(&e->loop, &e->timer), 0);
+	assert_int_equal(scout_bus_new(&e->loop, &e->bus), 0);
+	if (scout_store_open(e->dir, 64 << 20, &e->store, err, sizeof(err)) < 0)
+		fail_msg("store: %s", err);
+	assert_int_equal(scout_agent_schema(&e->schema), 0);
+	assert_int_equal(scout_host_new(e->schema, &e->host), 0);
+	assert_int_equal(scout_bus_subscribe(e->bus, SCOUT_TOPIC_HEALTH_REPORT, on_report, e, 16, &e->report_sub), 0);
+	*state = e;
+	return 0;
+}
+
+static void start_default(struct env *e)
+{
+	struct scout_config *cfg = parse_real(e->schema, scout_default_config);
+	struct scout_host_env henv = {
+		.loop = &e->loop,
+		.bus = e->bus,
+		.store = e->store,
+		.state_dir = e->dir,
+	};
+
+	scout_host_start(e->host, &henv, cfg);
+	scout_config_free(cfg);
+}
+
+static void on_stopped(void *arg)
+{
+	struct env *e = arg;
+	e->stopped = true;
+}
+
+static void on_bus_closed(void *arg)
+{
+	struct env *e = arg;
+	e->bus_closed = true;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	char cmd[128];
+
+	if (!e->stopped) {
+		scout_host_stop(e->host, on_stopped, e);
+		uv_run(&e->loop, UV_RUN_DEFAULT);
+		assert_true(e->stopped);
+	}
+	scout_bus_unsubscribe(e->report_sub);
+	scout_bus_close(e->bus, on_bus_closed, e);
+	uv_close((uv_handle_t *)&e->timer, NULL);
+	assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
+	assert_true(e->bus_closed);
+	assert_int_equal(uv_loop_close(&e->loop), 0);
+	scout_host_free(e->host);
+	scout_store_close(e->store);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+	assert_int_equal(system(cmd), 0);
+	free(e);
+	return 0;
+}
+
+static json_t *module_status(struct env *e, const char *name)
+{
+	json_t *arr = json_array(), *found = NULL, *m;
+	size_t i;
+
+	scout_host_status(e->host, arr);
+	json_array_foreach(arr, i, m)
+	{
+		if (strcmp(json_string_value(json_object_get(m, "name")), name) == 0)
+			found = json_incref(m);
+	}
+	json_decref(arr);
+	assert_non_null(found);
+	return found;
+}
+
+/* The module's state name (static strings). */
+static const char *state_of(struct env *e, const char *name)
+{
+	json_t *m = module_status(e, name);
+	const char *got = json_string_value(json_object_get(m, "state"));
+
+	for (int st = SCOUT_MOD_DISABLED; st <= SCOUT_MOD_STOPPED; st++)
+		if (strcmp(got, scout_mod_state_name(st)) == 0)
+			got = scout_mod_state_name(st);
+	json_decref(m);
+	return got;
+}
+
+static void assert_state(struct env *e, const char *name, const char *state)
+{
+	const char *got = state_of(e, name);
+
+	if (strcmp(got, state) != 0)
+		fail_msg("%s is %s, want %s", name, got, state);
+}
+
+static void test_registry(void **state)
+{
+	struct env *e = *state;
+
+	assert_true(scout_modules_count >= 1);
+	bool have_health = false;
+	for (size_t i = 0; i < scout_modules_count; i++) {
+		const struct scout_module *m = scout_modules[i];
+		assert_non_null(m->name);
+		assert_non_null(m->start);
+		assert_non_null(m->stop);
+		/* each has a section of its own name, after [agent] */
+		assert_int_equal(scout_schema_find(e->schema, m->name), (int)i + 1);
+		have_health |= strcmp(m->name, "health") == 0;
+	}
+	assert_true(have_health);
+	assert_string_equal(e->schema->sections[0]->name, "agent");
+	assert_int_equal(e->schema->n, scout_modules_count + 1);
+	/* before start every module is disabled */
+	assert_int_equal(scout_host_count(e->host, SCOUT_MOD_DISABLED), scout_modules_count);
+	assert_string_equal(scout_mod_state_name(SCOUT_MOD_RUNNING), "running");
+	assert_string_equal(scout_mod_state_name(SCOUT_MOD_FAILED), "failed");
+	e->stopped = true; /* nothing started: teardown need not stop */
+}
+
+static void test_start_report_stop(void **state)
+{
+	struct env *e = *state;
+	char stuck[128];
+
+	start_default(e);
+	assert_state(e, "health", "running");
+	assert_true(scout_host_count(e->host, SCOUT_MOD_RUNNING) >= 1);
+	assert_int_equal(e->reports, 0); /* nothing is delivered inside start */
+
+	run_for(e, 300);
+	WAIT_FOR(e, e->reports >= 1); /* the first sample is taken at once */
+	assert_state(e, "health", "running");
+	assert_true(e->last_ok_known);
+	assert_true(e->last_time >= (uint64_t)time(NULL) - 60);
+	assert_true(e->last_disk_total > 0);
+	assert_true(e->last_store_map >= 1 << 20);
+	assert_int_equal(scout_bus_stats(e->bus, SCOUT_TOPIC_HEALTH_REPORT)->dropped, 0);
+
+	/* one status object per module; health's */
+	json_t *arr = json_array();
+	scout_host_status(e->host, arr);
+	assert_int_equal(json_array_size(arr), scout_modules_count);
+	json_decref(arr);
+	json_t *m = module_status(e, "health");
+	assert_true(json_is_true(json_object_get(m, "enabled")));
+	assert_true(json_is_null(json_object_get(m, "reason")));
+	assert_int_equal(json_integer_value(json_object_get(m, "starts")), 1);
+	assert_true(json_is_integer(json_object_get(m, "uptime_s")));
+	json_t *counters = json_object_get(m, "counters");
+	assert_true(json_integer_value(json_object_get(counters, "samples")) >= 1);
+	assert_int_equal(json_integer_value(json_object_get(counters, "store_errors")), 0);
+	assert_true(json_is_boolean(json_object_get(m, "ok")));
+	assert_true(json_is_array(json_object_get(m, "problems")));
+	json_decref(m);
+
+	/* health.query is answered with the last report */
+	assert_int_equal(scout_bus_request(e->bus, SCOUT_TOPIC_HEALTH_QUERY, NULL, 0, 1000, on_query_answer, e, NULL),
+			 0);
+	WAIT_FOR(e, e->answers == 1);
+	assert_int_equal(e->answer_status, 0);
+	assert_true(e->answer_has_ok);
+
+	/* the sample went to the module's own database */
+	struct scout_db *db;
+	struct scout_store_info info;
+	assert_int_equal(scout_store_db(e->store, "health", &db), 0);
+	assert_int_equal(scout_store_info(e->store, &info), 0);
+	assert_true(info.used > 0);
+
+	/* stop: asynchronous, done once the module has closed its handles */
+	scout_host_stop(e->host, on_stopped, e);
+	assert_state(e, "health", "stopping");
+	scout_host_stuck(e->host, stuck, sizeof(stuck));
+	assert_string_equal(stuck, "health");
+	assert_false(e->stopped);
+	uv_run(&e->loop, UV_RUN_DEFAULT); /* ends: the module's handles are closed */
+	assert_true(e->stopped);
+	assert_state(e, "health", "stopped");
+	scout_host_stuck(e->host, stuck, sizeof(stuck));
+	assert_string_equal(stuck, "");
+	/* nobody serves health.query any more */
+	e->answers = 0;
+	assert_int_equal(scout_bus_request(e->bus, SCOUT_TOPIC_HEALTH_QUERY, NULL, 0, 1000, on_query_answer, e, NULL),
+			 0);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	assert_int_equal(e->answers, 1);
+	assert_int_equal(e->answer_status, -ENOENT);
+	/* teardown closes the bus and asserts uv_loop_close() == 0 */
+}
+
+static void test_reload_disable_enable(void **state)
+{
+	struct env *e = *state;
+	struct scout_config *cfg;
+
+	start_default(e);
+	WAIT_FOR(e, e->reports >= 1);
+	assert_state(e, "health", "running");
+	unsigned reports;
+
+	/* disabled: stops asynchronously, then shows as disabled */
+	cfg = parse_real(e->schema, "[health]\nenabled = no\n");
+	scout_host_reload(e->host, cfg);
+	scout_config_free(cfg);
+	WAIT_FOR(e, strcmp(state_of(e, "health"), "disabled") == 0);
+	assert_true(scout_host_count(e->host, SCOUT_MOD_DISABLED) >= 1);
+	json_t *m = module_status(e, "health");
+	assert_true(json_is_false(json_object_get(m, "enabled")));
+	assert_true(json_is_null(json_object_get(m, "uptime_s")));
+	json_decref(m);
+	reports = e->reports;
+	run_for(e, 50);
+	assert_int_equal(e->reports, reports); /* no more reports */
+
+	/* enabled again: running at once, with a fresh sample */
+	cfg = parse_real(e->schema, "[health]\nenabled = yes\ninterval = 1s\n");
+	scout_host_reload(e->host, cfg);
+	scout_config_free(cfg);
+	assert_state(e, "health", "running");
+	WAIT_FOR(e, e->reports > reports);
+	m = module_status(e, "health");
+	assert_int_equal(json_integer_value(json_object_get(m, "starts")), 2);
+	json_decref(m);
+
+	/* a reload of a running module takes the new settings in place */
+	cfg = parse_real(e->schema, "[health]\ninterval = 2s\n");
+	scout_host_reload(e->host, cfg);
+	scout_config_free(cfg);
+	run_for(e, 20);
+	assert_state(e, "health", "running");
+	m = module_status(e, "health");
+	assert_int_equal(json_integer_value(json_object_get(m, "starts")), 2);
+	json_decref(m);
+}
+
+static void test_reload_disable_then_enable_before_stopped(void **state)
+{
+	/* enabled again while still stopping: it starts once it has stopped */
+	struct env *e = *state;
+	struct scout_config *cfg;
+
+	start_default(e);
+	run_for(e, 50);
+	cfg = parse_real(e->schema, "[health]\nenabled = no\n");
+	scout_host_reload(e->host, cfg);
+	scout_config_free(cfg);
+	assert_state(e, "health", "stopping");
+	cfg = parse_real(e->schema, "[health]\nenabled = yes\n");
+	scout_host_reload(e->host, cfg);
+	scout_config_free(cfg);
+	WAIT_FOR(e, strcmp(state_of(e, "health"), "running") == 0);
+	json_t *m = module_status(e, "health");
+	assert_int_equal(json_integer_value(json_object_get(m, "starts")), 2);
+	json_decref(m);
+}
+
+static void test_start_disabled(void **state)
+{
+	struct env *e = *state;
+	struct scout_config *cfg = parse_real(e->schema, "[health]\nenabled = no\n");
+	struct scout_host_env henv = {.loop = &e->loop, .bus = e->bus, .store = e->store, .state_dir = e->dir};
+
+	scout_host_start(e->host, &henv, cfg);
+	scout_config_free(cfg);
+	assert_state(e, "health", "disabled");
+	run_for(e, 50);
+	assert_int_equal(e->reports, 0);
+
+	/* stopping with nothing running completes at once */
+	scout_host_stop(e->host, on_stopped, e);
+	assert_true(e->stopped);
+}
+
+static void test_command_lookup(void **state)
+{
+	/* health serves no status command: unknown names are not taken */
+	struct env *e = *state;
+
+	start_default(e);
+	assert_false(scout_host_command(e->host, "no-such-command", NULL, NULL));
+}
+
+int main(void)
+{
+	/* the store's growth and the modules' lifecycle log at info */
+	scout_log_set_level(SCOUT_LOG_WARN);
+
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_report_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_disable_enable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_disable_then_enable_before_stopped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_disabled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_lookup, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

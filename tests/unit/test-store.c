@@ -1,0 +1,744 @@
+/* Unit tests for src/loop/store.c in a fresh temp dir each: put/get/del,
+ * cursors, aborted writes, map growth and its limit, reopening, and the
+ * refusals that must leave a damaged or foreign file exactly as it was. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "loop/log.h"
+#include "loop/store.h"
+
+struct env {
+	char dir[64];
+	char path[128];
+	char lock[160];
+};
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	strcpy(e->dir, "/tmp/scout-test-store-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	snprintf(e->path, sizeof(e->path), "%s/scout.mdb", e->dir);
+	snprintf(e->lock, sizeof(e->lock), "%s/scout.mdb-lock", e->dir);
+	*state = e;
+	return 0;
+}
+
+static void rm_rf(const char *dir)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	chmod(e->dir, 0700);
+	rm_rf(e->dir);
+	free(e);
+	return 0;
+}
+
+static struct scout_store *open_ok(const char *dir, uint64_t max)
+{
+	struct scout_store *s = NULL;
+	char err[512] = "";
+	int r = scout_store_open(dir, max, &s, err, sizeof(err));
+
+	if (r < 0)
+		fail_msg("open %s: %d %s", dir, r, err);
+	assert_non_null(s);
+	return s;
+}
+
+static char *read_file(const char *path, size_t *ret_len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*ret_len = (size_t)n;
+	return buf;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+static bool exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+static void assert_get(struct scout_db *db, const char *key, const char *want)
+{
+	void *v = NULL;
+	size_t vl = 0;
+
+	assert_int_equal(scout_store_get(db, key, strlen(key), &v, &vl), 0);
+	assert_int_equal(vl, strlen(want));
+	assert_memory_equal(v, want, vl);
+	free(v);
+}
+
+static void assert_absent(struct scout_db *db, const char *key)
+{
+	void *v = (void *)1;
+	size_t vl = 7;
+
+	assert_int_equal(scout_store_get(db, key, strlen(key), &v, &vl), -ENOENT);
+	assert_ptr_equal(v, (void *)1); /* out-parameters untouched */
+	assert_int_equal(vl, 7);
+}
+
+/* ---- basics ----------------------------------------------------------- */
+
+static int del_k(struct scout_txn *t, void *arg)
+{
+	struct scout_db **db = arg;
+	return scout_txn_del(t, *db, "k", 1);
+}
+
+static void test_put_get_del(void **state)
+{
+	struct env *e = *state;
+	struct scout_store *s = open_ok(e->dir, 64 << 20);
+	struct scout_db *db, *db2, *other;
+
+	assert_string_equal(scout_store_path(s), e->path);
+	assert_true(exists(e->path));
+	assert_int_equal(scout_store_db(s, "mod", &db), 0);
+	assert_int_equal(scout_store_db(s, "mod", &db2), 0);
+	assert_ptr_equal(db, db2); /* one handle per name */
+	assert_int_equal(scout_store_db(s, "other", &other), 0);
+	assert_ptr_not_equal(db, other);
+
+	assert_absent(db, "k");
+	assert_int_equal(scout_store_put(db, "k", 1, "v1", 2), 0);
+	assert_get(db, "k", "v1");
+	assert_int_equal(scout_store_put(db, "k", 1, "value-two", 9), 0); /* overwrite */
+	assert_get(db, "k", "value-two");
+	assert_absent(other, "k"); /* databases are separate */
+
+	/* empty value, binary key */
+	assert_int_equal(scout_store_put(db, "\0\1\2", 3, "", 0), 0);
+	void *v;
+	size_t vl = 99;
+	assert_int_equal(scout_store_get(db, "\0\1\2", 3, &v, &vl), 0);
+	assert_int_equal(vl, 0);
+	free(v);
+
+	/* del in a write transaction */
+	assert_int_equal(scout_store_write(s, del_k, &db), 0);
+	assert_absent(db, "k");
+	assert_int_equal(scout_store_write(s, del_k, &db), -ENOENT);
+
+	/* an empty key is refused by LMDB */
+	assert_int_equal(scout_store_put(db, "", 0, "x", 1), -EINVAL);
+	/* too long a database name */
+	assert_int_equal(scout_store_db(s, "a-database-name-of-more-than-31-chars", &db2), -ENOBUFS);
+
+	struct scout_store_info info;
+	assert_int_equal(scout_store_info(s, &info), 0);
+	assert_true(info.used > 0);
+	assert_true(info.used <= info.file_size);
+	assert_int_equal(info.map_size, 1 << 20);
+	assert_int_equal(info.max_size, 64 << 20);
+	scout_store_close(s);
+	scout_store_close(NULL);
+}
+
+static void test_max_size_floor(void **state)
+{
+	/* a maximum below the initial map is raised to it */
+	struct env *e = *state;
+	struct scout_store *s = open_ok(e->dir, 4096);
+	struct scout_store_info info;
+
+	assert_int_equal(scout_store_info(s, &info), 0);
+	assert_int_equal(info.max_size, 1 << 20);
+	scout_store_close(s);
+}
+
+/* ---- transactions ----------------------------------------------------- */
+
+struct batch {
+	struct scout_db *db;
+	int n;
+	int fail_with;
+	size_t vlen;
+	unsigned runs;
+	char *buf;
+};
+
+static int put_batch(struct scout_txn *t, void *arg)
+{
+	struct batch *b = arg;
+	char key[32];
+
+	b->runs++;
+	for (int i = 0; i < b->n; i++) {
+		int kl = snprintf(key, sizeof(key), "key-%06d", i);
+		int r = scout_txn_put(t, b->db, key, (size_t)kl, b->buf, b->vlen);
+		if (r < 0)
+			return r;
+	}
+	return b->fail_with;
+}
+
+struct counter {
+	struct scout_db *db;
+	uint64_t n;
+};
+
+static int count(struct scout_txn *t, void *arg)
+{
+	struct counter *c = arg;
+	return scout_txn_count(t, c->db, &c->n);
+}
+
+static void test_write_abort(void **state)
+{
+	struct env *e = *state;
+	struct scout_store *s = open_ok(e->dir, 64 << 20);
+	struct scout_db *db;
+	char val[8] = "value";
+	struct batch b = {.n = 100, .fail_with = -ECANCELED, .vlen = 5, .buf = val};
+
+	assert_int_equal(scout_store_db(s, "t", &b.db), 0);
+	db = b.db;
+	assert_int_equal(scout_store_put(db, "keep", 4, "kept", 4), 0);
+	assert_int_equal(scout_store_write(s, put_batch, &b), -ECANCELED);
+	assert_int_equal(b.runs, 1);
+	assert_absent(db, "key-000000");
+	assert_absent(db, "key-000099");
+	assert_get(db, "keep", "kept");
+
+	/* count sees only committed entries */
+	struct counter c = {db, 0};
+	assert_int_equal(scout_store_read(s, count, &c), 0);
+	assert_int_equal(c.n, 1);
+
+	/* the same batch committed */
+	b.fail_with = 0;
+	assert_int_equal(scout_store_write(s, put_batch, &b), 0);
+	assert_int_equal(scout_store_read(s, count, &c), 0);
+	assert_int_equal(c.n, 101);
+	assert_get(db, "key-000042", "value");
+	scout_store_close(s);
+}
+
+/* Writing inside a read transaction is refused, the read sees the data. */
+struct ro {
+	struct scout_db *db;
+	int put_rc, get_rc;
+	char got[16];
+};
+
+static int read_only(struct scout_txn *t, void *arg)
+{
+	struct ro *ro = arg;
+	const void *v;
+	size_t vl;
+
+	ro->put_rc = scout_txn_put(t, ro->db, "x", 1, "y", 1);
+	ro->get_rc = scout_txn_get(t, ro->db, "a", 1, &v, &vl);
+	if (ro->get_rc == 0 && vl < sizeof(ro->got))
+		memcpy(ro->got, v, vl);
+	return 7; /* passed back */
+}
+
+static void test_read_txn(void **state)
+{
+	struct env *e = *state;
+	struct scout_store *s = open_ok(e->dir, 64 << 20);
+	struct ro ro = {0};
+
+	assert_int_equal(scout_store_db(s, "r", &ro.db), 0);
+	assert_int_equal(scout_store_put(ro.db, "a", 1, "alpha", 5), 0);
+	assert_int_equal(scout_store_read(s, read_only, &ro), 7);
+	assert_true(ro.put_rc < 0);
+	assert_int_equal(ro.get_rc, 0);
+	assert_string_equal(ro.got, "alpha");
+	assert_absent(ro.db, "x");
+	scout_store_close(s);
+}
+
+/* ---- cursors ---------------------------------------------------------- */
+
+struct walk {
+	struct scout_db *db;
+	char log[256];
+	size_t n;
+};
+
+static void logkv(struct walk *w, int r, const void *k, size_t kl, const void *v, size_t vl)
+{
+	if (r == -ENOENT)
+		w->n += (size_t)snprintf(w->log + w->n, sizeof(w->log) - w->n, "END ");
+	else if (r < 0)
+		w->n += (size_t)snprintf(w->log + w->n, sizeof(w->log) - w->n, "ERR%d ", r);
+	else
+		w->n += (size_t)snprintf(w->log + w->n, sizeof(w->log) - w->n, "%.*s=%.*s ", (int)kl, (const char *)k,
+					 (int)vl, (const char *)v);
+}
+
+static int walk_all(struct scout_txn *t, void *arg)
+{
+	struct walk *w = arg;
+	struct scout_cursor *c;
+	const void *k, *v;
+	size_t kl, vl;
+	int r;
+
+	w->n = 0;
+	w->log[0] = 0;
+	assert_int_equal(scout_cursor_open(t, w->db, &c), 0);
+	r = scout_cursor_first(c, &k, &kl, &v, &vl);
+	logkv(w, r, k, kl, v, vl);
+	while (r == 0) {
+		r = scout_cursor_next(c, &k, &kl, &v, &vl);
+		logkv(w, r, k, kl, v, vl);
+	}
+	scout_cursor_close(c);
+	return 0;
+}
+
+static int cursor_moves(struct scout_txn *t, void *arg)
+{
+	struct walk *w = arg;
+	struct scout_cursor *c;
+	const void *k, *v;
+	size_t kl, vl;
+	int r;
+
+	w->n = 0;
+	assert_int_equal(scout_cursor_open(t, w->db, &c), 0);
+	r = scout_cursor_seek(c, "bb", 2, &k, &kl, &v, &vl); /* first key >= "bb" */
+	logkv(w, r, k, kl, v, vl);
+	r = scout_cursor_seek(c, "b", 1, &k, &kl, &v, &vl); /* exact */
+	logkv(w, r, k, kl, v, vl);
+	r = scout_cursor_prev(c, &k, &kl, &v, &vl);
+	logkv(w, r, k, kl, v, vl);
+	r = scout_cursor_prev(c, &k, &kl, &v, &vl);
+	logkv(w, r, k, kl, v, vl);
+	r = scout_cursor_last(c, &k, &kl, &v, &vl);
+	logkv(w, r, k, kl, v, vl);
+	r = scout_cursor_prev(c, &k, &kl, &v, &vl);
+	logkv(w, r, k, kl, v, vl);
+	r = scout_cursor_seek(c, "zz", 2, &k, &kl, &v, &vl); /* past the end */
+	logkv(w, r, k, kl, v, vl);
+	/* NULL out-pointers are allowed */
+	r = scout_cursor_first(c, NULL, NULL, NULL, NULL);
+	logkv(w, r, "-", 1, "-", 1);
+	scout_cursor_close(c);
+	scout_cursor_close(NULL);
+	return 0;
+}
+
+/* Deletes every entry whose value is "del" in one walk: next after a
+ * delete gives the entry that followed the deleted one. */
+static int cursor_delete(struct scout_txn *t, void *arg)
+{
+	struct walk *w = arg;
+	struct scout_cursor *c;
+	const void *k, *v;
+	size_t kl, vl;
+	int r;
+
+	assert_int_equal(scout_cursor_open(t, w->db, &c), 0);
+	for (r = scout_cursor_first(c, &k, &kl, &v, &vl); r == 0; r = scout_cursor_next(c, &k, &kl, &v, &vl))
+		if (vl == 3 && memcmp(v, "del", 3) == 0)
+			assert_int_equal(scout_cursor_del(c), 0);
+	scout_cursor_close(c);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int del_in_read(struct scout_txn *t, void *arg)
+{
+	struct walk *w = arg;
+	struct scout_cursor *c;
+	int r;
+
+	assert_int_equal(scout_cursor_open(t, w->db, &c), 0);
+	assert_int_equal(scout_cursor_first(c, NULL, NULL, NULL, NULL), 0);
+	r = scout_cursor_del(c);
+	scout_cursor_close(c);
+	return r;
+}
+
+static void test_cursors(void **state)
+{
+	struct env *e = *state;
+	struct scout_store *s = open_ok(e->dir, 64 << 20);
+	struct walk w = {0};
+
+	assert_int_equal(scout_store_db(s, "c", &w.db), 0);
+	/* empty database */
+	assert_int_equal(scout_store_read(s, walk_all, &w), 0);
+	assert_string_equal(w.log, "END ");
+
+	/* inserted out of order, walked in key order */
+	assert_int_equal(scout_store_put(w.db, "c", 1, "del", 3), 0);
+	assert_int_equal(scout_store_put(w.db, "a", 1, "1", 1), 0);
+	assert_int_equal(scout_store_put(w.db, "e", 1, "del", 3), 0);
+	assert_int_equal(scout_store_put(w.db, "b", 1, "del", 3), 0);
+	assert_int_equal(scout_store_put(w.db, "d", 1, "4", 1), 0);
+	assert_int_equal(scout_store_read(s, walk_all, &w), 0);
+	assert_string_equal(w.log, "a=1 b=del c=del d=4 e=del END ");
+
+	assert_int_equal(scout_store_read(s, cursor_moves, &w), 0);
+	assert_string_equal(w.log, "c=del b=del a=1 END e=del d=4 END -=- ");
+
+	/* delete under the cursor in a write transaction, two in a row too */
+	assert_int_equal(scout_store_write(s, cursor_delete, &w), 0);
+	assert_int_equal(scout_store_read(s, walk_all, &w), 0);
+	assert_string_equal(w.log, "a=1 d=4 END ");
+
+	/* not in a read transaction */
+	assert_true(scout_store_read(s, del_in_read, &w) < 0);
+	assert_int_equal(scout_store_read(s, walk_all, &w), 0);
+	assert_string_equal(w.log, "a=1 d=4 END ");
+	scout_store_close(s);
+}
+
+/* ---- growth and limits ------------------------------------------------ */
+
+static void test_grow(void **state)
+{
+	struct env *e = *state;
+	struct scout_store *s = open_ok(e->dir, 64 << 20);
+	struct scout_store_info before, after;
+	size_t big = 3u << 19; /* 1.5 MiB: more than the whole initial map */
+	char *val = malloc(big);
+	struct batch b = {.n = 1, .vlen = big, .buf = val};
+
+	for (size_t i = 0; i < big; i++)
+		val[i] = (char)(i * 7);
+	assert_int_equal(scout_store_db(s, "g", &b.db), 0);
+	assert_int_equal(scout_store_put(b.db, "small", 5, "s", 1), 0);
+	assert_int_equal(scout_store_info(s, &before), 0);
+	assert_int_equal(before.map_size, 1 << 20);
+
+	assert_int_equal(scout_store_write(s, put_batch, &b), 0);
+	assert_true(b.runs >= 2); /* retried after growing */
+	assert_int_equal(scout_store_info(s, &after), 0);
+	assert_true(after.map_size > before.map_size);
+	assert_true(after.map_size >= big);
+	assert_true(after.used > big);
+
+	void *got;
+	size_t gl;
+	assert_int_equal(scout_store_get(b.db, "key-000000", 10, &got, &gl), 0);
+	assert_int_equal(gl, big);
+	assert_memory_equal(got, val, big);
+	free(got);
+	assert_get(b.db, "small", "s");
+	scout_store_close(s);
+
+	/* reopened: the data is there and the map is large enough for it */
+	s = open_ok(e->dir, 64 << 20);
+	assert_int_equal(scout_store_db(s, "g", &b.db), 0);
+	assert_int_equal(scout_store_get(b.db, "key-000000", 10, &got, &gl), 0);
+	assert_int_equal(gl, big);
+	assert_memory_equal(got, val, big);
+	free(got);
+	assert_int_equal(scout_store_info(s, &after), 0);
+	assert_true(after.map_size >= after.used);
+	scout_store_close(s);
+	free(val);
+}
+
+static void test_max_size_enospc(void **state)
+{
+	struct env *e = *state;
+	const uint64_t max = 2 << 20;
+	struct scout_store *s = open_ok(e->dir, max);
+	char *val = malloc(64 * 1024);
+	struct batch b = {.n = 1, .vlen = 64 * 1024, .buf = val};
+	int committed = 0, r;
+	char key[32];
+
+	memset(val, 'v', 64 * 1024);
+	assert_int_equal(scout_store_db(s, "full", &b.db), 0);
+	scout_log_set_level(SCOUT_LOG_WARN); /* quiet: the growth log lines */
+	/* 64 KiB values, one per transaction, until the store is full */
+	for (int i = 0; i < 100; i++) {
+		int kl = snprintf(key, sizeof(key), "k%03d", i);
+		r = scout_store_put(b.db, key, (size_t)kl, val, 64 * 1024);
+		if (r < 0)
+			break;
+		committed++;
+	}
+	scout_log_set_level(SCOUT_LOG_INFO);
+	assert_int_equal(r, -ENOSPC);
+	assert_true(committed > 10);  /* more than fits the first 1 MiB */
+	assert_true(committed < 32); /* and it did stop at about 2 MiB */
+
+	struct scout_store_info info;
+	assert_int_equal(scout_store_info(s, &info), 0);
+	assert_int_equal(info.map_size, max);
+	assert_true(info.file_size <= max);
+
+	/* the refused write left nothing; earlier ones are intact */
+	snprintf(key, sizeof(key), "k%03d", committed);
+	assert_absent(b.db, key);
+	/* a multi-put transaction that cannot fit leaves nothing either */
+	b.n = 40;
+	assert_int_equal(scout_store_write(s, put_batch, &b), -ENOSPC);
+	assert_absent(b.db, "key-000000");
+	scout_store_close(s);
+
+	/* reopened, every committed value is intact; with a larger maximum
+	 * the store grows again */
+	s = open_ok(e->dir, 8 << 20);
+	assert_int_equal(scout_store_db(s, "full", &b.db), 0);
+	for (int i = 0; i < committed; i++) {
+		void *got;
+		size_t gl;
+		snprintf(key, sizeof(key), "k%03d", i);
+		assert_int_equal(scout_store_get(b.db, key, strlen(key), &got, &gl), 0);
+		assert_int_equal(gl, 64 * 1024);
+		assert_memory_equal(got, val, gl);
+		free(got);
+	}
+	scout_log_set_level(SCOUT_LOG_WARN);
+	assert_int_equal(scout_store_write(s, put_batch, &b), 0);
+	scout_log_set_level(SCOUT_LOG_INFO);
+	assert_int_equal(scout_store_info(s, &info), 0);
+	assert_true(info.map_size > max);
+	void *got;
+	size_t gl;
+	assert_int_equal(scout_store_get(b.db, "key-000039", 10, &got, &gl), 0);
+	assert_int_equal(gl, 64 * 1024);
+	free(got);
+	scout_store_close(s);
+	free(val);
+}
+
+static void test_reopen(void **state)
+{
+	struct env *e = *state;
+	struct scout_store *s = open_ok(e->dir, 64 << 20);
+	struct scout_db *db;
+
+	assert_int_equal(scout_store_db(s, "a", &db), 0);
+	assert_int_equal(scout_store_put(db, "k", 1, "persisted", 9), 0);
+	assert_int_equal(scout_store_db(s, "b", &db), 0);
+	assert_int_equal(scout_store_put(db, "k", 1, "other db", 8), 0);
+	scout_store_close(s);
+
+	s = open_ok(e->dir, 64 << 20);
+	assert_int_equal(scout_store_db(s, "a", &db), 0);
+	assert_get(db, "k", "persisted");
+	assert_int_equal(scout_store_db(s, "b", &db), 0);
+	assert_get(db, "k", "other db");
+	scout_store_close(s);
+}
+
+/* ---- refusals --------------------------------------------------------- */
+
+static void test_refuse_garbage(void **state)
+{
+	struct env *e = *state;
+	struct scout_store *s = NULL;
+	char err[512] = "", garbage[8192];
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(garbage); i++)
+		garbage[i] = (char)(i * 31 + 7);
+	write_file(e->path, garbage, sizeof(garbage));
+
+	int r = scout_store_open(e->dir, 64 << 20, &s, err, sizeof(err));
+	assert_true(r < 0);
+	assert_null(s);
+	assert_non_null(strstr(err, e->path));
+	assert_non_null(strstr(err, "not a scout store or damaged"));
+	assert_non_null(strstr(err, "left untouched"));
+
+	char *after = read_file(e->path, &len);
+	assert_int_equal(len, sizeof(garbage));
+	assert_memory_equal(after, garbage, sizeof(garbage));
+	free(after);
+	assert_false(exists(e->lock));
+
+	/* a short file of garbage too */
+	write_file(e->path, "hello, I am not LMDB\n", 21);
+	r = scout_store_open(e->dir, 64 << 20, &s, err, sizeof(err));
+	assert_true(r < 0);
+	assert_non_null(strstr(err, e->path));
+	after = read_file(e->path, &len);
+	assert_int_equal(len, 21);
+	assert_memory_equal(after, "hello, I am not LMDB\n", 21);
+	free(after);
+	assert_false(exists(e->lock));
+}
+
+static void test_refuse_truncated(void **state)
+{
+	struct env *e = *state;
+	struct scout_store *s = open_ok(e->dir, 64 << 20);
+	struct scout_db *db;
+	char val[4096], err[512] = "", key[16];
+	size_t len;
+
+	memset(val, 'd', sizeof(val));
+	assert_int_equal(scout_store_db(s, "t", &db), 0);
+	for (int i = 0; i < 64; i++) {
+		snprintf(key, sizeof(key), "k%02d", i);
+		assert_int_equal(scout_store_put(db, key, strlen(key), val, sizeof(val)), 0);
+	}
+	scout_store_close(s);
+
+	struct stat st;
+	assert_int_equal(stat(e->path, &st), 0);
+	assert_true(st.st_size > 64 * 4096);
+	assert_int_equal(truncate(e->path, st.st_size / 2), 0);
+	size_t half = (size_t)st.st_size / 2;
+	char *before = read_file(e->path, &len);
+	assert_int_equal(len, half);
+	bool had_lock = exists(e->lock);
+
+	s = NULL;
+	int r = scout_store_open(e->dir, 64 << 20, &s, err, sizeof(err));
+	assert_true(r < 0);
+	assert_null(s);
+	assert_non_null(strstr(err, e->path));
+	assert_non_null(strstr(err, "truncated"));
+	assert_non_null(strstr(err, "left untouched"));
+
+	char *after = read_file(e->path, &len);
+	assert_int_equal(len, half);
+	assert_memory_equal(after, before, half);
+	assert_int_equal(exists(e->lock), had_lock); /* a lock file that was there stays */
+	free(before);
+	free(after);
+}
+
+static void test_refuse_truncated_without_lock(void **state)
+{
+	/* the same with no lock file beside it: none is left behind */
+	struct env *e = *state;
+	struct scout_store *s = open_ok(e->dir, 64 << 20);
+	struct scout_db *db;
+	char val[4096], err[512] = "", key[16];
+	size_t len;
+
+	memset(val, 'd', sizeof(val));
+	assert_int_equal(scout_store_db(s, "t", &db), 0);
+	for (int i = 0; i < 64; i++) {
+		snprintf(key, sizeof(key), "k%02d", i);
+		assert_int_equal(scout_store_put(db, key, strlen(key), val, sizeof(val)), 0);
+	}
+	scout_store_close(s);
+	unlink(e->lock);
+
+	struct stat st;
+	assert_int_equal(stat(e->path, &st), 0);
+	assert_int_equal(truncate(e->path, st.st_size / 2), 0);
+	char *before = read_file(e->path, &len);
+
+	assert_true(scout_store_open(e->dir, 64 << 20, &s, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "truncated"));
+	size_t len2;
+	char *after = read_file(e->path, &len2);
+	assert_int_equal(len2, len);
+	assert_memory_equal(after, before, len);
+	assert_false(exists(e->lock));
+	free(before);
+	free(after);
+}
+
+static void test_refuse_parent_is_file(void **state)
+{
+	/* works as root too: a "directory" that is a regular file */
+	struct env *e = *state;
+	struct scout_store *s = NULL;
+	char notdir[128], err[512] = "", want[256];
+
+	snprintf(notdir, sizeof(notdir), "%s/plain-file", e->dir);
+	write_file(notdir, "x", 1);
+	int r = scout_store_open(notdir, 64 << 20, &s, err, sizeof(err));
+	assert_int_equal(r, -ENOTDIR);
+	assert_null(s);
+	snprintf(want, sizeof(want), "%s/scout.mdb: cannot open store: ", notdir);
+	assert_non_null(strstr(err, want));
+
+	/* a directory that does not exist */
+	snprintf(notdir, sizeof(notdir), "%s/missing/dir", e->dir);
+	r = scout_store_open(notdir, 64 << 20, &s, err, sizeof(err));
+	assert_int_equal(r, -ENOENT);
+	assert_non_null(strstr(err, notdir));
+	assert_false(exists(notdir));
+}
+
+static void test_refuse_no_permission(void **state)
+{
+	struct env *e = *state;
+	struct scout_store *s = NULL;
+	char err[512] = "";
+
+	if (geteuid() == 0) {
+		/* test_refuse_parent_is_file covers a refused directory for root */
+		print_message("skipped: running as root, which a mode 000 directory does not stop\n");
+		skip();
+	}
+	assert_int_equal(chmod(e->dir, 0), 0);
+	int r = scout_store_open(e->dir, 64 << 20, &s, err, sizeof(err));
+	assert_int_equal(r, -EACCES);
+	assert_null(s);
+	assert_non_null(strstr(err, e->path));
+	assert_int_equal(chmod(e->dir, 0700), 0);
+	assert_false(exists(e->path));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_put_get_del, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_size_floor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_txn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cursors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_grow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_size_enospc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_truncated_without_lock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_parent_is_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_no_permission, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
