@@ -21,6 +21,7 @@
 #define SYSTEM_SOCKET "/run/scout/scoutd.sock"
 #define MAX_REPLY (64u << 20)
 #define TIMEOUT_MS 60000
+#define NO_TIMEOUT -1
 
 static void usage(FILE *out)
 {
@@ -31,6 +32,13 @@ static void usage(FILE *out)
 		     "  metrics           the same counters as Prometheus text\n"
 		     "  reload            re-read the configuration (like SIGHUP) and show the result\n"
 		     "  version           the agent's version\n"
+		     "  scan [--wait] [--force]\n"
+		     "                    sweep the snmp ranges now; --wait prints the result when done,\n"
+		     "                    --force sweeps even outside the configured windows\n"
+		     "  devices [--json] [--all]\n"
+		     "                    the printers found (--all: other hosts that answered too)\n"
+		     "  device IP|SERIAL [--json]\n"
+		     "                    one printer with its supplies and meter history\n"
 		     "\n"
 		     "  -s, --socket PATH  status socket (default: $SCOUT_SOCKET, else " DEFAULT_SOCKET ",\n"
 		     "                     else " SYSTEM_SOCKET " when only that exists)\n"
@@ -50,7 +58,7 @@ static const char *default_socket(void)
 }
 
 /* Sends request and returns the parsed reply, or exits 2 naming the path. */
-static json_t *call(const char *path, json_t *request)
+static json_t *call(const char *path, json_t *request, int timeout_ms)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char *line, *buf = NULL;
@@ -92,9 +100,9 @@ static json_t *call(const char *path, json_t *request)
 	free(line);
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int pr = poll(&p, 1, TIMEOUT_MS);
+		int pr = poll(&p, 1, timeout_ms);
 		if (pr == 0) {
-			fprintf(stderr, "scoutctl: %s: no reply within %d s\n", path, TIMEOUT_MS / 1000);
+			fprintf(stderr, "scoutctl: %s: no reply within %d s\n", path, timeout_ms / 1000);
 			free(buf);
 			exit(2);
 		}
@@ -308,6 +316,163 @@ static void print_status(json_t *st)
 	print_table(&t);
 }
 
+static const char *num_s(json_t *v, char *buf, size_t size)
+{
+	return num(v, buf, size);
+}
+
+/* The supply with the least left, as "Cyan Toner 12%". */
+static void lowest_supply(json_t *dev, char *out, size_t size)
+{
+	json_t *s, *best = NULL;
+	size_t i;
+
+	snprintf(out, size, "-");
+	json_array_foreach(json_object_get(dev, "supplies"), i, s)
+	{
+		json_t *p = json_object_get(s, "level_percent");
+		if (json_is_integer(p) && (!best || json_integer_value(p) < json_integer_value(json_object_get(best, "level_percent"))))
+			best = s;
+	}
+	if (best) {
+		const char *name = str(best, "description") ? str(best, "description") : str(best, "colorant");
+		snprintf(out, size, "%.32s %" JSON_INTEGER_FORMAT "%%", name ? name : (str(best, "kind") ? str(best, "kind") : "supply"),
+			 json_integer_value(json_object_get(best, "level_percent")));
+	}
+}
+
+static void print_devices(json_t *reply)
+{
+	struct table t = {.ncols = 7};
+	json_t *d;
+	size_t i;
+	char pages[32], low[64];
+
+	row(&t, "IP", "MANUFACTURER", "MODEL", "SERIAL", "STATUS", "PAGES", "LOWEST SUPPLY");
+	json_array_foreach(json_object_get(reply, "devices"), i, d)
+	{
+		if (json_is_false(json_object_get(d, "printer"))) {
+			row(&t, str(d, "ip"), "-", "(not a printer)", "-", "-", "-", "-");
+			continue;
+		}
+		json_t *st = json_object_get(d, "status");
+		const char *status = str(st, "printer") ? str(st, "printer") : str(st, "device");
+		if (json_array_size(json_object_get(d, "errors")))
+			status = json_string_value(json_array_get(json_object_get(d, "errors"), 0));
+		lowest_supply(d, low, sizeof(low));
+		row(&t, str(d, "ip"), str(d, "manufacturer"), str(d, "model"), str(d, "serial"), status,
+		    num_s(json_object_get(json_object_get(d, "meters"), "total"), pages, sizeof(pages)), low);
+	}
+	print_table(&t);
+}
+
+static void print_device(json_t *reply)
+{
+	json_t *d = json_object_get(reply, "device"), *v;
+	struct table t = {.ncols = 2};
+	size_t i;
+	char buf[512];
+	static const char *const fields[] = {"ip", "manufacturer", "model", "serial", "mac", "firmware", "location",
+					     "asset", "name", "description", "display", "first_seen", "last_seen", NULL};
+
+	for (const char *const *f = fields; *f; f++)
+		if (str(d, *f))
+			row(&t, *f, str(d, *f));
+	if (json_is_boolean(json_object_get(d, "color")))
+		row(&t, "color", json_is_true(json_object_get(d, "color")) ? "yes" : "no");
+	json_t *st = json_object_get(d, "status");
+	if (st) {
+		snprintf(buf, sizeof(buf), "device %s, printer %s", str(st, "device") ? str(st, "device") : "-",
+			 str(st, "printer") ? str(st, "printer") : "-");
+		row(&t, "status", buf);
+	}
+	if (json_is_array(json_object_get(d, "errors"))) {
+		size_t k = 0;
+		buf[0] = 0;
+		json_array_foreach(json_object_get(d, "errors"), i, v)
+			k += (size_t)snprintf(buf + k, k < sizeof(buf) ? sizeof(buf) - k : 0, "%s%s", i ? ", " : "",
+					      json_string_value(v));
+		row(&t, "errors", buf[0] ? buf : "none");
+	}
+	json_t *m = json_object_get(d, "meters");
+	if (m) {
+		char a[24], b[24], c[24];
+		snprintf(buf, sizeof(buf), "total %s, mono %s, color %s", num(json_object_get(m, "total"), a, 24),
+			 num(json_object_get(m, "mono"), b, 24), num(json_object_get(m, "color"), c, 24));
+		row(&t, "meters", buf);
+	}
+	print_table(&t);
+
+	if (json_array_size(json_object_get(d, "alerts"))) {
+		printf("\n");
+		t = (struct table){.ncols = 4};
+		row(&t, "ALERT", "SEVERITY", "GROUP", "TEXT");
+		json_array_foreach(json_object_get(d, "alerts"), i, v)
+			row(&t, str(v, "code"), str(v, "severity"), str(v, "group"), str(v, "text"));
+		print_table(&t);
+	}
+	if (json_array_size(json_object_get(d, "supplies"))) {
+		printf("\n");
+		t = (struct table){.ncols = 5};
+		row(&t, "SUPPLY", "KIND", "COLORANT", "LEVEL", "RAW");
+		json_array_foreach(json_object_get(d, "supplies"), i, v)
+		{
+			char level[32], raw[64], l[24], x[24];
+			if (json_is_integer(json_object_get(v, "level_percent")))
+				snprintf(level, sizeof(level), "%" JSON_INTEGER_FORMAT "%%",
+					 json_integer_value(json_object_get(v, "level_percent")));
+			else
+				snprintf(level, sizeof(level), "%s", str(v, "level_state") ? str(v, "level_state") : "-");
+			snprintf(raw, sizeof(raw), "%s/%s %s", num(json_object_get(v, "level"), l, 24),
+				 num(json_object_get(v, "max"), x, 24), str(v, "unit") ? str(v, "unit") : "");
+			row(&t, str(v, "description"), str(v, "kind"), str(v, "colorant"), level, raw);
+		}
+		print_table(&t);
+	}
+	if (json_array_size(json_object_get(reply, "history"))) {
+		printf("\n");
+		t = (struct table){.ncols = 5};
+		row(&t, "READING", "TOTAL", "MONO", "COLOR", "NOTE");
+		json_array_foreach(json_object_get(reply, "history"), i, v)
+		{
+			char a[24], b[24], c[24];
+			row(&t, str(v, "time"), num(json_object_get(v, "total"), a, 24), num(json_object_get(v, "mono"), b, 24),
+			    num(json_object_get(v, "color"), c, 24), json_is_true(json_object_get(v, "reset")) ? "reset" : "");
+		}
+		print_table(&t);
+	}
+}
+
+static void print_scan(json_t *reply)
+{
+	json_t *s = json_object_get(reply, "scan");
+	char a[24], b[24], c[24], d[24];
+
+	if (json_is_boolean(json_object_get(s, "started"))) {
+		printf("%s: %s of %s addresses probed so far\n",
+		       json_is_true(json_object_get(s, "started")) ? "sweep started" : "a sweep is already running",
+		       num(json_object_get(s, "probed"), a, 24), num(json_object_get(s, "total"), b, 24));
+		return;
+	}
+	printf("probed %s of %s addresses: %s answered, %s printers, in %.1f s\n", num(json_object_get(s, "probed"), a, 24),
+	       num(json_object_get(s, "total"), b, 24), num(json_object_get(s, "responders"), c, 24),
+	       num(json_object_get(s, "printers"), d, 24), json_number_value(json_object_get(s, "duration_ms")) / 1000.0);
+}
+
+struct command {
+	const char *name;
+	const char *flags; /* allowed: " json wait force all " */
+	bool takes_id;
+	int timeout_ms;
+};
+
+static const struct command commands[] = {
+	{"status", " json ", false, TIMEOUT_MS},   {"metrics", " ", false, TIMEOUT_MS},
+	{"reload", " json ", false, TIMEOUT_MS},   {"version", " json ", false, TIMEOUT_MS},
+	{"scan", " json wait force ", false, TIMEOUT_MS}, {"devices", " json all ", false, TIMEOUT_MS},
+	{"device", " json ", true, TIMEOUT_MS},    {NULL, NULL, false, 0},
+};
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -316,7 +481,8 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	const char *path = NULL, *cmd;
+	const char *path = NULL, *id = NULL;
+	const struct command *cmd = NULL;
 	bool json = false;
 	int c;
 
@@ -340,31 +506,50 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	cmd = argv[optind++];
+	for (const struct command *k = commands; k->name; k++)
+		if (strcmp(k->name, argv[optind]) == 0)
+			cmd = k;
+	if (!cmd) {
+		fprintf(stderr, "scoutctl: unknown command '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	optind++;
+	json_t *request = json_pack("{s:s}", "cmd", cmd->name);
 	/* options may also follow the command: "scoutctl status --json" */
 	for (; optind < argc; optind++) {
-		if (strcmp(argv[optind], "--json") == 0) {
-			json = true;
+		const char *a = argv[optind];
+		char word[32];
+		snprintf(word, sizeof(word), " %s ", a + (strncmp(a, "--", 2) == 0 ? 2 : 0));
+		if (strncmp(a, "--", 2) == 0 && strstr(cmd->flags, word)) {
+			if (strcmp(a, "--json") == 0)
+				json = true;
+			else
+				json_object_set_new(request, a + 2, json_true());
+		} else if (cmd->takes_id && !id && a[0] != '-') {
+			id = a;
+			json_object_set_new(request, "id", json_string(a));
 		} else {
-			fprintf(stderr, "scoutctl: %s: unexpected argument '%s'\n", cmd, argv[optind]);
+			fprintf(stderr, "scoutctl: %s: unexpected argument '%s'\n", cmd->name, a);
+			json_decref(request);
 			return 2;
 		}
 	}
-	if (strcmp(cmd, "status") && strcmp(cmd, "metrics") && strcmp(cmd, "reload") && strcmp(cmd, "version")) {
-		fprintf(stderr, "scoutctl: unknown command '%s'\n", cmd);
-		usage(stderr);
+	if (cmd->takes_id && !id) {
+		fprintf(stderr, "scoutctl: %s: which one? give an IP address or serial number\n", cmd->name);
+		json_decref(request);
 		return 2;
 	}
 	if (!path)
 		path = default_socket();
-
-	json_t *request = json_pack("{s:s}", "cmd", cmd);
-	json_t *reply = call(path, request);
+	/* a sweep that is waited for takes as long as it takes */
+	json_t *reply = call(path, request, json_is_true(json_object_get(request, "wait")) ? NO_TIMEOUT : cmd->timeout_ms);
+	const char *name = cmd->name;
 	int rc = 0;
 	json_decref(request);
 
 	if (!json_is_true(json_object_get(reply, "ok"))) {
-		if (strcmp(cmd, "reload") == 0 && json_is_object(json_object_get(reply, "reload"))) {
+		if (strcmp(name, "reload") == 0 && json_is_object(json_object_get(reply, "reload"))) {
 			json_t *v;
 			size_t i;
 			fprintf(stderr, "scoutctl: reload rejected; scoutd keeps running on the previous configuration:\n");
@@ -374,23 +559,36 @@ int main(int argc, char **argv)
 		} else {
 			rc = error_reply(reply);
 		}
-	} else if (strcmp(cmd, "metrics") == 0) {
+	} else if (strcmp(name, "metrics") == 0) {
 		fputs(str(reply, "metrics") ? str(reply, "metrics") : "", stdout);
 	} else if (json) {
-		json_t *body = json_object_get(reply, cmd);
-		char *text = json_dumps(body ? body : reply, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_t *body = strcmp(name, "device") == 0 ? NULL : json_object_get(reply, name);
+		if (!body) {
+			body = json_incref(reply);
+			json_object_del(body, "ok");
+		} else {
+			json_incref(body);
+		}
+		char *text = json_dumps(body, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		printf("%s\n", text);
 		free(text);
-	} else if (strcmp(cmd, "status") == 0) {
+		json_decref(body);
+	} else if (strcmp(name, "status") == 0) {
 		print_status(json_object_get(reply, "status"));
-	} else if (strcmp(cmd, "reload") == 0) {
+	} else if (strcmp(name, "reload") == 0) {
 		json_t *v;
 		size_t i;
 		printf("reload applied\n");
 		json_array_foreach(json_object_get(json_object_get(reply, "reload"), "notes"), i, v)
 			printf("  note: %s\n", json_string_value(v));
-	} else if (strcmp(cmd, "version") == 0) {
+	} else if (strcmp(name, "version") == 0) {
 		printf("scoutd %s\n", str(reply, "version"));
+	} else if (strcmp(name, "scan") == 0) {
+		print_scan(reply);
+	} else if (strcmp(name, "devices") == 0) {
+		print_devices(reply);
+	} else if (strcmp(name, "device") == 0) {
+		print_device(reply);
 	}
 	json_decref(reply);
 	return rc;

@@ -816,6 +816,19 @@ static void log_leftover(uv_handle_t *h, void *arg)
 		  uv_is_closing(h) ? " (closing)" : "");
 }
 
+/* path made absolute without resolving links: a reload reads whatever the
+ * path names then, as an administrator who repoints a symlink expects */
+static char *absolute(const char *path)
+{
+	char cwd[PATH_MAX], *out;
+
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return strdup(path);
+	if (asprintf(&out, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return out;
+}
+
 int scout_agent_run(const char *path)
 {
 	struct agent agent = {.lock_fd = -1, .exit_code = 0}, *a = &agent;
@@ -837,8 +850,8 @@ int scout_agent_run(const char *path)
 
 	if (scout_host_schema(&agent_section, &a->schema) < 0 || scout_host_new(a->schema, &a->host) < 0)
 		return 1;
-	if (path && !(a->config_path = realpath(path, NULL)))
-		a->config_path = strdup(path);
+	if (path)
+		a->config_path = absolute(path);
 	if (load_config(a, a->config_path, &cfg) < 0) {
 		log_error("agent: not started: the configuration has errors");
 		r = 1;
@@ -935,12 +948,15 @@ close_loop:
 			r = 70;
 		}
 	}
-	if (r == 0) {
+	if (now.running && !a->forced) {
+		/* a clean stop, or a start that failed after the record was
+		 * written: neither is a crash the next start should report */
 		now.running = false;
 		now.stopped = (uint64_t)time(NULL);
 		if (save_run(a, &now) < 0)
-			log_warn("agent: cannot record the clean stop");
-		log_info("agent: stopped");
+			log_warn("agent: cannot record the stop");
+		if (r == 0)
+			log_info("agent: stopped");
 	}
 out:
 	scout_config_free(cfg);

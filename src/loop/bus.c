@@ -67,6 +67,10 @@ struct scout_bus {
 static const char *const topic_names[SCOUT_TOPIC_COUNT] = {
 	[SCOUT_TOPIC_HEALTH_REPORT] = "health.report",
 	[SCOUT_TOPIC_HEALTH_QUERY] = "health.query",
+	[SCOUT_TOPIC_SNMP_DEVICE] = "snmp.device",
+	[SCOUT_TOPIC_SNMP_METERS] = "snmp.meters",
+	[SCOUT_TOPIC_SNMP_ALERT] = "snmp.alert",
+	[SCOUT_TOPIC_SNMP_LOOKUP] = "snmp.lookup",
 };
 
 const char *scout_topic_name(enum scout_topic topic)

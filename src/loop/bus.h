@@ -9,7 +9,7 @@
  * - A request goes to the topic's first subscriber and carries a correlation
  *   id and a deadline. The asker's callback runs exactly once: with the
  *   reply, or with -ETIMEDOUT when the deadline passes first, or -ENOENT when
- *   nobody serves the topic. A reply after the deadline is counted and freed.
+ *   nobody serves the topic. A reply after the deadline is refused (-ENOENT).
  * - Unsubscribing, also from inside a handler, is safe at any time.
  *
  * Payloads are msgpack; each topic's payload is documented below, and a
@@ -37,6 +37,32 @@ enum scout_topic {
 	/* health.query (request, payload nil; served by health)
 	 * reply: the latest health.report map, or -EAGAIN before the first. */
 	SCOUT_TOPIC_HEALTH_QUERY,
+	/* snmp.device (published by snmp when a printer is found or re-read)
+	 * map {
+	 *   "event": "found" | "updated",
+	 *   "device": map, the device record of docs/snmp.md
+	 * } */
+	SCOUT_TOPIC_SNMP_DEVICE,
+	/* snmp.meters (published by snmp when a meter changed)
+	 * map {
+	 *   "id": str,              the device's key (s:SERIAL, m:MAC or i:IP)
+	 *   "ip": str, "serial": str (when known),
+	 *   "time": uint,           unix seconds of the reading
+	 *   "total", "mono", "color": uint (those the device reports),
+	 *   "reset": bool           a meter went down: a reset, not negative use
+	 * } */
+	SCOUT_TOPIC_SNMP_METERS,
+	/* snmp.alert (published by snmp when a printer's errors or alerts change)
+	 * map {
+	 *   "id": str, "ip": str, "serial": str (when known), "time": uint,
+	 *   "errors": [str...],     hrPrinterDetectedErrorState names
+	 *   "alerts": [map...]      prtAlertTable rows: code, severity, group, text
+	 * } */
+	SCOUT_TOPIC_SNMP_ALERT,
+	/* snmp.lookup (request, served by snmp)
+	 * map { "ip": str } or map { "serial": str }
+	 * reply: the device record map, or -ENOENT when no printer matches. */
+	SCOUT_TOPIC_SNMP_LOOKUP,
 	SCOUT_TOPIC_COUNT
 };
 

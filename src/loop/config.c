@@ -391,6 +391,8 @@ static int handler(void *user, const char *section, const char *name, const char
 				best = sec->options[i].key;
 			}
 		}
+		if (sec->has_enabled && edit_distance(name, "enabled") < bestd)
+			best = "enabled";
 		if (*name == 0)
 			scout_diag_add(p->diag, p->file, p->line, "[%s] empty key name", sec->name);
 		else if (best)

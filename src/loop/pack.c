@@ -62,3 +62,106 @@ void scout_pack_str(msgpack_packer *pk, const char *s)
 	msgpack_pack_str(pk, n);
 	msgpack_pack_str_body(pk, s, n);
 }
+
+void scout_pack_json(msgpack_packer *pk, const json_t *j)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		msgpack_pack_map(pk, json_object_size(j));
+		json_object_foreach((json_t *)j, k, v)
+		{
+			scout_pack_str(pk, k);
+			scout_pack_json(pk, v);
+		}
+		break;
+	case JSON_ARRAY:
+		msgpack_pack_array(pk, json_array_size(j));
+		json_array_foreach(j, i, v)
+			scout_pack_json(pk, v);
+		break;
+	case JSON_STRING:
+		msgpack_pack_str(pk, json_string_length(j));
+		msgpack_pack_str_body(pk, json_string_value(j), json_string_length(j));
+		break;
+	case JSON_INTEGER:
+		msgpack_pack_int64(pk, json_integer_value(j));
+		break;
+	case JSON_REAL:
+		msgpack_pack_double(pk, json_real_value(j));
+		break;
+	case JSON_TRUE:
+		msgpack_pack_true(pk);
+		break;
+	case JSON_FALSE:
+		msgpack_pack_false(pk);
+		break;
+	case JSON_NULL:
+		msgpack_pack_nil(pk);
+		break;
+	}
+}
+
+static json_t *unpack(const msgpack_object *o, int depth)
+{
+	json_t *j;
+
+	if (depth > 64)
+		return NULL;
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+		return json_null();
+	case MSGPACK_OBJECT_BOOLEAN:
+		return json_boolean(o->via.boolean);
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		return o->via.u64 > INT64_MAX ? NULL : json_integer((json_int_t)o->via.u64);
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		return json_integer(o->via.i64);
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		return json_real(o->via.f64);
+	case MSGPACK_OBJECT_STR:
+		return json_stringn(o->via.str.ptr, o->via.str.size); /* NULL unless UTF-8 */
+	case MSGPACK_OBJECT_ARRAY:
+		j = json_array();
+		for (uint32_t i = 0; i < o->via.array.size; i++) {
+			json_t *v = unpack(&o->via.array.ptr[i], depth + 1);
+			if (!v) {
+				json_decref(j);
+				return NULL;
+			}
+			json_array_append_new(j, v);
+		}
+		return j;
+	case MSGPACK_OBJECT_MAP:
+		j = json_object();
+		for (uint32_t i = 0; i < o->via.map.size; i++) {
+			const msgpack_object_kv *kv = &o->via.map.ptr[i];
+			char key[256];
+			if (kv->key.type != MSGPACK_OBJECT_STR || kv->key.via.str.size >= sizeof(key)) {
+				json_decref(j);
+				return NULL;
+			}
+			memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
+			key[kv->key.via.str.size] = 0;
+			json_t *v = unpack(&kv->val, depth + 1);
+			if (!v || strlen(key) != kv->key.via.str.size) {
+				json_decref(v);
+				json_decref(j);
+				return NULL;
+			}
+			json_object_set_new(j, key, v);
+		}
+		return j;
+	default:
+		return NULL;
+	}
+}
+
+json_t *scout_unpack_json(const msgpack_object *o)
+{
+	return unpack(o, 0);
+}

@@ -16,3 +16,11 @@ int scout_pack_get_str(const msgpack_object *map, const char *key, const char **
 
 /* Packs a NUL-terminated string. */
 void scout_pack_str(msgpack_packer *pk, const char *s);
+
+#include <jansson.h>
+
+/* Packs a JSON value as msgpack (objects as maps, arrays as arrays). */
+void scout_pack_json(msgpack_packer *pk, const json_t *j);
+/* The JSON form of a msgpack object; NULL for what JSON cannot hold (binary,
+ * non-string map keys, ext types) or nesting deeper than 64. */
+json_t *scout_unpack_json(const msgpack_object *o);

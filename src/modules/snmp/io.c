@@ -212,6 +212,7 @@ static int transmit(struct snmp_io *io, struct snmp_req *r, enum snmp_version ve
 	}
 	io->stats.sent++;
 	io->stats.bytes_out += n;
+	r->bytes_out += n;
 	io->tokens -= 1;
 	return 0;
 }
@@ -262,6 +263,7 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 		io->stats.stray++;
 		return;
 	}
+	r->bytes_in += (size_t)nread;
 	finish(io, r, 0, &msg);
 	pump(io);
 }
@@ -321,6 +323,7 @@ static void pump(struct snmp_io *io)
 			r->queued = false;
 			r->inflight = true;
 			r->attempt = 0;
+			r->bytes_out = r->bytes_in = 0;
 			io->inflight++;
 			assign_id(io, r);
 			attempt(io, r);

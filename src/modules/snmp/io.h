@@ -46,7 +46,7 @@ struct snmp_req {
 	uint64_t deadline;
 	bool queued, inflight;
 	struct snmp_req *prev, *next;
-	size_t bytes_out;
+	size_t bytes_out, bytes_in; /* this request's datagrams, retries included */
 };
 
 struct snmp_io_stats {

@@ -8,46 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mib.h"
 #include "text.h"
-
-#define SYS_DESCR "1.3.6.1.2.1.1.1.0"
-#define SYS_OBJECT_ID "1.3.6.1.2.1.1.2.0"
-#define SYS_NAME "1.3.6.1.2.1.1.5.0"
-#define SYS_LOCATION "1.3.6.1.2.1.1.6.0"
-#define IF_TYPE "1.3.6.1.2.1.2.2.1.3"
-#define IF_PHYS "1.3.6.1.2.1.2.2.1.6"
-#define IF_OPER "1.3.6.1.2.1.2.2.1.8"
-#define IP_AD_IFINDEX "1.3.6.1.2.1.4.20.1.2"
-#define HR_DEV_TYPE "1.3.6.1.2.1.25.3.2.1.2"
-#define HR_DEV_DESCR "1.3.6.1.2.1.25.3.2.1.3"
-#define HR_DEV_STATUS "1.3.6.1.2.1.25.3.2.1.5"
-#define HR_PRINTER_STATUS "1.3.6.1.2.1.25.3.5.1.1.1"
-#define HR_PRINTER_ERRORS "1.3.6.1.2.1.25.3.5.1.2.1"
-#define HR_TYPE_PRINTER "1.3.6.1.2.1.25.3.1.5"
-#define PRT_SERIAL "1.3.6.1.2.1.43.5.1.1.17.1"
-#define PRT_NAME "1.3.6.1.2.1.43.5.1.1.16.1"
-#define PRT_CHARSET "1.3.6.1.2.1.43.7.1.1.4.1.1"
-#define PRT_LIFE_COUNT "1.3.6.1.2.1.43.10.2.1.4.1.1"
-#define PRT_COUNTER_UNIT "1.3.6.1.2.1.43.10.2.1.3.1.1"
-#define PRT_COLORANTS "1.3.6.1.2.1.43.10.2.1.6.1.1"
-#define PRT_SUPPLIES "1.3.6.1.2.1.43.11.1.1"
-#define PRT_COLORANT_VALUE "1.3.6.1.2.1.43.12.1.1.4"
-#define PRT_CONSOLE_TEXT "1.3.6.1.2.1.43.16.5.1.2.1"
-#define PRT_ALERT "1.3.6.1.2.1.43.18.1.1"
-#define ENT_ASSET "1.3.6.1.2.1.47.1.1.1.1.15.1"
-
-const char *const snmp_std_scalars[] = {
-	SYS_DESCR,    SYS_OBJECT_ID,   SYS_NAME,           SYS_LOCATION,     HR_PRINTER_STATUS,
-	HR_PRINTER_ERRORS, PRT_SERIAL, PRT_NAME,           PRT_CHARSET,      PRT_LIFE_COUNT,
-	PRT_COUNTER_UNIT, PRT_COLORANTS, ENT_ASSET,        NULL,
-};
-
-const char *const snmp_std_columns[] = {
-	IF_TYPE, IF_PHYS, IF_OPER, IP_AD_IFINDEX, HR_DEV_TYPE, HR_DEV_DESCR, HR_DEV_STATUS,
-	PRT_SUPPLIES ".3", PRT_SUPPLIES ".5", PRT_SUPPLIES ".6", PRT_SUPPLIES ".7", PRT_SUPPLIES ".8",
-	PRT_SUPPLIES ".9", PRT_COLORANT_VALUE, PRT_CONSOLE_TEXT, PRT_ALERT ".2", PRT_ALERT ".4",
-	PRT_ALERT ".7", PRT_ALERT ".8", NULL,
-};
 
 /* ---- names of enumerations ----------------------------------------------- */
 
@@ -715,21 +677,12 @@ json_t *snmp_normalise(const struct snmp_walk *w, const char *ip, const struct s
 		c.charset = (unsigned)cs;
 	c.descr = text_of(get(w, SYS_DESCR), SNMP_CHARSET_UNKNOWN);
 	find_printer_row(&c);
-	c.v = snmp_vendor_match(oid && oid->type == SNMP_OBJECT_ID ? oid->val_oid : NULL,
-				oid && oid->type == SNMP_OBJECT_ID ? oid->val_oid_len : 0, c.descr);
+	c.v = snmp_vendor_identify(w);
 	if (!c.v && c.printer_row) {
 		/* no known sysObjectID or sysDescr: the printer row may name the maker */
 		char *d = text_of(row_value(&c, HR_DEV_DESCR, c.printer_row), c.charset);
 		c.v = snmp_vendor_match(NULL, 0, d);
 		free(d);
-	}
-	if (!c.v) {
-		/* a PJL device id under Brother's tree names its maker too */
-		const struct snmp_val *pjl = get(w, "1.3.6.1.4.1.2435.2.3.9.1.1.7.0");
-		char *t = text_of(pjl, SNMP_CHARSET_UNKNOWN);
-		if (t && strstr(t, "MFG:Brother"))
-			c.v = snmp_vendor_match(NULL, 0, "Brother ");
-		free(t);
 	}
 
 	if (ip)

@@ -8,10 +8,6 @@
 #include "vendors.h"
 #include "walk.h"
 
-/* The OIDs every read asks for, by kind. */
-extern const char *const snmp_std_scalars[]; /* GET */
-extern const char *const snmp_std_columns[]; /* walked */
-
 /* Builds the record for the device at ip (text form). Returns a new object
  * (caller decrefs). *ret_vendor, when given, is set to the matched vendor. */
 json_t *snmp_normalise(const struct snmp_walk *w, const char *ip, const struct snmp_vendor **ret_vendor);

@@ -50,6 +50,9 @@ struct snmp_vendor {
 	/* model texts of inkjets (ERE), for vendors whose private data does not
 	 * say toner or ink */
 	const char *ink_model_re;
+	/* private OIDs only this vendor's devices answer: asked when neither
+	 * sysObjectID nor sysDescr names the vendor (e.g. a PJL device id) */
+	const char *const *identity_oids;
 	/* OIDs asked in the read besides the sources (e.g. data blobs) */
 	const char *const *extra_oids;
 	/* fills what only private encodings hold; runs after the standard
@@ -63,6 +66,11 @@ extern const unsigned snmp_vendors_count;
 /* The vendor of a device from what the probe saw; NULL when unknown.
  * sysobjectid may be NULL, descr may be NULL. */
 const struct snmp_vendor *snmp_vendor_match(const uint32_t *sysobjectid, uint32_t len, const char *descr);
+/* The vendor of a device from a walk: sysObjectID and sysDescr, else the
+ * first vendor whose identity OIDs answered. */
+const struct snmp_vendor *snmp_vendor_identify(const struct snmp_walk *w);
+/* Calls fn for the identity OIDs of every vendor. */
+void snmp_vendor_identity_oids(void (*fn)(const char *oid, void *arg), void *arg);
 /* True when sysObjectID alone says "printer". */
 bool snmp_vendor_printer_oid(const struct snmp_vendor *v, const uint32_t *sysobjectid, uint32_t len);
 /* Calls fn for every OID a read of a v device should GET. */

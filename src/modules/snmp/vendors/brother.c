@@ -136,6 +136,7 @@ const struct snmp_vendor snmp_vendor_brother = {
 	/* "Brother NC-6800h, Firmware Ver.1.01  (08.12.12),MID 84UB05" */
 	.firmware = {{.oid = BR_INFO ".17.0"}, {.re = "Firmware Ver\\.([^ ,]+)"}},
 	.ink_model_re = "^(MFC|DCP|HL)-[JT]", /* MFC-J680DW, DCP-T520W */
+	.identity_oids = (const char *const[]){BR_PJL, NULL},
 	.extra_oids = (const char *const[]){BR_MAINTENANCE, BR_COUNTERS, BR_PANEL, NULL},
 	.decode = brother_decode,
 };

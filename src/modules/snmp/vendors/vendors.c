@@ -68,6 +68,29 @@ const struct snmp_vendor *snmp_vendor_match(const uint32_t *oid, uint32_t len, c
 	return NULL;
 }
 
+const struct snmp_vendor *snmp_vendor_identify(const struct snmp_walk *w)
+{
+	const struct snmp_val *oid = snmp_walk_get_str(w, "1.3.6.1.2.1.1.2.0");
+	const struct snmp_val *d = snmp_walk_get_str(w, "1.3.6.1.2.1.1.1.0");
+	char *descr = d && d->type == SNMP_OCTETS ? snmp_text(d->data, d->len, SNMP_CHARSET_UNKNOWN) : NULL;
+	const struct snmp_vendor *v = snmp_vendor_match(oid && oid->type == SNMP_OBJECT_ID ? oid->val_oid : NULL,
+							oid && oid->type == SNMP_OBJECT_ID ? oid->val_oid_len : 0, descr);
+
+	free(descr);
+	for (unsigned i = 0; !v && i < snmp_vendors_count; i++)
+		for (const char *const *o = snmp_vendors[i]->identity_oids; o && *o && !v; o++)
+			if (snmp_walk_get_str(w, *o))
+				v = snmp_vendors[i];
+	return v;
+}
+
+void snmp_vendor_identity_oids(void (*fn)(const char *oid, void *arg), void *arg)
+{
+	for (unsigned i = 0; i < snmp_vendors_count; i++)
+		for (const char *const *o = snmp_vendors[i]->identity_oids; o && *o; o++)
+			fn(*o, arg);
+}
+
 bool snmp_re_match(const char *re, const char *text)
 {
 	const regex_t *r = rx(re);
