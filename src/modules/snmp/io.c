@@ -213,7 +213,8 @@ static int transmit(struct snmp_io *io, struct snmp_req *r, enum snmp_version ve
 	io->stats.sent++;
 	io->stats.bytes_out += n;
 	r->bytes_out += n;
-	io->tokens -= 1;
+	if (io->lim.rate)
+		io->tokens -= 1;
 	return 0;
 }
 
@@ -221,12 +222,9 @@ static int transmit(struct snmp_io *io, struct snmp_req *r, enum snmp_version ve
  * request with fall-back, a v1 copy too. */
 static void attempt(struct snmp_io *io, struct snmp_req *r)
 {
-	int rc = transmit(io, r, r->version);
-
-	if (r->v1_on_last && r->attempt == r->retries && r->version == SNMP_V2C && r->type != SNMP_PDU_GETBULK)
-		transmit(io, r, SNMP_V1);
-	(void)rc; /* a failed send is retried like a lost datagram */
-	r->deadline = uv_now(io->loop) + r->timeout_ms;
+	transmit(io, r, r->version); /* a failed send is retried like a lost datagram */
+	r->half = r->v1_on_last && r->attempt == r->retries && r->version == SNMP_V2C && r->type != SNMP_PDU_GETBULK;
+	r->deadline = uv_now(io->loop) + (r->half ? r->timeout_ms / 2 : r->timeout_ms);
 	insert_inflight(io, r);
 }
 
@@ -278,6 +276,15 @@ static void on_timer(uv_timer_t *t)
 	refill(io);
 	while (io->fl_head && io->fl_head->deadline <= now) {
 		struct snmp_req *r = io->fl_head;
+		if (r->half) {
+			/* no v2c answer halfway: try v1 for the rest of the attempt */
+			unlink_req(&io->fl_head, &io->fl_tail, r);
+			r->half = false;
+			transmit(io, r, SNMP_V1);
+			r->deadline = now + r->timeout_ms - r->timeout_ms / 2;
+			insert_inflight(io, r);
+			continue;
+		}
 		if (r->attempt < r->retries) {
 			unlink_req(&io->fl_head, &io->fl_tail, r);
 			r->attempt++;
@@ -299,7 +306,8 @@ static void arm(struct snmp_io *io)
 		return;
 	if (io->fl_head)
 		at = io->fl_head->deadline;
-	if (io->q_head && io->inflight < io->lim.max_inflight && io->tokens < 1 && io->lim.rate) {
+	/* a token is due and someone waits for it: the queue or a producer */
+	if ((io->q_head || io->room_cb) && io->inflight < io->lim.max_inflight && io->tokens < 1 && io->lim.rate) {
 		uint64_t wait = (uint64_t)((1 - io->tokens) * 1000.0 / io->lim.rate) + 1;
 		if (now + wait < at)
 			at = now + wait;
@@ -317,7 +325,7 @@ static void pump(struct snmp_io *io)
 	io->pumping = true;
 	refill(io);
 	for (;;) {
-		while (io->q_head && io->inflight < io->lim.max_inflight && io->tokens >= 1) {
+		while (io->q_head && io->inflight < io->lim.max_inflight && (!io->lim.rate || io->tokens >= 1)) {
 			struct snmp_req *r = io->q_head;
 			unlink_req(&io->q_head, &io->q_tail, r);
 			r->queued = false;
@@ -344,7 +352,7 @@ static void pump(struct snmp_io *io)
 
 uint32_t snmp_io_room(const struct snmp_io *io)
 {
-	if (io->closing || io->q_head || io->inflight >= io->lim.max_inflight || io->tokens < 1)
+	if (io->closing || io->q_head || io->inflight >= io->lim.max_inflight || (io->lim.rate && io->tokens < 1))
 		return 0;
 	uint32_t room = io->lim.max_inflight - io->inflight;
 	if (io->lim.rate && io->tokens < room)

@@ -35,7 +35,9 @@ struct snmp_req {
 	size_t n;
 	unsigned retries;
 	uint32_t timeout_ms;
-	/* also send a v1 copy on the last attempt (2c with v1 fall-back) */
+	/* 2c with v1 fall-back: halfway through the last attempt, if no answer
+	 * came yet, a v1 copy goes out (silent hosts cost one more datagram;
+	 * hosts that answer v2c never see v1) */
 	bool v1_on_last;
 	snmp_req_cb done;
 	void *data;
@@ -44,7 +46,7 @@ struct snmp_req {
 	int32_t id;
 	unsigned attempt;
 	uint64_t deadline;
-	bool queued, inflight;
+	bool queued, inflight, half;
 	struct snmp_req *prev, *next;
 	size_t bytes_out, bytes_in; /* this request's datagrams, retries included */
 };
