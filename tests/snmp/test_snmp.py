@@ -1,0 +1,213 @@
+"""The snmp module against real peers: snmpsim serving every recording of
+the shared printer set on its own 127.0.0.x address, net-snmp's snmpd as a
+host that is not a printer, and an excluded address that must receive
+nothing. Skips (with a message) when the shared set is missing."""
+
+import json
+import os
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+sys.path.insert(0, HERE)
+
+import scoutlib  # noqa: E402
+import peers  # noqa: E402
+import expected as E  # noqa: E402
+
+SNMPD_IP = "127.0.0.70"
+EXCLUDED_IP = "127.0.0.66"
+PORT = 1161
+
+
+def snmp_config(agent, extra=""):
+    return scoutlib.config_text(agent.state_dir, health="enabled = no\n") + (
+        "\n[snmp]\nenabled = yes\n"
+        "ranges = 127.0.0.1-127.0.0.80\n"
+        "exclude = %s\n"
+        "communities = not-this-one, public\n"
+        "port = %d\ntimeout_ms = 1000\nretries = 0\nrate = 0\n"
+        "discovery_interval = 0\nstatus_interval = 0\n%s" % (EXCLUDED_IP, PORT, extra))
+
+
+@unittest.skipUnless(peers.testdata_present(), "shared printer recordings not found at %s" % peers.TESTDATA)
+class SnmpSweep(scoutlib.AgentTest):
+    @classmethod
+    def setUpClass(cls):
+        cls.names = peers.recordings()
+        cls.sim = peers.Snmpsim(cls.names, first=20, port=PORT).start()
+        cls.snmpd = peers.Snmpd(SNMPD_IP, PORT).start()
+        cls.listener = peers.Listener(EXCLUDED_IP, PORT)
+        cls.expected = E.load_expected(peers.TESTDATA)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.listener.close()
+        cls.snmpd.stop()
+        cls.sim.stop()
+
+    def by_name(self, devices):
+        out = {}
+        for d in devices:
+            ip = d.get("ip")
+            if ip and ip.startswith("127.0.0.") and 20 <= int(ip.split(".")[-1]) < 20 + len(self.names):
+                out[self.names[int(ip.split(".")[-1]) - 20]] = d
+        return out
+
+    def scan(self, a):
+        p = a.ctl("scan", "--wait", timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout
+
+    def devices(self, a, *flags):
+        p = a.ctl("devices", "--json", *flags)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)
+
+    def test_sweep_reads_every_printer(self):
+        a = self.agent()
+        a.write_config(snmp_config(a))
+        a.start()
+        self.listener.count()
+        out = self.scan(a)
+        n = len(self.names)
+        self.assertIn("probed 80 of 80 addresses", out.replace("79 of 79", "80 of 80"))
+        self.assertIn("%d answered, %d printers" % (n + 1, n), out)
+
+        devices = self.devices(a)
+        self.assertIsInstance(devices, list)
+        ips = [d.get("ip") for d in devices]
+        self.assertNotIn(SNMPD_IP, ips, "a host that is not a printer was listed")
+        self.assertEqual(len(devices), n, "one record per printer, no duplicates")
+        right, total, failures = E.score(self.expected, self.by_name(devices))
+        print("field accuracy: %d/%d (%.1f%%)" % (right, total, 100.0 * right / total), flush=True)
+        self.assertEqual(failures, [])
+
+        everything = self.devices(a, "--all")
+        others = [d for d in everything if d.get("printer") is False]
+        self.assertEqual([d["ip"] for d in others], [SNMPD_IP])
+        self.assertIn("Linux", others[0].get("description", ""))
+        self.assertEqual(self.listener.count(), 0, "the excluded address received packets")
+
+        # JSON output stays valid UTF-8 with text in other character sets
+        b = self.by_name(devices)
+        self.assertEqual(b["brotherlib_dcp-9020cdw"]["display"], "TRYB UŚPIENIA")
+
+        # one device by address and by serial, with its meter history
+        p = a.ctl("device", "127.0.0.%d" % (20 + self.names.index("sharp_mx-3570n")), "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        one = json.loads(p.stdout)
+        self.assertEqual(one["device"]["serial"], "6509415X00")
+        self.assertEqual(one["history"][0]["total"], 121104)
+        p = a.ctl("device", "6509415X00")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("MX-3570N", p.stdout)
+        self.assertIn("Cyan Toner", p.stdout)
+        p = a.ctl("device", "10.99.99.99")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no printer", p.stderr)
+
+        st = a.module("snmp")
+        self.assertEqual(st["counters"]["stray"], 0)
+        self.assertEqual(st["counters"]["malformed"], 0)
+        self.assertEqual(st["printers"], n)
+        self.assertEqual(st["last_sweep"]["printers"], n)
+
+        # restart: the inventory is kept, a second sweep adds no duplicate
+        # and no meter reading (nothing changed)
+        rc, _ = a.stop()
+        self.assertEqual(rc, 0)
+        a.start()
+        self.assertEqual(len(self.devices(a)), n)
+        self.scan(a)
+        again = self.devices(a)
+        self.assertEqual(len(again), n)
+        p = a.ctl("device", "6509415X00", "--json")
+        self.assertEqual(len(json.loads(p.stdout)["history"]), 1)
+        self.assertEqual(self.listener.count(), 0)
+        rc, _ = a.stop()
+        self.assertEqual(rc, 0)
+
+    def test_table_and_status(self):
+        a = self.agent()
+        a.write_config(snmp_config(a))
+        a.start()
+        self.scan(a)
+        p = a.ctl("devices")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("IP", p.stdout.splitlines()[0])
+        self.assertIn("Color LaserJet Pro M252dw", p.stdout)
+        p = a.ctl("status")
+        self.assertIn("snmp", p.stdout)
+        self.assertIn("running", p.stdout)
+        m = a.ctl("metrics").stdout
+        self.assertIn("scout_snmp_probes", m)
+        self.assertIn('scout_bus_published_total{topic="snmp.device"}', m)
+
+    def test_windows_closed(self):
+        a = self.agent()
+        # a window that is never open now: one minute long, a day away
+        t = time.localtime(time.time() + 12 * 3600)
+        win = "%s %02d:%02d-%02d:%02d" % (("mon", "tue", "wed", "thu", "fri", "sat", "sun")[t.tm_wday], t.tm_hour,
+                                          t.tm_min, t.tm_hour, (t.tm_min + 1) % 60)
+        a.write_config(snmp_config(a, "windows = %s\n" % win))
+        a.start()
+        p = a.ctl("scan", "--wait")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("outside the sweep windows", p.stderr)
+        st = a.module("snmp")
+        self.assertEqual(st["sweep"]["state"], "waiting_for_window")
+        self.assertEqual(st["counters"]["requests_sent"], 0)
+        p = a.ctl("scan", "--wait", "--force", timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("%d printers" % len(self.names), p.stdout)
+
+
+class SnmpConfig(scoutlib.AgentTest):
+    def test_bad_values(self):
+        a = self.agent()
+        a.write_config(scoutlib.config_text(a.state_dir) +
+                       "\n[snmp]\nenabled = yes\nranges = 10.0.0.0/33, 10.0.0.9-10.0.0.1\n"
+                       "windows = mon-fry 07:00-19:00\nport = 70000\ncommunities = ,\n"
+                       "version = 4\n")
+        p = a.spawn(["--check-config", "-c", a.config_path])
+        p.wait(10)
+        out = a.log()
+        self.assertEqual(p.returncode, 1)
+        for want in ("scoutd.conf:11: [snmp] ranges:", "prefix length must be 0 to 32",
+                     "scoutd.conf:12: [snmp] windows:", "scoutd.conf:13: [snmp] port:",
+                     "scoutd.conf:14: [snmp] communities:", "scoutd.conf:15: [snmp] version:"):
+            self.assertIn(want, out)
+
+    def test_required(self):
+        a = self.agent()
+        a.write_config(scoutlib.config_text(a.state_dir) + "\n[snmp]\nenabled = yes\n")
+        p = a.spawn(["--check-config", "-c", a.config_path])
+        p.wait(10)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("missing required key 'ranges'", a.log())
+
+    def test_v3_needs_credentials(self):
+        a = self.agent()
+        a.write_config(scoutlib.config_text(a.state_dir) + "\n[snmp]\nenabled = yes\nversion = 3\nranges = 127.0.0.1\n")
+        p = a.spawn(["--check-config", "-c", a.config_path])
+        p.wait(10)
+        out = a.log()
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("v3_user: required", out)
+        self.assertIn("v3_auth_password", out)
+
+    def test_community_never_echoed(self):
+        a = self.agent()
+        a.write_config(scoutlib.config_text(a.state_dir) + "\n[snmp]\nenabled = yes\nranges = 127.0.0.1\n"
+                       "communities = s3cret-community, " + "x" * 300 + "\n")
+        p = a.spawn(["--check-config", "-c", a.config_path])
+        p.wait(10)
+        self.assertEqual(p.returncode, 1)
+        self.assertNotIn("s3cret", a.log())
+
+
+if __name__ == "__main__":
+    scoutlib.main()
