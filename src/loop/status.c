@@ -184,18 +184,11 @@ static void send_json(struct conn *c, json_t *obj)
 		return;
 	}
 	n = strlen(text);
-	wr->data = realloc(text, n + 2);
-	if (!wr->data) {
-		free(text);
-		free(wr);
-		conn_close(c);
-		return;
-	}
-	wr->data[n] = '\n';
-	wr->data[n + 1] = 0;
+	wr->data = text;
 	wr->conn = c;
-	uv_buf_t b = uv_buf_init(wr->data, (unsigned)n + 1);
-	if (uv_write(&wr->w, (uv_stream_t *)&c->pipe, &b, 1, on_written) < 0) {
+	static char newline[] = "\n";
+	uv_buf_t b[2] = {uv_buf_init(text, (unsigned)n), uv_buf_init(newline, 1)};
+	if (uv_write(&wr->w, (uv_stream_t *)&c->pipe, b, 2, on_written) < 0) {
 		free(wr->data);
 		free(wr);
 		conn_close(c);
