@@ -283,7 +283,7 @@ static void put_int(struct wr *w, int64_t v)
 	do {
 		put_byte(w, (uint8_t)v);
 		v >>= 8; /* arithmetic: keeps the sign */
-	} while (!((v == 0 && !(*w->p & 0x80)) || (v == -1 && (*w->p & 0x80))) && !w->overflow);
+	} while (!w->overflow && !((v == 0 && !(*w->p & 0x80)) || (v == -1 && (*w->p & 0x80))));
 	wrap(w, mark, SNMP_INTEGER);
 }
 

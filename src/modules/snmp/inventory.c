@@ -37,6 +37,12 @@ static bool same(const char *a, const char *b)
 	return a && b && strcmp(a, b) == 0;
 }
 
+/* json_equal is false when either is NULL: absent in both is the same */
+static bool same_json(json_t *a, json_t *b)
+{
+	return a == b || json_equal(a, b);
+}
+
 /* A serial number that can tell devices apart: placeholders some agents
  * return ("serial_number", "0000000", "N/A", "unknown") cannot. */
 static const char *id_serial(json_t *rec)
@@ -351,8 +357,8 @@ int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, 
 	json_object_set_new(rec, "id", json_string(id));
 	if (!old)
 		flags |= SNMP_INV_FOUND;
-	if (old && (!json_equal(json_object_get(old, "errors"), json_object_get(rec, "errors")) ||
-		    !json_equal(json_object_get(old, "alerts"), json_object_get(rec, "alerts"))))
+	if (old && (!same_json(json_object_get(old, "errors"), json_object_get(rec, "errors")) ||
+		    !same_json(json_object_get(old, "alerts"), json_object_get(rec, "alerts"))))
 		flags |= SNMP_INV_ALERTS;
 	if (!old && (json_array_size(json_object_get(rec, "errors")) || json_array_size(json_object_get(rec, "alerts"))))
 		flags |= SNMP_INV_ALERTS;

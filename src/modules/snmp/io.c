@@ -5,6 +5,7 @@
  * Datagrams are decoded from one reusable buffer: nothing is allocated per
  * request or per response. */
 #include "io.h"
+#include "v3.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ struct snmp_io {
 	void *room_arg;
 	void (*close_done)(void *);
 	void *close_arg;
+	struct snmp_v3 *v3;
 	struct snmp_io_stats stats;
 	uint8_t rx[65536];
 	uint8_t tx[65536];
@@ -190,11 +192,22 @@ static int open_socket(struct snmp_io *io, int fam)
 static int transmit(struct snmp_io *io, struct snmp_req *r, enum snmp_version version)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl = snmp_addr_to_sockaddr(r->addr, r->port, &ss);
-	int fam = ss.ss_family, rc;
+	int fam, rc;
 	size_t n;
 
-	(void)sl;
+	if (version == SNMP_V3) {
+		rc = io->v3 ? snmp_v3_send(io->v3, r) : -EINVAL;
+		if (rc < 0) {
+			io->stats.send_errors++;
+			return rc;
+		}
+		io->stats.sent++;
+		if (io->lim.rate)
+			io->tokens -= 1;
+		return 0;
+	}
+	snmp_addr_to_sockaddr(r->addr, r->port, &ss);
+	fam = ss.ss_family;
 	rc = open_socket(io, fam);
 	if (rc < 0)
 		return rc;
@@ -232,6 +245,8 @@ static void attempt(struct snmp_io *io, struct snmp_req *r)
 
 static void finish(struct snmp_io *io, struct snmp_req *r, int status, const struct snmp_msg *msg)
 {
+	if (r->version == SNMP_V3 && io->v3)
+		snmp_v3_forget(io->v3, r);
 	unlink_req(&io->fl_head, &io->fl_tail, r);
 	release_id(io, r);
 	r->inflight = false;
@@ -264,6 +279,34 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 	r->bytes_in += (size_t)nread;
 	finish(io, r, 0, &msg);
 	pump(io);
+}
+
+/* A response that came through an SNMPv3 session. */
+static void v3_deliver(void *arg, snmp_addr128 addr, uint16_t port, const struct snmp_msg *msg)
+{
+	struct snmp_io *io = arg;
+	struct snmp_req *r = io->slots[(uint32_t)msg->request_id & io->mask];
+
+	io->stats.received++;
+	if (!r || r->id != msg->request_id || r->addr != addr || r->port != port || r->version != SNMP_V3) {
+		io->stats.stray++;
+		return;
+	}
+	finish(io, r, 0, msg);
+	pump(io);
+}
+
+int snmp_io_set_v3(struct snmp_io *io, const struct snmp_v3_cred *cred)
+{
+	struct snmp_v3 *v3;
+	int r = snmp_v3_new(io->loop, cred, v3_deliver, io, &v3);
+
+	if (r < 0)
+		return r;
+	if (io->v3)
+		snmp_v3_close(io->v3, NULL, NULL);
+	io->v3 = v3;
+	return 0;
 }
 
 static void arm(struct snmp_io *io);
@@ -418,6 +461,8 @@ int snmp_io_submit(struct snmp_io *io, struct snmp_req *r)
 
 void snmp_io_cancel(struct snmp_io *io, struct snmp_req *r)
 {
+	if (r->version == SNMP_V3 && io->v3)
+		snmp_v3_forget(io->v3, r);
 	if (r->queued) {
 		unlink_req(&io->q_head, &io->q_tail, r);
 		r->queued = false;
@@ -429,10 +474,9 @@ void snmp_io_cancel(struct snmp_io *io, struct snmp_req *r)
 	}
 }
 
-static void on_closed(uv_handle_t *h)
+/* One of the io's handles (or its SNMPv3 sessions) has closed. */
+static void closed_one(struct snmp_io *io)
 {
-	struct snmp_io *io = h->data;
-
 	if (--io->closing > 0)
 		return;
 	void (*done)(void *) = io->close_done;
@@ -441,6 +485,16 @@ static void on_closed(uv_handle_t *h)
 	free(io);
 	if (done)
 		done(arg);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	closed_one(h->data);
+}
+
+static void v3_closed(void *arg)
+{
+	closed_one(arg);
 }
 
 void snmp_io_close(struct snmp_io *io, void (*done)(void *arg), void *arg)
@@ -457,6 +511,11 @@ void snmp_io_close(struct snmp_io *io, void (*done)(void *arg), void *arg)
 		finish(io, io->fl_head, -ECANCELED, NULL);
 	io->close_done = done;
 	io->close_arg = arg;
+	if (io->v3) {
+		io->closing++;
+		snmp_v3_close(io->v3, v3_closed, io);
+		io->v3 = NULL;
+	}
 	for (int i = 0; i < 2; i++)
 		if (io->udp_open[i]) {
 			io->closing++;

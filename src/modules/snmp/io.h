@@ -81,3 +81,8 @@ uint32_t snmp_io_room(const struct snmp_io *io);
 void snmp_io_on_room(struct snmp_io *io, void (*cb)(void *arg), void *arg);
 
 const struct snmp_io_stats *snmp_io_stats(const struct snmp_io *io);
+
+struct snmp_v3_cred;
+/* Credentials for SNMPv3 requests (replacing earlier ones); derives the
+ * keys now. 0 or -errno. */
+int snmp_io_set_v3(struct snmp_io *io, const struct snmp_v3_cred *cred);

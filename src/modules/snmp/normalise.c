@@ -429,7 +429,9 @@ static void display(struct ctx *c)
 	for (; i < end; i++) {
 		const struct snmp_val *v = &c->w->v[i];
 		char *line = v->oid_len == prefix.n + 1 ? text_of(v, c->charset) : NULL;
-		if (line && k < sizeof(buf))
+		/* whole lines only: a cut could split a UTF-8 character, and
+		 * json_string refuses what is not UTF-8 */
+		if (line && k + (k ? 1 : 0) + strlen(line) < sizeof(buf))
 			k += (size_t)snprintf(buf + k, sizeof(buf) - k, "%s%s", k ? "\n" : "", line);
 		free(line);
 	}
@@ -534,9 +536,10 @@ static void supplies(struct ctx *c)
 			has_max = true;
 		}
 		if (has_level && level >= 0 && has_max && max > 0) {
-			/* round half up; a level above max (seen in the field) is 100 */
-			int64_t pct = (level * 200 + max) / (2 * max);
-			json_object_set_new(s, "level_percent", json_integer(pct > 100 ? 100 : pct));
+			/* round half up, in 128 bits (an agent may send any 64-bit
+			 * INTEGER); a level above max (seen in the field) is 100 */
+			__int128 pct = ((__int128)level * 200 + max) / ((__int128)max * 2);
+			json_object_set_new(s, "level_percent", json_integer(pct > 100 ? 100 : (json_int_t)pct));
 		} else if (has_level && level < 0) {
 			const char *state = level == -3 ? "some_remaining" : level == -2 ? "unknown" : level == -1 ? "other" : NULL;
 			if (state)

@@ -88,9 +88,11 @@ static void normalise(struct snmp_ranges *r)
 {
 	size_t k = 0;
 
-	qsort(r->iv, r->n, sizeof(*r->iv), cmp_iv);
+	if (r->n) /* iv is NULL for an empty list, and qsort's base must not be */
+		qsort(r->iv, r->n, sizeof(*r->iv), cmp_iv);
 	for (size_t i = 0; i < r->n; i++) {
-		if (k && r->iv[i].lo <= r->iv[k - 1].hi + 1 && r->iv[k - 1].hi != ~(snmp_addr128)0) {
+		/* hi + 1 wraps at the last address, which swallows all that follows */
+		if (k && (r->iv[k - 1].hi == ~(snmp_addr128)0 || r->iv[i].lo <= r->iv[k - 1].hi + 1)) {
 			if (r->iv[i].hi > r->iv[k - 1].hi)
 				r->iv[k - 1].hi = r->iv[i].hi;
 		} else {
@@ -100,11 +102,12 @@ static void normalise(struct snmp_ranges *r)
 	r->n = k;
 	r->total = 0;
 	for (size_t i = 0; i < k; i++) {
-		snmp_addr128 size = r->iv[i].hi - r->iv[i].lo + 1;
-		if (size > SNMP_RANGES_MAX_TOTAL || r->total + (uint64_t)size > SNMP_RANGES_MAX_TOTAL)
+		/* size - 1, which cannot wrap: ::/0 has 2^128 addresses */
+		snmp_addr128 span = r->iv[i].hi - r->iv[i].lo;
+		if (span >= SNMP_RANGES_MAX_TOTAL || r->total + (uint64_t)span + 1 > SNMP_RANGES_MAX_TOTAL)
 			r->total = SNMP_RANGES_MAX_TOTAL + 1; /* "too many" */
 		else
-			r->total += (uint64_t)size;
+			r->total += (uint64_t)span + 1;
 	}
 }
 

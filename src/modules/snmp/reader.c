@@ -115,7 +115,7 @@ static void on_probe(struct snmp_req *r, int status, const struct snmp_msg *m)
 	if (status == 0) {
 		p->res.answered = true;
 		p->res.community = (unsigned)(r - p->req);
-		p->res.version = m->version == SNMP_V1 ? SNMP_V1 : SNMP_V2C;
+		p->res.version = (enum snmp_version)m->version;
 		if (m->error_status == SNMP_ERR_NONE)
 			probe_classify(p, m);
 		probe_finish(p);
@@ -138,15 +138,18 @@ int snmp_probe_start(struct snmp_io *io, const struct snmp_auth *auth, snmp_addr
 	p->res.addr = addr;
 	for (unsigned k = 0; k < PROBE_N; k++)
 		snmp_oid_parse(probe_oids[k], &p->oids[k]);
-	p->n = auth->ncommunities < SNMP_MAX_COMMUNITIES ? auth->ncommunities : SNMP_MAX_COMMUNITIES;
+	/* SNMPv3 has one user instead of communities */
+	p->n = auth->version == SNMP_V3 ? 1
+	       : auth->ncommunities < SNMP_MAX_COMMUNITIES ? auth->ncommunities
+							   : SNMP_MAX_COMMUNITIES;
 	for (unsigned i = 0; i < p->n; i++) {
 		struct snmp_req *r = &p->req[i];
 		r->addr = addr;
 		r->port = auth->port;
-		r->version = auth->version == SNMP_V1 ? SNMP_V1 : SNMP_V2C;
+		r->version = auth->version;
 		r->v1_on_last = auth->version == SNMP_V2C && auth->v1_fallback;
-		r->community = (const uint8_t *)auth->communities[i];
-		r->community_len = strlen(auth->communities[i]);
+		r->community = (const uint8_t *)(auth->version == SNMP_V3 ? "" : auth->communities[i]);
+		r->community_len = strlen((const char *)r->community);
 		r->type = SNMP_PDU_GETNEXT;
 		r->retries = auth->retries;
 		r->timeout_ms = auth->timeout_ms;

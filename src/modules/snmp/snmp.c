@@ -20,6 +20,7 @@
 #include "loop/store.h"
 #include "normalise.h"
 #include "reader.h"
+#include "v3.h"
 #include "windows.h"
 
 /* ---- configuration --------------------------------------------------------- */
@@ -51,7 +52,8 @@ static int targets_of(const struct snmp_conf *conf, struct snmp_ranges *ret)
 	t.iv = malloc((conf->ranges.n ? conf->ranges.n : 1) * sizeof(*t.iv));
 	if (!t.iv)
 		return -ENOMEM;
-	memcpy(t.iv, conf->ranges.iv, conf->ranges.n * sizeof(*t.iv));
+	if (conf->ranges.n) /* ranges.iv is NULL when empty */
+		memcpy(t.iv, conf->ranges.iv, conf->ranges.n * sizeof(*t.iv));
 	t.n = conf->ranges.n;
 	t.total = conf->ranges.total;
 	if (snmp_ranges_subtract(&t, &conf->exclude) < 0) {
@@ -195,6 +197,32 @@ static void snmp_configure(void *p, struct scout_check *c)
 		scout_check_error(c, "ranges", "no address left to sweep after exclude");
 	}
 	snmp_ranges_free(&targets);
+}
+
+static enum snmp_version version_of(const struct snmp_conf *conf)
+{
+	return conf->version == VERSION_1 ? SNMP_V1 : conf->version == VERSION_3 ? SNMP_V3 : SNMP_V2C;
+}
+
+/* Gives the io the SNMPv3 user (keys derived here, once). */
+static int apply_v3(struct snmp_io *io, const struct snmp_conf *conf)
+{
+	if (conf->version != VERSION_3)
+		return 0;
+	struct snmp_v3_cred cred = {
+		.user = conf->v3_user,
+		.sha256 = conf->v3_auth == 1,
+		.auth_pass = conf->v3_auth_password,
+		.priv_pass = conf->v3_priv == 0 ? conf->v3_priv_password : NULL,
+	};
+	return snmp_io_set_v3(io, &cred);
+}
+
+static bool same_v3(const struct snmp_conf *a, const struct snmp_conf *b)
+{
+	return a->version == b->version && a->v3_auth == b->v3_auth && a->v3_priv == b->v3_priv &&
+	       strcmp(a->v3_user, b->v3_user) == 0 && strcmp(a->v3_auth_password, b->v3_auth_password) == 0 &&
+	       strcmp(a->v3_priv_password, b->v3_priv_password) == 0;
 }
 
 /* ---- state ------------------------------------------------------------------ */
@@ -379,8 +407,10 @@ static void read_done(struct snmp_read *r, int status, const struct snmp_walk *w
 		/* how it answered, so the next read asks the same way (the index,
 		 * never the community itself: records leave the process) */
 		json_object_set_new(fresh, "snmp",
-				    json_pack("{s:s, s:i}", "version", a->version == SNMP_V1 ? "1" : "2c", "community",
-					      (int)a->community + 1));
+				    a->version == SNMP_V3
+					    ? json_pack("{s:s}", "version", "3")
+					    : json_pack("{s:s, s:i}", "version", a->version == SNMP_V1 ? "1" : "2c", "community",
+							(int)a->community + 1));
 		if (snmp_inventory_update(s->inv, fresh, a->full, time(NULL), &rec, &flags, &reading) == 0)
 			publish_changes(s, rec, flags, reading);
 		else
@@ -585,7 +615,7 @@ static int start_sweep(struct snmp_mod_state *s, bool force)
 	for (unsigned i = 0; i < conf->communities.n; i++)
 		w->communities[i] = strdup(conf->communities.v[i]);
 	w->auth = (struct snmp_auth){
-		.version = conf->version == VERSION_1 ? SNMP_V1 : SNMP_V2C,
+		.version = version_of(conf),
 		.v1_fallback = conf->version == VERSION_2C,
 		.communities = (const char *const *)w->communities,
 		.ncommunities = conf->communities.n,
@@ -670,8 +700,10 @@ static void on_status_timer(uv_timer_t *t)
 		json_t *how = json_object_get(rec, "snmp");
 		const char *ver = json_string_value(json_object_get(how, "version"));
 		json_int_t community = json_integer_value(json_object_get(how, "community"));
-		start_read(s, a, (ver && strcmp(ver, "1") == 0) || conf->version == VERSION_1 ? SNMP_V1 : SNMP_V2C,
-			   community > 0 ? (unsigned)community - 1 : 0, v, false, false);
+		enum snmp_version version = version_of(conf);
+		if (version == SNMP_V2C && ver && strcmp(ver, "1") == 0)
+			version = SNMP_V1; /* remembered: this one answers only v1 */
+		start_read(s, a, version, community > 0 ? (unsigned)community - 1 : 0, v, false, false);
 	}
 	json_decref(list);
 }
@@ -805,6 +837,10 @@ static int snmp_start(struct scout_mod *m)
 		scout_mod_fail(m, "cannot create its sockets: %s", strerror(-r));
 		return r;
 	}
+	if ((r = apply_v3(s->io, conf)) < 0) {
+		scout_mod_fail(m, "cannot set up the SNMPv3 user: %s", strerror(-r));
+		return r;
+	}
 	if ((r = scout_bus_subscribe(scout_mod_bus(m), SCOUT_TOPIC_SNMP_LOOKUP, on_lookup, s, 256, &s->lookup)) < 0)
 		return r;
 	uv_timer_init(scout_mod_loop(m), &s->discovery);
@@ -824,6 +860,8 @@ static int snmp_reload(struct scout_mod *m, const void *new_conf)
 	struct snmp_mod_state *s = scout_mod_priv(m);
 	struct snmp_io_limits lim = {(uint32_t)conf->rate, (uint32_t)conf->max_inflight};
 
+	if (!same_v3(conf, scout_mod_conf(m)) && apply_v3(s->io, conf) < 0)
+		return -EINVAL;
 	snmp_io_set_limits(s->io, &lim);
 	snmp_inventory_set_history(s->inv, conf->meter_history);
 	/* the timers read the new settings through scout_mod_conf once the

@@ -104,7 +104,8 @@ void snmp_walk_finish(struct snmp_walk *w)
 {
 	size_t k = 0;
 
-	qsort(w->v, w->n, sizeof(*w->v), cmp_val);
+	if (w->n) /* v is NULL for an empty walk, and qsort's base must not be */
+		qsort(w->v, w->n, sizeof(*w->v), cmp_val);
 	for (size_t i = 0; i < w->n; i++)
 		if (!k || snmp_oid_cmp(w->v[k - 1].oid, w->v[k - 1].oid_len, w->v[i].oid, w->v[i].oid_len) != 0)
 			w->v[k++] = w->v[i];

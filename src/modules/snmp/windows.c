@@ -46,7 +46,7 @@ static int parse_hhmm(const char *s, int *ret)
 static int parse_item(char *item, struct snmp_windows *w, char *err, size_t errlen)
 {
 	int d0 = 0, d1 = 6, t0 = 0, t1 = 24 * 60;
-	char *sp = item + strcspn(item, " \t"), *times = NULL;
+	char *sp = item + strcspn(item, " \t"), *times = NULL, cut = *sp;
 
 	if (*sp) {
 		*sp = 0;
@@ -84,6 +84,7 @@ static int parse_item(char *item, struct snmp_windows *w, char *err, size_t errl
 	}
 	return 0;
 bad:
+	*sp = cut; /* name the whole item, times included */
 	snprintf(err, errlen,
 		 "'%s' is not a window (expected e.g. mon-fri 07:00-19:00, sat 08:00-12:00, daily 22:00-06:00)", item);
 	return -EINVAL;
