@@ -165,6 +165,53 @@ class SnmpSweep(scoutlib.AgentTest):
         self.assertIn("%d printers" % len(self.names), p.stdout)
 
 
+class SnmpV3(scoutlib.AgentTest):
+    """SNMPv3 with SHA authentication and AES privacy against snmpd."""
+
+    IP = "127.0.0.72"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.snmpd = peers.Snmpd(cls.IP, PORT).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.snmpd.stop()
+
+    def config(self, a, auth_pass):
+        return scoutlib.config_text(a.state_dir, health="enabled = no\n") + (
+            "\n[snmp]\nenabled = yes\nranges = 127.0.0.71-127.0.0.73\nversion = 3\n"
+            "v3_user = %s\nv3_auth = sha\nv3_auth_password = %s\nv3_priv = aes\nv3_priv_password = %s\n"
+            "port = %d\ntimeout_ms = 500\nretries = 1\ndiscovery_interval = 0\n"
+            % (peers.Snmpd.V3_USER, auth_pass, peers.Snmpd.V3_PRIV, PORT))
+
+    def test_v3_user_answers(self):
+        a = self.agent()
+        a.write_config(self.config(a, peers.Snmpd.V3_AUTH))
+        a.start()
+        p = a.ctl("scan", "--wait", timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("1 answered, 0 printers", p.stdout)
+        hosts = json.loads(a.ctl("devices", "--all", "--json").stdout)
+        self.assertEqual([h["ip"] for h in hosts], [self.IP])
+        self.assertIn("Linux", hosts[0]["description"])
+        # the pass phrases never reach the log or the status socket
+        self.assertNotIn(peers.Snmpd.V3_AUTH, a.log())
+        self.assertNotIn(peers.Snmpd.V3_PRIV, json.dumps(a.status()))
+        rc, _ = a.stop()
+        self.assertEqual(rc, 0)
+
+    def test_wrong_password_gets_nothing(self):
+        a = self.agent()
+        a.write_config(self.config(a, "not-the-password"))
+        a.start()
+        p = a.ctl("scan", "--wait", timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("0 answered", p.stdout)
+        rc, _ = a.stop()
+        self.assertEqual(rc, 0)
+
+
 class SnmpConfig(scoutlib.AgentTest):
     def test_bad_values(self):
         a = self.agent()
