@@ -295,6 +295,8 @@ static void print_status(json_t *st)
 		json_t *ok = json_object_get(m, "ok");
 		if (str(m, "reason"))
 			snprintf(detail, sizeof(detail), "%s", str(m, "reason"));
+		else if (str(m, "detail"))
+			snprintf(detail, sizeof(detail), "%s", str(m, "detail"));
 		else if (json_is_boolean(ok))
 			snprintf(detail, sizeof(detail), "%s%s", json_is_true(ok) ? "ok" : "degraded: ",
 				 json_is_true(ok) ? "" : json_string_value(json_array_get(json_object_get(m, "problems"), 0)));

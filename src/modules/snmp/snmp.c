@@ -947,6 +947,20 @@ static void snmp_status(struct scout_mod *m, json_t *obj)
 	json_object_set_new(obj, "sweep", w->running || w->pending ? sw : (json_decref(sw), json_null()));
 	json_object_set(obj, "last_sweep", s->last_sweep ? s->last_sweep : json_null());
 	json_object_set_new(obj, "reads_in_flight", json_integer(s->nreads));
+	/* one line for people (scoutctl's DETAIL column) */
+	char detail[160];
+	if (w->running)
+		snprintf(detail, sizeof(detail), "%zu printers; sweep %s: %" PRIu64 " of %" PRIu64 " probed, %" PRIu64
+			 " printers so far", snmp_inventory_count(s->inv, true), w->paused ? "paused" : "running", w->probed,
+			 w->total, w->printers);
+	else if (w->pending)
+		snprintf(detail, sizeof(detail), "%zu printers; sweep waits for its window",
+			 snmp_inventory_count(s->inv, true));
+	else
+		snprintf(detail, sizeof(detail), "%zu printers%s%s", snmp_inventory_count(s->inv, true),
+			 s->last_sweep ? "; last sweep " : "",
+			 s->last_sweep ? json_string_value(json_object_get(s->last_sweep, "finished")) : "");
+	json_object_set_new(obj, "detail", json_string(detail));
 
 	json_object_set_new(c, "sweeps", json_integer((json_int_t)s->sweeps));
 	json_object_set_new(c, "probes", json_integer((json_int_t)s->probes));
