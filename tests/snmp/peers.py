@@ -33,7 +33,7 @@ def _wait_udp(addr, port, community="public", timeout=60.0):
     msg = bytes([0x02, 0x01, 0x01, 0x04, len(c)]) + c + pdu
     pkt = bytes([0x30, len(msg)]) + msg
     deadline = time.monotonic() + timeout
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(0.5)
     try:
         while time.monotonic() < deadline:
@@ -124,8 +124,12 @@ class Snmpd:
             raise RuntimeError("snmpd not installed (apt-get install snmpd)")
         conf = os.path.join(self.tmp, "snmpd.conf")
         with open(conf, "w") as f:
-            f.write("agentAddress udp:%s:%d\n" % (self.addr, self.port))
-            f.write("rocommunity public 127.0.0.0/8\n")
+            if ":" in self.addr:
+                f.write("agentAddress udp6:[%s]:%d\n" % (self.addr, self.port))
+                f.write("rocommunity6 public ::1/128\n")
+            else:
+                f.write("agentAddress udp:%s:%d\n" % (self.addr, self.port))
+                f.write("rocommunity public 127.0.0.0/8\n")
             f.write("createUser %s SHA \"%s\" AES \"%s\"\n" % (self.V3_USER, self.V3_AUTH, self.V3_PRIV))
             f.write("rouser %s priv\n" % self.V3_USER)
             f.write("sysLocation scout test bench\n")

@@ -212,6 +212,28 @@ class SnmpV3(scoutlib.AgentTest):
         self.assertEqual(rc, 0)
 
 
+class SnmpIPv6(scoutlib.AgentTest):
+    def test_sweep_over_ipv6(self):
+        try:
+            d = peers.Snmpd("::1", 1162).start()
+        except (RuntimeError, OSError) as e:
+            self.skipTest("no IPv6 loopback here: %s" % e)
+        try:
+            a = self.agent()
+            a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") +
+                           "\n[snmp]\nenabled = yes\nranges = ::1, ::2\nport = 1162\ntimeout_ms = 500\n"
+                           "retries = 0\ndiscovery_interval = 0\n")
+            a.start()
+            p = a.ctl("scan", "--wait", timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("probed 2 of 2 addresses: 1 answered, 0 printers", p.stdout)
+            hosts = json.loads(a.ctl("devices", "--all", "--json").stdout)
+            self.assertEqual([h["ip"] for h in hosts], ["::1"])
+            a.stop()
+        finally:
+            d.stop()
+
+
 class SnmpConfig(scoutlib.AgentTest):
     def test_bad_values(self):
         a = self.agent()
