@@ -80,7 +80,8 @@ class Status(scoutlib.AgentTest):
         self.assertGreater(h["disk_total_bytes"], 0)
 
         bus = st["bus"]
-        self.assertEqual(set(bus), {"health.report", "health.query"})
+        self.assertEqual(set(bus), {"health.report", "health.query", "snmp.device", "snmp.meters", "snmp.alert",
+                                    "snmp.lookup"})
         for topic, c in bus.items():
             self.assertEqual(set(c), {"published", "delivered", "dropped", "requests", "replies", "timed_out"},
                              topic)

@@ -470,7 +470,8 @@ static void test_unknown_key(void **state)
 {
 	expect_problems("[main]\ncuont = 2\nzzzzzzzz = 1\ncount = 3\n[mod]\nenabeld = yes\nhots = x\n",
 			PROBLEMS("t.ini:2: [main] unknown key 'cuont' (did you mean 'count'?)",
-				 "t.ini:3: [main] unknown key 'zzzzzzzz'", "t.ini:6: [mod] unknown key 'enabeld'",
+				 "t.ini:3: [main] unknown key 'zzzzzzzz'",
+				 "t.ini:6: [mod] unknown key 'enabeld' (did you mean 'enabled'?)",
 				 "t.ini:7: [mod] unknown key 'hots' (did you mean 'host'?)"));
 }
 
