@@ -379,10 +379,11 @@ static void got_walk(struct snmp_read *r, const struct snmp_msg *m)
 		return;
 	}
 	/* row-major: varbind i belongs to column i % k */
-	bool progress[WALK_BATCH] = {false};
+	bool progress[WALK_BATCH] = {false}, seen[WALK_BATCH] = {false};
 	for (uint32_t i = 0; i < m->nvbs; i++) {
 		struct column *c = &r->cols[r->in_req[i % k]];
 		const struct snmp_vb *v = &m->vbs[i];
+		seen[i % k] = true;
 		if (c->done)
 			continue;
 		if (v->type == SNMP_END_OF_MIB_VIEW || !snmp_oid_has_prefix(v->oid, v->oid_len, &c->prefix) ||
@@ -398,9 +399,12 @@ static void got_walk(struct snmp_read *r, const struct snmp_msg *m)
 			c->done = true;
 	}
 	r->stats.varbinds += m->nvbs;
+	/* a response without a step forward ends a column; one that a
+	 * shortened GETBULK answer (RFC 3416 4.2.3) did not reach goes on, and
+	 * the first column is always reached, so the walk still ends */
 	for (unsigned j = 0; j < k; j++)
-		if (!progress[j])
-			r->cols[r->in_req[j]].done = true; /* a response without a step forward ends it */
+		if (seen[j] && !progress[j])
+			r->cols[r->in_req[j]].done = true;
 	if (over_limits(r))
 		for (unsigned j = 0; j < r->ncols; j++)
 			r->cols[j].done = true;

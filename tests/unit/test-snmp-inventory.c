@@ -1,0 +1,548 @@
+/* Unit tests for src/modules/snmp/inventory.c on a real store in a fresh
+ * temp dir: identity (serial, then MAC, then IP; placeholders are no
+ * identity), re-keying with its history, a printer that moves or is
+ * replaced, meter history with resets and pruning, status reads that keep
+ * identity, and what comes back after a reopen, damaged records included. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "loop/log.h"
+#include "loop/store.h"
+#include "modules/snmp/inventory.h"
+
+struct env {
+	char dir[64];
+	struct scout_store *store;
+	struct scout_db *db;
+	struct snmp_inventory *inv;
+};
+
+static void open_all(struct env *e)
+{
+	char err[512] = "";
+
+	if (scout_store_open(e->dir, 64 << 20, &e->store, err, sizeof(err)) < 0)
+		fail_msg("store: %s", err);
+	assert_int_equal(scout_store_db(e->store, "snmp", &e->db), 0);
+	assert_int_equal(snmp_inventory_open(e->store, e->db, &e->inv), 0);
+}
+
+static void close_all(struct env *e)
+{
+	snmp_inventory_free(e->inv);
+	scout_store_close(e->store);
+	e->inv = NULL;
+	e->store = NULL;
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	strcpy(e->dir, "/tmp/scout-test-inv-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	open_all(e);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	char cmd[128];
+
+	if (e->inv)
+		close_all(e);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+	assert_int_equal(system(cmd), 0);
+	free(e);
+	return 0;
+}
+
+/* Merges a record given as JSON text; returns the flags. */
+static unsigned update(struct env *e, const char *text, bool full, time_t now, json_t **ret_record,
+		       json_t **ret_meters)
+{
+	json_error_t err;
+	json_t *fresh = json_loads(text, 0, &err), *rec = NULL;
+	unsigned flags = 0xdead;
+
+	if (!fresh)
+		fail_msg("%s: %s", text, err.text);
+	assert_int_equal(snmp_inventory_update(e->inv, fresh, full, now, &rec, &flags, ret_meters), 0);
+	assert_non_null(rec);
+	assert_true(flags != 0xdead);
+	if (ret_record)
+		*ret_record = rec;
+	return flags;
+}
+
+static const char *sget(json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+struct scan {
+	struct scout_db *db;
+	const char *prefix;
+	unsigned n;
+};
+
+static int scan_fn(struct scout_txn *t, void *arg)
+{
+	struct scan *s = arg;
+	struct scout_cursor *c;
+	const void *k, *v;
+	size_t kl, vl, pl = strlen(s->prefix);
+	int r;
+
+	if ((r = scout_cursor_open(t, s->db, &c)) < 0)
+		return r;
+	for (r = scout_cursor_seek(c, s->prefix, pl, &k, &kl, &v, &vl);
+	     r == 0 && kl >= pl && memcmp(k, s->prefix, pl) == 0; r = scout_cursor_next(c, &k, &kl, &v, &vl))
+		s->n++;
+	scout_cursor_close(c);
+	return 0;
+}
+
+/* Keys in the store under prefix. */
+static unsigned stored(struct env *e, const char *prefix)
+{
+	struct scan s = {e->db, prefix, 0};
+
+	assert_int_equal(scout_store_read(e->store, scan_fn, &s), 0);
+	return s.n;
+}
+
+static bool has_key(struct env *e, const char *key)
+{
+	void *v = NULL;
+	size_t vl;
+	int r = scout_store_get(e->db, key, strlen(key), &v, &vl);
+
+	free(v);
+	assert_true(r == 0 || r == -ENOENT);
+	return r == 0;
+}
+
+static size_t history_len(struct env *e, const char *id)
+{
+	json_t *h = snmp_inventory_history(e->inv, id);
+	size_t n = json_array_size(h);
+
+	json_decref(h);
+	return n;
+}
+
+/* ---- identity ------------------------------------------------------------ */
+
+static void test_found_by_ip_then_serial(void **state)
+{
+	struct env *e = *state;
+	json_t *rec, *reading = NULL;
+	unsigned f;
+
+	f = update(e, "{\"ip\": \"10.0.0.5\", \"model\": \"M1\", \"meters\": {\"total\": 100}}", true, 1000, &rec,
+		   &reading);
+	assert_int_equal(f, SNMP_INV_FOUND | SNMP_INV_METERS);
+	assert_string_equal(sget(rec, "id"), "i:10.0.0.5");
+	assert_string_equal(sget(rec, "first_seen"), "1970-01-01T00:16:40Z");
+	assert_non_null(reading);
+	assert_int_equal(json_integer_value(json_object_get(reading, "total")), 100);
+	assert_true(json_is_false(json_object_get(reading, "reset")));
+	json_decref(reading);
+
+	/* the same meter again writes no history */
+	f = update(e, "{\"ip\": \"10.0.0.5\", \"model\": \"M1\", \"meters\": {\"total\": 100}}", true, 1050, &rec,
+		   &reading);
+	assert_int_equal(f, 0);
+	assert_null(reading);
+	f = update(e, "{\"ip\": \"10.0.0.5\", \"model\": \"M1\", \"meters\": {\"total\": 110}}", true, 1100, &rec,
+		   NULL);
+	assert_int_equal(f, SNMP_INV_METERS);
+	assert_int_equal(history_len(e, "i:10.0.0.5"), 2);
+
+	/* now the serial is known: one record, re-keyed, its history moved */
+	f = update(e, "{\"ip\": \"10.0.0.5\", \"serial\": \"ABC12345\", \"meters\": {\"total\": 120}}", true, 1200,
+		   &rec, NULL);
+	assert_int_equal(f, SNMP_INV_REKEYED | SNMP_INV_METERS);
+	assert_string_equal(sget(rec, "id"), "s:ABC12345");
+	assert_string_equal(sget(rec, "model"), "M1"); /* what this read missed, an earlier one knew */
+	assert_string_equal(sget(rec, "first_seen"), "1970-01-01T00:16:40Z");
+	assert_string_equal(sget(rec, "last_seen"), "1970-01-01T00:20:00Z");
+	assert_int_equal(snmp_inventory_count(e->inv, true), 1);
+	assert_ptr_equal(snmp_inventory_find(e->inv, "s:ABC12345"), rec);
+	assert_ptr_equal(snmp_inventory_find(e->inv, "10.0.0.5"), rec);
+	assert_ptr_equal(snmp_inventory_find(e->inv, "ABC12345"), rec);
+	assert_null(snmp_inventory_find(e->inv, "i:10.0.0.5"));
+	assert_int_equal(history_len(e, "s:ABC12345"), 3);
+	assert_int_equal(history_len(e, "i:10.0.0.5"), 0);
+	assert_int_equal(stored(e, "d/"), 1);
+	assert_true(has_key(e, "d/s:ABC12345"));
+	assert_false(has_key(e, "d/i:10.0.0.5"));
+	assert_int_equal(stored(e, "h/i:10.0.0.5/"), 0);
+	assert_int_equal(stored(e, "h/s:ABC12345/"), 3);
+
+	/* history in time order, with times */
+	json_t *h = snmp_inventory_history(e->inv, "s:ABC12345");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(h, 0), "total")), 100);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(h, 2), "total")), 120);
+	assert_string_equal(sget(json_array_get(h, 2), "time"), "1970-01-01T00:20:00Z");
+	assert_null(json_object_get(json_array_get(h, 2), "time_ms"));
+	json_decref(h);
+
+	/* a MAC-only device re-keys to its serial the same way */
+	f = update(e, "{\"ip\": \"10.0.0.6\", \"mac\": \"00:11:22:33:44:55\"}", true, 1300, &rec, NULL);
+	assert_int_equal(f, SNMP_INV_FOUND);
+	assert_string_equal(sget(rec, "id"), "m:00:11:22:33:44:55");
+	f = update(e, "{\"ip\": \"10.0.0.6\", \"mac\": \"00:11:22:33:44:55\", \"serial\": \"XYZ98765\"}", true,
+		   1400, &rec, NULL);
+	assert_int_equal(f, SNMP_INV_REKEYED);
+	assert_string_equal(sget(rec, "id"), "s:XYZ98765");
+	assert_int_equal(snmp_inventory_count(e->inv, true), 2);
+}
+
+static void test_moved_and_replaced(void **state)
+{
+	struct env *e = *state;
+	json_t *rec;
+	unsigned f;
+
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\"}", true, 1000, NULL, NULL);
+	update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"SERIAL002\"}", true, 1000, NULL, NULL);
+
+	/* SERIAL001 now answers at .2: updated, not duplicated; the record
+	 * that had .2 remembers it as its previous address */
+	f = update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"SERIAL001\"}", true, 2000, &rec, NULL);
+	assert_int_equal(f, 0);
+	assert_string_equal(sget(rec, "id"), "s:SERIAL001");
+	assert_string_equal(sget(rec, "ip"), "10.0.0.2");
+	assert_string_equal(sget(rec, "first_seen"), "1970-01-01T00:16:40Z");
+	assert_int_equal(snmp_inventory_count(e->inv, true), 2);
+	json_t *other = snmp_inventory_find(e->inv, "s:SERIAL002");
+	assert_non_null(other);
+	assert_null(json_object_get(other, "ip"));
+	assert_string_equal(sget(other, "previous_ip"), "10.0.0.2");
+	assert_ptr_equal(snmp_inventory_find(e->inv, "10.0.0.2"), rec);
+	assert_null(snmp_inventory_find(e->inv, "10.0.0.1"));
+
+	/* a different printer put at .2 in its place: a second record */
+	f = update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"SERIAL003\"}", true, 3000, &rec, NULL);
+	assert_int_equal(f, SNMP_INV_FOUND);
+	assert_int_equal(snmp_inventory_count(e->inv, true), 3);
+	json_t *moved = snmp_inventory_find(e->inv, "s:SERIAL001");
+	assert_null(json_object_get(moved, "ip"));
+	assert_string_equal(sget(moved, "previous_ip"), "10.0.0.2");
+
+	/* a device known by MAC that changes address */
+	update(e, "{\"ip\": \"10.0.0.7\", \"mac\": \"00:11:22:33:44:66\"}", true, 1000, NULL, NULL);
+	f = update(e, "{\"ip\": \"10.0.0.8\", \"mac\": \"00:11:22:33:44:66\"}", true, 2000, &rec, NULL);
+	assert_int_equal(f, 0);
+	assert_string_equal(sget(rec, "ip"), "10.0.0.8");
+	assert_int_equal(snmp_inventory_count(e->inv, true), 4);
+
+	/* what is stored is what is in memory */
+	close_all(e);
+	open_all(e);
+	assert_int_equal(snmp_inventory_count(e->inv, true), 4);
+	other = snmp_inventory_find(e->inv, "s:SERIAL002");
+	assert_string_equal(sget(other, "previous_ip"), "10.0.0.2");
+	assert_null(json_object_get(other, "ip"));
+	assert_string_equal(sget(snmp_inventory_find(e->inv, "10.0.0.2"), "serial"), "SERIAL003");
+}
+
+static void test_placeholders_are_no_identity(void **state)
+{
+	struct env *e = *state;
+	json_t *rec;
+
+	/* the anonymised brotherlib devices: serial "serial_number", MAC
+	 * aa:bb:cc:dd:ee:ff (locally administered) */
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"serial_number\", \"mac\": \"aa:bb:cc:dd:ee:ff\"}", true, 1000,
+	       &rec, NULL);
+	assert_string_equal(sget(rec, "id"), "i:10.0.0.1");
+	update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"serial_number\", \"mac\": \"aa:bb:cc:dd:ee:ff\"}", true, 1000,
+	       &rec, NULL);
+	assert_string_equal(sget(rec, "id"), "i:10.0.0.2");
+	assert_int_equal(snmp_inventory_count(e->inv, true), 2);
+	assert_string_equal(sget(snmp_inventory_find(e->inv, "i:10.0.0.1"), "ip"), "10.0.0.1");
+
+	/* other placeholders, and serials that cannot be one */
+	static const char *const bad[] = {"0000000", "N/A", "unknown", "1111111", "AB 123456", "abc", "",
+					  "none", "XXXXXXXX", "12/34/5678"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256], want[64];
+		snprintf(text, sizeof(text),
+			 "{\"ip\": \"10.0.1.%zu\", \"serial\": \"%s\", \"mac\": \"02:00:00:00:00:01\"}", i, bad[i]);
+		update(e, text, true, 1000, &rec, NULL);
+		snprintf(want, sizeof(want), "i:10.0.1.%zu", i);
+		assert_string_equal(sget(rec, "id"), want);
+	}
+	assert_int_equal(snmp_inventory_count(e->inv, true), 2 + sizeof(bad) / sizeof(bad[0]));
+	/* a multicast MAC is not one either; a real one is */
+	update(e, "{\"ip\": \"10.0.2.1\", \"mac\": \"01:00:5e:00:00:01\"}", true, 1000, &rec, NULL);
+	assert_string_equal(sget(rec, "id"), "i:10.0.2.1");
+	update(e, "{\"ip\": \"10.0.2.2\", \"mac\": \"00:00:5e:00:00:01\"}", true, 1000, &rec, NULL);
+	assert_string_equal(sget(rec, "id"), "m:00:00:5e:00:00:01");
+}
+
+/* ---- meters ------------------------------------------------------------- */
+
+static void test_meter_reset(void **state)
+{
+	struct env *e = *state;
+	json_t *rec, *reading = NULL;
+	unsigned f;
+
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\", \"meters\": {\"total\": 5000, \"mono\": 4000}}",
+	       true, 1000, NULL, NULL);
+	f = update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\", \"meters\": {\"total\": 5100, \"mono\": 3}}",
+		   true, 2000, &rec, &reading);
+	assert_int_equal(f, SNMP_INV_METERS | SNMP_INV_RESET);
+	assert_true(json_is_true(json_object_get(reading, "reset")));
+	assert_int_equal(json_integer_value(json_object_get(reading, "mono")), 3);
+	json_decref(reading);
+	json_t *h = snmp_inventory_history(e->inv, "s:SERIAL001");
+	assert_int_equal(json_array_size(h), 2);
+	assert_true(json_is_false(json_object_get(json_array_get(h, 0), "reset")));
+	assert_true(json_is_true(json_object_get(json_array_get(h, 1), "reset")));
+	json_decref(h);
+
+	/* going up again is no reset */
+	f = update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\", \"meters\": {\"total\": 5200, \"mono\": 9}}",
+		   true, 3000, &rec, NULL);
+	assert_int_equal(f, SNMP_INV_METERS);
+	/* a read without meters writes no history and keeps nothing */
+	f = update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\"}", true, 4000, &rec, NULL);
+	assert_int_equal(f & (SNMP_INV_METERS | SNMP_INV_RESET), 0);
+	assert_int_equal(history_len(e, "s:SERIAL001"), 3);
+}
+
+static void test_history_pruned(void **state)
+{
+	struct env *e = *state;
+	char text[256];
+
+	snmp_inventory_set_history(e->inv, 5);
+	for (int i = 0; i < 12; i++) {
+		snprintf(text, sizeof(text),
+			 "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\", \"meters\": {\"total\": %d}}", 100 + i);
+		assert_int_equal(update(e, text, true, 1000 + 60 * i, NULL, NULL), i ? SNMP_INV_METERS
+								    : SNMP_INV_FOUND | SNMP_INV_METERS);
+	}
+	json_t *h = snmp_inventory_history(e->inv, "s:SERIAL001");
+	assert_int_equal(json_array_size(h), 5);
+	for (size_t i = 0; i < 5; i++) /* the newest five */
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(h, i), "total")), 107 + (int)i);
+	json_decref(h);
+	assert_int_equal(stored(e, "h/"), 5);
+
+	/* a smaller maximum prunes at the next reading; history moved by a
+	 * re-key is pruned too */
+	snmp_inventory_set_history(e->inv, 2);
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\", \"meters\": {\"total\": 500}}", true, 5000, NULL,
+	       NULL);
+	assert_int_equal(history_len(e, "s:SERIAL001"), 2);
+	for (int i = 0; i < 4; i++) {
+		snprintf(text, sizeof(text), "{\"ip\": \"10.0.0.9\", \"meters\": {\"total\": %d}}", i);
+		update(e, text, true, 1000 + i, NULL, NULL);
+	}
+	assert_int_equal(history_len(e, "i:10.0.0.9"), 2);
+	update(e, "{\"ip\": \"10.0.0.9\", \"serial\": \"SERIAL009\"}", true, 2000, NULL, NULL);
+	assert_int_equal(history_len(e, "s:SERIAL009"), 2);
+	assert_int_equal(stored(e, "h/"), 4);
+}
+
+/* ---- status reads ------------------------------------------------------- */
+
+static void test_status_update(void **state)
+{
+	struct env *e = *state;
+	json_t *rec;
+	unsigned f;
+
+	update(e,
+	       "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\", \"model\": \"MX-3570N\", \"manufacturer\": \"Sharp\","
+	       " \"location\": \"Floor 2\", \"mac\": \"00:11:22:33:44:55\", \"color\": true,"
+	       " \"status\": {\"printer\": \"idle\"}, \"errors\": [], \"display\": \"Ready\","
+	       " \"supplies\": [{\"kind\": \"toner\", \"level_percent\": 40}], \"meters\": {\"total\": 10}}",
+	       true, 1000, NULL, NULL);
+
+	/* a status read carries no identity fields and must not erase them */
+	f = update(e,
+		   "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\", \"status\": {\"printer\": \"printing\"},"
+		   " \"errors\": [\"lowToner\"], \"meters\": {\"total\": 12}}",
+		   false, 2000, &rec, NULL);
+	assert_int_equal(f, SNMP_INV_METERS | SNMP_INV_ALERTS);
+	assert_string_equal(sget(rec, "model"), "MX-3570N");
+	assert_string_equal(sget(rec, "manufacturer"), "Sharp");
+	assert_string_equal(sget(rec, "location"), "Floor 2");
+	assert_string_equal(sget(rec, "mac"), "00:11:22:33:44:55");
+	assert_string_equal(sget(rec, "id"), "s:SERIAL001");
+	assert_string_equal(sget(json_object_get(rec, "status"), "printer"), "printing");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(rec, "errors"), 0)), "lowToner");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(rec, "meters"), "total")), 12);
+	/* status fields the read did not see are gone, except colour */
+	assert_null(json_object_get(rec, "display"));
+	assert_null(json_object_get(rec, "supplies"));
+	assert_true(json_is_true(json_object_get(rec, "color")));
+	assert_string_equal(sget(rec, "first_seen"), "1970-01-01T00:16:40Z");
+	assert_string_equal(sget(rec, "last_seen"), "1970-01-01T00:33:20Z");
+
+	/* identity fields in a status read are not taken either */
+	f = update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\", \"model\": \"garbage\", \"errors\": []}",
+		   false, 3000, &rec, NULL);
+	assert_int_equal(f, SNMP_INV_ALERTS);
+	assert_string_equal(sget(rec, "model"), "MX-3570N");
+
+	/* a full read replaces identity, and keeps what it did not see */
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\", \"model\": \"MX-3571N\", \"errors\": []}", true,
+	       4000, &rec, NULL);
+	assert_string_equal(sget(rec, "model"), "MX-3571N");
+	assert_string_equal(sget(rec, "location"), "Floor 2");
+	assert_int_equal(snmp_inventory_count(e->inv, true), 1);
+
+	/* a status read of a device nobody knows makes a new record */
+	f = update(e, "{\"ip\": \"10.0.0.99\", \"status\": {\"printer\": \"idle\"}}", false, 5000, &rec, NULL);
+	assert_int_equal(f, SNMP_INV_FOUND);
+	assert_int_equal(snmp_inventory_count(e->inv, true), 2);
+}
+
+/* ---- persistence -------------------------------------------------------- */
+
+static void test_reopen(void **state)
+{
+	struct env *e = *state;
+
+	update(e, "{\"ip\": \"10.0.0.10\", \"serial\": \"SERIAL010\", \"meters\": {\"total\": 1}}", true, 1000, NULL,
+	       NULL);
+	update(e, "{\"ip\": \"10.0.0.9\", \"mac\": \"00:11:22:33:44:09\", \"model\": \"\u00e9\"}", true, 1000, NULL,
+	       NULL);
+	update(e, "{\"ip\": \"10.0.0.11\"}", true, 1000, NULL, NULL);
+	update(e, "{\"ip\": \"10.0.0.10\", \"serial\": \"SERIAL010\", \"meters\": {\"total\": 2}}", true, 2000, NULL,
+	       NULL);
+	assert_int_equal(snmp_inventory_nonprinter(e->inv, "10.0.0.50", "Linux router", "1.3.6.1.4.1.8072.3.2.10",
+						   1000),
+			 0);
+	assert_int_equal(snmp_inventory_nonprinter(e->inv, "10.0.0.50", "Linux router", NULL, 2000), 0);
+	json_t *meta = json_pack("{s:i, s:s}", "probed", 254, "at", "now");
+	assert_int_equal(snmp_inventory_save_meta(e->inv, "last_sweep", meta), 0);
+
+	close_all(e);
+	open_all(e);
+	assert_int_equal(snmp_inventory_count(e->inv, true), 3);
+	assert_int_equal(snmp_inventory_count(e->inv, false), 1);
+	assert_non_null(snmp_inventory_find(e->inv, "s:SERIAL010"));
+	assert_string_equal(sget(snmp_inventory_find(e->inv, "m:00:11:22:33:44:09"), "model"), "\xc3\xa9");
+	assert_non_null(snmp_inventory_find(e->inv, "i:10.0.0.11"));
+	assert_int_equal(history_len(e, "s:SERIAL010"), 2);
+	json_t *back = snmp_inventory_load_meta(e->inv, "last_sweep");
+	assert_true(json_equal(back, meta));
+	json_decref(back);
+	json_decref(meta);
+	assert_null(snmp_inventory_load_meta(e->inv, "nothing"));
+
+	/* lists: printers in address order (numeric), then with the others */
+	json_t *list = snmp_inventory_list(e->inv, false);
+	assert_int_equal(json_array_size(list), 3);
+	assert_string_equal(sget(json_array_get(list, 0), "ip"), "10.0.0.9");
+	assert_string_equal(sget(json_array_get(list, 1), "ip"), "10.0.0.10");
+	assert_string_equal(sget(json_array_get(list, 2), "ip"), "10.0.0.11");
+	json_decref(list);
+	list = snmp_inventory_list(e->inv, true);
+	assert_int_equal(json_array_size(list), 4);
+	json_t *np = json_array_get(list, 3);
+	assert_string_equal(sget(np, "ip"), "10.0.0.50");
+	assert_true(json_is_false(json_object_get(np, "printer")));
+	assert_string_equal(sget(np, "first_seen"), "1970-01-01T00:16:40Z");
+	assert_string_equal(sget(np, "last_seen"), "1970-01-01T00:33:20Z");
+	json_decref(list);
+
+	/* and it goes on from there */
+	json_t *rec;
+	unsigned f = update(e, "{\"ip\": \"10.0.0.10\", \"serial\": \"SERIAL010\", \"meters\": {\"total\": 1}}", true,
+			    3000, &rec, NULL);
+	assert_int_equal(f, SNMP_INV_METERS | SNMP_INV_RESET);
+	assert_string_equal(sget(rec, "first_seen"), "1970-01-01T00:16:40Z");
+}
+
+static int put_raw(struct env *e, const char *key, const char *value)
+{
+	return scout_store_put(e->db, key, strlen(key), value, strlen(value));
+}
+
+static void test_corrupt_record_skipped(void **state)
+{
+	struct env *e = *state;
+	char path[128], buf[4096] = "";
+
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\"}", true, 1000, NULL, NULL);
+	update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"SERIAL002\"}", true, 1000, NULL, NULL);
+	assert_int_equal(put_raw(e, "d/s:BROKEN01", "{\"ip\": \"10.0.0.3\", "), 0);
+	assert_int_equal(put_raw(e, "d/s:ARRAY001", "[1, 2]"), 0);
+	assert_int_equal(put_raw(e, "n/10.0.0.60", "\xff\xfe"), 0);
+	assert_int_equal(put_raw(e, "h/s:SERIAL001/0000000000000001", "not json"), 0);
+	assert_int_equal(put_raw(e, "z/unknown", "{}"), 0);
+	close_all(e);
+
+	/* the warning goes to stderr: catch it */
+	snprintf(path, sizeof(path), "%s/stderr", e->dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600), saved = dup(2);
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	dup2(fd, 2);
+	open_all(e);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	assert_true(pread(fd, buf, sizeof(buf) - 1, 0) > 0);
+	close(fd);
+	if (!strstr(buf, "3 unreadable records"))
+		fail_msg("no warning about the damaged records in: %s", buf);
+
+	assert_int_equal(snmp_inventory_count(e->inv, true), 2);
+	assert_int_equal(snmp_inventory_count(e->inv, false), 0);
+	assert_non_null(snmp_inventory_find(e->inv, "s:SERIAL001"));
+	assert_null(snmp_inventory_find(e->inv, "s:BROKEN01"));
+	/* a damaged history entry is skipped too */
+	assert_int_equal(history_len(e, "s:SERIAL001"), 0);
+
+	/* the inventory still works, and a new record for the damaged id
+	 * replaces the bad bytes */
+	update(e, "{\"ip\": \"10.0.0.3\", \"serial\": \"BROKEN01\"}", true, 2000, NULL, NULL);
+	close_all(e);
+	scout_log_set_level(SCOUT_LOG_ERROR); /* the array record is still there */
+	open_all(e);
+	scout_log_set_level(SCOUT_LOG_WARN);
+	assert_int_equal(snmp_inventory_count(e->inv, true), 3);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_found_by_ip_then_serial, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_moved_and_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_placeholders_are_no_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_meter_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_history_pruned, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_update, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_record_skipped, setup, teardown),
+	};
+
+	scout_log_set_level(SCOUT_LOG_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
