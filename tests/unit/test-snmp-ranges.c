@@ -253,7 +253,7 @@ static void test_errors(void **state)
 	parse_bad("192.0.2.1-", "'192.0.2.1-' is not an address");
 	parse_bad("-192.0.2.1", "is not an address");
 	parse_bad("192.0.2.1 192.0.2.2", "is not an address");
-	parse_bad("foo/24", "'foo' is not an address");
+	parse_bad("foo/24", "'foo/24' is not an address");
 	parse_bad("192.0.2.0/33", "'192.0.2.0/33': prefix length must be 0 to 32");
 	parse_bad("192.0.2.0/", "prefix length must be 0 to 32");
 	parse_bad("192.0.2.0/-1", "prefix length must be 0 to 32");

@@ -375,7 +375,8 @@ int snmp_oid_parse(const char *s, struct snmp_oid *ret)
 		else if (*s)
 			return -EINVAL;
 	}
-	if (o.n < 2 || o.arc[0] > 2 || (o.arc[0] < 2 && o.arc[1] >= 40))
+	/* the first two arcs share one sub-identifier: arc0 * 40 + arc1 */
+	if (o.n < 2 || o.arc[0] > 2 || (o.arc[0] < 2 && o.arc[1] >= 40) || o.arc[1] > UINT32_MAX - 80)
 		return -EINVAL;
 	*ret = o;
 	return 0;

@@ -472,6 +472,7 @@ void snmp_io_cancel(struct snmp_io *io, struct snmp_req *r)
 		r->inflight = false;
 		io->inflight--;
 	}
+	pump(io); /* a slot may have freed for what waits in the queue */
 }
 
 /* One of the io's handles (or its SNMPv3 sessions) has closed. */

@@ -131,12 +131,14 @@ static int parse_item(char *item, struct snmp_ranges *r, char *err, size_t errle
 	if (slash) {
 		char *end;
 		*slash = 0;
-		if (snmp_addr_parse(item, &lo) < 0)
+		if (snmp_addr_parse(item, &lo) < 0) {
+			*slash = '/'; /* name the whole item */
 			goto bad;
+		}
 		bool v4 = snmp_addr_is_v4(lo) && !strchr(item, ':');
 		long len = strtol(slash + 1, &end, 10);
 		int max = v4 ? 32 : 128;
-		if (end == slash + 1 || *end || len < 0 || len > max) {
+		if (!isdigit((unsigned char)slash[1]) || *end || len < 0 || len > max) {
 			*slash = '/';
 			snprintf(err, errlen, "'%s': prefix length must be 0 to %d", item, max);
 			return -EINVAL;

@@ -203,6 +203,7 @@ struct snmp_read {
 	int32_t max_rep;
 	int phase; /* 1 scalars, 2 walk, 3 cells */
 	bool identified; /* the vendor's OIDs are in the plan */
+	bool started, refused; /* the first request was accepted / refused */
 	struct snmp_read_stats stats;
 	snmp_read_cb cb;
 	void *arg;
@@ -267,8 +268,13 @@ static bool over_limits(struct snmp_read *r)
 static void submit(struct snmp_read *r)
 {
 	r->stats.requests++;
-	if (snmp_io_submit(r->io, &r->req) < 0)
-		finish(r, -EIO);
+	if (snmp_io_submit(r->io, &r->req) == 0)
+		return;
+	if (!r->started) {
+		r->refused = true; /* snmp_read_start reports it; no callback */
+		return;
+	}
+	finish(r, -EIO);
 }
 
 /* Phase 1 and 3: GET the next batch of r->gets. */
@@ -533,20 +539,16 @@ static void read_next(struct snmp_read *r)
 static void on_read(struct snmp_req *q, int status, const struct snmp_msg *m)
 {
 	struct snmp_read *r = q->data;
-	struct timespec t0, t1;
 
 	r->stats.bytes += q->bytes_out + q->bytes_in;
 	if (status < 0) {
 		finish(r, status);
 		return;
 	}
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
 	if (r->phase == 2)
 		got_walk(r, m);
 	else
 		got_gets(r, m);
-	/* r may be gone now: the CPU time is only counted while it lives */
-	(void)t1;
 }
 
 int snmp_read_start(struct snmp_io *io, snmp_addr128 addr, uint16_t port, enum snmp_version version,
@@ -606,9 +608,16 @@ int snmp_read_start(struct snmp_io *io, snmp_addr128 addr, uint16_t port, enum s
 		add_column(r, *o);
 	r->batch = GET_BATCH;
 	r->phase = 1;
+	read_next(r);
+	if (r->refused) {
+		snmp_walk_free(&r->walk);
+		free(r->gets);
+		free(r);
+		return -EIO;
+	}
+	r->started = true;
 	if (ret_read)
 		*ret_read = r;
-	read_next(r);
 	return 0;
 }
 

@@ -58,7 +58,6 @@ typedef void (*snmp_read_cb)(struct snmp_read *r, int status, const struct snmp_
 
 struct snmp_read_stats {
 	size_t requests, bytes, varbinds;
-	uint64_t cpu_ns; /* time spent handling this read's responses */
 };
 
 int snmp_read_start(struct snmp_io *io, snmp_addr128 addr, uint16_t port, enum snmp_version version,

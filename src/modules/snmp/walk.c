@@ -71,6 +71,7 @@ int snmp_walk_add(struct snmp_walk *w, const struct snmp_vb *vb)
 	}
 	v = &w->v[w->n];
 	memset(v, 0, sizeof(*v));
+	v->seq = (uint32_t)w->n;
 	v->type = vb->type;
 	v->i = vb->i;
 	v->u = vb->u;
@@ -96,8 +97,8 @@ static int cmp_val(const void *a, const void *b)
 {
 	const struct snmp_val *x = a, *y = b;
 	int c = snmp_oid_cmp(x->oid, x->oid_len, y->oid, y->oid_len);
-	/* equal OIDs keep the order they were added in */
-	return c ? c : (x < y ? -1 : 1);
+	/* equal OIDs keep the order they were added in (qsort is not stable) */
+	return c ? c : (x->seq < y->seq ? -1 : x->seq > y->seq);
 }
 
 void snmp_walk_finish(struct snmp_walk *w)

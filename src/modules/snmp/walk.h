@@ -13,6 +13,7 @@
 struct snmp_val {
 	const uint32_t *oid;
 	uint32_t oid_len;
+	uint32_t seq; /* order added: of two equal OIDs the first wins */
 	uint8_t type;
 	int64_t i;
 	uint64_t u;
