@@ -104,6 +104,9 @@ class Snmpsim:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

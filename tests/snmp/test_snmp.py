@@ -165,6 +165,59 @@ class SnmpSweep(scoutlib.AgentTest):
         self.assertIn("%d printers" % len(self.names), p.stdout)
 
 
+@unittest.skipUnless(peers.testdata_present(), "shared printer recordings not found at %s" % peers.TESTDATA)
+class SnmpIdentity(scoutlib.AgentTest):
+    """A printer that moves to another address, and a meter that goes down."""
+
+    def recording(self, total):
+        with open(os.path.join(peers.TESTDATA, "snmprec", "sharp_mx-3570n.snmprec")) as f:
+            lines = f.read().splitlines()
+        out = []
+        for line in lines:
+            if line.startswith("1.3.6.1.2.1.43.10.2.1.4.1.1|"):
+                line = "1.3.6.1.2.1.43.10.2.1.4.1.1|65|%d" % total
+            out.append(line)
+        return "\n".join(out) + "\n"
+
+    def serve(self, first, total):
+        return peers.Snmpsim(["sharp"], first=first, port=PORT, extra={"sharp": self.recording(total)}).start()
+
+    def test_moves_and_resets(self):
+        a = self.agent()
+        a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") +
+                       "\n[snmp]\nenabled = yes\nranges = 127.0.0.90-127.0.0.91\nport = %d\n"
+                       "timeout_ms = 500\nretries = 0\nrate = 0\ndiscovery_interval = 0\n"
+                       "status_interval = 1s\n" % PORT)
+        a.start()
+        sim = self.serve(90, 1000)
+        try:
+            self.assertIn("1 printers", a.ctl("scan", "--wait", timeout=60).stdout)
+            # status reads come every second and change nothing
+            a.wait_for(lambda st: [m for m in st["modules"] if m["name"] == "snmp"][0]["counters"]["status_reads"] >= 2,
+                       timeout=15, what="two status reads")
+        finally:
+            sim.stop()
+        # the same printer (same serial) now answers at .91 with a lower meter
+        sim = self.serve(91, 400)
+        try:
+            self.assertIn("1 printers", a.ctl("scan", "--wait", timeout=60).stdout)
+        finally:
+            sim.stop()
+        devices = json.loads(a.ctl("devices", "--json").stdout)
+        self.assertEqual(len(devices), 1, "moved, not duplicated")
+        self.assertEqual(devices[0]["ip"], "127.0.0.91")
+        self.assertEqual(devices[0]["serial"], "6509415X00")
+        self.assertEqual(devices[0]["meters"]["total"], 400)
+        hist = json.loads(a.ctl("device", "6509415X00", "--json").stdout)["history"]
+        self.assertEqual([h["total"] for h in hist], [1000, 400])
+        self.assertEqual([h["reset"] for h in hist], [False, True])
+        st = a.module("snmp")
+        self.assertGreaterEqual(st["counters"]["reads_ok"], 3)
+        self.assertIn("a meter went down", a.log())
+        rc, _ = a.stop()
+        self.assertEqual(rc, 0)
+
+
 class SnmpV3(scoutlib.AgentTest):
     """SNMPv3 with SHA authentication and AES privacy against snmpd."""
 
