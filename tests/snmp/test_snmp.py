@@ -214,6 +214,19 @@ class SnmpIdentity(scoutlib.AgentTest):
         st = a.module("snmp")
         self.assertGreaterEqual(st["counters"]["reads_ok"], 3)
         self.assertIn("a meter went down", a.log())
+
+        # another printer takes .91: a status read notices and reads it whole
+        other = peers.Snmpsim(["hp_clj-pro-m252dw"], first=91, port=PORT).start()
+        try:
+            def two(st):
+                return [m for m in st["modules"] if m["name"] == "snmp"][0]["printers"] == 2
+            a.wait_for(two, timeout=15, what="the new printer at .91")
+        finally:
+            other.stop()
+        devices = {d["serial"]: d for d in json.loads(a.ctl("devices", "--json").stdout)}
+        self.assertEqual(devices["VNB3J99999"]["ip"], "127.0.0.91")
+        self.assertEqual(devices["6509415X00"].get("previous_ip"), "127.0.0.91")
+        self.assertNotIn("ip", devices["6509415X00"])
         rc, _ = a.stop()
         self.assertEqual(rc, 0)
 

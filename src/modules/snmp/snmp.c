@@ -379,6 +379,24 @@ static void on_lookup(const struct scout_msg *msg, void *arg)
 
 /* ---- reads -------------------------------------------------------------------- */
 
+static int start_read(struct snmp_mod_state *s, snmp_addr128 addr, enum snmp_version version, unsigned community,
+		      const struct snmp_vendor *vendor, bool full, bool from_sweep);
+
+/* A status read checks sysObjectID and the serial: when either differs from
+ * the record, the device at that address was replaced. */
+static bool same_device(json_t *known, json_t *fresh)
+{
+	static const char *const keys[] = {"sysobjectid", "serial"};
+
+	for (int i = 0; i < 2; i++) {
+		const char *a = json_string_value(json_object_get(known, keys[i]));
+		const char *b = json_string_value(json_object_get(fresh, keys[i]));
+		if (a && b && strcmp(a, b) != 0)
+			return false;
+	}
+	return true;
+}
+
 static void read_done(struct snmp_read *r, int status, const struct snmp_walk *w, void *arg)
 {
 	struct active_read *a = arg;
@@ -411,10 +429,19 @@ static void read_done(struct snmp_read *r, int status, const struct snmp_walk *w
 					    ? json_pack("{s:s}", "version", "3")
 					    : json_pack("{s:s, s:i}", "version", a->version == SNMP_V1 ? "1" : "2c", "community",
 							(int)a->community + 1));
-		if (snmp_inventory_update(s->inv, fresh, a->full, time(NULL), &rec, &flags, &reading) == 0)
+		json_t *known = a->full ? NULL : snmp_inventory_find(s->inv, a->ip);
+		if (known && !same_device(known, fresh)) {
+			/* another device answers at this address now: read it whole */
+			log_info("snmp: %s: a different device answers now; reading it in full", a->ip);
+			json_decref(fresh);
+			snmp_addr128 addr;
+			if (snmp_addr_parse(a->ip, &addr) == 0)
+				start_read(s, addr, a->version, a->community, vendor, true, false);
+		} else if (snmp_inventory_update(s->inv, fresh, a->full, time(NULL), &rec, &flags, &reading) == 0) {
 			publish_changes(s, rec, flags, reading);
-		else
+		} else {
 			log_error("snmp: %s: cannot store the device record", a->ip);
+		}
 		json_decref(reading);
 	}
 	bool from_sweep = a->sweep;
