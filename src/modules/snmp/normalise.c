@@ -447,11 +447,11 @@ static void meters(struct ctx *c)
 	if (get_int(c->w, PRT_LIFE_COUNT, &v) && v >= 0)
 		json_object_set_new(m, "total", json_integer(v));
 	else if (c->v && snmp_sources_uint(c->v->meter_total, c->w, &u))
-		json_object_set_new(m, "total", json_integer((json_int_t)u));
+		json_object_set_new(m, "total", json_integer(u > INT64_MAX ? INT64_MAX : (json_int_t)u));
 	if (c->v && snmp_sources_uint(c->v->meter_mono, c->w, &u))
-		json_object_set_new(m, "mono", json_integer((json_int_t)u));
+		json_object_set_new(m, "mono", json_integer(u > INT64_MAX ? INT64_MAX : (json_int_t)u));
 	if (c->v && snmp_sources_uint(c->v->meter_color, c->w, &u))
-		json_object_set_new(m, "color", json_integer((json_int_t)u));
+		json_object_set_new(m, "color", json_integer(u > INT64_MAX ? INT64_MAX : (json_int_t)u));
 	if (get_int(c->w, PRT_COUNTER_UNIT, &v) && json_object_size(m))
 		json_object_set_new(m, "unit", json_string(v == 7 ? "impressions" : v == 8 ? "sheets" : "other"));
 	if (json_object_size(m))

@@ -1,6 +1,8 @@
 /* Parsing, normalising (sort + merge) and subtracting address intervals. */
 #include "ranges.h"
 
+#include "text.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -171,27 +173,24 @@ bad:
 	return -EINVAL;
 }
 
+struct parse_ctx {
+	struct snmp_ranges *r;
+	char *err;
+	size_t errlen;
+};
+
+static int parse_one(char *item, void *arg)
+{
+	struct parse_ctx *p = arg;
+	return parse_item(item, p->r, p->err, p->errlen);
+}
+
 int snmp_ranges_parse(const char *text, struct snmp_ranges *ret, char *err, size_t errlen)
 {
 	struct snmp_ranges r = {0};
-	char *copy = strdup(text), *save = NULL, *tok;
-	int rc = 0;
+	struct parse_ctx p = {&r, err, errlen};
+	int rc = snmp_split_list(text, parse_one, &p);
 
-	if (!copy)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, ",\n", &save); tok; tok = strtok_r(NULL, ",\n", &save)) {
-		while (isspace((unsigned char)*tok))
-			tok++;
-		char *e = tok + strlen(tok);
-		while (e > tok && isspace((unsigned char)e[-1]))
-			*--e = 0;
-		if (!*tok)
-			continue;
-		rc = parse_item(tok, &r, err, errlen);
-		if (rc < 0)
-			break;
-	}
-	free(copy);
 	if (rc < 0) {
 		free(r.iv);
 		return rc;

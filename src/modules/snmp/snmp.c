@@ -20,6 +20,7 @@
 #include "loop/store.h"
 #include "normalise.h"
 #include "reader.h"
+#include "text.h"
 #include "v3.h"
 #include "windows.h"
 
@@ -84,41 +85,44 @@ static int parse_windows(const char *value, void *field, char *err, size_t errle
 	return snmp_windows_parse(value, field, err, errlen);
 }
 
+struct strlist_ctx {
+	struct strlist *l;
+	char *err;
+	size_t errlen;
+};
+
+static int add_community(char *item, void *arg)
+{
+	struct strlist_ctx *c = arg;
+	struct strlist *l = c->l;
+	char **v;
+
+	if (l->n == SNMP_MAX_COMMUNITIES || strlen(item) > 255) {
+		snprintf(c->err, c->errlen, "at most %d communities of up to 255 characters", SNMP_MAX_COMMUNITIES);
+		return -EINVAL;
+	}
+	v = realloc(l->v, (l->n + 2) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	if (!(l->v[l->n] = strdup(item)))
+		return -ENOMEM;
+	l->v[++l->n] = NULL;
+	return 0;
+}
+
 static int parse_strlist(const char *value, void *field, char *err, size_t errlen)
 {
-	struct strlist *l = field;
-	char *copy = strdup(value), *save = NULL, *tok;
+	struct strlist_ctx c = {field, err, errlen};
+	int r = snmp_split_list(value, add_community, &c);
 
-	if (!copy)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, ",\n", &save); tok; tok = strtok_r(NULL, ",\n", &save)) {
-		while (*tok == ' ' || *tok == '\t')
-			tok++;
-		size_t n = strlen(tok);
-		while (n && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
-			tok[--n] = 0;
-		if (!n)
-			continue;
-		if (l->n == SNMP_MAX_COMMUNITIES || n > 255) {
-			snprintf(err, errlen, "at most %d communities of up to 255 characters", SNMP_MAX_COMMUNITIES);
-			goto fail;
-		}
-		char **v = realloc(l->v, (l->n + 2) * sizeof(*v));
-		if (!v)
-			goto fail;
-		l->v = v;
-		l->v[l->n++] = strdup(tok);
-		l->v[l->n] = NULL;
-	}
-	free(copy);
-	if (!l->n) {
+	if (r < 0)
+		return r;
+	if (!c.l->n) {
 		snprintf(err, errlen, "expected one or more community names separated by commas");
 		return -EINVAL;
 	}
 	return 0;
-fail:
-	free(copy);
-	return -EINVAL;
 }
 
 static void free_strlist(void *field)

@@ -136,3 +136,17 @@ char *snmp_trim(char *s)
 		s[--n] = 0;
 	return s;
 }
+
+int snmp_split_list(const char *text, int (*fn)(char *item, void *arg), void *arg)
+{
+	char *copy = strdup(text), *save = NULL, *tok;
+	int rc = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",\n", &save); tok && rc >= 0; tok = strtok_r(NULL, ",\n", &save))
+		if (*snmp_trim(tok))
+			rc = fn(tok, arg);
+	free(copy);
+	return rc;
+}

@@ -17,3 +17,8 @@
 char *snmp_text(const uint8_t *p, size_t len, unsigned charset);
 /* Trims blanks at both ends in place. */
 char *snmp_trim(char *s);
+
+/* Calls fn for each item of a list separated by commas or newlines, trimmed,
+ * empty items skipped; stops at fn's first negative return and returns it.
+ * The item is a writable copy, valid during the call. */
+int snmp_split_list(const char *text, int (*fn)(char *item, void *arg), void *arg);

@@ -1,6 +1,8 @@
 /* Parsing and querying sweep time windows. */
 #include "windows.h"
 
+#include "text.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -90,37 +92,34 @@ bad:
 	return -EINVAL;
 }
 
+struct parse_ctx {
+	struct snmp_windows *w;
+	bool any;
+	char *err;
+	size_t errlen;
+};
+
+static int parse_one(char *item, void *arg)
+{
+	struct parse_ctx *p = arg;
+
+	p->any = true;
+	if (strcasecmp(item, "always") == 0) {
+		p->w->always = true;
+		return 0;
+	}
+	return parse_item(item, p->w, p->err, p->errlen);
+}
+
 int snmp_windows_parse(const char *text, struct snmp_windows *ret, char *err, size_t errlen)
 {
 	struct snmp_windows w = {0};
-	char *copy = strdup(text), *save = NULL, *tok;
-	int rc = 0;
-	bool any = false;
+	struct parse_ctx p = {&w, false, err, errlen};
+	int rc = snmp_split_list(text, parse_one, &p);
 
-	if (!copy)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, ",\n", &save); tok; tok = strtok_r(NULL, ",\n", &save)) {
-		while (isspace((unsigned char)*tok))
-			tok++;
-		char *e = tok + strlen(tok);
-		while (e > tok && isspace((unsigned char)e[-1]))
-			*--e = 0;
-		if (!*tok)
-			continue;
-		if (strcasecmp(tok, "always") == 0) {
-			w.always = true;
-			any = true;
-			continue;
-		}
-		rc = parse_item(tok, &w, err, errlen);
-		if (rc < 0)
-			break;
-		any = true;
-	}
-	free(copy);
 	if (rc < 0)
 		return rc;
-	if (!any)
+	if (!p.any)
 		w.always = true;
 	*ret = w;
 	return 0;

@@ -46,8 +46,9 @@ static void add_supply(json_t *list, const char *kind, const char *colorant, uin
 	json_object_set_new(s, "kind", json_string(kind));
 	if (colorant)
 		json_object_set_new(s, "colorant", json_string(colorant));
-	/* percent x 100, rounded half up */
-	json_object_set_new(s, "level_percent", json_integer((hundredths + 50) / 100));
+	/* percent x 100, rounded half up; more than 100 % (or a value so
+	 * large that + 50 would wrap) is 100 */
+	json_object_set_new(s, "level_percent", json_integer(hundredths >= 10000 ? 100 : (hundredths + 50) / 100));
 	json_object_set_new(s, "unit", json_string("percent"));
 	json_array_append_new(list, s);
 }
@@ -116,7 +117,8 @@ static void brother_decode(const struct snmp_vendor *v, const struct snmp_walk *
 			while (end < panel->len && panel->data[end] != '\r' && panel->data[end] != '\n')
 				end++;
 			char *line = snmp_trim(snmp_text(panel->data + start, end - start, charset));
-			if (line && *line && k < sizeof(text))
+			/* whole lines only: a cut could split a UTF-8 character */
+			if (line && *line && k + (k ? 1 : 0) + strlen(line) < sizeof(text))
 				k += (size_t)snprintf(text + k, sizeof(text) - k, "%s%s", k ? "\n" : "", line);
 			free(line);
 			start = end + 1;
