@@ -30,16 +30,30 @@ static const char *const probe_oids[] = {
 };
 #define PROBE_N 4
 
+/* Sized for its communities: a /16 sweep keeps thousands in flight. */
 struct snmp_probe {
 	struct snmp_io *io;
-	struct snmp_req req[SNMP_MAX_COMMUNITIES];
-	struct snmp_oid oids[PROBE_N];
 	unsigned n, pending;
 	bool dropped[PROBE_N]; /* v1: vars the agent had nothing after */
 	snmp_probe_cb cb;
 	void *arg;
 	struct snmp_probe_result res;
+	struct snmp_req req[]; /* one per community */
 };
+
+/* The probe's OIDs, parsed once. */
+static const struct snmp_oid *probe_oid(unsigned k)
+{
+	static struct snmp_oid oids[PROBE_N];
+	static bool parsed;
+
+	if (!parsed) {
+		for (unsigned i = 0; i < PROBE_N; i++)
+			snmp_oid_parse(probe_oids[i], &oids[i]);
+		parsed = true;
+	}
+	return &oids[k];
+}
 
 static void probe_finish(struct snmp_probe *p)
 {
@@ -54,34 +68,32 @@ static void probe_fill(struct snmp_req *r, struct snmp_probe *p)
 	r->n = 0;
 	for (unsigned k = 0; k < PROBE_N; k++)
 		if (!p->dropped[k])
-			r->oids[r->n++] = &p->oids[k];
+			r->oids[r->n++] = probe_oid(k);
 }
 
 static void probe_classify(struct snmp_probe *p, const struct snmp_msg *m)
 {
-	struct snmp_oid descr, objid, prt, hrtype, printer;
+	const struct snmp_oid *descr = probe_oid(0), *objid = probe_oid(1), *prt = probe_oid(2), *hrtype = probe_oid(3);
+	static struct snmp_oid printer;
 
-	snmp_oid_parse(probe_oids[0], &descr);
-	snmp_oid_parse(probe_oids[1], &objid);
-	snmp_oid_parse(probe_oids[2], &prt);
-	snmp_oid_parse(probe_oids[3], &hrtype);
-	snmp_oid_parse(HR_TYPE_PRINTER, &printer);
+	if (!printer.n)
+		snmp_oid_parse(HR_TYPE_PRINTER, &printer);
 	bool hr = false, mib = false;
 	for (uint32_t i = 0; i < m->nvbs; i++) {
 		const struct snmp_vb *v = &m->vbs[i];
-		if (snmp_oid_has_prefix(v->oid, v->oid_len, &descr) && v->type == SNMP_OCTETS) {
+		if (snmp_oid_has_prefix(v->oid, v->oid_len, descr) && v->type == SNMP_OCTETS) {
 			size_t n = v->len < sizeof(p->res.descr) - 1 ? v->len : sizeof(p->res.descr) - 1;
 			memcpy(p->res.descr, v->data, n);
 			p->res.descr[n] = 0;
 			for (size_t k = 0; k < n; k++)
 				if ((unsigned char)p->res.descr[k] < 0x20)
 					p->res.descr[k] = ' ';
-		} else if (snmp_oid_has_prefix(v->oid, v->oid_len, &objid) && v->type == SNMP_OBJECT_ID) {
+		} else if (snmp_oid_has_prefix(v->oid, v->oid_len, objid) && v->type == SNMP_OBJECT_ID) {
 			p->res.sysobjectid.n = v->val_oid_len;
 			memcpy(p->res.sysobjectid.arc, v->val_oid, v->val_oid_len * sizeof(uint32_t));
-		} else if (snmp_oid_has_prefix(v->oid, v->oid_len, &prt) && v->type != SNMP_END_OF_MIB_VIEW) {
+		} else if (snmp_oid_has_prefix(v->oid, v->oid_len, prt) && v->type != SNMP_END_OF_MIB_VIEW) {
 			mib = true;
-		} else if (snmp_oid_has_prefix(v->oid, v->oid_len, &hrtype) && v->type == SNMP_OBJECT_ID &&
+		} else if (snmp_oid_has_prefix(v->oid, v->oid_len, hrtype) && v->type == SNMP_OBJECT_ID &&
 			   snmp_oid_cmp(v->val_oid, v->val_oid_len, printer.arc, printer.n) == 0) {
 			hr = true;
 		}
@@ -101,7 +113,7 @@ static void on_probe(struct snmp_req *r, int status, const struct snmp_msg *m)
 		/* SNMPv1: one var ran off the end of the MIB; ask again without it */
 		const struct snmp_oid *gone = r->oids[m->error_index - 1];
 		for (unsigned k = 0; k < PROBE_N; k++)
-			if (gone == &p->oids[k])
+			if (gone == probe_oid(k))
 				p->dropped[k] = true;
 		p->res.answered = true;
 		probe_fill(r, p);
@@ -128,20 +140,22 @@ static void on_probe(struct snmp_req *r, int status, const struct snmp_msg *m)
 int snmp_probe_start(struct snmp_io *io, const struct snmp_auth *auth, snmp_addr128 addr, snmp_probe_cb cb,
 		     void *arg, struct snmp_probe **ret_probe)
 {
-	struct snmp_probe *p = calloc(1, sizeof(*p));
+	/* SNMPv3 has one user instead of communities */
+	unsigned n = auth->version == SNMP_V3 ? 1
+		     : auth->ncommunities < SNMP_MAX_COMMUNITIES ? auth->ncommunities
+								 : SNMP_MAX_COMMUNITIES;
+	struct snmp_probe *p;
 
+	if (!n)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p) + n * sizeof(p->req[0]));
 	if (!p)
 		return -ENOMEM;
 	p->io = io;
 	p->cb = cb;
 	p->arg = arg;
 	p->res.addr = addr;
-	for (unsigned k = 0; k < PROBE_N; k++)
-		snmp_oid_parse(probe_oids[k], &p->oids[k]);
-	/* SNMPv3 has one user instead of communities */
-	p->n = auth->version == SNMP_V3 ? 1
-	       : auth->ncommunities < SNMP_MAX_COMMUNITIES ? auth->ncommunities
-							   : SNMP_MAX_COMMUNITIES;
+	p->n = n;
 	for (unsigned i = 0; i < p->n; i++) {
 		struct snmp_req *r = &p->req[i];
 		r->addr = addr;
@@ -522,7 +536,7 @@ static void read_next(struct snmp_read *r)
 			}
 		}
 		r->phase = 2;
-		r->max_rep = 8;
+		r->max_rep = 2; /* doubled for columns that go on: short tables cost no overshoot */
 		send_walk(r);
 		return;
 	}

@@ -274,7 +274,7 @@ struct snmp_mod_state {
 	json_t *last_sweep;
 	/* counters */
 	uint64_t sweeps, probes, reads_ok, reads_failed, status_reads;
-	uint64_t read_cpu_ns, read_bytes, full_reads;
+	uint64_t read_bytes, full_reads;
 };
 
 static void sweep_fill(void *arg);
