@@ -165,11 +165,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *nul = memchr(data, 0, size);
 	size_t na = nul ? (size_t)(nul - data) : size / 2;
 	size_t nb = nul ? size - na - 1 : size - na;
-	char *a = strndup((const char *)data, na), *b = malloc(nb + 1);
+	char *a = malloc(na + 1), *b = malloc(nb + 1); /* the input has no NUL to stop a strndup */
 	struct snmp_ranges r, ex;
 	bool ok_r, ok_ex;
 
 	CHECK(a && b);
+	memcpy(a, data, na);
+	a[na] = 0;
 	memcpy(b, data + size - nb, nb);
 	b[nb] = 0;
 

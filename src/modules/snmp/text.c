@@ -93,6 +93,19 @@ static char *convert(const uint8_t *p, size_t len, const char *from)
 	return out;
 }
 
+/* Bytes from the wire are not NUL-terminated: copy exactly len (strndup
+ * may look one past them). */
+static char *copy0(const uint8_t *p, size_t len)
+{
+	char *s = malloc(len + 1);
+
+	if (s) {
+		memcpy(s, p, len);
+		s[len] = 0;
+	}
+	return s;
+}
+
 char *snmp_text(const uint8_t *p, size_t len, unsigned charset)
 {
 	const char *name = NULL;
@@ -104,7 +117,7 @@ char *snmp_text(const uint8_t *p, size_t len, unsigned charset)
 		if (charsets[i].mib == charset)
 			name = charsets[i].name;
 	if (valid_utf8(p, len) && (!name || charset == SNMP_CHARSET_UTF8 || charset == 3))
-		s = strndup((const char *)p, len);
+		s = copy0(p, len);
 	else if (name)
 		s = convert(p, len, name);
 	if (!s || !valid_utf8((const uint8_t *)s, strlen(s))) {
