@@ -300,6 +300,24 @@ class SnmpIPv6(scoutlib.AgentTest):
             d.stop()
 
 
+class SnmpSilent(scoutlib.AgentTest):
+    def test_single_silent_address(self):
+        # the sweep's last probe used to end the sweep before it was
+        # counted, so a one-address scan --wait never got its answer
+        a = self.agent()
+        a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") +
+                       "\n[snmp]\nenabled = yes\nranges = 127.0.0.200\nport = 1199\ntimeout_ms = 200\n"
+                       "retries = 0\ndiscovery_interval = 0\n")
+        a.start()
+        p = a.ctl("scan", "--wait", timeout=15)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("probed 1 of 1 addresses: 0 answered, 0 printers", p.stdout)
+        st = a.module("snmp")
+        self.assertEqual(st["last_sweep"]["probed"], 1)
+        self.assertEqual(st["counters"]["timeouts"], 1)
+        a.stop()
+
+
 class SnmpConfig(scoutlib.AgentTest):
     def test_bad_values(self):
         a = self.agent()

@@ -610,11 +610,13 @@ static void sweep_fill(void *arg)
 	if (!w->running || w->paused || s->stopping)
 		return;
 	while (snmp_io_room(s->io) >= w->auth.ncommunities && next_addr(w, &a)) {
+		/* counted before it starts: starting it may call back in here */
 		w->started++;
-		if (snmp_probe_start(s->io, &w->auth, a, on_probe, s, NULL) == 0)
-			w->inflight++;
-		else
+		w->inflight++;
+		if (snmp_probe_start(s->io, &w->auth, a, on_probe, s, NULL) < 0) {
+			w->inflight--;
 			w->probed++;
+		}
 	}
 	finish_sweep(s);
 }
@@ -765,6 +767,11 @@ static void cmd_scan(struct scout_mod *m, struct scout_status_req *req, json_t *
 		json_t *sum = sweep_summary(s);
 		json_object_set_new(sum, "started", json_boolean(r == 0));
 		scout_status_reply(req, json_pack("{s:o}", "scan", sum));
+		return;
+	}
+	if (!s->sweep.running) {
+		/* it ended while it started (nothing could be sent) */
+		scout_status_reply(req, json_pack("{s:O}", "scan", s->last_sweep ? s->last_sweep : json_null()));
 		return;
 	}
 	struct waiter *w = calloc(1, sizeof(*w));
