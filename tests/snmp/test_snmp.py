@@ -317,6 +317,18 @@ class SnmpSilent(scoutlib.AgentTest):
         self.assertEqual(st["counters"]["timeouts"], 1)
         a.stop()
 
+    def test_more_communities_than_inflight(self):
+        a = self.agent()
+        a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") +
+                       "\n[snmp]\nenabled = yes\nranges = 127.0.0.200-127.0.0.203\ncommunities = a, b, c\n"
+                       "max_inflight = 1\nport = 1199\ntimeout_ms = 100\nretries = 0\ndiscovery_interval = 0\n")
+        a.start()
+        p = a.ctl("scan", "--wait", timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("probed 4 of 4 addresses", p.stdout)
+        self.assertEqual(a.module("snmp")["counters"]["requests_sent"], 12)
+        a.stop()
+
 
 class SnmpConfig(scoutlib.AgentTest):
     def test_bad_values(self):

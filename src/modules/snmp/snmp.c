@@ -609,7 +609,12 @@ static void sweep_fill(void *arg)
 
 	if (!w->running || w->paused || s->stopping)
 		return;
-	while (snmp_io_room(s->io) >= w->auth.ncommunities && next_addr(w, &a)) {
+	/* a probe sends one request per community (one for SNMPv3); never wait
+	 * for more room than max_inflight can give */
+	uint32_t need = w->auth.version == SNMP_V3 ? 1 : w->auth.ncommunities;
+	if (need > (uint32_t)conf_of(s)->max_inflight)
+		need = 1;
+	while (snmp_io_room(s->io) >= need && next_addr(w, &a)) {
 		/* counted before it starts: starting it may call back in here */
 		w->started++;
 		w->inflight++;
