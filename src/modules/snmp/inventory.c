@@ -83,7 +83,7 @@ static void make_id(json_t *rec, char *out, size_t size)
 		snprintf(out, size, "i:%s", str(rec, "ip") ? str(rec, "ip") : "?");
 }
 
-static void iso(time_t t, char *buf, size_t size)
+void snmp_iso_time(time_t t, char *buf, size_t size)
 {
 	struct tm tm;
 	gmtime_r(&t, &tm);
@@ -349,7 +349,7 @@ int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, 
 				json_object_set(rec, *f, json_object_get(old, *f));
 	}
 	json_decref(fresh);
-	iso(now, ts, sizeof(ts));
+	snmp_iso_time(now, ts, sizeof(ts));
 	json_t *first = old ? json_object_get(old, "first_seen") : NULL;
 	json_object_set_new(rec, "first_seen", first ? json_incref(first) : json_string(ts));
 	json_object_set_new(rec, "last_seen", json_string(ts));
@@ -433,7 +433,7 @@ int snmp_inventory_nonprinter(struct snmp_inventory *inv, const char *ip, const 
 	char ts[32];
 	int r;
 
-	iso(now, ts, sizeof(ts));
+	snmp_iso_time(now, ts, sizeof(ts));
 	json_object_set_new(rec, "ip", json_string(ip));
 	if (descr && *descr)
 		json_object_set_new(rec, "description", json_string(descr));
@@ -531,7 +531,7 @@ static int read_history(struct scout_txn *t, void *arg)
 		}
 		time_t secs = (time_t)(json_integer_value(json_object_get(e, "time_ms")) / 1000);
 		char ts[32];
-		iso(secs, ts, sizeof(ts));
+		snmp_iso_time(secs, ts, sizeof(ts));
 		json_object_set_new(e, "time", json_string(ts));
 		json_object_del(e, "time_ms");
 		json_array_append_new(h->out, e);

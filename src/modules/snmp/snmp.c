@@ -291,13 +291,6 @@ static uint64_t now_ms(struct snmp_mod_state *s)
 	return uv_now(scout_mod_loop(s->m));
 }
 
-static void iso(time_t t, char *buf, size_t size)
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* ---- bus -------------------------------------------------------------------- */
 
 static void publish_json(struct snmp_mod_state *s, enum scout_topic topic, json_t *obj)
@@ -534,7 +527,7 @@ static void finish_sweep(struct snmp_mod_state *s)
 	w->running = false;
 	w->finished_ms = now_ms(s);
 	json_t *sum = sweep_summary(s);
-	iso(time(NULL), ts, sizeof(ts));
+	snmp_iso_time(time(NULL), ts, sizeof(ts));
 	json_object_set_new(sum, "finished", json_string(ts));
 	log_info("snmp: sweep done: %" PRIu64 " addresses probed, %" PRIu64 " answered, %" PRIu64
 		 " printers, %" PRIu64 " ms",
