@@ -32,6 +32,17 @@ def snmp_config(agent, extra=""):
         "discovery_interval = 0\nstatus_interval = 0\n%s" % (EXCLUDED_IP, PORT, extra))
 
 
+def snmp_example(doc):
+    """The first ```ini block of doc (relative to the top) that holds [snmp]."""
+    with open(os.path.join(peers.TOP, doc), encoding="utf-8") as f:
+        blocks = f.read().split("```ini\n")[1:]
+    for b in blocks:
+        b = b.split("```", 1)[0]
+        if "[snmp]" in b:
+            return b[b.index("[snmp]"):]
+    raise AssertionError("%s has no [snmp] example" % doc)
+
+
 @unittest.skipUnless(peers.testdata_present(), "shared printer recordings not found at %s" % peers.TESTDATA)
 class SnmpSweep(scoutlib.AgentTest):
     @classmethod
@@ -129,6 +140,35 @@ class SnmpSweep(scoutlib.AgentTest):
         self.assertEqual(self.listener.count(), 0)
         rc, _ = a.stop()
         self.assertEqual(rc, 0)
+
+    def test_documented_examples(self):
+        """The [snmp] examples of README.md and docs/snmp.md, as written but
+        for the addresses they sweep (pointed at the recordings) and the port:
+        two communities under the default or a set rate once never sent a
+        packet."""
+        n = len(self.names)
+        for doc in ("README.md", "docs/snmp.md"):
+            with self.subTest(doc=doc):
+                example = snmp_example(doc)
+                self.assertIn("communities = site-ro, public", example)
+                a = self.agent()
+                section = "\n".join("ranges = 127.0.0.20-127.0.0.%d" % (19 + n) if line.startswith("ranges") else line
+                                     for line in example.splitlines())
+                a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") + "\n" + section +
+                               "\nport = %d\n" % PORT)
+                a.start()
+                # the windows as written may be closed now: --force sweeps anyway
+                p = a.ctl("scan", "--wait", "--force", timeout=120)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertIn("probed %d of %d addresses" % (n, n), p.stdout)
+                self.assertIn("%d printers" % n, p.stdout)
+                devices = self.devices(a)
+                self.assertEqual(len(devices), n)
+                right, total, failures = E.score(self.expected, self.by_name(devices))
+                self.assertEqual(failures, [])
+                self.assertEqual(a.module("snmp")["counters"]["stray"], 0)
+                rc, _ = a.stop()
+                self.assertEqual(rc, 0)
 
     def test_table_and_status(self):
         a = self.agent()

@@ -388,6 +388,110 @@ static void test_stray(void **state)
 	uv_close((uv_handle_t *)&other_sock, NULL);
 }
 
+/* An attacker at 127.0.0.1 that sees a request to itself forges answers,
+ * from 127.0.0.2 (where nothing runs), for the ids around the one it saw:
+ * with sequential ids the request to its neighbour would take one. */
+static uv_udp_t neighbour_sock;
+
+static void spoof_policy(struct agent *ag, const struct snmp_msg *req, const struct sockaddr *from)
+{
+	static struct ber b;
+
+	for (int32_t d = -256; d <= 256; d++) {
+		if (!d)
+			continue;
+		agent_echo(req, req->version, req->request_id + d, 0, 0, &b);
+		uv_buf_t buf = uv_buf_init((char *)b.d, (unsigned)b.n);
+		assert_true(uv_udp_try_send(&neighbour_sock, &buf, 1, from) >= 0);
+	}
+	agent_serve(ag, req, from);
+}
+
+static void test_spoofed_neighbour(void **state)
+{
+	struct env *e = *state;
+	struct sockaddr_in sin;
+	enum { N = 8 };
+	struct treq seen, next[N];
+
+	assert_int_equal(uv_udp_init(&e->loop, &neighbour_sock), 0);
+	assert_int_equal(uv_ip4_addr("127.0.0.2", e->ag.port, &sin), 0);
+	assert_int_equal(uv_udp_bind(&neighbour_sock, (const struct sockaddr *)&sin, 0), 0);
+	e->ag.policy = spoof_policy;
+
+	/* one request the attacker sees, then its neighbour's, as a sweep
+	 * sends them: one after the other */
+	treq_init(&seen, e, SNMP_PDU_GET, "1.3.6.1.2.1.1.5.0", 0, 3000);
+	assert_int_equal(snmp_io_submit(e->io, &seen.req), 0);
+	for (int i = 0; i < N; i++) {
+		treq_init(&next[i], e, SNMP_PDU_GET, "1.3.6.1.2.1.1.5.0", 0, 500);
+		assert_int_equal(snmp_addr_parse("127.0.0.2", &next[i].req.addr), 0);
+		assert_int_equal(snmp_io_submit(e->io, &next[i].req), 0);
+	}
+	RUN_UNTIL(e, e->done >= 1 + N, 5000);
+	assert_int_equal(seen.status, 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(next[i].status, -ETIMEDOUT);
+	assert_true(snmp_io_stats(e->io)->stray >= 500);
+	uv_close((uv_handle_t *)&neighbour_sock, NULL);
+}
+
+/* Ids are spread over the whole 31-bit space, not a run. */
+static void test_ids_unpredictable(void **state)
+{
+	struct env *e = *state;
+	enum { N = 200 };
+	struct treq *reqs = calloc(N, sizeof(*reqs));
+	size_t close = 0;
+
+	assert_non_null(reqs);
+	for (int i = 0; i < N; i++) {
+		treq_init(&reqs[i], e, SNMP_PDU_GET, "1.3.6.1.2.1.1.5.0", 0, 3000);
+		assert_int_equal(snmp_io_submit(e->io, &reqs[i].req), 0);
+	}
+	RUN_UNTIL(e, e->done >= N, 10000);
+	assert_int_equal(e->ag.nlog, N);
+	for (size_t i = 0; i < e->ag.nlog; i++) {
+		assert_true(e->ag.log[i].id > 0);
+		for (size_t j = 0; j < i; j++) {
+			int64_t d = (int64_t)e->ag.log[i].id - e->ag.log[j].id;
+			assert_true(d != 0);
+			if (d > -65536 && d < 65536)
+				close++; /* by chance: about 1 in 16,000 pairs */
+		}
+	}
+	assert_true(close < 20);
+	free(reqs);
+}
+
+/* An answer with the right id from the right address but another
+ * community is not the answer to the request. */
+static void community_policy(struct agent *ag, const struct snmp_msg *req, const struct sockaddr *from)
+{
+	static struct ber b;
+	struct snmp_msg forged = *req;
+
+	forged.community = (const uint8_t *)"publiC";
+	agent_echo(&forged, req->version, req->request_id, 0, 0, &b);
+	agent_send(ag, &b, from);
+	agent_answer(ag, req, &b);
+	agent_send_later(ag, &b, from, 30);
+}
+
+static void test_community_bound(void **state)
+{
+	struct env *e = *state;
+	struct treq a;
+
+	e->ag.policy = community_policy;
+	treq_init(&a, e, SNMP_PDU_GET, "1.3.6.1.2.1.1.5.0", 0, 3000);
+	assert_int_equal(snmp_io_submit(e->io, &a.req), 0);
+	RUN_UNTIL(e, e->done >= 1, 5000);
+	assert_int_equal(a.status, 0);
+	assert_string_equal(a.text0, "NPI12345"); /* the real answer, not the echo */
+	assert_int_equal(snmp_io_stats(e->io)->stray, 1);
+}
+
 static void malformed_policy(struct agent *ag, const struct snmp_msg *req, const struct sockaddr *from)
 {
 	static struct ber b;
@@ -728,6 +832,70 @@ static void test_probe(void **state)
 	assert_int_equal(x.calls, 2);
 	assert_false(x.res.answered);
 	assert_false(x.res.printer);
+}
+
+/* A sweep's producer: starts probes of ncommunities requests each while
+ * the io has room for a whole probe, as snmp.c's sweep does. */
+struct producer {
+	struct env *e;
+	const struct snmp_auth *auth;
+	unsigned want, started, finished, answered;
+};
+
+static void producer_probe_done(struct snmp_probe *p, const struct snmp_probe_result *r, void *arg)
+{
+	struct producer *x = arg;
+	(void)p;
+
+	x->finished++;
+	x->answered += r->answered;
+}
+
+static void producer_fill(void *arg)
+{
+	struct producer *x = arg;
+	uint32_t need = x->auth->ncommunities;
+
+	while (x->started < x->want && snmp_io_room_for(x->e->io, need)) {
+		x->started++;
+		assert_int_equal(snmp_probe_start(x->e->io, x->auth, localhost(), producer_probe_done, x, NULL), 0);
+	}
+}
+
+/* Any rate >= 1 makes progress with any number of communities and any
+ * max_inflight (a sweep with two communities at rate < 32 once never sent
+ * a packet: it waited for two tokens of a bucket that held one). */
+static void test_room_any_rate(void **state)
+{
+	struct env *e = *state;
+	static const char *const communities[] = {"site-ro", "other", "public", NULL};
+	static const struct {
+		uint32_t rate, max_inflight;
+		unsigned ncommunities, probes;
+	} cases[] = {
+		{1, 256, 2, 2},   {5, 256, 2, 6},     {5, 1, 3, 3},  {31, 2, 2, 10}, {31, 256, 3, 10},
+		{32, 256, 2, 40}, {500, 256, 2, 200}, {500, 1, 2, 5}, {0, 3, 3, 40},
+	};
+
+	e->ag.policy = public_policy;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct snmp_io_limits lim = {cases[i].rate, cases[i].max_inflight};
+		/* the agent answers the last community: every probe sends them all */
+		struct snmp_auth auth = {SNMP_V2C, false, communities + 3 - cases[i].ncommunities,
+					 cases[i].ncommunities, e->ag.port, 300, 0};
+		struct producer x = {e, &auth, cases[i].probes, 0, 0, 0};
+
+		snmp_io_set_limits(e->io, &lim);
+		snmp_io_on_room(e->io, producer_fill, &x);
+		producer_fill(&x);
+		/* datagrams / rate, with room for a loaded machine */
+		uint64_t limit = 4000 + (cases[i].rate ? 3000ull * cases[i].probes * cases[i].ncommunities / cases[i].rate : 0);
+		RUN_UNTIL(e, x.finished >= x.want, limit);
+		snmp_io_on_room(e->io, NULL, NULL);
+		print_message("rate %u, max_inflight %u, %u communities: %u probes, %u answered\n", cases[i].rate,
+			      cases[i].max_inflight, cases[i].ncommunities, x.finished, x.answered);
+		assert_int_equal(x.answered, x.want);
+	}
 }
 
 struct readres {
@@ -1088,11 +1256,15 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_response_matched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stray, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spoofed_neighbour, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ids_unpredictable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_community_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_retries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v1_fallback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_room_any_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_cancels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_full, setup, teardown),

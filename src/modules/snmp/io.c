@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #define RX_VBS 4096
 #define RX_ARCS 32768
@@ -27,7 +26,8 @@ struct snmp_io {
 	uint32_t inflight;
 	struct snmp_req **slots;
 	uint32_t mask;
-	int32_t next_id;
+	uint32_t rnd[64]; /* request-ids from the system's CSPRNG, drawn in batches */
+	unsigned nrnd;
 	double tokens;
 	uint64_t tokens_at;
 	bool pumping;
@@ -118,16 +118,40 @@ static int resize_slots(struct snmp_io *io, uint32_t max_inflight)
 	return 0;
 }
 
-static void assign_id(struct snmp_io *io, struct snmp_req *r)
+/* A fresh 31-bit id from the system's CSPRNG: a host that sees one request
+ * learns nothing about the ids of the others (sequential ids would let it
+ * answer for its neighbours with a spoofed source). One uv_random() call
+ * serves 64 ids. */
+static int random_id(struct snmp_io *io, int32_t *ret_id)
 {
-	/* at most half the table is in use, so a free slot is near */
 	for (;;) {
-		int32_t id = io->next_id;
-		io->next_id = io->next_id == INT32_MAX ? 1 : io->next_id + 1;
+		if (!io->nrnd) {
+			int r = uv_random(NULL, NULL, io->rnd, sizeof(io->rnd), 0, NULL);
+			if (r < 0)
+				return r;
+			io->nrnd = sizeof(io->rnd) / sizeof(io->rnd[0]);
+		}
+		int32_t id = (int32_t)(io->rnd[--io->nrnd] & 0x7FFFFFFF);
+		if (id) { /* 0 is what a careless responder echoes */
+			*ret_id = id;
+			return 0;
+		}
+	}
+}
+
+static int assign_id(struct snmp_io *io, struct snmp_req *r)
+{
+	/* at most half the table is in use: a free slot takes two draws on
+	 * average */
+	for (;;) {
+		int32_t id;
+		int rc = random_id(io, &id);
+		if (rc < 0)
+			return rc;
 		if (!io->slots[(uint32_t)id & io->mask]) {
 			r->id = id;
 			io->slots[(uint32_t)id & io->mask] = r;
-			return;
+			return 0;
 		}
 	}
 }
@@ -270,9 +294,12 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 		io->stats.malformed++;
 		return;
 	}
+	/* an answer belongs to one request: its id, the address and port it
+	 * went to, and the community it carried */
 	r = io->slots[(uint32_t)msg.request_id & io->mask];
 	if (!r || r->id != msg.request_id || r->addr != snmp_addr_from_sockaddr(from) ||
-	    ntohs(((const struct sockaddr_in *)from)->sin_port) != r->port) {
+	    ntohs(((const struct sockaddr_in *)from)->sin_port) != r->port || r->version == SNMP_V3 ||
+	    msg.community_len != r->community_len || memcmp(msg.community, r->community, r->community_len) != 0) {
 		io->stats.stray++;
 		return;
 	}
@@ -372,11 +399,16 @@ static void pump(struct snmp_io *io)
 			struct snmp_req *r = io->q_head;
 			unlink_req(&io->q_head, &io->q_tail, r);
 			r->queued = false;
-			r->inflight = true;
 			r->attempt = 0;
 			r->bytes_out = r->bytes_in = 0;
+			if (assign_id(io, r) < 0) {
+				/* no randomness: never send a guessable id */
+				io->stats.send_errors++;
+				r->done(r, -EIO, NULL);
+				continue;
+			}
+			r->inflight = true;
 			io->inflight++;
-			assign_id(io, r);
 			attempt(io, r);
 		}
 		/* producers top the queue up while there is room */
@@ -393,8 +425,19 @@ static void pump(struct snmp_io *io)
 
 /* ---- public ------------------------------------------------------------- */
 
-uint32_t snmp_io_room(const struct snmp_io *io)
+bool snmp_io_room_for(struct snmp_io *io, uint32_t n)
 {
+	refill(io);
+	if (io->closing || io->q_head || (io->lim.rate && io->tokens < 1))
+		return false;
+	if (n > io->lim.max_inflight)
+		n = io->lim.max_inflight;
+	return io->lim.max_inflight - io->inflight >= n;
+}
+
+uint32_t snmp_io_room(struct snmp_io *io)
+{
+	refill(io);
 	if (io->closing || io->q_head || io->inflight >= io->lim.max_inflight || (io->lim.rate && io->tokens < 1))
 		return 0;
 	uint32_t room = io->lim.max_inflight - io->inflight;
@@ -407,12 +450,14 @@ void snmp_io_on_room(struct snmp_io *io, void (*cb)(void *arg), void *arg)
 {
 	io->room_cb = cb;
 	io->room_arg = arg;
+	/* a producer that finds no token now is called back when one comes */
+	refill(io);
+	arm(io);
 }
 
 int snmp_io_new(uv_loop_t *loop, const struct snmp_io_limits *limits, struct snmp_io **ret_io)
 {
 	struct snmp_io *io = calloc(1, sizeof(*io));
-	uint32_t seed = 0;
 
 	if (!io)
 		return -ENOMEM;
@@ -424,10 +469,6 @@ int snmp_io_new(uv_loop_t *loop, const struct snmp_io_limits *limits, struct snm
 		free(io);
 		return -ENOMEM;
 	}
-	/* unpredictable request-ids make blind spoofing of answers harder */
-	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
-		seed = (uint32_t)uv_hrtime();
-	io->next_id = (int32_t)(seed & 0x3FFFFFFF) + 1;
 	io->tokens = 1;
 	io->tokens_at = uv_now(loop);
 	uv_timer_init(loop, &io->timer);

@@ -1,8 +1,9 @@
 /* SNMP requests on the event loop: one non-blocking UDP socket per address
  * family carries every v1/v2c request of the module. The io bounds how many
  * requests are in flight and how many datagrams leave per second, matches
- * each response to its request by request-id *and* source address, retries
- * on timeout, and never blocks the loop. */
+ * each response to its request by a random request-id, the source address
+ * and port and the community, retries on timeout, and never blocks the
+ * loop. */
 #pragma once
 
 #include <stdbool.h>
@@ -76,7 +77,14 @@ int snmp_io_submit(struct snmp_io *io, struct snmp_req *req);
 void snmp_io_cancel(struct snmp_io *io, struct snmp_req *req);
 
 /* Requests that could start now without waiting in the queue. */
-uint32_t snmp_io_room(const struct snmp_io *io);
+uint32_t snmp_io_room(struct snmp_io *io);
+/* Whether a unit of n requests (a probe sends one per community) may start
+ * now: nothing waits in the queue, a rate token is there and n slots are
+ * free (n is capped at max_inflight). Requests of the unit beyond the
+ * tokens at hand wait in the queue and leave at the rate, so a producer
+ * that asks this makes progress at any rate >= 1 whatever n is, and never
+ * queues more than n - 1 requests ahead of others. */
+bool snmp_io_room_for(struct snmp_io *io, uint32_t n);
 /* Called whenever room may have grown (a request ended, a token came). */
 void snmp_io_on_room(struct snmp_io *io, void (*cb)(void *arg), void *arg);
 

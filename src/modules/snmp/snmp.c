@@ -553,7 +553,6 @@ static void on_probe(struct snmp_probe *p, const struct snmp_probe_result *res, 
 	struct sweep *w = &s->sweep;
 	(void)p;
 
-	w->inflight--;
 	w->probed++;
 	s->probes++;
 	if (res->answered && !s->stopping) {
@@ -567,13 +566,18 @@ static void on_probe(struct snmp_probe *p, const struct snmp_probe_result *res, 
 			w->bytes_printers += res->bytes;
 			const struct snmp_vendor *v = snmp_vendor_match(res->sysobjectid.n ? res->sysobjectid.arc : NULL,
 									res->sysobjectid.n, res->descr[0] ? res->descr : NULL);
-			if (start_read(s, res->addr, res->version, res->community, v, true, true) == 0)
-				w->inflight++;
+			/* counted before it starts, and this probe only after: starting
+			 * the read may pump the io, call sweep_fill and end the sweep
+			 * before the printer it found is read */
+			w->inflight++;
+			if (start_read(s, res->addr, res->version, res->community, v, true, true) < 0)
+				w->inflight--;
 		} else {
 			w->bytes_others += res->bytes;
 			snmp_inventory_nonprinter(s->inv, ip, res->descr, oid, time(NULL));
 		}
 	}
+	w->inflight--;
 	finish_sweep(s);
 }
 
@@ -602,12 +606,9 @@ static void sweep_fill(void *arg)
 
 	if (!w->running || w->paused || s->stopping)
 		return;
-	/* a probe sends one request per community (one for SNMPv3); never wait
-	 * for more room than max_inflight can give */
+	/* a probe sends one request per community (one for SNMPv3) */
 	uint32_t need = w->auth.version == SNMP_V3 ? 1 : w->auth.ncommunities;
-	if (need > (uint32_t)conf_of(s)->max_inflight)
-		need = 1;
-	while (snmp_io_room(s->io) >= need && next_addr(w, &a)) {
+	while (snmp_io_room_for(s->io, need) && next_addr(w, &a)) {
 		/* counted before it starts: starting it may call back in here */
 		w->started++;
 		w->inflight++;
@@ -803,7 +804,12 @@ static void cmd_device(struct scout_mod *m, struct scout_status_req *req, json_t
 	}
 	rec = snmp_inventory_find(s->inv, key);
 	if (!rec) {
-		scout_status_error(req, "not_found", "no printer with address, serial or MAC '%.100s'", key);
+		/* quote at most 100 bytes of it, cut between characters: the
+		 * reply must stay valid UTF-8 */
+		int n = (int)strnlen(key, 100);
+		while (n > 0 && n < (int)strlen(key) && ((unsigned char)key[n] & 0xC0) == 0x80)
+			n--;
+		scout_status_error(req, "not_found", "no printer with address, serial or MAC '%.*s'", n, key);
 		return;
 	}
 	json_t *hist = snmp_inventory_history(s->inv, json_string_value(json_object_get(rec, "id")));
