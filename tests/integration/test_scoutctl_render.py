@@ -354,27 +354,37 @@ def free_udp_port(addr):
         s.close()
 
 
+# a real recording whose supply descriptions hold newlines (it broke the
+# devices table); used when the shared printer set is there
+HP_NEWLINES = "hp_clj-flow-m880"
+
+
 class RenderSnmp(scoutlib.AgentTest):
     def test_hostile_printer_text_end_to_end(self):
         if not (shutil.which("snmpsimd") or shutil.which("snmpsim-command-responder")):
             self.skipTest("snmpsimd not installed (apt-get install snmpsim)")
+        names = ["evil"]
+        if peers.testdata_present() and HP_NEWLINES in peers.recordings():
+            names.append(HP_NEWLINES)
+        else:
+            print("shared printer recordings not found at %s: the hostile agent only" % peers.TESTDATA, flush=True)
         ip = SIM_BASE + str(SIM_FIRST)
         port = free_udp_port(ip)
-        sim = peers.Snmpsim(["evil"], base=SIM_BASE, first=SIM_FIRST, port=port,
+        sim = peers.Snmpsim(names, base=SIM_BASE, first=SIM_FIRST, port=port,
                             extra={"evil": hostile_snmprec()}).start()
         try:
             a = self.agent()
             a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") + (
-                "\n[snmp]\nenabled = yes\nranges = %s\ncommunities = public\nport = %d\n"
+                "\n[snmp]\nenabled = yes\nranges = %s-%s\ncommunities = public\nport = %d\n"
                 "timeout_ms = 2000\nretries = 1\nrate = 0\ndiscovery_interval = 0\nstatus_interval = 0\n"
-                % (ip, port)))
+                % (ip, sim.ip(len(names) - 1), port)))
             a.start()
             p = a.ctl("scan", "--wait", timeout=120)
             self.assertEqual(p.returncode, 0, p.stderr)
-            self.assertIn("1 printers", p.stdout)
-            # scan --wait may answer before the read is stored (issue 7, point 6)
+            self.assertIn("%d printers" % len(names), p.stdout)
+            # scan --wait may answer before the reads are stored (issue 7, point 6)
             deadline = time.monotonic() + 60
-            while not json.loads(a.ctl("devices", "--json").stdout) and time.monotonic() < deadline:
+            while len(json.loads(a.ctl("devices", "--json").stdout)) < len(names) and time.monotonic() < deadline:
                 time.sleep(0.2)
 
             # stored as received: the JSON carries the characters themselves
@@ -391,7 +401,7 @@ class RenderSnmp(scoutlib.AgentTest):
             p = run_bytes(a.socket, "devices")
             self.assertEqual(p.returncode, 0, p.stderr)
             text = self.assertTerminalSafe(p.stdout, "devices")
-            self.assertEqual(len(text.splitlines()), 2, text)
+            self.assertEqual(len(text.splitlines()), 1 + len(names), "one line per device:\n" + text)
             # (the snmp module turns C0 controls but newlines into spaces)
             self.assertIn("Black\\u202e Toner\\n [2J 40%", text)
 
