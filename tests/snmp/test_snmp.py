@@ -271,6 +271,37 @@ class SnmpIdentity(scoutlib.AgentTest):
         self.assertEqual(rc, 0)
 
 
+@unittest.skipUnless(peers.testdata_present(), "shared printer recordings not found at %s" % peers.TESTDATA)
+class SnmpSlowPrinter(scoutlib.AgentTest):
+    """A printer slow to answer what only the read asks (snmpsim's delay
+    variation on its supply names): scan --wait answers after the printer it
+    found is read, not before."""
+
+    def test_scan_waits_for_the_read(self):
+        with open(os.path.join(peers.TESTDATA, "snmprec", "sharp_mx-3570n.snmprec")) as f:
+            rec = "".join(line.replace("|4|", "|4:delay|value=", 1) + ",wait=250\n"
+                          if line.startswith("1.3.6.1.2.1.43.11.1.1.6.1.") else line + "\n"
+                          for line in f.read().splitlines())
+        self.assertIn("delay", rec)
+        sim = peers.Snmpsim(["slow"], first=95, port=PORT, extra={"slow": rec}).start()
+        try:
+            a = self.agent()
+            a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") +
+                           "\n[snmp]\nenabled = yes\nranges = 127.0.0.95\nport = %d\ntimeout_ms = 8000\nrate = 0\n"
+                           "retries = 0\ndiscovery_interval = 0\nstatus_interval = 0\n" % PORT)
+            a.start()
+            p = a.ctl("scan", "--wait", timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("1 printers", p.stdout)
+            devices = json.loads(a.ctl("devices", "--json").stdout)
+            self.assertEqual([d.get("serial") for d in devices], ["6509415X00"])
+            self.assertTrue(devices[0].get("supplies"), "read in full before the answer")
+            rc, _ = a.stop()
+            self.assertEqual(rc, 0)
+        finally:
+            sim.stop()
+
+
 class SnmpV3(scoutlib.AgentTest):
     """SNMPv3 with SHA authentication and AES privacy against snmpd."""
 
@@ -368,6 +399,24 @@ class SnmpSilent(scoutlib.AgentTest):
         self.assertIn("probed 4 of 4 addresses", p.stdout)
         # 4 addresses x 3 communities, each in v2c then (halfway) v1
         self.assertEqual(a.module("snmp")["counters"]["requests_sent"], 24)
+        a.stop()
+
+
+class SnmpCommands(scoutlib.AgentTest):
+    def test_device_id_of_multibyte_characters(self):
+        # the id is quoted in the error, cut to 100 bytes: once in the middle
+        # of a character, which made the reply invalid and closed the socket
+        a = self.agent()
+        a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") +
+                       "\n[snmp]\nenabled = yes\nranges = 127.0.0.200\nport = 1199\ndiscovery_interval = 0\n")
+        a.start()
+        for key in ("a" + "é" * 80, "€" * 60, "x" * 99 + "😀"):
+            p = a.ctl("device", key)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("no printer with address, serial or MAC", p.stderr)
+            p = a.ctl("device", key, "--json")
+            self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(a.ctl("status").returncode, 0)
         a.stop()
 
 
