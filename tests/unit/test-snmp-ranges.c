@@ -493,6 +493,68 @@ static void test_format_parse(void **state)
 	}
 }
 
+/* ---- scope ------------------------------------------------------------------ */
+
+/* "" when text stays in site space, else the first public address */
+static void expect_public(const char *text, const char *first)
+{
+	struct snmp_ranges r;
+	char err[256], buf[64];
+	snmp_addr128 a;
+
+	assert_int_equal(snmp_ranges_parse(text, &r, err, sizeof(err)), 0);
+	bool found = snmp_ranges_first_public(&r, &a);
+	if (!*first) {
+		if (found)
+			fail_msg("%s: %s reported public", text, snmp_addr_format(a, buf, sizeof(buf)));
+	} else {
+		assert_true(found);
+		assert_string_equal(snmp_addr_format(a, buf, sizeof(buf)), first);
+	}
+	snmp_ranges_free(&r);
+}
+
+static void expect_group(const char *text, const char *first)
+{
+	struct snmp_ranges r;
+	char err[256], buf[64];
+	snmp_addr128 a;
+
+	assert_int_equal(snmp_ranges_parse(text, &r, err, sizeof(err)), 0);
+	bool found = snmp_ranges_first_group(&r, &a);
+	if (!*first) {
+		if (found)
+			fail_msg("%s: %s reported multicast/broadcast", text, snmp_addr_format(a, buf, sizeof(buf)));
+	} else {
+		assert_true(found);
+		assert_string_equal(snmp_addr_format(a, buf, sizeof(buf)), first);
+	}
+	snmp_ranges_free(&r);
+}
+
+static void test_scope(void **state)
+{
+	(void)state;
+	/* a site's own space */
+	expect_public("10.1.0.0/22, 10.2.5.10-10.2.5.60, 172.16.0.0/12, 192.168.1.0/24", "");
+	expect_public("127.0.0.1-127.0.0.80, 169.254.1.0/24, 100.64.0.0/10", "");
+	expect_public("fd00::/64, fe80::1, ::1", "");
+	/* the edges of private blocks */
+	expect_public("172.15.255.250-172.16.0.5", "172.15.255.250");
+	expect_public("172.31.255.250-172.32.0.5", "172.32.0.0");
+	expect_public("192.168.255.250-192.169.0.5", "192.169.0.0");
+	expect_public("10.0.0.0/8, 8.8.8.0/24", "8.8.8.0");
+	expect_public("2001:db8::/120, 2a00:1450::/120", "2a00:1450::");
+	/* multicast and broadcast are not "public"; they are reported apart */
+	expect_public("224.0.0.0/24, 255.255.255.255, ff02::1", "");
+	expect_group("239.255.255.250", "239.255.255.250");
+	expect_group("192.168.0.0/16, 255.255.255.255", "255.255.255.255");
+	expect_group("223.255.255.254-224.0.0.3", "224.0.0.0");
+	expect_group("ff02::1-ff02::2", "ff02::1");
+	expect_group("10.0.0.0/8, 192.168.1.255, 239.255.255.250-239.255.255.250", "239.255.255.250");
+	expect_group("10.0.0.0/8, fe80::/64", "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -507,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_ipv4_mapped),
 		cmocka_unit_test(test_sockaddr),
 		cmocka_unit_test(test_format_parse),
+		cmocka_unit_test(test_scope),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

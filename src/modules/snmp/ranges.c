@@ -262,3 +262,64 @@ snmp_addr128 snmp_ranges_nth(const struct snmp_ranges *r, uint64_t i)
 	}
 	return 0;
 }
+
+/* ---- scope ------------------------------------------------------------------ */
+
+/* Space that is not globally routed: private, shared (CGNAT), loopback,
+ * link-local, documentation, benchmarking and reserved blocks (RFC 6890),
+ * plus multicast and broadcast, reported on their own. */
+static const char NOT_PUBLIC[] = "0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, "
+				 "192.0.0.0/24, 192.0.2.0/24, 192.168.0.0/16, 198.18.0.0/15, 198.51.100.0/24, "
+				 "203.0.113.0/24, 224.0.0.0/3, ::/128, ::1, 64:ff9b:1::/48, 100::/64, 2001:db8::/32, "
+				 "fc00::/7, fe80::/10, ff00::/8";
+static const char GROUP[] = "224.0.0.0/4, 255.255.255.255, ff00::/8";
+
+/* The first address of r inside (inside = true) or outside the blocks of
+ * list; false when there is none. */
+static bool first_of(const struct snmp_ranges *r, const char *list, bool inside, snmp_addr128 *ret)
+{
+	struct snmp_ranges blocks, rest = {0};
+	char err[128];
+	bool found = false;
+
+	if (!r->n || snmp_ranges_parse(list, &blocks, err, sizeof(err)) < 0)
+		return false;
+	rest.iv = malloc(r->n * sizeof(*rest.iv));
+	if (rest.iv) {
+		memcpy(rest.iv, r->iv, r->n * sizeof(*rest.iv));
+		rest.n = r->n;
+		rest.total = r->total;
+		if (inside) {
+			/* r minus everything outside the blocks */
+			struct snmp_ranges outside = {0};
+			snmp_addr128 lo = 0;
+			bool ok = true;
+			for (size_t i = 0; i < blocks.n && ok; i++) {
+				if (blocks.iv[i].lo > lo)
+					ok = add(&outside, lo, blocks.iv[i].lo - 1) == 0;
+				lo = blocks.iv[i].hi + 1;
+			}
+			if (ok && lo != 0)
+				ok = add(&outside, lo, ~(snmp_addr128)0) == 0;
+			found = ok && snmp_ranges_subtract(&rest, &outside) == 0 && rest.n;
+			free(outside.iv);
+		} else {
+			found = snmp_ranges_subtract(&rest, &blocks) == 0 && rest.n;
+		}
+		if (found)
+			*ret = rest.iv[0].lo;
+	}
+	snmp_ranges_free(&rest);
+	snmp_ranges_free(&blocks);
+	return found;
+}
+
+bool snmp_ranges_first_public(const struct snmp_ranges *r, snmp_addr128 *ret_addr)
+{
+	return first_of(r, NOT_PUBLIC, false, ret_addr);
+}
+
+bool snmp_ranges_first_group(const struct snmp_ranges *r, snmp_addr128 *ret_addr)
+{
+	return first_of(r, GROUP, true, ret_addr);
+}

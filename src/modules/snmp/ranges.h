@@ -33,6 +33,13 @@ int snmp_ranges_subtract(struct snmp_ranges *r, const struct snmp_ranges *ex);
 void snmp_ranges_free(struct snmp_ranges *r);
 bool snmp_ranges_contains(const struct snmp_ranges *r, snmp_addr128 a);
 
+/* The first address of r in globally routed space (not private, shared,
+ * loopback, link-local, documentation, reserved or multicast): false when
+ * r stays inside the site's own kinds of address. */
+bool snmp_ranges_first_public(const struct snmp_ranges *r, snmp_addr128 *ret_addr);
+/* The first multicast or limited-broadcast address of r, if any. */
+bool snmp_ranges_first_group(const struct snmp_ranges *r, snmp_addr128 *ret_addr);
+
 /* The i-th address in order (0 <= i < total). */
 snmp_addr128 snmp_ranges_nth(const struct snmp_ranges *r, uint64_t i);
 
