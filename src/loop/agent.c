@@ -455,6 +455,10 @@ static void reload_done(uv_work_t *w, int status)
 			json_array_append_new(a->reload_errors, json_string(strerror(-j->r)));
 		log_error("reload: rejected; still running on the previous configuration");
 	} else {
+		for (size_t i = 0; i < j->diag.n; i++) {
+			log_warn("reload: %s", j->diag.msgs[i]);
+			json_array_append_new(a->reload_notes, json_string(j->diag.msgs[i]));
+		}
 		apply(a, j->config);
 		log_info("reload: applied %s", j->path ? j->path : SCOUT_EMBEDDED_NAME);
 	}
@@ -731,8 +735,12 @@ static int load_config(struct agent *a, const char *path, struct scout_config **
 	else
 		r = scout_config_parse(a->schema, SCOUT_EMBEDDED_NAME, scout_default_config,
 				       strlen(scout_default_config), &diag, ret);
-	for (size_t i = 0; i < diag.n; i++)
-		log_error("%s", diag.msgs[i]);
+	for (size_t i = 0; i < diag.n; i++) {
+		if (diag.warning[i])
+			log_warn("%s", diag.msgs[i]);
+		else
+			log_error("%s", diag.msgs[i]);
+	}
 	scout_diag_free(&diag);
 	return r;
 }

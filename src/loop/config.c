@@ -19,21 +19,20 @@
 
 #define MAX_CONFIG_BYTES (1024 * 1024)
 
-void scout_diag_add(struct scout_diag *d, const char *file, unsigned line, const char *fmt, ...)
+static void diag_push(struct scout_diag *d, bool warning, const char *file, unsigned line, const char *fmt,
+		      va_list ap)
 {
 	char msg[512];
-	va_list ap;
 	int n;
 
 	/* line 0: about the file as a whole (cannot open it, too large) */
-	n = line ? snprintf(msg, sizeof(msg), "%s:%u: ", file, line) : snprintf(msg, sizeof(msg), "%s: ", file);
+	n = line ? snprintf(msg, sizeof(msg), "%s:%u: %s", file, line, warning ? "warning: " : "")
+		 : snprintf(msg, sizeof(msg), "%s: %s", file, warning ? "warning: " : "");
 	if (n < 0)
 		n = 0;
 	else if ((size_t)n >= sizeof(msg))
 		n = sizeof(msg) - 1; /* a long path: the message is cut */
-	va_start(ap, fmt);
 	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
-	va_end(ap);
 	/* One problem per line, whatever a check callback quotes: a value
 	 * joined from continuation lines holds '\n', any value may hold escapes. */
 	for (char *c = msg; *c; c++)
@@ -49,13 +48,37 @@ void scout_diag_add(struct scout_diag *d, const char *file, unsigned line, const
 		if (!l)
 			return;
 		d->lines = l;
+		bool *w = realloc(d->warning, cap * sizeof(*w));
+		if (!w)
+			return;
+		d->warning = w;
 		d->cap = cap;
 	}
 	char *copy = strdup(msg);
 	if (copy) {
 		d->lines[d->n] = line;
+		d->warning[d->n] = warning;
 		d->msgs[d->n++] = copy;
+		d->warnings += warning;
 	}
+}
+
+void scout_diag_add(struct scout_diag *d, const char *file, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_push(d, false, file, line, fmt, ap);
+	va_end(ap);
+}
+
+void scout_diag_warn(struct scout_diag *d, const char *file, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_push(d, true, file, line, fmt, ap);
+	va_end(ap);
 }
 
 void scout_diag_sort(struct scout_diag *d)
@@ -64,13 +87,16 @@ void scout_diag_sort(struct scout_diag *d)
 	for (size_t i = 1; i < d->n; i++) {
 		char *m = d->msgs[i];
 		unsigned l = d->lines[i];
+		bool w = d->warning[i];
 		size_t j = i;
 		for (; j > 0 && d->lines[j - 1] > l; j--) {
 			d->msgs[j] = d->msgs[j - 1];
 			d->lines[j] = d->lines[j - 1];
+			d->warning[j] = d->warning[j - 1];
 		}
 		d->msgs[j] = m;
 		d->lines[j] = l;
+		d->warning[j] = w;
 	}
 }
 
@@ -80,6 +106,7 @@ void scout_diag_free(struct scout_diag *d)
 		free(d->msgs[i]);
 	free(d->msgs);
 	free(d->lines);
+	free(d->warning);
 	*d = (struct scout_diag){0};
 }
 
@@ -507,22 +534,39 @@ void scout_section_conf_free(const struct scout_section *sec, void *conf)
 	free(conf);
 }
 
-void scout_check_error(struct scout_check *c, const char *key, const char *fmt, ...)
+static void check_push(struct scout_check *c, bool warning, const char *key, const char *fmt, va_list ap)
 {
 	char msg[400];
 	unsigned line = c->section_line;
-	va_list ap;
 
 	for (size_t i = 0; key && c->section->options[i].key; i++)
 		if (strcmp(c->section->options[i].key, key) == 0 && c->key_lines[i])
 			line = c->key_lines[i];
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
+	void (*add)(struct scout_diag *, const char *, unsigned, const char *, ...) =
+		warning ? scout_diag_warn : scout_diag_add;
 	if (key)
-		scout_diag_add(c->diag, c->file, line ? line : 1, "[%s] %s: %s", c->section->name, key, msg);
+		add(c->diag, c->file, line ? line : 1, "[%s] %s: %s", c->section->name, key, msg);
 	else
-		scout_diag_add(c->diag, c->file, line ? line : 1, "[%s] %s", c->section->name, msg);
+		add(c->diag, c->file, line ? line : 1, "[%s] %s", c->section->name, msg);
+}
+
+void scout_check_error(struct scout_check *c, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	check_push(c, false, key, fmt, ap);
+	va_end(ap);
+}
+
+void scout_check_warn(struct scout_check *c, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	check_push(c, true, key, fmt, ap);
+	va_end(ap);
 }
 
 /* Builds section i's struct from its raw strings and defaults. */
@@ -532,7 +576,7 @@ static int build_section(struct parse *p, struct scout_config *cfg, size_t si)
 	size_t nopt = n_options(sec);
 	struct raw *raw = p->raw[si];
 	unsigned sline = p->section_lines[si];
-	size_t before = p->diag->n;
+	size_t before = scout_diag_errors(p->diag);
 	char err[200], buf[80];
 
 	cfg->confs[si] = calloc(1, sec->conf_size ? sec->conf_size : 1);
@@ -573,7 +617,7 @@ static int build_section(struct parse *p, struct scout_config *cfg, size_t si)
 				       shown(v, buf, sizeof(buf)), err);
 		}
 	}
-	if (p->diag->n == before && sec->check && enabled) {
+	if (scout_diag_errors(p->diag) == before && sec->check && enabled) {
 		struct scout_check c = {
 			.diag = p->diag,
 			.file = p->file,
@@ -623,7 +667,7 @@ void scout_config_free(struct scout_config *cfg)
 int scout_config_parse(const struct scout_schema *schema, const char *file, const char *text, size_t len,
 		       struct scout_diag *diag, struct scout_config **ret_config)
 {
-	size_t n = schema->n, before = diag->n;
+	size_t n = schema->n, before = diag->n, errors = scout_diag_errors(diag);
 	struct parse p = {
 		.schema = schema,
 		.file = file,
@@ -667,7 +711,7 @@ int scout_config_parse(const struct scout_schema *schema, const char *file, cons
 	for (size_t i = 0; i < n; i++)
 		if ((r = build_section(&p, cfg, i)) < 0)
 			goto out;
-	r = diag->n > before ? -EINVAL : 0;
+	r = scout_diag_errors(diag) > errors ? -EINVAL : 0;
 	scout_diag_sort(diag);
 out:
 	if (p.raw) {

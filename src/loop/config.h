@@ -10,15 +10,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Problems found while loading, each "FILE:LINE: message". */
+/* Problems found while loading, each "FILE:LINE: message"; warnings read
+ * "FILE:LINE: warning: message" and do not make a load fail. */
 struct scout_diag {
 	char **msgs;
 	unsigned *lines;
+	bool *warning; /* [n]: msgs[i] is a warning */
 	size_t n, cap;
+	size_t warnings; /* how many of n */
 };
 
 __attribute__((format(printf, 4, 5))) void scout_diag_add(struct scout_diag *d, const char *file, unsigned line,
 							  const char *fmt, ...);
+__attribute__((format(printf, 4, 5))) void scout_diag_warn(struct scout_diag *d, const char *file, unsigned line,
+							   const char *fmt, ...);
+/* Errors only. */
+static inline size_t scout_diag_errors(const struct scout_diag *d)
+{
+	return d->n - d->warnings;
+}
 void scout_diag_free(struct scout_diag *d);
 /* Orders the messages by line number (stable). */
 void scout_diag_sort(struct scout_diag *d);
@@ -93,6 +103,11 @@ struct scout_check {
  * or was not written in the file). */
 __attribute__((format(printf, 3, 4))) void scout_check_error(struct scout_check *c, const char *key,
 							     const char *fmt, ...);
+/* Reports something allowed but probably not meant (scanning public
+ * address space, say): shown by --check-config and logged at start and
+ * reload, never a reason to refuse the file. */
+__attribute__((format(printf, 3, 4))) void scout_check_warn(struct scout_check *c, const char *key,
+							    const char *fmt, ...);
 
 /* Parses text (len bytes, need not be NUL-terminated) named file in messages.
  * Returns 0 and the config, or -EINVAL with every problem in diag. */

@@ -168,6 +168,8 @@ static void check_message(const struct scout_schema *schema, const char *msg, un
 		snprintf(prefix, sizeof(prefix), "%s: ", FILE_NAME);
 	CHECK(strncmp(msg, prefix, strlen(prefix)) == 0);
 	const char *body = msg + strlen(prefix);
+	if (strncmp(body, "warning: ", 9) == 0)
+		body += 9;
 	CHECK(*body);
 	CHECK(line <= max_line);
 	for (const char *c = msg; *c; c++) /* one line, no terminal escapes */
@@ -204,7 +206,11 @@ static void parse_one(const struct scout_schema *schema, const uint8_t *data, si
 	CHECK(diag.n >= 1 && strcmp(diag.msgs[0], "earlier: kept") == 0);
 
 	if (r == 0) {
-		CHECK(diag.n == 1);
+		CHECK(scout_diag_errors(&diag) == 1); /* the earlier one; the rest are warnings */
+		for (size_t i = 1; i < diag.n; i++) {
+			CHECK(diag.warning[i]);
+			check_message(schema, diag.msgs[i], diag.lines[i], max_line);
+		}
 		CHECK(cfg && cfg->schema == schema && !cfg->path);
 		for (size_t i = 0; i < schema->n; i++)
 			CHECK(cfg->confs[i] && cfg->section_lines[i] <= max_line);

@@ -454,6 +454,45 @@ class SnmpConfig(scoutlib.AgentTest):
         self.assertIn("v3_user: required", out)
         self.assertIn("v3_auth_password", out)
 
+    def test_warnings(self):
+        # allowed but seldom meant: said with FILE:LINE, exit 0, and logged at start
+        a = self.agent()
+        base = scoutlib.config_text(a.state_dir, health="enabled = no\n")
+        first = base.count("\n") + 4  # the blank line, [snmp], enabled, ranges
+        a.write_config(base + "\n[snmp]\nenabled = yes\n"
+                       "ranges = 10.0.0.0/24, 8.8.8.0/30, 239.255.255.250, 192.168.1.0/24\n"
+                       "rate = 20000\ndiscovery_interval = 30s\nport = 1199\n")
+        p = a.spawn(["--check-config", "-c", a.config_path])
+        p.wait(10)
+        out = a.log()
+        self.assertEqual(p.returncode, 0, out)
+        for want in ("scoutd.conf:%d: warning: [snmp] ranges: includes public address space (8.8.8.0 first)" % first,
+                     "scoutd.conf:%d: warning: [snmp] ranges: includes a multicast or broadcast address "
+                     "(239.255.255.250)" % first,
+                     "scoutd.conf:%d: warning: [snmp] rate: over 10,000" % (first + 1),
+                     "scoutd.conf:%d: warning: [snmp] discovery_interval: under a minute" % (first + 2)):
+            self.assertIn(want, out)
+        self.assertEqual(len(out.strip().splitlines()), 4, out)
+
+        # site space, a sane rate and interval: silent
+        b = self.agent()
+        b.write_config(scoutlib.config_text(b.state_dir, health="enabled = no\n") +
+                       "\n[snmp]\nenabled = yes\nranges = 10.0.0.0/24, 172.16.5.0/24, fd00::/120\nrate = 500\n"
+                       "discovery_interval = 1h\n")
+        p = b.spawn(["--check-config", "-c", b.config_path])
+        p.wait(10)
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(b.log().strip(), "")
+
+    def test_warning_logged_at_start(self):
+        a = self.agent()
+        a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") +
+                       "\n[snmp]\nenabled = yes\nranges = 127.0.0.200\nport = 1199\ndiscovery_interval = 10s\n")
+        a.start()
+        self.assertIn("warning: [snmp] discovery_interval: under a minute", a.log())
+        self.assertEqual(a.module("snmp")["state"], "running")
+        a.stop()
+
     def test_community_never_echoed(self):
         a = self.agent()
         a.write_config(scoutlib.config_text(a.state_dir) + "\n[snmp]\nenabled = yes\nranges = 127.0.0.1\n"

@@ -200,7 +200,24 @@ static void snmp_configure(void *p, struct scout_check *c)
 	} else if (!targets.total) {
 		scout_check_error(c, "ranges", "no address left to sweep after exclude");
 	}
+	/* allowed, but seldom meant: said at --check-config, start and reload */
+	snmp_addr128 a;
+	char ip[64];
+	if (snmp_ranges_first_public(&targets, &a))
+		scout_check_warn(c, "ranges",
+				 "includes public address space (%s first): sweep only networks you run, or exclude it",
+				 snmp_addr_format(a, ip, sizeof(ip)));
+	if (snmp_ranges_first_group(&targets, &a))
+		scout_check_warn(c, "ranges",
+				 "includes a multicast or broadcast address (%s): one request there reaches many hosts; "
+				 "exclude it",
+				 snmp_addr_format(a, ip, sizeof(ip)));
 	snmp_ranges_free(&targets);
+	if (conf->discovery_interval && conf->discovery_interval < 60000)
+		scout_check_warn(c, "discovery_interval",
+				 "under a minute: sweeps would run almost without pause and load the network; 12h is usual");
+	if (conf->rate > 10000)
+		scout_check_warn(c, "rate", "over 10,000 requests a second can flood links and printers; 500 is usual");
 }
 
 static enum snmp_version version_of(const struct snmp_conf *conf)
