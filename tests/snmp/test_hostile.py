@@ -27,7 +27,7 @@ def flapping(agent, req):
     """Every read asks for the serial once: give it a new one each time."""
     if req.pdu == hostile.GET and hostile.oid_tuple(hostile.SERIAL_OID) in req.oids:
         agent.reads = getattr(agent, "reads", 0) + 1
-        agent.set(hostile.SERIAL_OID, hostile.OCTETS, "FLAP%02d%06d" % (IPS.index(agent.addr), agent.reads))
+        agent.set(hostile.SERIAL_OID, hostile.OCTETS, "FLAP%d%06d" % (IPS.index(agent.addr) + 1, agent.reads))
     return None
 
 
@@ -38,7 +38,7 @@ class HostileSerials(scoutlib.AgentTest):
         self.peers = []
         for i, ip in enumerate(IPS):
             mac = "00:1b:a9:00:01:%02x" % i if ip in WITH_MAC else None
-            table = hostile.printer_table(serial="FLAP%02d000000" % i, mac=mac)
+            table = hostile.printer_table(serial="FLAP%d000000" % (i + 1), mac=mac)
             self.peers.append(hostile.Agent(ip, self.port, table, hook=flapping).start())
 
     def tearDown(self):
@@ -85,7 +85,7 @@ class HostileSerials(scoutlib.AgentTest):
             self.assertEqual(len(recs), 1, recs)
             self.assertEqual(recs[0]["id"], "m:00:1b:a9:00:01:%02x" % i)
             self.assertIs(recs[0].get("serial_unstable"), True)
-            self.assertTrue(recs[0]["serial"].startswith("FLAP%02d" % i))
+            self.assertTrue(recs[0]["serial"].startswith("FLAP%d" % (i + 1)))
         self.assertEqual(len(devices), len(WITH_MAC) + sum(len(self.naming(devices, ip)) for ip in IPS[3:]))
         st = a.module("snmp")
         self.assertGreater(st["counters"]["devices_forgotten"], 0)
