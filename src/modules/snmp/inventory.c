@@ -35,7 +35,7 @@ struct snmp_inventory {
 	struct snmp_inventory_stats stats;
 };
 
-/* serial_unstable is no reading: it stays once a device earned it */
+/* serial_unstable is not read from a device: once set, it stays */
 static const char *const identity_fields[] = {"description", "sysobjectid", "manufacturer", "model", "serial",
 					       "mac", "firmware", "location", "name", "asset", "serial_unstable", NULL};
 static const char *const status_fields[] = {"status", "errors", "display", "alerts", "meters", "supplies", "color",
@@ -593,7 +593,9 @@ int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, 
 	const char *matched = NULL;
 	bool flap;
 	json_t *old = match(inv, fresh, &matched, &flap), *rec;
-	char id[512], old_id[512] = "", ts[32];
+	json_t *displaced = json_object(), *forget = json_array(), *reading = NULL;
+	char id[512], old_id[512] = "", ts[32], *text = NULL;
+	struct save s = {.inv = inv, .displaced = displaced, .forget = forget};
 	unsigned flags = 0;
 	int r;
 
@@ -635,8 +637,6 @@ int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, 
 	if (!old && (json_array_size(json_object_get(rec, "errors")) || json_array_size(json_object_get(rec, "alerts"))))
 		flags |= SNMP_INV_ALERTS;
 
-	json_t *displaced = json_object(), *forget = json_array(), *reading = NULL;
-	char *text = NULL;
 	if ((r = plan_address(inv, rec, old, displaced, forget)) < 0)
 		goto out;
 	if (!old && inv->max_devices &&
@@ -653,15 +653,18 @@ int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, 
 	}
 	reading = meter_reading(old, rec, now, &flags);
 	text = json_dumps(rec, JSON_COMPACT);
-	struct save s = {inv, id, old && strcmp(old_id, id) ? old_id : NULL, text, reading, displaced, forget};
+	s.id = id;
+	s.old_id = old && strcmp(old_id, id) ? old_id : NULL;
+	s.text = text;
+	s.reading = reading;
 	r = text ? scout_store_write(inv->store, save_device, &s) : -ENOMEM;
 	if (r < 0)
 		goto out;
 
 	if (flap)
-		log_warn("snmp: %s: its serial number changed (now %s) though its MAC and sysObjectID did not; "
-			 "identifying it by its MAC from now on",
-			 str(rec, "ip"), str(rec, "serial"));
+		log_warn("snmp: %s: its serial number changed from %s to %s, its MAC and sysObjectID did not; "
+			 "identifying it by its MAC (%s) from now on",
+			 str(rec, "ip"), str(old, "serial"), str(rec, "serial"), str(rec, "mac"));
 	log_forgotten(inv, str(rec, "ip"), forget);
 	size_t i;
 	json_t *v;
