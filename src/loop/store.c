@@ -283,7 +283,11 @@ int scout_txn_get(struct scout_txn *t, struct scout_db *db, const void *key, siz
 int scout_txn_del(struct scout_txn *t, struct scout_db *db, const void *key, size_t klen)
 {
 	MDB_val k = {klen, (void *)key};
-	return map_err(mdb_del(t->txn, db->dbi, &k, NULL));
+	int rc = mdb_del(t->txn, db->dbi, &k, NULL);
+
+	if (rc == MDB_MAP_FULL) /* a delete copies pages too: grow and retry */
+		t->map_full = true;
+	return map_err(rc);
 }
 
 int scout_txn_count(struct scout_txn *t, struct scout_db *db, uint64_t *ret_n)
@@ -362,7 +366,11 @@ int scout_cursor_prev(struct scout_cursor *c, const void **k, size_t *kl, const 
 
 int scout_cursor_del(struct scout_cursor *c)
 {
-	return map_err(mdb_cursor_del(c->cur, 0));
+	int rc = mdb_cursor_del(c->cur, 0);
+
+	if (rc == MDB_MAP_FULL)
+		c->txn->map_full = true;
+	return map_err(rc);
 }
 
 void scout_cursor_close(struct scout_cursor *c)

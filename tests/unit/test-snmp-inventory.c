@@ -2,7 +2,9 @@
  * temp dir: identity (serial, then MAC, then IP; placeholders are no
  * identity), re-keying with its history, a printer that moves or is
  * replaced, meter history with resets and pruning, status reads that keep
- * identity, and what comes back after a reopen, damaged records included. */
+ * identity, and what comes back after a reopen, damaged records included;
+ * the bounds (records per address, max_devices, forget_after), a serial
+ * that changes on every read, and the indexes that replace scans. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -145,6 +148,101 @@ static size_t history_len(struct env *e, const char *id)
 
 	json_decref(h);
 	return n;
+}
+
+/* Catches what the inventory logs (to stderr) between the two calls. */
+struct capture {
+	char path[128];
+	int fd, saved;
+};
+
+static void capture_begin(struct env *e, struct capture *c)
+{
+	snprintf(c->path, sizeof(c->path), "%s/stderr", e->dir);
+	c->fd = open(c->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	c->saved = dup(2);
+	assert_true(c->fd >= 0 && c->saved >= 0);
+	fflush(stderr);
+	dup2(c->fd, 2);
+	scout_log_set_level(SCOUT_LOG_INFO);
+}
+
+static void capture_end(struct capture *c, char *buf, size_t size)
+{
+	ssize_t n;
+
+	fflush(stderr);
+	scout_log_set_level(SCOUT_LOG_WARN);
+	dup2(c->saved, 2);
+	close(c->saved);
+	n = pread(c->fd, buf, size - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+	close(c->fd);
+	unlink(c->path);
+}
+
+static unsigned count_of(const char *hay, const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* Merges; returns what snmp_inventory_update returned (asserts nothing,
+ * so it may run while stderr is captured). */
+static int try_update(struct env *e, const char *text, bool full, time_t now)
+{
+	json_t *fresh = json_loads(text, 0, NULL), *rec = NULL;
+	unsigned flags = 0;
+
+	return fresh ? snmp_inventory_update(e->inv, fresh, full, now, &rec, &flags, NULL) : -EINVAL;
+}
+
+/* Records whose address, or previous address when they have none, is ip. */
+static unsigned naming(struct env *e, const char *ip)
+{
+	json_t *list = snmp_inventory_list(e->inv, false), *rec;
+	unsigned n = 0;
+	size_t i;
+
+	json_array_foreach(list, i, rec)
+	{
+		const char *a = sget(rec, "ip") ? sget(rec, "ip") : sget(rec, "previous_ip");
+		n += a && strcmp(a, ip) == 0;
+	}
+	json_decref(list);
+	return n;
+}
+
+/* The indexes agree with the records: each is found by its id, its
+ * address, its serial and its MAC (a record that is the only one with it). */
+static void check_index(struct env *e)
+{
+	json_t *list = snmp_inventory_list(e->inv, false), *rec, *other;
+	size_t i, j;
+
+	assert_int_equal(json_array_size(list), snmp_inventory_count(e->inv, true));
+	json_array_foreach(list, i, rec)
+	{
+		assert_ptr_equal(snmp_inventory_find(e->inv, sget(rec, "id")), rec);
+		if (sget(rec, "ip"))
+			assert_ptr_equal(snmp_inventory_find(e->inv, sget(rec, "ip")), rec);
+		static const char *const keys[] = {"serial", "mac"};
+		for (int k = 0; k < 2; k++) {
+			const char *v = sget(rec, keys[k]);
+			unsigned n = 0;
+			if (!v)
+				continue;
+			json_array_foreach(list, j, other)
+				n += sget(other, keys[k]) && strcmp(sget(other, keys[k]), v) == 0;
+			if (n == 1 && snmp_inventory_find(e->inv, v) != rec)
+				fail_msg("%s %s of %s: found %p, not %p", keys[k], v, sget(rec, "id"),
+					 (void *)snmp_inventory_find(e->inv, v), (void *)rec);
+		}
+	}
+	json_decref(list);
 }
 
 /* ---- identity ------------------------------------------------------------ */
@@ -487,7 +585,7 @@ static int put_raw(struct env *e, const char *key, const char *value)
 static void test_corrupt_record_skipped(void **state)
 {
 	struct env *e = *state;
-	char path[128], buf[4096] = "";
+	char buf[4096] = "";
 
 	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\"}", true, 1000, NULL, NULL);
 	update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"SERIAL002\"}", true, 1000, NULL, NULL);
@@ -499,17 +597,10 @@ static void test_corrupt_record_skipped(void **state)
 	close_all(e);
 
 	/* the warning goes to stderr: catch it */
-	snprintf(path, sizeof(path), "%s/stderr", e->dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600), saved = dup(2);
-	assert_true(fd >= 0 && saved >= 0);
-	fflush(stderr);
-	dup2(fd, 2);
+	struct capture cap;
+	capture_begin(e, &cap);
 	open_all(e);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	assert_true(pread(fd, buf, sizeof(buf) - 1, 0) > 0);
-	close(fd);
+	capture_end(&cap, buf, sizeof(buf));
 	if (!strstr(buf, "3 unreadable records"))
 		fail_msg("no warning about the damaged records in: %s", buf);
 
@@ -530,6 +621,345 @@ static void test_corrupt_record_skipped(void **state)
 	assert_int_equal(snmp_inventory_count(e->inv, true), 3);
 }
 
+/* ---- bounds ------------------------------------------------------------- */
+
+static void test_per_address_bound(void **state)
+{
+	struct env *e = *state;
+	char text[256];
+	json_t *rec;
+
+	/* by default the device at an address and the three before it */
+	for (int i = 0; i < 10; i++) {
+		snprintf(text, sizeof(text), "{\"ip\": \"10.0.9.1\", \"serial\": \"DFLT1%03d\"}", i);
+		update(e, text, true, 1000 + i, NULL, NULL);
+		assert_true(naming(e, "10.0.9.1") <= 4);
+	}
+	assert_int_equal(naming(e, "10.0.9.1"), 4);
+	assert_int_equal(snmp_inventory_stats(e->inv)->forgotten, 6);
+
+	snmp_inventory_set_limits(e->inv, 0, 3);
+	/* the next change at an address trims it to the new bound */
+	update(e, "{\"ip\": \"10.0.9.1\", \"serial\": \"DFLT1009\"}", true, 2000, NULL, NULL);
+	assert_int_equal(naming(e, "10.0.9.1"), 3);
+
+	update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"OTHER0002\"}", true, 1000, NULL, NULL);
+	/* A, B, C in turn at .1, each with a meter reading */
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALA1\", \"meters\": {\"total\": 1}}", true, 1000, NULL, NULL);
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALB2\", \"meters\": {\"total\": 2}}", true, 2000, NULL, NULL);
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALC3\", \"meters\": {\"total\": 3}}", true, 3000, NULL, NULL);
+	assert_int_equal(naming(e, "10.0.0.1"), 3);
+	/* A comes back at .1: the oldest seen is now B */
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALA1\", \"meters\": {\"total\": 4}}", true, 3500, NULL, NULL);
+	assert_int_equal(naming(e, "10.0.0.1"), 3);
+	/* D replaces A: four would name .1, B goes, with its history */
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALD4\", \"meters\": {\"total\": 5}}", true, 4000, &rec, NULL);
+	assert_string_equal(sget(rec, "id"), "s:SERIALD4");
+	assert_int_equal(naming(e, "10.0.0.1"), 3);
+	assert_null(snmp_inventory_find(e->inv, "s:SERIALB2"));
+	assert_non_null(snmp_inventory_find(e->inv, "s:SERIALA1"));
+	assert_non_null(snmp_inventory_find(e->inv, "s:SERIALC3"));
+	assert_false(has_key(e, "d/s:SERIALB2"));
+	assert_int_equal(stored(e, "h/s:SERIALB2/"), 0);
+	assert_int_equal(stored(e, "h/s:SERIALA1/"), 2);
+	/* a device that moved away names its new address only */
+	update(e, "{\"ip\": \"10.0.0.3\", \"serial\": \"SERIALC3\"}", true, 4100, NULL, NULL);
+	assert_int_equal(naming(e, "10.0.0.1"), 2);
+	assert_int_equal(naming(e, "10.0.0.3"), 1);
+	/* other addresses are untouched */
+	assert_non_null(snmp_inventory_find(e->inv, "s:OTHER0002"));
+	assert_int_equal(snmp_inventory_stats(e->inv)->forgotten, 6 + 1 + 1);
+	check_index(e);
+
+	/* one per address keeps only the device there now */
+	snmp_inventory_set_limits(e->inv, 0, 1);
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALE5\"}", true, 5000, NULL, NULL);
+	assert_int_equal(naming(e, "10.0.0.1"), 1);
+	assert_string_equal(sget(snmp_inventory_find(e->inv, "10.0.0.1"), "serial"), "SERIALE5");
+	check_index(e);
+
+	close_all(e);
+	open_all(e);
+	assert_int_equal(naming(e, "10.0.0.1"), 1);
+	assert_int_equal(naming(e, "10.0.9.1"), 3);
+	assert_int_equal(stored(e, "d/"), snmp_inventory_count(e->inv, true));
+	check_index(e);
+}
+
+static void test_max_devices(void **state)
+{
+	struct env *e = *state;
+	char buf[4096];
+	struct capture cap;
+	json_t *rec;
+
+	snmp_inventory_set_limits(e->inv, 3, 2);
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\"}", true, 1000, NULL, NULL);
+	update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"SERIAL002\"}", true, 1000, NULL, NULL);
+	update(e, "{\"ip\": \"10.0.0.3\", \"mac\": \"00:11:22:33:44:03\"}", true, 1000, NULL, NULL);
+
+	capture_begin(e, &cap);
+	int r1 = try_update(e, "{\"ip\": \"10.0.0.4\", \"serial\": \"SERIAL004\"}", true, 2000);
+	int r2 = try_update(e, "{\"ip\": \"10.0.0.5\"}", false, 2000);
+	int r3 = try_update(e, "{\"ip\": \"10.0.0.4\", \"serial\": \"SERIAL004\"}", true, 2100);
+	capture_end(&cap, buf, sizeof(buf));
+	assert_int_equal(r1, -ENOSPC);
+	assert_int_equal(r2, -ENOSPC);
+	assert_int_equal(r3, -ENOSPC);
+	assert_int_equal(count_of(buf, "max_devices"), 1);
+	if (!strstr(buf, "10.0.0.4"))
+		fail_msg("the refusal does not name the device: %s", buf);
+	assert_int_equal(snmp_inventory_count(e->inv, true), 3);
+	assert_int_equal(snmp_inventory_stats(e->inv)->refused, 3);
+	assert_false(has_key(e, "d/s:SERIAL004"));
+	assert_null(snmp_inventory_find(e->inv, "10.0.0.4"));
+
+	/* the devices it has are still updated, moved and re-keyed */
+	unsigned f = update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\", \"meters\": {\"total\": 9}}", false,
+			    3000, &rec, NULL);
+	assert_int_equal(f, SNMP_INV_METERS);
+	update(e, "{\"ip\": \"10.0.0.9\", \"serial\": \"SERIAL002\"}", true, 3000, &rec, NULL);
+	assert_string_equal(sget(rec, "ip"), "10.0.0.9");
+	f = update(e, "{\"ip\": \"10.0.0.3\", \"mac\": \"00:11:22:33:44:03\", \"serial\": \"SERIAL003\"}", true, 3100,
+		   &rec, NULL);
+	assert_int_equal(f, SNMP_INV_REKEYED);
+	/* a device replaced at an address takes the room of the one it
+	 * pushes past max_per_address: nothing is kept that was not before */
+	scout_log_set_level(SCOUT_LOG_ERROR);
+	assert_int_equal(try_update(e, "{\"ip\": \"10.0.0.9\", \"serial\": \"SERIAL010\"}", true, 3100), -ENOSPC);
+	scout_log_set_level(SCOUT_LOG_WARN);
+	assert_int_equal(snmp_inventory_count(e->inv, true), 3);
+	assert_int_equal(snmp_inventory_stats(e->inv)->refused, 4);
+	snmp_inventory_set_limits(e->inv, 3, 1);
+	update(e, "{\"ip\": \"10.0.0.9\", \"serial\": \"SERIAL011\"}", true, 3200, &rec, NULL);
+	assert_string_equal(sget(rec, "id"), "s:SERIAL011");
+	assert_null(snmp_inventory_find(e->inv, "s:SERIAL002"));
+	assert_int_equal(snmp_inventory_count(e->inv, true), 3);
+
+	/* room again (after forgetting), full again: logged again */
+	size_t n = 0;
+	assert_int_equal(snmp_inventory_expire(e->inv, 3050 + 60, 60, &n), 0);
+	assert_int_equal(n, 1); /* SERIAL001, last seen at 3000 */
+	update(e, "{\"ip\": \"10.0.0.4\", \"serial\": \"SERIAL004\"}", true, 4000, NULL, NULL);
+	capture_begin(e, &cap);
+	r1 = try_update(e, "{\"ip\": \"10.0.0.6\", \"serial\": \"SERIAL006\"}", true, 4000);
+	capture_end(&cap, buf, sizeof(buf));
+	assert_int_equal(r1, -ENOSPC);
+	assert_int_equal(count_of(buf, "max_devices"), 1);
+
+	/* 0: no limit */
+	snmp_inventory_set_limits(e->inv, 0, 4);
+	update(e, "{\"ip\": \"10.0.0.6\", \"serial\": \"SERIAL006\"}", true, 4000, NULL, NULL);
+	assert_int_equal(snmp_inventory_count(e->inv, true), 4);
+	check_index(e);
+}
+
+static void test_forget_after(void **state)
+{
+	struct env *e = *state;
+	char buf[4096];
+	struct capture cap;
+	size_t n = 99;
+
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\", \"meters\": {\"total\": 1}}", true, 1000, NULL, NULL);
+	update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"SERIAL002\", \"meters\": {\"total\": 1}}", true, 1000, NULL, NULL);
+	update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"SERIAL002\", \"meters\": {\"total\": 2}}", false, 5000, NULL, NULL);
+	update(e, "{\"ip\": \"10.0.0.3\", \"mac\": \"00:11:22:33:44:03\"}", true, 1100, NULL, NULL);
+	assert_int_equal(snmp_inventory_nonprinter(e->inv, "10.0.0.50", "router", NULL, 1000), 0);
+	assert_int_equal(snmp_inventory_nonprinter(e->inv, "10.0.0.51", "router", NULL, 5000), 0);
+
+	/* 0 is never; nothing is old enough yet */
+	assert_int_equal(snmp_inventory_expire(e->inv, 1000000, 0, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(snmp_inventory_expire(e->inv, 4000, 3600, &n), 0);
+	assert_int_equal(n, 0);
+
+	capture_begin(e, &cap);
+	int r = snmp_inventory_expire(e->inv, 1000 + 3601, 3600, &n);
+	capture_end(&cap, buf, sizeof(buf));
+	assert_int_equal(r, 0);
+	assert_int_equal(n, 2); /* SERIAL001 and the router seen at 1000, not the MAC one at 1100 */
+	if (!strstr(buf, "s:SERIAL001 (10.0.0.1)") || !strstr(buf, "10.0.0.50") || !strstr(buf, "not seen for 1h"))
+		fail_msg("not logged as expected: %s", buf);
+	assert_null(snmp_inventory_find(e->inv, "s:SERIAL001"));
+	assert_null(snmp_inventory_find(e->inv, "10.0.0.1"));
+	assert_null(snmp_inventory_find(e->inv, "SERIAL001"));
+	assert_non_null(snmp_inventory_find(e->inv, "m:00:11:22:33:44:03"));
+	assert_false(has_key(e, "d/s:SERIAL001"));
+	assert_false(has_key(e, "n/10.0.0.50"));
+	assert_int_equal(stored(e, "h/s:SERIAL001/"), 0);
+	assert_int_equal(stored(e, "h/s:SERIAL002/"), 2);
+	assert_int_equal(snmp_inventory_count(e->inv, true), 2);
+	assert_int_equal(snmp_inventory_count(e->inv, false), 1);
+	assert_int_equal(snmp_inventory_stats(e->inv)->forgotten, 2);
+	check_index(e);
+
+	/* many at once go in batches, SNMP_INV_EXPIRE_MAX a call */
+	char text[128];
+	for (int i = 0; i < 1100; i++) {
+		snprintf(text, sizeof(text), "10.1.%d.%d", i / 200, i % 200);
+		assert_int_equal(snmp_inventory_nonprinter(e->inv, text, NULL, NULL, 2000), 0);
+	}
+	scout_log_set_level(SCOUT_LOG_ERROR);
+	assert_int_equal(snmp_inventory_expire(e->inv, 2000 + 86400, 86400 - 1, &n), 0);
+	assert_int_equal(n, SNMP_INV_EXPIRE_MAX);
+	assert_int_equal(snmp_inventory_expire(e->inv, 2000 + 86400, 86400 - 1, &n), 0);
+	scout_log_set_level(SCOUT_LOG_WARN);
+	assert_int_equal(n, 1100 + 1 /* the MAC one, 1100 */ - SNMP_INV_EXPIRE_MAX);
+
+	close_all(e);
+	open_all(e);
+	assert_int_equal(snmp_inventory_count(e->inv, true), 1);
+	assert_int_equal(snmp_inventory_count(e->inv, false), 1);
+	assert_non_null(snmp_inventory_find(e->inv, "SERIAL002"));
+	check_index(e);
+}
+
+/* A serial that changes on every read (broken firmware, or an agent that
+ * lies) from a device whose MAC and sysObjectID stay the same at its
+ * address: one record, keyed by the MAC. */
+static void test_flapping_serial(void **state)
+{
+	struct env *e = *state;
+	char text[512], buf[4096];
+	struct capture cap;
+	json_t *rec;
+	unsigned f;
+
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"FLAP1000\", \"mac\": \"00:1b:a9:00:00:01\", \"sysobjectid\":"
+		  " \"1.3.6.1.4.1.11.2.3.9.1\", \"model\": \"M1\", \"meters\": {\"total\": 10}}",
+	       true, 1000, &rec, NULL);
+	assert_string_equal(sget(rec, "id"), "s:FLAP1000");
+	capture_begin(e, &cap);
+	int bad = 0;
+	for (int i = 1; i <= 20; i++) {
+		snprintf(text, sizeof(text),
+			 "{\"ip\": \"10.0.0.1\", \"serial\": \"FLAP1%03d\", \"mac\": \"00:1b:a9:00:00:01\", \"sysobjectid\":"
+			 " \"1.3.6.1.4.1.11.2.3.9.1\", \"meters\": {\"total\": %d}}",
+			 i, 10 + i);
+		json_t *fresh = json_loads(text, 0, NULL);
+		if (snmp_inventory_update(e->inv, fresh, true, 1000 + i, &rec, &f, NULL) < 0 ||
+		    (f & (SNMP_INV_FOUND | SNMP_INV_REKEYED)) != (i == 1 ? SNMP_INV_REKEYED : 0u))
+			bad = bad ? bad : i;
+		/* and the status reads between them, which carry no MAC */
+		snprintf(text, sizeof(text),
+			 "{\"ip\": \"10.0.0.1\", \"serial\": \"STAT1%03d\", \"sysobjectid\": \"1.3.6.1.4.1.11.2.3.9.1\","
+			 " \"meters\": {\"total\": %d}}",
+			 i, 10 + i);
+		fresh = json_loads(text, 0, NULL);
+		if (snmp_inventory_update(e->inv, fresh, false, 1000 + i, &rec, &f, NULL) < 0 || (f & SNMP_INV_FOUND))
+			bad = bad ? bad : 100 + i;
+	}
+	capture_end(&cap, buf, sizeof(buf));
+	assert_int_equal(bad, 0); /* the read (100 + i for a status read) that went wrong */
+	assert_int_equal(count_of(buf, "identifying it by its MAC"), 1);
+	assert_int_equal(snmp_inventory_count(e->inv, true), 1);
+	assert_string_equal(sget(rec, "id"), "m:00:1b:a9:00:00:01");
+	assert_string_equal(sget(rec, "serial"), "FLAP1020"); /* as last read in full */
+	assert_true(json_is_true(json_object_get(rec, "serial_unstable")));
+	assert_string_equal(sget(rec, "model"), "M1");
+	assert_string_equal(sget(rec, "first_seen"), "1970-01-01T00:16:40Z");
+	assert_int_equal(history_len(e, "m:00:1b:a9:00:00:01"), 21);
+	assert_int_equal(stored(e, "d/"), 1);
+
+	/* it may move like any MAC-keyed device */
+	update(e, "{\"ip\": \"10.0.0.5\", \"serial\": \"FLAP1099\", \"mac\": \"00:1b:a9:00:00:01\", \"sysobjectid\":"
+		  " \"1.3.6.1.4.1.11.2.3.9.1\"}",
+	       true, 2000, &rec, NULL);
+	assert_string_equal(sget(rec, "id"), "m:00:1b:a9:00:00:01");
+	assert_int_equal(snmp_inventory_count(e->inv, true), 1);
+
+	/* another device at its address (another MAC) is a new record */
+	f = update(e, "{\"ip\": \"10.0.0.5\", \"serial\": \"OTHER001\", \"mac\": \"00:1b:a9:00:00:02\", \"sysobjectid\":"
+		      " \"1.3.6.1.4.1.11.2.3.9.1\"}",
+		   true, 3000, &rec, NULL);
+	assert_int_equal(f, SNMP_INV_FOUND);
+	assert_string_equal(sget(snmp_inventory_find(e->inv, "m:00:1b:a9:00:00:01"), "previous_ip"), "10.0.0.5");
+	/* and so is one with the same MAC and another sysObjectID (a print
+	 * server moved to another model) when the serial differs */
+	update(e, "{\"ip\": \"10.0.0.7\", \"serial\": \"PLAIN001\", \"mac\": \"00:1b:a9:00:00:07\", \"sysobjectid\":"
+		  " \"1.3.6.1.4.1.11.2.3.9.1\"}",
+	       true, 3000, NULL, NULL);
+	f = update(e, "{\"ip\": \"10.0.0.7\", \"serial\": \"PLAIN002\", \"mac\": \"00:1b:a9:00:00:07\", \"sysobjectid\":"
+		      " \"1.3.6.1.4.1.11.2.3.9.2\"}",
+		   true, 3100, &rec, NULL);
+	assert_int_equal(f, SNMP_INV_FOUND);
+	assert_null(json_object_get(rec, "serial_unstable"));
+	assert_int_equal(snmp_inventory_count(e->inv, true), 4);
+	check_index(e);
+
+	close_all(e);
+	open_all(e);
+	update(e, "{\"ip\": \"10.0.0.9\", \"serial\": \"FLAP1100\", \"mac\": \"00:1b:a9:00:00:01\", \"sysobjectid\":"
+		  " \"1.3.6.1.4.1.11.2.3.9.1\"}",
+	       true, 4000, &rec, NULL);
+	assert_string_equal(sget(rec, "id"), "m:00:1b:a9:00:00:01");
+	assert_int_equal(snmp_inventory_count(e->inv, true), 4);
+	check_index(e);
+}
+
+/* Lookups and merges go through indexes: with 20000 records, 20000 finds
+ * by address, serial and MAC take no time to speak of (a scan of every
+ * record per lookup took tens of seconds). */
+struct bulk {
+	struct scout_db *db;
+	int n;
+};
+
+static int bulk_fn(struct scout_txn *t, void *arg)
+{
+	struct bulk *b = arg;
+	char key[64], val[256];
+	int r;
+
+	for (int i = 0; i < b->n; i++) {
+		int kl = snprintf(key, sizeof(key), "d/s:BULK%06d", i);
+		int vl = snprintf(val, sizeof(val),
+				  "{\"id\": \"s:BULK%06d\", \"ip\": \"10.%d.%d.%d\", \"serial\": \"BULK%06d\", \"mac\":"
+				  " \"00:10:00:%02x:%02x:%02x\", \"last_seen\": \"1970-01-01T00:16:40Z\"}",
+				  i, i >> 16, (i >> 8) & 255, i & 255, i, i >> 16, (i >> 8) & 255, i & 255);
+		if ((r = scout_txn_put(t, b->db, key, (size_t)kl, val, (size_t)vl)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void test_index_lookups(void **state)
+{
+	struct env *e = *state;
+	struct bulk b = {e->db, 20000};
+	char key[64];
+
+	assert_int_equal(scout_store_write(e->store, bulk_fn, &b), 0);
+	close_all(e);
+	open_all(e);
+	assert_int_equal(snmp_inventory_count(e->inv, true), 20000);
+
+	clock_t t0 = clock();
+	for (int i = 0; i < b.n; i++) {
+		snprintf(key, sizeof(key), "BULK%06d", i);
+		json_t *rec = snmp_inventory_find(e->inv, key);
+		assert_non_null(rec);
+		snprintf(key, sizeof(key), "10.%d.%d.%d", i >> 16, (i >> 8) & 255, i & 255);
+		assert_ptr_equal(snmp_inventory_find(e->inv, key), rec);
+		snprintf(key, sizeof(key), "00:10:00:%02x:%02x:%02x", i >> 16, (i >> 8) & 255, i & 255);
+		assert_ptr_equal(snmp_inventory_find(e->inv, key), rec);
+	}
+	assert_null(snmp_inventory_find(e->inv, "10.200.0.1"));
+	/* merges too: each used to scan every record four times */
+	char text[256];
+	for (int i = 0; i < 200; i++) {
+		snprintf(text, sizeof(text), "{\"ip\": \"10.0.%d.%d\", \"serial\": \"BULK%06d\", \"meters\": {\"total\": 1}}",
+			 (i * 97 >> 8) & 255, i * 97 & 255, i * 97);
+		update(e, text, false, 2000, NULL, NULL);
+	}
+	double cpu = (double)(clock() - t0) / CLOCKS_PER_SEC;
+	/* far above what indexes need (milliseconds), far below a scan */
+	if (cpu > 5.0)
+		fail_msg("60000 lookups and 200 merges in 20000 records took %.1f s of CPU", cpu);
+	assert_int_equal(snmp_inventory_count(e->inv, true), 20000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -541,6 +971,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_status_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_record_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_per_address_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_devices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forget_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flapping_serial, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_lookups, setup, teardown),
 	};
 
 	scout_log_set_level(SCOUT_LOG_WARN);

@@ -3,7 +3,13 @@
  *   h/<id>/<time, 16 hex>   a meter reading (JSON)
  *   n/<ip>                  a host that answered but is not a printer
  *   m/<name>                module metadata (last sweep)
- * An id is s:<serial>, m:<mac> or i:<ip>. */
+ * An id is s:<serial>, m:<mac> or i:<ip>.
+ *
+ * In memory, indexes from an address, a serial and a MAC to the ids of the
+ * records that carry it (jansson objects as hash sets) make a lookup or a
+ * merge cost the same with 20 records as with 20000. Records enter and
+ * leave memory only through put_rec() and drop_rec(), which keep the
+ * indexes in step. */
 #include "inventory.h"
 
 #include <errno.h>
@@ -17,13 +23,21 @@
 struct snmp_inventory {
 	struct scout_store *store;
 	struct scout_db *db;
-	json_t *devices;    /* id -> record */
+	json_t *devices;     /* id -> record */
 	json_t *nonprinters; /* ip -> record */
+	/* key -> {id: true}: the address a record names (its ip, else its
+	 * previous_ip), its serial and its MAC, as reported */
+	json_t *by_addr, *by_serial, *by_mac;
 	int64_t history;
+	size_t max_devices;       /* 0: no limit */
+	unsigned max_per_address; /* 0: no limit */
+	bool full_logged;         /* the refusal past max_devices, once per time full */
+	struct snmp_inventory_stats stats;
 };
 
+/* serial_unstable is not read from a device: once set, it stays */
 static const char *const identity_fields[] = {"description", "sysobjectid", "manufacturer", "model", "serial",
-					       "mac", "firmware", "location", "name", "asset", NULL};
+					       "mac", "firmware", "location", "name", "asset", "serial_unstable", NULL};
 static const char *const status_fields[] = {"status", "errors", "display", "alerts", "meters", "supplies", "color",
 					     NULL};
 
@@ -73,10 +87,17 @@ static const char *id_mac(json_t *rec)
 	return m;
 }
 
+/* The serial a record is keyed and matched by: none once it proved to
+ * change between reads of the same device (serial_unstable). */
+static const char *key_serial(json_t *rec)
+{
+	return json_is_true(json_object_get(rec, "serial_unstable")) ? NULL : id_serial(rec);
+}
+
 static void make_id(json_t *rec, char *out, size_t size)
 {
-	if (id_serial(rec))
-		snprintf(out, size, "s:%s", id_serial(rec));
+	if (key_serial(rec))
+		snprintf(out, size, "s:%s", key_serial(rec));
 	else if (id_mac(rec))
 		snprintf(out, size, "m:%s", id_mac(rec));
 	else
@@ -88,6 +109,108 @@ void snmp_iso_time(time_t t, char *buf, size_t size)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- indexes ------------------------------------------------------------ */
+
+/* The address a record names: where it answers, else where it last did. */
+static const char *addr_of(json_t *rec)
+{
+	const char *ip = str(rec, "ip");
+	return ip ? ip : str(rec, "previous_ip");
+}
+
+static void set_add(json_t *index, const char *key, const char *id)
+{
+	json_t *set;
+
+	if (!key)
+		return;
+	if (!(set = json_object_get(index, key))) {
+		set = json_object();
+		json_object_set_new(index, key, set);
+	}
+	json_object_set_new(set, id, json_true());
+}
+
+static void set_del(json_t *index, const char *key, const char *id)
+{
+	json_t *set = key ? json_object_get(index, key) : NULL;
+
+	if (!set)
+		return;
+	json_object_del(set, id);
+	if (!json_object_size(set))
+		json_object_del(index, key);
+}
+
+static void index_rec(struct snmp_inventory *inv, const char *id, json_t *rec, bool add)
+{
+	void (*op)(json_t *, const char *, const char *) = add ? set_add : set_del;
+
+	op(inv->by_addr, addr_of(rec), id);
+	op(inv->by_serial, str(rec, "serial"), id);
+	op(inv->by_mac, str(rec, "mac"), id);
+}
+
+/* Keeps rec (stolen) under id, replacing what was there. */
+static void put_rec(struct snmp_inventory *inv, const char *id, json_t *rec)
+{
+	json_t *old = json_object_get(inv->devices, id);
+
+	if (old)
+		index_rec(inv, id, old, false);
+	index_rec(inv, id, rec, true);
+	json_object_set_new(inv->devices, id, rec);
+}
+
+static void drop_rec(struct snmp_inventory *inv, const char *id)
+{
+	json_t *rec = json_object_get(inv->devices, id);
+	char copy[512];
+
+	if (!rec)
+		return;
+	snprintf(copy, sizeof(copy), "%s", id); /* id may belong to what goes */
+	index_rec(inv, copy, rec, false);
+	json_object_del(inv->devices, copy);
+}
+
+/* The record of set (an index entry) that answers at an address, else
+ * any; NULL for none. */
+static json_t *first_of(struct snmp_inventory *inv, json_t *set)
+{
+	const char *id;
+	json_t *v, *rec, *any = NULL;
+
+	json_object_foreach(set, id, v)
+	{
+		if (!(rec = json_object_get(inv->devices, id)))
+			continue;
+		if (str(rec, "ip"))
+			return rec;
+		any = any ? any : rec;
+	}
+	return any;
+}
+
+static void room_again(struct snmp_inventory *inv)
+{
+	if (inv->max_devices && json_object_size(inv->devices) < inv->max_devices)
+		inv->full_logged = false;
+}
+
+/* "90d", "12h", "10s": the largest unit that divides it. */
+static void format_duration(uint64_t secs, char *buf, size_t size)
+{
+	static const uint64_t div[] = {86400, 3600, 60, 1};
+	static const char unit[] = "dhms";
+
+	for (int i = 0; i < 4; i++)
+		if (secs % div[i] == 0 || i == 3) {
+			snprintf(buf, size, "%llu%c", (unsigned long long)(secs / div[i]), unit[i]);
+			return;
+		}
 }
 
 /* ---- loading ------------------------------------------------------------- */
@@ -142,13 +265,22 @@ int snmp_inventory_open(struct scout_store *store, struct scout_db *db, struct s
 	inv->db = db;
 	inv->devices = json_object();
 	inv->nonprinters = json_object();
+	inv->by_addr = json_object();
+	inv->by_serial = json_object();
+	inv->by_mac = json_object();
 	inv->history = 2000;
+	inv->max_devices = 20000;
+	inv->max_per_address = 4;
 	struct load l = {inv, 0};
 	r = scout_store_read(store, load_all, &l);
 	if (r < 0) {
 		snmp_inventory_free(inv);
 		return r;
 	}
+	const char *id;
+	json_t *rec;
+	json_object_foreach(inv->devices, id, rec)
+		index_rec(inv, id, rec, true);
 	if (l.bad)
 		log_warn("snmp: %u unreadable records in the store were skipped", l.bad);
 	*ret_inv = inv;
@@ -161,6 +293,9 @@ void snmp_inventory_free(struct snmp_inventory *inv)
 		return;
 	json_decref(inv->devices);
 	json_decref(inv->nonprinters);
+	json_decref(inv->by_addr);
+	json_decref(inv->by_serial);
+	json_decref(inv->by_mac);
 	free(inv);
 }
 
@@ -169,19 +304,56 @@ void snmp_inventory_set_history(struct snmp_inventory *inv, int64_t max_readings
 	inv->history = max_readings;
 }
 
+void snmp_inventory_set_limits(struct snmp_inventory *inv, size_t max_devices, unsigned max_per_address)
+{
+	inv->max_devices = max_devices;
+	inv->max_per_address = max_per_address;
+	room_again(inv);
+}
+
+const struct snmp_inventory_stats *snmp_inventory_stats(const struct snmp_inventory *inv)
+{
+	return &inv->stats;
+}
+
 /* ---- writing ------------------------------------------------------------- */
 
 struct save {
 	struct snmp_inventory *inv;
 	const char *id, *old_id;
 	const char *text;
-	json_t *reading;     /* or NULL */
-	json_t *displaced;   /* other records whose ip this one took: id -> text */
+	json_t *reading;   /* or NULL */
+	json_t *displaced; /* other records whose ip this one took: id -> text */
+	json_t *forget;    /* ids of records to drop, history and all */
 };
 
 static int put_str(struct scout_txn *t, struct scout_db *db, const char *k, const char *v)
 {
 	return scout_txn_put(t, db, k, strlen(k), v, strlen(v));
+}
+
+/* Drops a device record and its meter history. */
+static int del_device(struct scout_txn *t, struct scout_db *db, const char *id)
+{
+	char key[600];
+	struct scout_cursor *c;
+	const void *k;
+	size_t kl;
+	int r;
+
+	snprintf(key, sizeof(key), "d/%s", id);
+	if ((r = scout_txn_del(t, db, key, strlen(key))) < 0 && r != -ENOENT)
+		return r;
+	snprintf(key, sizeof(key), "h/%s/", id);
+	size_t pl = strlen(key);
+	if ((r = scout_cursor_open(t, db, &c)) < 0)
+		return r;
+	for (r = scout_cursor_seek(c, key, pl, &k, &kl, NULL, NULL); r == 0 && kl > pl && memcmp(k, key, pl) == 0;
+	     r = scout_cursor_seek(c, key, pl, &k, &kl, NULL, NULL))
+		if ((r = scout_cursor_del(c)) < 0)
+			break;
+	scout_cursor_close(c);
+	return r == -ENOENT || r == 0 ? 0 : r;
 }
 
 /* Moves a device's history from one id to another, then trims it. */
@@ -231,8 +403,13 @@ static int save_device(struct scout_txn *t, void *arg)
 {
 	struct save *s = arg;
 	char key[600];
+	size_t i;
+	json_t *v;
 	int r;
 
+	json_array_foreach(s->forget, i, v)
+		if ((r = del_device(t, s->inv->db, json_string_value(v))) < 0)
+			return r;
 	if (s->old_id) {
 		snprintf(key, sizeof(key), "d/%s", s->old_id);
 		r = scout_txn_del(t, s->inv->db, key, strlen(key));
@@ -266,29 +443,104 @@ static int save_device(struct scout_txn *t, void *arg)
 
 /* ---- merging ------------------------------------------------------------- */
 
-static json_t *match(struct snmp_inventory *inv, json_t *fresh, const char **ret_id)
+/* The record fresh is a reading of: the one with its serial, else with its
+ * MAC (unless the serials say they are two devices), else the one at its
+ * address (unless a serial or MAC says it is another device). *ret_flap:
+ * matched by MAC though the serials differ, because the MAC, the
+ * sysObjectID and the address are the same: one device whose serial
+ * changes between reads, not a new one each read. */
+static json_t *match(struct snmp_inventory *inv, json_t *fresh, const char **ret_id, bool *ret_flap)
 {
 	const char *serial = id_serial(fresh), *mac = id_mac(fresh), *ip = str(fresh, "ip");
 	const char *id;
-	json_t *rec;
+	json_t *set, *v, *rec;
 
-	json_object_foreach(inv->devices, id, rec)
-		if (serial && same(serial, id_serial(rec)))
+	*ret_flap = false;
+	set = serial ? json_object_get(inv->by_serial, serial) : NULL;
+	json_object_foreach(set, id, v)
+		if ((rec = json_object_get(inv->devices, id)) && same(serial, key_serial(rec)))
 			goto found;
-	json_object_foreach(inv->devices, id, rec)
-		if (mac && same(mac, id_mac(rec)) && (!serial || !id_serial(rec)))
+	set = mac ? json_object_get(inv->by_mac, mac) : NULL;
+	json_object_foreach(set, id, v)
+		if ((rec = json_object_get(inv->devices, id)) && same(mac, id_mac(rec)) && (!serial || !key_serial(rec)))
 			goto found;
-	json_object_foreach(inv->devices, id, rec)
+	json_object_foreach(set, id, v)
+		if ((rec = json_object_get(inv->devices, id)) && same(mac, id_mac(rec)) && same(ip, str(rec, "ip")) &&
+		    same(str(fresh, "sysobjectid"), str(rec, "sysobjectid"))) {
+			*ret_flap = true;
+			goto found;
+		}
+	set = ip ? json_object_get(inv->by_addr, ip) : NULL;
+	json_object_foreach(set, id, v)
 	{
-		bool serial_conflict = serial && id_serial(rec) && !same(serial, id_serial(rec));
+		if (!(rec = json_object_get(inv->devices, id)) || !same(ip, str(rec, "ip")))
+			continue;
+		bool serial_conflict = serial && key_serial(rec) && !same(serial, key_serial(rec));
 		bool mac_conflict = mac && id_mac(rec) && !same(mac, id_mac(rec));
-		if (ip && same(ip, str(rec, "ip")) && !serial_conflict && !mac_conflict)
+		if (!serial_conflict && !mac_conflict)
 			goto found;
 	}
 	return NULL;
 found:
 	*ret_id = id;
 	return rec;
+}
+
+struct named {
+	const char *id;
+	json_t *rec;
+};
+
+/* Seen longest ago first (no date counts as oldest), then by id. */
+static int cmp_seen(const void *a, const void *b)
+{
+	const struct named *x = a, *y = b;
+	const char *p = str(x->rec, "last_seen"), *q = str(y->rec, "last_seen");
+	int c = !p || !q ? !!p - !!q : strcmp(p, q);
+
+	return c ? c : strcmp(x->id, y->id);
+}
+
+/* What rec taking its address does to the other records that name it:
+ * past max_per_address (rec being one) the ones seen longest ago are
+ * forgotten (their ids into forget); the others that answered there lose
+ * the address (id -> new text into displaced). */
+static int plan_address(struct snmp_inventory *inv, json_t *rec, json_t *old, json_t *displaced, json_t *forget)
+{
+	const char *ip = str(rec, "ip"), *id;
+	json_t *set = ip ? json_object_get(inv->by_addr, ip) : NULL, *v;
+	struct named *others;
+	size_t n = 0;
+
+	if (!json_object_size(set))
+		return 0;
+	if (!(others = malloc(json_object_size(set) * sizeof(*others))))
+		return -ENOMEM;
+	json_object_foreach(set, id, v)
+	{
+		json_t *o = json_object_get(inv->devices, id);
+		if (o && o != old)
+			others[n++] = (struct named){id, o};
+	}
+	qsort(others, n, sizeof(*others), cmp_seen);
+	size_t keep = inv->max_per_address ? inv->max_per_address - 1 : n;
+	for (size_t i = 0; i < n; i++) {
+		if (n - i > keep) {
+			json_array_append_new(forget, json_string(others[i].id));
+			continue;
+		}
+		if (!same(str(others[i].rec, "ip"), ip))
+			continue;
+		json_t *copy = json_deep_copy(others[i].rec);
+		json_object_set(copy, "previous_ip", json_object_get(copy, "ip"));
+		json_object_del(copy, "ip");
+		char *t = json_dumps(copy, JSON_COMPACT);
+		json_object_set_new(displaced, others[i].id, json_string(t ? t : "{}"));
+		free(t);
+		json_decref(copy);
+	}
+	free(others);
+	return 0;
 }
 
 static json_t *meter_reading(json_t *old, json_t *fresh, time_t now, unsigned *flags)
@@ -320,15 +572,35 @@ static json_t *meter_reading(json_t *old, json_t *fresh, time_t now, unsigned *f
 	return r;
 }
 
+/* Logs what the update decided, once it is stored. */
+static void log_forgotten(struct snmp_inventory *inv, const char *ip, json_t *forget)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(forget, i, v)
+	{
+		json_t *rec = json_object_get(inv->devices, json_string_value(v));
+		log_info("snmp: %s: forgot %s (last seen %s): more than %u records for this address", ip,
+			 json_string_value(v), str(rec, "last_seen") ? str(rec, "last_seen") : "never",
+			 inv->max_per_address);
+	}
+}
+
 int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, time_t now, json_t **ret_record,
 			  unsigned *ret_flags, json_t **ret_meters)
 {
-	const char *old_id = NULL;
-	json_t *old = match(inv, fresh, &old_id), *rec;
-	char id[512], ts[32];
+	const char *matched = NULL;
+	bool flap;
+	json_t *old = match(inv, fresh, &matched, &flap), *rec;
+	json_t *displaced = json_object(), *forget = json_array(), *reading = NULL;
+	char id[512], old_id[512] = "", ts[32], *text = NULL;
+	struct save s = {.inv = inv, .displaced = displaced, .forget = forget};
 	unsigned flags = 0;
 	int r;
 
+	if (old)
+		snprintf(old_id, sizeof(old_id), "%s", matched);
 	if (old && !full) {
 		/* a status read: identity stays, what changes is replaced */
 		rec = json_deep_copy(old);
@@ -349,6 +621,8 @@ int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, 
 				json_object_set(rec, *f, json_object_get(old, *f));
 	}
 	json_decref(fresh);
+	if (flap)
+		json_object_set_new(rec, "serial_unstable", json_true());
 	snmp_iso_time(now, ts, sizeof(ts));
 	json_t *first = old ? json_object_get(old, "first_seen") : NULL;
 	json_object_set_new(rec, "first_seen", first ? json_incref(first) : json_string(ts));
@@ -362,54 +636,62 @@ int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, 
 		flags |= SNMP_INV_ALERTS;
 	if (!old && (json_array_size(json_object_get(rec, "errors")) || json_array_size(json_object_get(rec, "alerts"))))
 		flags |= SNMP_INV_ALERTS;
-	json_t *reading = meter_reading(old, rec, now, &flags);
 
-	/* another record that claimed this address has moved away */
-	json_t *displaced = json_object();
-	const char *oid;
-	json_t *other;
-	json_object_foreach(inv->devices, oid, other)
-	{
-		if (other == old || !same(str(other, "ip"), str(rec, "ip")))
-			continue;
-		json_t *copy = json_deep_copy(other);
-		json_object_set(copy, "previous_ip", json_object_get(copy, "ip"));
-		json_object_del(copy, "ip");
-		char *t = json_dumps(copy, JSON_COMPACT);
-		json_object_set_new(displaced, oid, json_string(t ? t : "{}"));
-		free(t);
-		json_decref(copy);
+	if ((r = plan_address(inv, rec, old, displaced, forget)) < 0)
+		goto out;
+	if (!old && inv->max_devices &&
+	    json_object_size(inv->devices) + 1 - json_array_size(forget) > inv->max_devices) {
+		/* never make room by dropping a device that is still there */
+		inv->stats.refused++;
+		if (!inv->full_logged)
+			log_warn("snmp: %s: new printer not recorded: the inventory holds %zu printers (max_devices); "
+				 "more are only counted (devices_refused) until there is room",
+				 str(rec, "ip") ? str(rec, "ip") : id, json_object_size(inv->devices));
+		inv->full_logged = true;
+		r = -ENOSPC;
+		goto out;
 	}
-
-	char *text = json_dumps(rec, JSON_COMPACT);
-	char *old_id_copy = old_id && strcmp(old_id, id) ? strdup(old_id) : NULL;
-	struct save s = {inv, id, old_id_copy, text, reading, displaced};
+	reading = meter_reading(old, rec, now, &flags);
+	text = json_dumps(rec, JSON_COMPACT);
+	s.id = id;
+	s.old_id = old && strcmp(old_id, id) ? old_id : NULL;
+	s.text = text;
+	s.reading = reading;
 	r = text ? scout_store_write(inv->store, save_device, &s) : -ENOMEM;
-	free(text);
-	if (r < 0) {
-		free(old_id_copy);
-		json_decref(displaced);
-		json_decref(reading);
-		json_decref(rec);
-		return r;
-	}
-	json_t *t;
-	json_object_foreach(displaced, oid, t)
-		json_object_set_new(inv->devices, oid, json_loads(json_string_value(t), 0, NULL));
-	json_decref(displaced);
-	if (old_id_copy) {
-		json_object_del(inv->devices, old_id_copy);
+	if (r < 0)
+		goto out;
+
+	if (flap)
+		log_warn("snmp: %s: its serial number changed from %s to %s, its MAC and sysObjectID did not; "
+			 "identifying it by its MAC (%s) from now on",
+			 str(rec, "ip"), str(old, "serial"), str(rec, "serial"), str(rec, "mac"));
+	log_forgotten(inv, str(rec, "ip"), forget);
+	size_t i;
+	json_t *v;
+	json_array_foreach(forget, i, v)
+		drop_rec(inv, json_string_value(v));
+	inv->stats.forgotten += json_array_size(forget);
+	const char *oid;
+	json_object_foreach(displaced, oid, v)
+		put_rec(inv, oid, json_loads(json_string_value(v), 0, NULL));
+	if (s.old_id) {
+		drop_rec(inv, old_id);
 		flags |= SNMP_INV_REKEYED;
-		free(old_id_copy);
 	}
-	json_object_set_new(inv->devices, id, rec);
+	put_rec(inv, id, rec);
+	room_again(inv);
 	*ret_record = rec;
 	*ret_flags = flags;
 	if (ret_meters)
-		*ret_meters = reading;
-	else
-		json_decref(reading);
-	return 0;
+		*ret_meters = json_incref(reading);
+	rec = NULL;
+out:
+	free(text);
+	json_decref(displaced);
+	json_decref(forget);
+	json_decref(reading);
+	json_decref(rec);
+	return r;
 }
 
 struct save_np {
@@ -458,14 +740,135 @@ int snmp_inventory_nonprinter(struct snmp_inventory *inv, const char *ip, const 
 json_t *snmp_inventory_find(struct snmp_inventory *inv, const char *key)
 {
 	const char *id;
-	json_t *rec;
+	json_t *rec, *v;
 
 	if ((rec = json_object_get(inv->devices, key)))
 		return rec;
-	json_object_foreach(inv->devices, id, rec)
-		if (same(key, str(rec, "ip")) || same(key, str(rec, "serial")) || same(key, str(rec, "mac")))
+	/* by address: the device there now, not one that was before */
+	json_object_foreach(json_object_get(inv->by_addr, key), id, v)
+		if ((rec = json_object_get(inv->devices, id)) && same(key, str(rec, "ip")))
 			return rec;
-	return NULL;
+	if ((rec = first_of(inv, json_object_get(inv->by_serial, key))))
+		return rec;
+	return first_of(inv, json_object_get(inv->by_mac, key));
+}
+
+/* ---- forgetting ---------------------------------------------------------- */
+
+#define EXPIRE_BATCH 64 /* records per transaction: a history can be long */
+
+struct expire {
+	struct snmp_inventory *inv;
+	json_t *devices, *hosts; /* ids, addresses */
+};
+
+static int expire_fn(struct scout_txn *t, void *arg)
+{
+	struct expire *x = arg;
+	char key[128];
+	size_t i;
+	json_t *v;
+	int r;
+
+	json_array_foreach(x->devices, i, v)
+		if ((r = del_device(t, x->inv->db, json_string_value(v))) < 0)
+			return r;
+	json_array_foreach(x->hosts, i, v)
+	{
+		snprintf(key, sizeof(key), "n/%s", json_string_value(v));
+		if ((r = scout_txn_del(t, x->inv->db, key, strlen(key))) < 0 && r != -ENOENT)
+			return r;
+	}
+	return 0;
+}
+
+static bool unseen_since(json_t *rec, const char *cutoff)
+{
+	const char *seen = str(rec, "last_seen");
+	return !seen || strcmp(seen, cutoff) < 0;
+}
+
+/* Stores and applies one batch; logs the first few of the call. Returns
+ * how many went, or a negative errno. */
+static int expire_batch(struct snmp_inventory *inv, struct expire *x, const char *after, size_t *logged)
+{
+	size_t i, n = json_array_size(x->devices) + json_array_size(x->hosts);
+	json_t *v;
+	int r = n ? scout_store_write(inv->store, expire_fn, x) : 0;
+
+	if (r < 0)
+		return r;
+	json_array_foreach(x->devices, i, v)
+	{
+		json_t *rec = json_object_get(inv->devices, json_string_value(v));
+		if ((*logged)++ < 10)
+			log_info("snmp: forgot %s (%s): not seen for %s (last seen %s)", json_string_value(v),
+				 addr_of(rec) ? addr_of(rec) : "no address", after,
+				 str(rec, "last_seen") ? str(rec, "last_seen") : "never");
+		drop_rec(inv, json_string_value(v));
+	}
+	json_array_foreach(x->hosts, i, v)
+	{
+		json_t *rec = json_object_get(inv->nonprinters, json_string_value(v));
+		if ((*logged)++ < 10)
+			log_info("snmp: forgot the host %s (not a printer): not seen for %s (last seen %s)",
+				 json_string_value(v), after, str(rec, "last_seen") ? str(rec, "last_seen") : "never");
+		json_object_del(inv->nonprinters, json_string_value(v));
+	}
+	inv->stats.forgotten += n;
+	json_array_clear(x->devices);
+	json_array_clear(x->hosts);
+	return (int)n;
+}
+
+int snmp_inventory_expire(struct snmp_inventory *inv, time_t now, uint64_t forget_after_s, size_t *ret_n)
+{
+	struct expire x = {inv, json_array(), json_array()};
+	json_t *gone = json_array(), *gone_hosts = json_array(), *rec;
+	char cutoff[32], after[32];
+	size_t n = 0, logged = 0, due = 0, i;
+	const char *key;
+	int r = 0;
+
+	if (!forget_after_s || (uint64_t)now <= forget_after_s)
+		goto out;
+	snmp_iso_time(now - (time_t)forget_after_s, cutoff, sizeof(cutoff));
+	format_duration(forget_after_s, after, sizeof(after));
+	/* the keys first: a batch changes what would be iterated */
+	json_object_foreach(inv->devices, key, rec)
+		if (unseen_since(rec, cutoff) && due++ < SNMP_INV_EXPIRE_MAX)
+			json_array_append_new(gone, json_string(key));
+	json_object_foreach(inv->nonprinters, key, rec)
+		if (unseen_since(rec, cutoff) && due++ < SNMP_INV_EXPIRE_MAX)
+			json_array_append_new(gone_hosts, json_string(key));
+	for (i = 0; i < json_array_size(gone) && r >= 0; i++) {
+		json_array_append(x.devices, json_array_get(gone, i));
+		if (json_array_size(x.devices) == EXPIRE_BATCH && (r = expire_batch(inv, &x, after, &logged)) > 0)
+			n += (size_t)r;
+	}
+	for (i = 0; i < json_array_size(gone_hosts) && r >= 0; i++) {
+		json_array_append(x.hosts, json_array_get(gone_hosts, i));
+		if (json_array_size(x.devices) + json_array_size(x.hosts) == EXPIRE_BATCH &&
+		    (r = expire_batch(inv, &x, after, &logged)) > 0)
+			n += (size_t)r;
+	}
+	if (r >= 0 && (r = expire_batch(inv, &x, after, &logged)) > 0)
+		n += (size_t)r;
+	if (r < 0)
+		log_error("snmp: cannot forget what was not seen for %s: %s", after, strerror(-r));
+	if (logged > 10)
+		log_info("snmp: forgot %zu more not seen for %s", logged - 10, after);
+	if (due > n && r >= 0)
+		log_info("snmp: %zu more not seen for %s are left for the next check", due - n, after);
+	room_again(inv);
+out:
+	json_decref(gone);
+	json_decref(gone_hosts);
+	json_decref(x.devices);
+	json_decref(x.hosts);
+	if (ret_n)
+		*ret_n = n;
+	return r < 0 ? r : 0;
 }
 
 static int cmp_ip(const void *a, const void *b)
@@ -598,3 +1001,4 @@ json_t *snmp_inventory_load_meta(struct snmp_inventory *inv, const char *key)
 	scout_store_read(inv->store, load_meta, &m);
 	return m.value;
 }
+

@@ -41,8 +41,9 @@ struct snmp_conf {
 	int v3_priv;
 	char *v3_priv_password;
 	int64_t port, timeout_ms, retries, rate, max_inflight, meter_history;
+	int64_t max_devices, max_per_address;
 	struct snmp_windows windows;
-	uint64_t discovery_interval, status_interval;
+	uint64_t discovery_interval, status_interval, forget_after;
 };
 
 /* ranges minus exclude: what a sweep walks */
@@ -172,6 +173,15 @@ static const struct scout_option snmp_options[] = {
 	    .help = "time between re-reads of known printers (meters, supplies, status); 0 turns them off"),
 	OPT("meter_history", SCOUT_OPT_INT, meter_history, "5000", .min = 1, .max = 1000000,
 	    .help = "meter readings kept per printer (one is kept only when a meter changed)"),
+	OPT("max_devices", SCOUT_OPT_INT, max_devices, "20000", .min = 1, .max = 1000000,
+	    .help = "printer records kept at most; a new printer past it is not recorded (logged once, counted as "
+		    "devices_refused), none already known is dropped for it"),
+	OPT("max_per_address", SCOUT_OPT_INT, max_per_address, "4", .min = 1, .max = 1000,
+	    .help = "records that name one address: the printer there and the ones before it; past it the one seen "
+		    "longest ago is forgotten"),
+	OPT("forget_after", SCOUT_OPT_DURATION, forget_after, "90d", .min = 0, .max = 3650LL * 86400000,
+	    .help = "printers and other hosts no sweep or status read has reached for this long are forgotten, "
+		    "with their meter history, at the end of a sweep; 0 never forgets"),
 	{0},
 };
 
@@ -188,6 +198,10 @@ static void snmp_configure(void *p, struct scout_check *c)
 		if (conf->v3_priv == 0 && strlen(conf->v3_priv_password) < 8)
 			scout_check_error(c, "v3_priv_password", "required with v3_priv = aes, at least 8 characters");
 	}
+	if (conf->forget_after && conf->discovery_interval && conf->forget_after <= conf->discovery_interval)
+		scout_check_error(c, "forget_after",
+				  "must be longer than discovery_interval (or 0 for never): a printer switched off "
+				  "during one sweep would be forgotten");
 	struct snmp_ranges targets;
 	if (targets_of(conf, &targets) < 0) {
 		scout_check_error(c, "ranges", "out of memory");
@@ -397,12 +411,15 @@ static int start_read(struct snmp_mod_state *s, snmp_addr128 addr, enum snmp_ver
 		      const struct snmp_vendor *vendor, bool full, bool from_sweep);
 
 /* A status read checks sysObjectID and the serial: when either differs from
- * the record, the device at that address was replaced. */
+ * the record, the device at that address was replaced. Not the serial of a
+ * device known to change it between reads (its MAC, which a status read
+ * does not ask, is its identity). */
 static bool same_device(json_t *known, json_t *fresh)
 {
 	static const char *const keys[] = {"sysobjectid", "serial"};
+	int n = json_is_true(json_object_get(known, "serial_unstable")) ? 1 : 2;
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < n; i++) {
 		const char *a = json_string_value(json_object_get(known, keys[i]));
 		const char *b = json_string_value(json_object_get(fresh, keys[i]));
 		if (a && b && strcmp(a, b) != 0)
@@ -435,6 +452,7 @@ static void read_done(struct snmp_read *r, int status, const struct snmp_walk *w
 		const struct snmp_vendor *vendor;
 		json_t *fresh = snmp_normalise(w, a->ip, &vendor), *rec, *reading = NULL;
 		unsigned flags;
+		int rc;
 		s->reads_ok++;
 		/* how it answered, so the next read asks the same way (the index,
 		 * never the community itself: records leave the process) */
@@ -451,10 +469,10 @@ static void read_done(struct snmp_read *r, int status, const struct snmp_walk *w
 			snmp_addr128 addr;
 			if (snmp_addr_parse(a->ip, &addr) == 0)
 				start_read(s, addr, a->version, a->community, vendor, true, false);
-		} else if (snmp_inventory_update(s->inv, fresh, a->full, time(NULL), &rec, &flags, &reading) == 0) {
+		} else if ((rc = snmp_inventory_update(s->inv, fresh, a->full, time(NULL), &rec, &flags, &reading)) == 0) {
 			publish_changes(s, rec, flags, reading);
-		} else {
-			log_error("snmp: %s: cannot store the device record", a->ip);
+		} else if (rc != -ENOSPC) { /* max_devices: the inventory logged it */
+			log_error("snmp: %s: cannot store the device record: %s", a->ip, strerror(-rc));
 		}
 		json_decref(reading);
 	}
@@ -551,8 +569,12 @@ static void finish_sweep(struct snmp_mod_state *s)
 		 w->probed, w->responders, w->printers, w->finished_ms - w->started_ms);
 	json_decref(s->last_sweep);
 	s->last_sweep = json_incref(sum);
-	if (!s->stopping)
+	if (!s->stopping) {
 		snmp_inventory_save_meta(s->inv, "last_sweep", sum);
+		/* only now: every address was just asked, so unseen means gone,
+		 * not "scoutd was not running" */
+		snmp_inventory_expire(s->inv, time(NULL), conf_of(s)->forget_after / 1000, NULL);
+	}
 	while (w->waiters) {
 		struct waiter *x = w->waiters;
 		w->waiters = x->next;
@@ -890,6 +912,7 @@ static int snmp_start(struct scout_mod *m)
 		return r;
 	}
 	snmp_inventory_set_history(s->inv, conf->meter_history);
+	snmp_inventory_set_limits(s->inv, (size_t)conf->max_devices, (unsigned)conf->max_per_address);
 	s->last_sweep = snmp_inventory_load_meta(s->inv, "last_sweep");
 	struct snmp_io_limits lim = {(uint32_t)conf->rate, (uint32_t)conf->max_inflight};
 	if ((r = snmp_io_new(scout_mod_loop(m), &lim, &s->io)) < 0) {
@@ -923,6 +946,7 @@ static int snmp_reload(struct scout_mod *m, const void *new_conf)
 		return -EINVAL;
 	snmp_io_set_limits(s->io, &lim);
 	snmp_inventory_set_history(s->inv, conf->meter_history);
+	snmp_inventory_set_limits(s->inv, (size_t)conf->max_devices, (unsigned)conf->max_per_address);
 	/* the timers read the new settings through scout_mod_conf once the
 	 * host has swapped it in, so re-arm them on the next loop turn */
 	uv_timer_start(&s->window, on_window, 0, 0);
@@ -1036,6 +1060,9 @@ static void snmp_status(struct scout_mod *m, json_t *obj)
 	json_object_set_new(c, "malformed", json_integer((json_int_t)io->malformed));
 	json_object_set_new(c, "stray", json_integer((json_int_t)io->stray));
 	json_object_set_new(c, "send_errors", json_integer((json_int_t)io->send_errors));
+	const struct snmp_inventory_stats *inv = snmp_inventory_stats(s->inv);
+	json_object_set_new(c, "devices_refused", json_integer((json_int_t)inv->refused));
+	json_object_set_new(c, "devices_forgotten", json_integer((json_int_t)inv->forgotten));
 }
 
 const struct scout_module scout_snmp_module = {
