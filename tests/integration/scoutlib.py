@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -170,6 +171,63 @@ class Conn:
 
     def close(self):
         self.sock.close()
+
+
+class FakeAgent:
+    """A status socket server standing in for scoutd: answers each request
+    line with answer (the same bytes for every request) or, when answer is
+    a dict, with answer[cmd] (a reply object, sent as one line of raw UTF-8
+    as jansson writes it, or bytes as they are). Records what came in."""
+
+    def __init__(self, path, answer):
+        self.path = path
+        self.answer = answer
+        self.requests = []
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(8)
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def reply_for(self, line):
+        if not isinstance(self.answer, dict):
+            return self.answer
+        try:
+            cmd = json.loads(line)["cmd"]
+        except ValueError:
+            return None
+        r = self.answer.get(cmd, {"ok": False, "error": {"code": "unknown", "message": "no " + cmd}})
+        return r if isinstance(r, bytes) else json.dumps(r, ensure_ascii=False).encode() + b"\n"
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            with c:
+                buf = b""
+                while b"\n" not in buf:
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        break
+                    buf += chunk
+                self.requests.append(buf)
+                r = self.reply_for(buf)
+                try:
+                    if r:
+                        c.sendall(r)
+                except OSError:
+                    pass
+
+    def close(self):
+        try:
+            self.srv.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        except OSError:
+            pass
+        self.srv.close()
+        self.t.join(5)
+        assert not self.t.is_alive(), "fake agent thread did not stop"
 
 
 class Agent:

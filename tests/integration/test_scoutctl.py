@@ -5,50 +5,9 @@ scoutd's own command-line handling."""
 import os
 import socket
 import subprocess
-import threading
 
 import scoutlib
 from scoutlib import ENV, SCOUTCTL, SCOUTD, run_scoutctl
-
-
-class FakeAgent:
-    """A unix socket server that answers every line with canned bytes."""
-
-    def __init__(self, path, answer):
-        self.path = path
-        self.answer = answer
-        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.srv.bind(path)
-        self.srv.listen(8)
-        self.requests = []
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
-
-    def run(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            with c:
-                buf = b""
-                while b"\n" not in buf:
-                    chunk = c.recv(4096)
-                    if not chunk:
-                        break
-                    buf += chunk
-                self.requests.append(buf)
-                if self.answer:
-                    c.sendall(self.answer)
-
-    def close(self):
-        try:
-            self.srv.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-        except OSError:
-            pass
-        self.srv.close()
-        self.t.join(5)
-        assert not self.t.is_alive(), "fake agent thread did not stop"
 
 
 class Scoutctl(scoutlib.AgentTest):
@@ -120,7 +79,7 @@ class Scoutctl(scoutlib.AgentTest):
 
     def test_error_reply_exit_1(self):
         path = os.path.join(self.tmp, "fake.sock")
-        fake = FakeAgent(path, b'{"ok":false,"error":{"code":"busy","message":"too many status connections"}}\n')
+        fake = scoutlib.FakeAgent(path, b'{"ok":false,"error":{"code":"busy","message":"too many status connections"}}\n')
         try:
             for cmd in ("status", "metrics", "version"):
                 p = run_scoutctl(path, cmd)
@@ -136,7 +95,7 @@ class Scoutctl(scoutlib.AgentTest):
                             (b"[1,2]\n", "malformed reply"),
                             (b"", "connection closed before a reply")):
             path = os.path.join(self.tmp, "fake%d.sock" % len(answer))
-            fake = FakeAgent(path, answer)
+            fake = scoutlib.FakeAgent(path, answer)
             try:
                 p = run_scoutctl(path, "status")
                 self.assertEqual(p.returncode, 2, (answer, p.stderr))

@@ -15,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import unicodedata
 
@@ -46,54 +45,6 @@ def width(text):
             continue
         w += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
     return w
-
-
-class FakeAgent:
-    """A status socket that answers each request with the reply for its cmd."""
-
-    def __init__(self, path, replies):
-        self.path = path
-        self.replies = replies  # cmd -> reply object, or raw bytes
-        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.srv.bind(path)
-        self.srv.listen(8)
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
-
-    def run(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            with c:
-                buf = b""
-                while b"\n" not in buf:
-                    chunk = c.recv(4096)
-                    if not chunk:
-                        break
-                    buf += chunk
-                try:
-                    cmd = json.loads(buf)["cmd"]
-                except ValueError:
-                    continue
-                r = self.replies.get(cmd, {"ok": False, "error": {"code": "unknown", "message": "no " + cmd}})
-                if not isinstance(r, bytes):
-                    # raw UTF-8, as jansson writes it: nothing pre-escaped
-                    r = json.dumps(r, ensure_ascii=False).encode() + b"\n"
-                try:
-                    c.sendall(r)
-                except OSError:
-                    pass
-
-    def close(self):
-        try:
-            self.srv.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.srv.close()
-        self.t.join(5)
-        assert not self.t.is_alive(), "fake agent thread did not stop"
 
 
 def device(i, **kw):
@@ -128,7 +79,7 @@ class Render(scoutlib.AgentTest):
 
     def fake(self, replies):
         path = os.path.join(self.tmp, "fake%d.sock" % len(self.fakes))
-        self.fakes.append(FakeAgent(path, replies))
+        self.fakes.append(scoutlib.FakeAgent(path, replies))
         return path
 
     def assertTerminalSafe(self, out, what):

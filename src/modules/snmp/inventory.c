@@ -356,6 +356,19 @@ static int del_device(struct scout_txn *t, struct scout_db *db, const char *id)
 	return r == -ENOENT || r == 0 ? 0 : r;
 }
 
+/* Drops every device of ids (a JSON array of strings). */
+static int del_devices(struct scout_txn *t, struct scout_db *db, json_t *ids)
+{
+	size_t i;
+	json_t *v;
+	int r;
+
+	json_array_foreach(ids, i, v)
+		if ((r = del_device(t, db, json_string_value(v))) < 0)
+			return r;
+	return 0;
+}
+
 /* Moves a device's history from one id to another, then trims it. */
 static int history_fix(struct scout_txn *t, struct save *s)
 {
@@ -403,13 +416,10 @@ static int save_device(struct scout_txn *t, void *arg)
 {
 	struct save *s = arg;
 	char key[600];
-	size_t i;
-	json_t *v;
 	int r;
 
-	json_array_foreach(s->forget, i, v)
-		if ((r = del_device(t, s->inv->db, json_string_value(v))) < 0)
-			return r;
+	if ((r = del_devices(t, s->inv->db, s->forget)) < 0)
+		return r;
 	if (s->old_id) {
 		snprintf(key, sizeof(key), "d/%s", s->old_id);
 		r = scout_txn_del(t, s->inv->db, key, strlen(key));
@@ -770,9 +780,8 @@ static int expire_fn(struct scout_txn *t, void *arg)
 	json_t *v;
 	int r;
 
-	json_array_foreach(x->devices, i, v)
-		if ((r = del_device(t, x->inv->db, json_string_value(v))) < 0)
-			return r;
+	if ((r = del_devices(t, x->inv->db, x->devices)) < 0)
+		return r;
 	json_array_foreach(x->hosts, i, v)
 	{
 		snprintf(key, sizeof(key), "n/%s", json_string_value(v));
