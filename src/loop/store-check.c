@@ -395,13 +395,13 @@ static int leaf_records(struct check *c, pgno_t pgno, const uint8_t *page, unsig
 		size_t dsize = nd.lo | (size_t)nd.hi << 16;
 		const uint8_t *data = page + off + NODESIZE + nd.ksize;
 		struct key k = {page + off + NODESIZE, nd.ksize};
-		unsigned allowed = c->tree == TREE_MAIN ? F_SUBDATA : F_BIGDATA;
 		pgno_t ov;
 		int r = 0;
 
-		if (c->tree == TREE_MAIN ? nd.flags != F_SUBDATA : (nd.flags & ~allowed) != 0)
-			return bad(c, SCOUT_STORE_DAMAGED,
-				   "page %llu, record %u: flags 0x%x (%s)", (unsigned long long)pgno, i, nd.flags,
+		/* the table holds databases only; the others plain records */
+		if (c->tree == TREE_MAIN ? nd.flags != F_SUBDATA : (nd.flags & ~F_BIGDATA) != 0)
+			return bad(c, SCOUT_STORE_DAMAGED, "page %llu, record %u: flags 0x%x (%s)",
+				   (unsigned long long)pgno, i, nd.flags,
 				   c->tree == TREE_MAIN ? "not a database"
 							: "duplicates or a sub-database, which scout never writes");
 		if (nd.flags & F_BIGDATA) {

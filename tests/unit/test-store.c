@@ -17,8 +17,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <lmdb.h>
 
 #include "loop/log.h"
+#include "loop/store-check.h"
 #include "loop/store.h"
 
 struct env {
@@ -1058,6 +1060,272 @@ static void test_refuse_shorter_than_metas(void **state)
 	free(full);
 }
 
+/* ---- one kind of damage at a time ------------------------------------- */
+
+/* The MDB_db record of database name in LMDB's table of databases,
+ * copied; its root page number follows pad, flags, depth and three page
+ * counts. */
+static void db_record(const char *path, const char *name, char *ret, size_t len)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_val k = {strlen(name), (void *)name}, v;
+	MDB_dbi main_db;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY, 0), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, NULL, 0, &main_db), 0);
+	assert_int_equal(mdb_get(txn, main_db, &k, &v), 0);
+	assert_int_equal(v.mv_size, len);
+	memcpy(ret, v.mv_data, len);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
+#define DB_RECORD_SIZE (8 + 5 * sizeof(size_t))
+#define ROOT_OFFSET (8 + 4 * sizeof(size_t))
+
+static uint16_t get16(const char *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return v;
+}
+
+static void put16(char *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+
+/* Writes the damaged copy and expects a refusal naming the file and the
+ * problem, the file left exactly as it was and no lock file beside it. */
+static void assert_refused(struct env *e, const char *damaged, size_t len, const char *expect)
+{
+	struct scout_store *s = NULL;
+	char err[512] = "";
+	size_t alen;
+
+	write_file(e->path, damaged, len);
+	assert_true(scout_store_open(e->dir, 64 << 20, &s, err, sizeof(err)) < 0);
+	assert_null(s);
+	print_message("%s\n", err);
+	assert_non_null(strstr(err, e->path));
+	assert_non_null(strstr(err, "store is damaged"));
+	assert_non_null(strstr(err, expect));
+	assert_non_null(strstr(err, "left untouched; move it aside"));
+	char *after = read_file(e->path, &alen);
+	assert_int_equal(alen, len);
+	assert_memory_equal(after, damaged, len);
+	free(after);
+	assert_false(exists(e->lock));
+}
+
+static void test_refuse_damage_kinds(void **state)
+{
+	struct env *e = *state;
+	char rec[DB_RECORD_SIZE], needle[6 + DB_RECORD_SIZE];
+	size_t len, psize, root, leaf;
+	char *pristine, *d, *page, *node;
+
+	make_victim_store(e->dir);
+	db_record(e->path, "victim", rec, sizeof(rec));
+	unlink(e->lock);
+	memcpy(&root, rec + ROOT_OFFSET, sizeof(root));
+	pristine = read_file(e->path, &len);
+	psize = store_psize(pristine, len);
+	d = malloc(len);
+	assert_non_null(d);
+	page = d + root * psize;
+	assert_int_equal(get16(pristine + root * psize + sizeof(size_t) + 2), 0x01); /* a branch page */
+
+	/* a child that is its own parent */
+	memcpy(d, pristine, len);
+	node = page + get16(page + 16 + 2);
+	put16(node, (uint16_t)root);
+	put16(node + 2, (uint16_t)(root >> 16));
+	put16(node + 4, 0);
+	assert_refused(e, d, len, "is reached twice");
+
+	/* a node offset past the page, in the first leaf */
+	memcpy(d, pristine, len);
+	node = page + get16(page + 16);
+	leaf = get16(node) | (size_t)get16(node + 2) << 16;
+	put16(d + leaf * psize + 16, (uint16_t)(psize - 2));
+	assert_refused(e, d, len, "outside the node area");
+
+	/* a key longer than its page */
+	memcpy(d, pristine, len);
+	node = d + leaf * psize + get16(d + leaf * psize + 16);
+	put16(node + 6, 5000);
+	assert_refused(e, d, len, "(database 'victim': page");
+	assert_refused(e, d, len, "has a key of 5000 bytes");
+
+	/* a branch page marked as a leaf */
+	memcpy(d, pristine, len);
+	put16(page + sizeof(size_t) + 2, 0x02);
+	assert_refused(e, d, len, "where level 1 of 2 needs a branch page");
+
+	/* the database's record says DUPSORT (0x04), which LMDB would obey */
+	memcpy(d, pristine, len);
+	memcpy(needle, "victim", 6);
+	memcpy(needle + 6, rec, sizeof(rec));
+	char *hit = memmem(d, len, needle, sizeof(needle));
+	assert_non_null(hit);
+	for (; hit; hit = memmem(hit + 1, len - (size_t)(hit + 1 - d), needle, sizeof(needle)))
+		put16(hit + 6 + 4, 0x04); /* in both snapshots */
+	assert_refused(e, d, len, "flags 0x4, which scout never sets");
+
+	/* meta page 0 claims a commit that never happened */
+	memcpy(d, pristine, len);
+	size_t txnid;
+	char *meta0_txnid = d + 16 + 8 + sizeof(void *) + sizeof(size_t) + 2 * DB_RECORD_SIZE + sizeof(size_t);
+	memcpy(&txnid, meta0_txnid, sizeof(txnid));
+	txnid += 1000;
+	memcpy(meta0_txnid, &txnid, sizeof(txnid));
+	assert_refused(e, d, len, "the meta pages hold commits");
+
+	/* and the undamaged file opens */
+	write_file(e->path, pristine, len);
+	scout_store_close(open_ok(e->dir, 64 << 20));
+	free(d);
+	free(pristine);
+}
+
+/* ---- the check never refuses a sound store ---------------------------- */
+
+struct churn {
+	struct scout_db *db[4];
+	uint64_t x;
+	int phase;
+	char *buf;
+};
+
+static size_t churn_vlen(uint64_t *x)
+{
+	switch (xorshift(x) % 10) {
+	case 0:
+		return 0;
+	case 1:
+	case 2:
+		return 1900 + (size_t)(xorshift(x) % 300); /* around the largest inline value */
+	case 3:
+		return 3000 + (size_t)(xorshift(x) % 40000); /* overflow pages */
+	default:
+		return 1 + (size_t)(xorshift(x) % 300);
+	}
+}
+
+static int churn_txn(struct scout_txn *t, void *arg)
+{
+	struct churn *c = arg;
+	unsigned ops = 1 + (unsigned)(xorshift(&c->x) % 60);
+	char key[520];
+	int r = 0;
+
+	for (unsigned i = 0; i < ops && r >= 0; i++) {
+		struct scout_db *db = c->db[xorshift(&c->x) % 4];
+		unsigned k = (unsigned)(xorshift(&c->x) % 1500);
+		/* keys of 1 to 511 bytes sharing prefixes */
+		size_t kl = k % 97 == 0 ? 511 : 1 + k % 40;
+		for (size_t j = 0; j < kl; j++)
+			key[j] = (char)('a' + (k >> (j % 8)) % 26);
+		switch (xorshift(&c->x) % 5) {
+		case 0:
+		case 1:
+			r = scout_txn_del(t, db, key, kl);
+			if (r == -ENOENT)
+				r = 0;
+			break;
+		case 2: /* the same key twice in one transaction: shrinks or grows in place */
+			r = scout_txn_put(t, db, key, kl, c->buf, 9000);
+			if (r == 0)
+				r = scout_txn_put(t, db, key, kl, c->buf, churn_vlen(&c->x));
+			break;
+		default:
+			r = scout_txn_put(t, db, key, kl, c->buf, churn_vlen(&c->x));
+		}
+	}
+	if (r == 0 && xorshift(&c->x) % 10 == 0)
+		return -ECANCELED; /* an aborted transaction now and then */
+	return r;
+}
+
+/* Many big values at once, then none: free-page list records too long
+ * for a page. */
+static int churn_bulk(struct scout_txn *t, void *arg)
+{
+	struct churn *c = arg;
+	char key[16];
+	int r = 0;
+
+	for (int i = 0; i < 150 && r >= 0; i++) {
+		snprintf(key, sizeof(key), "bulk-%03d", i);
+		r = c->phase ? scout_txn_del(t, c->db[3], key, strlen(key))
+			     : scout_txn_put(t, c->db[3], key, strlen(key), c->buf, 12000);
+	}
+	return r;
+}
+
+static void assert_sound(const char *path, unsigned step)
+{
+	enum scout_store_state state = SCOUT_STORE_DAMAGED;
+	char why[256];
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(scout_store_check(fd, &state, why, sizeof(why)), 0);
+	close(fd);
+	if (state != SCOUT_STORE_SOUND)
+		fail_msg("step %u: a store LMDB wrote was found unsound: %s", step, why);
+}
+
+static void test_check_accepts_churn(void **state)
+{
+	struct env *e = *state;
+	struct scout_store *s = open_ok(e->dir, 256 << 20);
+	struct churn c = {.x = 88172645463325252ull, .buf = malloc(64 * 1024)};
+	static const char *const names[] = {"a", "bb", "snmp", "health"};
+	/* SCOUT_STORE_CHURN=STEPS:SEED for a longer run */
+	const char *env_churn = getenv("SCOUT_STORE_CHURN");
+	unsigned steps = env_churn ? (unsigned)strtoul(env_churn, NULL, 10) : 400;
+	int r;
+
+	if (env_churn && strchr(env_churn, ':'))
+		c.x = strtoull(strchr(env_churn, ':') + 1, NULL, 10) | 1;
+
+	assert_non_null(c.buf);
+	for (size_t i = 0; i < 64 * 1024; i++)
+		c.buf[i] = (char)(i * 131);
+	assert_sound(e->path, 0); /* a new store */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(scout_store_db(s, names[i], &c.db[i]), 0);
+	scout_log_set_level(SCOUT_LOG_WARN);
+	for (unsigned step = 1; step <= steps; step++) {
+		if (step % 100 == 50) {
+			c.phase = 0;
+			assert_int_equal(scout_store_write(s, churn_bulk, &c), 0);
+			assert_sound(e->path, step);
+			c.phase = 1;
+			assert_int_equal(scout_store_write(s, churn_bulk, &c), 0);
+		} else {
+			r = scout_store_write(s, churn_txn, &c);
+			if (r != -ECANCELED)
+				assert_int_equal(r, 0);
+		}
+		assert_sound(e->path, step);
+		if (step % 100 == 0) { /* and LMDB reads it back after a reopen */
+			scout_store_close(s);
+			s = open_ok(e->dir, 256 << 20);
+			for (int i = 0; i < 4; i++)
+				assert_int_equal(scout_store_db(s, names[i], &c.db[i]), 0);
+		}
+	}
+	scout_log_set_level(SCOUT_LOG_INFO);
+	scout_store_close(s);
+	free(c.buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1077,6 +1345,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refuse_empty_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_shorter_than_metas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damaged_named_db_seeds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_damage_kinds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_accepts_churn, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
