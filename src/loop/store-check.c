@@ -610,7 +610,8 @@ static int walk_snapshot(struct check *c, const struct meta *m, const char *snap
 	/* A page LMDB hands out again must not be in use; the file may end
 	 * early only by pages that are free (allocated, then freed unwritten). */
 	c->label = "the free-page list";
-	qsort(c->freed, c->nfreed, sizeof(*c->freed), by_pgno);
+	if (c->nfreed)
+		qsort(c->freed, c->nfreed, sizeof(*c->freed), by_pgno);
 	for (size_t i = 0; i < c->nfreed; i++) {
 		pgno_t p = c->freed[i];
 		if (i > 0 && p == c->freed[i - 1])
