@@ -1,6 +1,6 @@
 /* LMDB behind a small API: open with checks that refuse a damaged file
- * without writing to it (store-check.c), named databases per module, write transactions
- * that grow the map and retry, cursors and read transactions. */
+ * without writing to it (store-check.c), named databases per module, write
+ * transactions that grow the map and retry, cursors and read transactions. */
 #include "store.h"
 
 #include <errno.h>
