@@ -31,6 +31,8 @@
 #include "store.h"
 
 #define STOP_TIMEOUT_MS 4500
+/* Unclean starts in a row from which the agent calls it a crash loop. */
+#define CRASH_LOOP_STARTS 3
 
 const char scout_default_config[] = "; scoutd's built-in configuration: state under ./var, no cloud.\n"
 				    "[agent]\n"
@@ -115,6 +117,7 @@ struct run_record {
 	uint64_t starts;
 	bool running; /* true while a run is in progress: still set after a crash */
 	uint64_t started, stopped;
+	uint64_t unclean; /* starts in a row, up to this one, after a run that did not stop */
 };
 
 struct reload_job {
@@ -149,6 +152,7 @@ struct agent {
 	time_t started;
 	struct run_record prev;
 	bool have_prev;
+	uint64_t unclean_starts;
 	bool stopping, forced;
 	int exit_code;
 	/* reload */
@@ -187,7 +191,7 @@ static void pack_run(msgpack_sbuffer *sb, const struct run_record *r)
 	msgpack_packer pk;
 
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 4);
+	msgpack_pack_map(&pk, 5);
 	scout_pack_str(&pk, "starts");
 	msgpack_pack_uint64(&pk, r->starts);
 	scout_pack_str(&pk, "running");
@@ -196,6 +200,8 @@ static void pack_run(msgpack_sbuffer *sb, const struct run_record *r)
 	msgpack_pack_uint64(&pk, r->started);
 	scout_pack_str(&pk, "stopped");
 	msgpack_pack_uint64(&pk, r->stopped);
+	scout_pack_str(&pk, "unclean");
+	msgpack_pack_uint64(&pk, r->unclean);
 }
 
 static int save_run(struct agent *a, const struct run_record *r)
@@ -224,6 +230,7 @@ static void load_run(struct agent *a)
 	    scout_pack_get_bool(&u.data, "running", &a->prev.running) == 0) {
 		scout_pack_get_uint(&u.data, "started", &a->prev.started);
 		scout_pack_get_uint(&u.data, "stopped", &a->prev.stopped);
+		scout_pack_get_uint(&u.data, "unclean", &a->prev.unclean); /* absent from older records: 0 */
 		a->have_prev = true;
 	} else {
 		log_warn("agent: run record in the store is unreadable; starting a new one");
@@ -295,6 +302,8 @@ static json_t *status_json(struct agent *a)
 			    !a->have_prev ? json_string("none")
 					  : json_string(a->prev.running ? "unclean" : "clean"));
 	json_object_set_new(o, "starts", json_integer((json_int_t)(a->prev.starts + 1)));
+	json_object_set_new(o, "unclean_starts", json_integer((json_int_t)a->unclean_starts));
+	json_object_set_new(o, "crash_loop", json_boolean(a->unclean_starts >= CRASH_LOOP_STARTS));
 	json_object_set_new(o, "modules", mods);
 	json_object_set_new(o, "bus", bus_json(a));
 	json_object_set_new(o, "store", store_json(a));
@@ -892,7 +901,15 @@ int scout_agent_run(const char *path)
 	load_run(a);
 	if (a->have_prev && a->prev.running)
 		log_warn("agent: the previous run (started %" PRIu64 ") did not stop cleanly", a->prev.started);
-	now = (struct run_record){.starts = a->prev.starts + 1, .running = true, .started = (uint64_t)a->started};
+	a->unclean_starts = a->have_prev && a->prev.running ? a->prev.unclean + 1 : 0;
+	if (a->unclean_starts >= CRASH_LOOP_STARTS)
+		log_warn("agent: %" PRIu64 " unclean starts in a row: a crash loop; the end of each earlier run's log "
+			 "says why (journalctl -u scoutd), and `scoutctl status` shows the count",
+			 a->unclean_starts);
+	now = (struct run_record){.starts = a->prev.starts + 1,
+				  .running = true,
+				  .started = (uint64_t)a->started,
+				  .unclean = a->unclean_starts};
 	if ((r = save_run(a, &now)) < 0) {
 		log_error("agent: store: cannot write: %s", strerror(-r));
 		r = 1;

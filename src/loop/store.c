@@ -1,6 +1,6 @@
 /* LMDB behind a small API: open with checks that refuse a damaged file
- * without writing to it, named databases per module, write transactions
- * that grow the map and retry, cursors and read transactions. */
+ * without writing to it (store-check.c), named databases per module, write
+ * transactions that grow the map and retry, cursors and read transactions. */
 #include "store.h"
 
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store-check.h"
 
 #define MAX_DBS 32
 #define INITIAL_MAP (1u << 20)
@@ -69,49 +70,63 @@ const char *scout_store_path(const struct scout_store *store)
 	return store->path;
 }
 
-/* The environment's pages must all lie inside the file: a file cut short
- * would fault (SIGBUS) on first touch instead of failing cleanly. */
-static int check_env(struct scout_store *s, char *err, size_t errlen)
-{
-	MDB_envinfo info;
-	MDB_stat st;
-	struct stat fst;
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
+#define ADVICE "it was left untouched; move it aside to start with an empty store, or restore a backup"
 
-	if (mdb_env_info(s->env, &info) || mdb_env_stat(s->env, &st) || stat(s->path, &fst) < 0) {
-		snprintf(err, errlen, "%s: cannot read the store's header", s->path);
-		return -EIO;
+/* An existing file is checked page by page before LMDB maps it (see
+ * store-check.h): LMDB trusts what it reads, so a damaged page would crash
+ * scoutd on the first write, and again on every restart. A missing file is
+ * left to LMDB to create; an empty one is a store that lost everything,
+ * not a new one. */
+static int check_file(const char *path, char *err, size_t errlen)
+{
+	enum scout_store_state state;
+	char why[256];
+	struct stat st;
+	int fd, r;
+
+	/* O_NONBLOCK: a FIFO in its place must not block start-up */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: cannot open store: %s", path, strerror(-r));
+		return r;
 	}
-	if ((uint64_t)(info.me_last_pgno + 1) * st.ms_psize > (uint64_t)fst.st_size) {
-		snprintf(err, errlen, "%s: store file is truncated (%lld bytes, needs %llu); it was left untouched",
-			 s->path, (long long)fst.st_size, (unsigned long long)(info.me_last_pgno + 1) * st.ms_psize);
-		return -EIO;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(err, errlen, "%s: not a regular file; " ADVICE, path);
+		return -EINVAL;
 	}
-	s->map_size = info.me_mapsize;
-	/* Walk the table of named databases: touches the root pages. */
-	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-	if (rc) {
-		snprintf(err, errlen, "%s: %s", s->path, mdb_strerror(rc));
-		return map_err(rc);
+	r = scout_store_check(fd, &state, why, sizeof(why));
+	close(fd);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: cannot read store: %s", path, strerror(-r));
+		return r;
 	}
-	rc = mdb_cursor_open(txn, 1 /* MAIN_DBI */, &cur);
-	if (rc == 0) {
-		for (int op = MDB_FIRST; rc == 0; op = MDB_NEXT)
-			rc = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op);
-		mdb_cursor_close(cur); /* a read-only txn does not free its cursors */
+	switch (state) {
+	case SCOUT_STORE_SOUND:
+		return 0;
+	case SCOUT_STORE_EMPTY:
+		snprintf(err, errlen, "%s: store file is empty (%s); " ADVICE, path, why);
+		break;
+	case SCOUT_STORE_FOREIGN:
+		snprintf(err, errlen, "%s: not a scout store or damaged (%s); " ADVICE, path, why);
+		break;
+	case SCOUT_STORE_TRUNCATED:
+		snprintf(err, errlen, "%s: store file is truncated (%s); " ADVICE, path, why);
+		break;
+	case SCOUT_STORE_DAMAGED:
+		snprintf(err, errlen, "%s: store is damaged (%s); " ADVICE, path, why);
+		break;
 	}
-	if (rc != MDB_NOTFOUND)
-		snprintf(err, errlen, "%s: store is damaged (%s); it was left untouched", s->path, mdb_strerror(rc));
-	mdb_txn_abort(txn);
-	return rc == MDB_NOTFOUND ? 0 : map_err(rc);
+	return -EIO;
 }
 
 int scout_store_open(const char *dir, uint64_t max_size, struct scout_store **ret_store, char *err, size_t errlen)
 {
 	struct scout_store *s = calloc(1, sizeof(*s));
+	MDB_envinfo info;
 	char lock[4096];
 	bool had_lock;
 	int rc, r;
@@ -126,6 +141,9 @@ int scout_store_open(const char *dir, uint64_t max_size, struct scout_store **re
 	had_lock = access(lock, F_OK) == 0;
 	s->max_size = max_size < INITIAL_MAP ? INITIAL_MAP : max_size;
 
+	r = check_file(s->path, err, errlen);
+	if (r < 0)
+		goto fail;
 	rc = mdb_env_create(&s->env);
 	if (!rc)
 		rc = mdb_env_set_maxdbs(s->env, MAX_DBS);
@@ -135,16 +153,19 @@ int scout_store_open(const char *dir, uint64_t max_size, struct scout_store **re
 		rc = mdb_env_open(s->env, s->path, MDB_NOSUBDIR | MDB_NOTLS, 0600);
 	if (rc) {
 		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
-			snprintf(err, errlen, "%s: not a scout store or damaged (%s); it was left untouched", s->path,
+			snprintf(err, errlen, "%s: not a scout store or damaged (%s); " ADVICE, s->path,
 				 mdb_strerror(rc));
 		else
 			snprintf(err, errlen, "%s: cannot open store: %s", s->path, mdb_strerror(rc));
 		r = map_err(rc);
 		goto fail;
 	}
-	r = check_env(s, err, errlen);
-	if (r < 0)
+	if (mdb_env_info(s->env, &info)) {
+		snprintf(err, errlen, "%s: cannot read the store's header", s->path);
+		r = -EIO;
 		goto fail;
+	}
+	s->map_size = info.me_mapsize;
 	*ret_store = s;
 	return 0;
 fail:

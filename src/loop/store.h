@@ -24,9 +24,11 @@ struct scout_store_info {
 	unsigned readers;
 };
 
-/* Opens (creating dir/scout.mdb when absent). On failure writes a message
- * naming the file and what is wrong into err, and leaves any existing file
- * exactly as it was. */
+/* Opens dir/scout.mdb, creating it only when absent: an existing file is
+ * first checked page by page (store-check.h), and an empty one is refused,
+ * not re-initialised. On failure writes a message naming the file, what is
+ * wrong and what to do into err, and leaves any existing file exactly as it
+ * was. */
 int scout_store_open(const char *dir, uint64_t max_size, struct scout_store **ret_store, char *err, size_t errlen);
 void scout_store_close(struct scout_store *store);
 const char *scout_store_path(const struct scout_store *store);

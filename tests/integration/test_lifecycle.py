@@ -1,17 +1,41 @@
 """Start and stop: SIGTERM/SIGINT stop cleanly (exit 0, socket removed, no
 leftover handles) even with clients connected; kill -9 leaves a stale socket
-and an unclean run record that the next start handles; a clean stop is
-recorded; health history persists and is trimmed; a second agent on the
-same state_dir or socket is refused; a damaged store is refused and left
-untouched."""
+and an unclean run record that the next start handles; unclean starts in a
+row are counted and three make a crash loop, in the log and the status; a
+clean stop is recorded; health history persists and is trimmed; a second
+agent on the same state_dir or socket is refused; a damaged, truncated or
+empty store is refused and left untouched."""
 
 import hashlib
 import os
 import shutil
 import signal
+import struct
 import subprocess
 
 import scoutlib
+
+
+def lmdb_db_root(data, name):
+    """(root page, page size) of a named database in an LMDB 0.9 file, as
+    laid out on a 64-bit little-endian host: the newer meta page's main
+    database, a one-page leaf here, holds name -> MDB_db."""
+    metas = []
+    psize = struct.unpack_from("=I", data, 16 + 24)[0]
+    for i in (0, 1):
+        off = i * psize + 16
+        main_root = struct.unpack_from("=Q", data, off + 24 + 48 + 40)[0]
+        txnid = struct.unpack_from("=Q", data, off + 128)[0]
+        metas.append((txnid, main_root))
+    page = max(metas)[1] * psize
+    flags, lower = struct.unpack_from("=HH", data, page + 10)
+    assert flags == 0x02, "the table of databases is not a single leaf page"
+    for i in range((lower - 16) // 2):
+        node = page + struct.unpack_from("=H", data, page + 16 + 2 * i)[0]
+        ksize = struct.unpack_from("=H", data, node + 6)[0]
+        if bytes(data[node + 8:node + 8 + ksize]) == name:
+            return struct.unpack_from("=Q", data, node + 8 + ksize + 40)[0], psize
+    raise AssertionError("no database %r in the store" % name)
 
 
 def wait_exit(proc, timeout=15):
@@ -130,6 +154,35 @@ class Restart(scoutlib.AgentTest):
         self.assertEqual(rc, 0, a.log())
         self.assertCleanLog(a)
 
+    def test_crash_loop(self):
+        a = self.agent()
+        a.start()
+        st = a.status()
+        self.assertEqual((st["unclean_starts"], st["crash_loop"]), (0, False))
+        for n in (1, 2, 3):
+            a.kill9()
+            a.start()
+            st = a.status()
+            self.assertEqual((st["previous_run"], st["starts"]), ("unclean", n + 1))
+            self.assertEqual((st["unclean_starts"], st["crash_loop"]), (n, n >= 3))
+            line = "agent: %d unclean starts in a row: a crash loop" % n
+            if n >= 3:
+                self.assertIn(line, a.log())
+            else:
+                self.assertNotIn("crash loop", a.log())
+        self.assertIn('"unclean_starts":3', a.ctl("status", "--json").stdout.replace(" ", ""))
+
+        # a clean stop ends the loop
+        rc, took = a.stop()
+        self.assertEqual(rc, 0, a.log())
+        a.start()
+        st = a.status()
+        self.assertEqual((st["previous_run"], st["unclean_starts"], st["crash_loop"]), ("clean", 0, False))
+        self.assertNotIn("crash loop", a.log())
+        rc, took = a.stop()
+        self.assertEqual(rc, 0, a.log())
+        self.assertCleanLog(a)
+
     def test_second_agent_same_state_dir_refused(self):
         a = self.agent()
         a.start()
@@ -216,6 +269,31 @@ class DamagedStore(scoutlib.AgentTest):
         self.assertGreater(size, 3 * 4096)
         os.truncate(store, 3 * 4096)  # the two meta pages survive, the data does not
         self.refused(a, "store file is truncated")
+
+    def test_empty_store(self):
+        # a store that lost everything is not a new store
+        a = self.agent()
+        os.makedirs(a.state_dir, 0o750)
+        open(os.path.join(a.state_dir, "scout.mdb"), "wb").close()
+        self.refused(a, "store file is empty")
+
+    def test_damaged_named_database(self):
+        a = self.agent()
+        a.start()
+        a.wait_samples(2)
+        rc, took = a.stop()
+        self.assertEqual(rc, 0, a.log())
+        store = os.path.join(a.state_dir, "scout.mdb")
+        with open(store, "r+b") as f:
+            data = bytearray(f.read())
+            root, psize = lmdb_db_root(data, b"health")
+            # the first node of the health database's root page now starts
+            # 2 bytes before the end of the page
+            struct.pack_into("=H", data, root * psize + 16, psize - 2)
+            f.seek(0)
+            f.write(data)
+        self.refused(a, "store is damaged (database 'health': page %d: node 0 at offset %d" % (root, psize - 2))
+        self.assertIn("move it aside to start with an empty store, or restore a backup", a.log())
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,11 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <lmdb.h>
 
 #include "loop/log.h"
+#include "loop/store-check.h"
 #include "loop/store.h"
 
 struct env {
@@ -722,6 +726,662 @@ static void test_refuse_no_permission(void **state)
 	assert_false(exists(e->path));
 }
 
+
+/* ---- damage inside a database ----------------------------------------- */
+
+/* LMDB checks no page's contents: a byte flip in a data page can make
+ * mdb_put write past a buffer. Every flip must either be refused at open,
+ * the file left as it was, or be harmless: each database reads in full
+ * and takes writes. */
+
+#define VICTIM_KEYS 300
+
+struct fill {
+	struct scout_db *db;
+	int from, to, step;
+	bool del;
+};
+
+static int fill_range(struct scout_txn *t, void *arg)
+{
+	struct fill *f = arg;
+	char key[32], val[7000];
+	int r;
+
+	for (int i = f->from; i < f->to; i += f->step) {
+		int kl = snprintf(key, sizeof(key), "victim-%04d", i);
+		/* mostly small values, some of a few hundred bytes, a few on
+		 * overflow pages */
+		size_t vl = i % 50 == 7 ? 6000 : i % 9 == 0 ? 400 : 20 + (size_t)(i * 37 % 180);
+
+		if (f->del) {
+			r = scout_txn_del(t, f->db, key, (size_t)kl);
+			if (r < 0 && r != -ENOENT)
+				return r;
+			continue;
+		}
+		memcpy(val, "VICTIMVAL", 9);
+		for (size_t j = 9; j < vl; j++)
+			val[j] = (char)('a' + (i + j) % 26);
+		r = scout_txn_put(t, f->db, key, (size_t)kl, val, vl);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* A store whose named database "victim" holds a few hundred records over
+ * many pages, written in several transactions with deletes in between so
+ * the free-page list has records too; "other" is small. */
+static void make_victim_store(const char *dir)
+{
+	struct scout_store *s = open_ok(dir, 64 << 20);
+	struct scout_db *other;
+	struct fill f = {.step = 1};
+	char key[16];
+
+	assert_int_equal(scout_store_db(s, "victim", &f.db), 0);
+	for (f.from = 0; f.from < VICTIM_KEYS; f.from += 60) {
+		f.to = f.from + 60;
+		assert_int_equal(scout_store_write(s, fill_range, &f), 0);
+	}
+	f = (struct fill){.db = f.db, .from = 3, .to = VICTIM_KEYS, .step = 11, .del = true};
+	assert_int_equal(scout_store_write(s, fill_range, &f), 0);
+	f = (struct fill){.db = f.db, .from = 0, .to = VICTIM_KEYS, .step = 13};
+	assert_int_equal(scout_store_write(s, fill_range, &f), 0);
+	assert_int_equal(scout_store_db(s, "other", &other), 0);
+	for (int i = 0; i < 20; i++) {
+		snprintf(key, sizeof(key), "o%02d", i);
+		assert_int_equal(scout_store_put(other, key, strlen(key), "other value", 11), 0);
+	}
+	scout_store_close(s);
+}
+
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* The page size LMDB wrote into meta page 0 (mm_dbs[0].md_pad, after the
+ * 16-byte page header, magic, version, address and map size). */
+static size_t store_psize(const char *buf, size_t len)
+{
+	uint32_t psize;
+
+	assert_true(len >= 44);
+	memcpy(&psize, buf + 16 + 4 + 4 + sizeof(void *) + sizeof(size_t), 4);
+	assert_true(psize >= 512 && len % psize == 0);
+	return psize;
+}
+
+static bool victim_page(const char *page, size_t psize)
+{
+	return page && (memmem(page, psize, "victim-", 7) || memmem(page, psize, "VICTIMVAL", 9));
+}
+
+struct exercise {
+	struct scout_db *db;
+	uint64_t n, count;
+	char first[64];
+	size_t first_len;
+	int r;
+};
+
+static int read_all(struct scout_txn *t, void *arg)
+{
+	struct exercise *x = arg;
+	struct scout_cursor *c;
+	const void *k, *v;
+	size_t kl, vl;
+	int r;
+
+	x->n = 0;
+	x->first_len = 0;
+	r = scout_cursor_open(t, x->db, &c);
+	if (r < 0)
+		return r;
+	for (r = scout_cursor_first(c, &k, &kl, &v, &vl); r == 0; r = scout_cursor_next(c, &k, &kl, &v, &vl)) {
+		if (x->n++ == 0 && kl <= sizeof(x->first)) {
+			memcpy(x->first, k, kl);
+			x->first_len = kl;
+		}
+		if (vl && !v)
+			r = -EFAULT;
+	}
+	scout_cursor_close(c);
+	if (r != -ENOENT)
+		return r;
+	return scout_txn_count(t, x->db, &x->count);
+}
+
+static int write_some(struct scout_txn *t, void *arg)
+{
+	struct exercise *x = arg;
+	static char big[9000];
+	struct scout_cursor *c;
+	int r;
+
+	memset(big, 'B', sizeof(big));
+	r = scout_txn_put(t, x->db, "zz-new", 6, "new value", 9);
+	if (r == 0 && x->first_len)
+		r = scout_txn_put(t, x->db, x->first, x->first_len, big, 700); /* grows a record in place */
+	if (r == 0)
+		r = scout_txn_put(t, x->db, "zz-big", 6, big, sizeof(big)); /* overflow pages */
+	if (r == 0 && (r = scout_cursor_open(t, x->db, &c)) == 0) {
+		r = scout_cursor_last(c, NULL, NULL, NULL, NULL);
+		if (r == 0)
+			r = scout_cursor_prev(c, NULL, NULL, NULL, NULL);
+		if (r == 0)
+			r = scout_cursor_del(c);
+		scout_cursor_close(c);
+	}
+	return r;
+}
+
+/* In a child: open the damaged store; 10 when refused as it should be, 0
+ * when opened and every database read and written, else 1 with why. */
+static int exercise_child(const char *dir, const char *path)
+{
+	static const char *const names[] = {"victim", "other", "new"};
+	struct scout_store *s = NULL;
+	char err[512] = "";
+	int r = scout_store_open(dir, 64 << 20, &s, err, sizeof(err));
+
+	if (r < 0) {
+		if (strstr(err, path) && strstr(err, "left untouched") &&
+		    (strstr(err, "store is damaged") || strstr(err, "truncated"))) {
+			if (getenv("SCOUT_STORE_VERBOSE"))
+				fprintf(stderr, "%s\n", err);
+			return 10;
+		}
+		fprintf(stderr, "refused with an unexpected message: %d %s\n", r, err);
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct exercise x = {0};
+
+		r = scout_store_db(s, names[i], &x.db);
+		if (r == 0)
+			r = scout_store_read(s, read_all, &x);
+		if (r == 0 && x.n != x.count) {
+			fprintf(stderr, "%s: the walk saw %llu records, the count says %llu\n", names[i],
+				(unsigned long long)x.n, (unsigned long long)x.count);
+			return 1;
+		}
+		if (r == 0)
+			r = scout_store_write(s, write_some, &x);
+		if (r == 0)
+			r = scout_store_read(s, read_all, &x);
+		if (r < 0) {
+			fprintf(stderr, "database %s: opened, then failed: %s\n", names[i], strerror(-r));
+			return 1;
+		}
+	}
+	scout_store_close(s);
+	return 0;
+}
+
+static void test_damaged_named_db_seeds(void **state)
+{
+	struct env *e = *state;
+	const char *env_seeds = getenv("SCOUT_STORE_SEEDS");
+	unsigned seeds = env_seeds ? (unsigned)strtoul(env_seeds, NULL, 10) : 200;
+	unsigned refused = 0, opened = 0, failed = 0;
+	size_t len, psize, nvictims = 0;
+	char *pristine, *damaged, failures[512] = "";
+	size_t *victims;
+
+	make_victim_store(e->dir);
+	pristine = read_file(e->path, &len);
+	psize = store_psize(pristine, len);
+	victims = calloc(len / psize, sizeof(*victims));
+	damaged = malloc(len);
+	assert_non_null(victims);
+	assert_non_null(damaged);
+	for (size_t p = 2; p < len / psize; p++)
+		if (victim_page(pristine + p * psize, psize))
+			victims[nvictims++] = p;
+	assert_true(nvictims >= 8); /* the database spans many pages */
+
+	for (unsigned seed = 1; seed <= seeds; seed++) {
+		uint64_t x = 0x9E3779B97F4A7C15ull * seed;
+		unsigned flips = 1 + (unsigned)(xorshift(&x) % 4);
+		char dir[128], path[160], lock[176];
+		int status;
+		pid_t pid;
+
+		memcpy(damaged, pristine, len);
+		for (unsigned i = 0; i < flips; i++) {
+			size_t page = victims[xorshift(&x) % nvictims];
+			size_t off = (size_t)(xorshift(&x) % psize);
+			damaged[page * psize + off] ^= (char)(1 + xorshift(&x) % 255);
+		}
+		snprintf(dir, sizeof(dir), "%s/seed-%u", e->dir, seed);
+		snprintf(path, sizeof(path), "%s/scout.mdb", dir);
+		snprintf(lock, sizeof(lock), "%s-lock", path);
+		assert_int_equal(mkdir(dir, 0700), 0);
+		write_file(path, damaged, len);
+
+		fflush(NULL);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			/* a crash ends the child, not in cmocka's handler */
+			static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+			for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+				signal(sigs[i], SIG_DFL);
+			scout_log_set_level(SCOUT_LOG_ERROR);
+			_exit(exercise_child(dir, path));
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 10) {
+			size_t alen;
+			char *after = read_file(path, &alen);
+
+			refused++;
+			if (alen != len || memcmp(after, damaged, len) != 0 || exists(lock)) {
+				failed++;
+				fprintf(stderr, "seed %u: refused, but the file or its lock file was touched\n", seed);
+			}
+			free(after);
+		} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			opened++;
+		} else {
+			failed++;
+			if (WIFSIGNALED(status))
+				fprintf(stderr, "seed %u: killed by signal %d\n", seed, WTERMSIG(status));
+			else
+				fprintf(stderr, "seed %u: exit status %d\n", seed, WEXITSTATUS(status));
+			size_t n = strlen(failures);
+			snprintf(failures + n, sizeof(failures) - n, " %u", seed);
+		}
+		rm_rf(dir);
+	}
+	print_message("%u seeds over %zu pages of the database: %u refused, %u opened and used, %u failed\n", seeds,
+		      nvictims, refused, opened, failed);
+	free(victims);
+	free(damaged);
+	free(pristine);
+	if (failed)
+		fail_msg("%u of %u seeds failed:%s", failed, seeds, failures);
+	assert_true(refused > 0); /* the flips did hit something that matters */
+}
+
+static void test_refuse_empty_file(void **state)
+{
+	/* a 0-byte file is a store that lost everything, not a new one */
+	struct env *e = *state;
+	struct scout_store *s = NULL;
+	char err[512] = "";
+	struct stat st;
+
+	write_file(e->path, "", 0);
+	int r = scout_store_open(e->dir, 64 << 20, &s, err, sizeof(err));
+	assert_true(r < 0);
+	assert_null(s);
+	assert_non_null(strstr(err, e->path));
+	assert_non_null(strstr(err, "empty"));
+	assert_non_null(strstr(err, "left untouched"));
+	assert_int_equal(stat(e->path, &st), 0);
+	assert_int_equal(st.st_size, 0);
+	assert_false(exists(e->lock));
+}
+
+static void test_refuse_shorter_than_metas(void **state)
+{
+	/* the first meta page whole, the second cut off */
+	struct env *e = *state;
+	struct scout_store *s = open_ok(e->dir, 64 << 20);
+	struct scout_db *db;
+	char err[512] = "";
+	size_t len, psize;
+
+	assert_int_equal(scout_store_db(s, "t", &db), 0);
+	assert_int_equal(scout_store_put(db, "k", 1, "v", 1), 0);
+	scout_store_close(s);
+	unlink(e->lock);
+	char *full = read_file(e->path, &len);
+	psize = store_psize(full, len);
+	write_file(e->path, full, psize + 100);
+
+	assert_true(scout_store_open(e->dir, 64 << 20, &s, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, e->path));
+	assert_non_null(strstr(err, "truncated"));
+	assert_non_null(strstr(err, "left untouched"));
+	size_t alen;
+	char *after = read_file(e->path, &alen);
+	assert_int_equal(alen, psize + 100);
+	assert_memory_equal(after, full, alen);
+	assert_false(exists(e->lock));
+	free(after);
+	free(full);
+}
+
+/* ---- one kind of damage at a time ------------------------------------- */
+
+/* The MDB_db record of database name in LMDB's table of databases,
+ * copied; its root page number follows pad, flags, depth and three page
+ * counts. */
+static void db_record(const char *path, const char *name, char *ret, size_t len)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_val k = {strlen(name), (void *)name}, v;
+	MDB_dbi main_db;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY, 0), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, NULL, 0, &main_db), 0);
+	assert_int_equal(mdb_get(txn, main_db, &k, &v), 0);
+	assert_int_equal(v.mv_size, len);
+	memcpy(ret, v.mv_data, len);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
+#define DB_RECORD_SIZE (8 + 5 * sizeof(size_t))
+#define ROOT_OFFSET (8 + 4 * sizeof(size_t))
+
+static uint16_t get16(const char *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return v;
+}
+
+static void put16(char *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+
+/* Writes the damaged copy and expects a refusal naming the file and the
+ * problem, the file left exactly as it was and no lock file beside it. */
+static void assert_refused(struct env *e, const char *damaged, size_t len, const char *expect)
+{
+	struct scout_store *s = NULL;
+	char err[512] = "";
+	size_t alen;
+
+	write_file(e->path, damaged, len);
+	assert_true(scout_store_open(e->dir, 64 << 20, &s, err, sizeof(err)) < 0);
+	assert_null(s);
+	print_message("%s\n", err);
+	assert_non_null(strstr(err, e->path));
+	assert_non_null(strstr(err, "store is damaged"));
+	assert_non_null(strstr(err, expect));
+	assert_non_null(strstr(err, "left untouched; move it aside"));
+	char *after = read_file(e->path, &alen);
+	assert_int_equal(alen, len);
+	assert_memory_equal(after, damaged, len);
+	free(after);
+	assert_false(exists(e->lock));
+}
+
+static void test_refuse_damage_kinds(void **state)
+{
+	struct env *e = *state;
+	char rec[DB_RECORD_SIZE], needle[6 + DB_RECORD_SIZE];
+	size_t len, psize, root, leaf;
+	char *pristine, *d, *page, *node;
+
+	make_victim_store(e->dir);
+	db_record(e->path, "victim", rec, sizeof(rec));
+	unlink(e->lock);
+	memcpy(&root, rec + ROOT_OFFSET, sizeof(root));
+	pristine = read_file(e->path, &len);
+	psize = store_psize(pristine, len);
+	d = malloc(len);
+	assert_non_null(d);
+	page = d + root * psize;
+	assert_int_equal(get16(pristine + root * psize + sizeof(size_t) + 2), 0x01); /* a branch page */
+
+	/* a child that is its own parent */
+	memcpy(d, pristine, len);
+	node = page + get16(page + 16 + 2);
+	put16(node, (uint16_t)root);
+	put16(node + 2, (uint16_t)(root >> 16));
+	put16(node + 4, 0);
+	assert_refused(e, d, len, "is reached twice");
+
+	/* a node offset past the page, in the first leaf */
+	memcpy(d, pristine, len);
+	node = page + get16(page + 16);
+	leaf = get16(node) | (size_t)get16(node + 2) << 16;
+	put16(d + leaf * psize + 16, (uint16_t)(psize - 2));
+	assert_refused(e, d, len, "outside the node area");
+
+	/* a key longer than its page */
+	memcpy(d, pristine, len);
+	node = d + leaf * psize + get16(d + leaf * psize + 16);
+	put16(node + 6, 5000);
+	assert_refused(e, d, len, "(database 'victim': page");
+	assert_refused(e, d, len, "has a key of 5000 bytes");
+
+	/* a branch page marked as a leaf */
+	memcpy(d, pristine, len);
+	put16(page + sizeof(size_t) + 2, 0x02);
+	assert_refused(e, d, len, "where level 1 of 2 needs a branch page");
+
+	/* the database's record says DUPSORT (0x04), which LMDB would obey */
+	memcpy(d, pristine, len);
+	memcpy(needle, "victim", 6);
+	memcpy(needle + 6, rec, sizeof(rec));
+	char *hit = memmem(d, len, needle, sizeof(needle));
+	assert_non_null(hit);
+	for (; hit; hit = memmem(hit + 1, len - (size_t)(hit + 1 - d), needle, sizeof(needle)))
+		put16(hit + 6 + 4, 0x04); /* in both snapshots */
+	assert_refused(e, d, len, "flags 0x4, which scout never sets");
+
+	/* meta page 0 claims a commit that never happened */
+	memcpy(d, pristine, len);
+	size_t txnid;
+	char *meta0_txnid = d + 16 + 8 + sizeof(void *) + sizeof(size_t) + 2 * DB_RECORD_SIZE + sizeof(size_t);
+	memcpy(&txnid, meta0_txnid, sizeof(txnid));
+	txnid += 1000;
+	memcpy(meta0_txnid, &txnid, sizeof(txnid));
+	assert_refused(e, d, len, "the meta pages hold commits");
+
+	/* and the undamaged file opens */
+	write_file(e->path, pristine, len);
+	scout_store_close(open_ok(e->dir, 64 << 20));
+	free(d);
+	free(pristine);
+}
+
+/* ---- the check never refuses a sound store ---------------------------- */
+
+struct churn {
+	struct scout_db *db[4];
+	uint64_t x;
+	int phase;
+	char *buf;
+};
+
+static size_t churn_vlen(uint64_t *x)
+{
+	switch (xorshift(x) % 10) {
+	case 0:
+		return 0;
+	case 1:
+	case 2:
+		return 1900 + (size_t)(xorshift(x) % 300); /* around the largest inline value */
+	case 3:
+		return 3000 + (size_t)(xorshift(x) % 40000); /* overflow pages */
+	default:
+		return 1 + (size_t)(xorshift(x) % 300);
+	}
+}
+
+static int churn_txn(struct scout_txn *t, void *arg)
+{
+	struct churn *c = arg;
+	unsigned ops = 1 + (unsigned)(xorshift(&c->x) % 60);
+	char key[520];
+	int r = 0;
+
+	for (unsigned i = 0; i < ops && r >= 0; i++) {
+		struct scout_db *db = c->db[xorshift(&c->x) % 4];
+		unsigned k = (unsigned)(xorshift(&c->x) % 1500);
+		/* keys of 1 to 511 bytes sharing prefixes */
+		size_t kl = k % 97 == 0 ? 511 : 1 + k % 40;
+		for (size_t j = 0; j < kl; j++)
+			key[j] = (char)('a' + (k >> (j % 8)) % 26);
+		switch (xorshift(&c->x) % 5) {
+		case 0:
+		case 1:
+			r = scout_txn_del(t, db, key, kl);
+			if (r == -ENOENT)
+				r = 0;
+			break;
+		case 2: /* the same key twice in one transaction: shrinks or grows in place */
+			r = scout_txn_put(t, db, key, kl, c->buf, 9000);
+			if (r == 0)
+				r = scout_txn_put(t, db, key, kl, c->buf, churn_vlen(&c->x));
+			break;
+		default:
+			r = scout_txn_put(t, db, key, kl, c->buf, churn_vlen(&c->x));
+		}
+	}
+	if (r == 0 && xorshift(&c->x) % 10 == 0)
+		return -ECANCELED; /* an aborted transaction now and then */
+	return r;
+}
+
+/* Many big values at once, then none: free-page list records too long
+ * for a page. */
+static int churn_bulk(struct scout_txn *t, void *arg)
+{
+	struct churn *c = arg;
+	char key[16];
+	int r = 0;
+
+	for (int i = 0; i < 150 && r >= 0; i++) {
+		snprintf(key, sizeof(key), "bulk-%03d", i);
+		r = c->phase ? scout_txn_del(t, c->db[3], key, strlen(key))
+			     : scout_txn_put(t, c->db[3], key, strlen(key), c->buf, 12000);
+	}
+	return r;
+}
+
+static void assert_sound(const char *path, unsigned step)
+{
+	enum scout_store_state state = SCOUT_STORE_DAMAGED;
+	char why[256];
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(scout_store_check(fd, &state, why, sizeof(why)), 0);
+	close(fd);
+	if (state != SCOUT_STORE_SOUND)
+		fail_msg("step %u: a store LMDB wrote was found unsound: %s", step, why);
+}
+
+static void test_check_accepts_churn(void **state)
+{
+	struct env *e = *state;
+	struct scout_store *s = open_ok(e->dir, 256 << 20);
+	struct churn c = {.x = 88172645463325252ull, .buf = malloc(64 * 1024)};
+	static const char *const names[] = {"a", "bb", "snmp", "health"};
+	/* SCOUT_STORE_CHURN=STEPS:SEED for a longer run */
+	const char *env_churn = getenv("SCOUT_STORE_CHURN");
+	unsigned steps = env_churn ? (unsigned)strtoul(env_churn, NULL, 10) : 400;
+	int r;
+
+	if (env_churn && strchr(env_churn, ':'))
+		c.x = strtoull(strchr(env_churn, ':') + 1, NULL, 10) | 1;
+
+	assert_non_null(c.buf);
+	for (size_t i = 0; i < 64 * 1024; i++)
+		c.buf[i] = (char)(i * 131);
+	assert_sound(e->path, 0); /* a new store */
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(scout_store_db(s, names[i], &c.db[i]), 0);
+	scout_log_set_level(SCOUT_LOG_WARN);
+	for (unsigned step = 1; step <= steps; step++) {
+		if (step % 100 == 50) {
+			c.phase = 0;
+			assert_int_equal(scout_store_write(s, churn_bulk, &c), 0);
+			assert_sound(e->path, step);
+			c.phase = 1;
+			assert_int_equal(scout_store_write(s, churn_bulk, &c), 0);
+		} else {
+			r = scout_store_write(s, churn_txn, &c);
+			if (r != -ECANCELED)
+				assert_int_equal(r, 0);
+		}
+		assert_sound(e->path, step);
+		if (step % 100 == 0) { /* and LMDB reads it back after a reopen */
+			scout_store_close(s);
+			s = open_ok(e->dir, 256 << 20);
+			for (int i = 0; i < 4; i++)
+				assert_int_equal(scout_store_db(s, names[i], &c.db[i]), 0);
+		}
+	}
+	scout_log_set_level(SCOUT_LOG_INFO);
+	scout_store_close(s);
+	free(c.buf);
+}
+
+struct putdel {
+	struct scout_db *db;
+	size_t vlen;
+	char *buf;
+	int i;
+};
+
+static int put_then_del(struct scout_txn *t, void *arg)
+{
+	struct putdel *p = arg;
+	char key[32];
+	int r;
+
+	snprintf(key, sizeof(key), "keep-%04d", p->i++);
+	r = scout_txn_put(t, p->db, key, strlen(key), p->buf, 100);
+	if (r == 0)
+		r = scout_txn_put(t, p->db, "tmp", 3, p->buf, p->vlen);
+	if (r == 0)
+		r = scout_txn_del(t, p->db, "tmp", 3);
+	return r;
+}
+
+/* A value put and deleted in one transaction: its overflow pages, last in
+ * the file, are freed unwritten, so the file ends before the store's last
+ * page. LMDB allows that when the missing pages are free; the check must
+ * too (the size check before it refused such a store as truncated). */
+static void test_accept_free_tail(void **state)
+{
+	struct env *e = *state;
+	struct scout_store *s = open_ok(e->dir, 64 << 20);
+	struct putdel p = {.vlen = 40000, .buf = calloc(1, 40000)};
+	struct scout_store_info info;
+	bool short_file = false;
+
+	assert_non_null(p.buf);
+	assert_int_equal(scout_store_db(s, "t", &p.db), 0);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(scout_store_write(s, put_then_del, &p), 0);
+		assert_int_equal(scout_store_info(s, &info), 0);
+		short_file |= info.used > info.file_size;
+		assert_sound(e->path, (unsigned)i);
+	}
+	assert_true(short_file);
+	scout_store_close(s);
+	s = open_ok(e->dir, 64 << 20);
+	assert_int_equal(scout_store_db(s, "t", &p.db), 0);
+	void *v;
+	size_t vl;
+	assert_int_equal(scout_store_get(p.db, "keep-0004", 9, &v, &vl), 0);
+	assert_int_equal(vl, 100);
+	free(v);
+	assert_absent(p.db, "tmp");
+	scout_store_close(s);
+	free(p.buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -738,6 +1398,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refuse_truncated_without_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_parent_is_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_no_permission, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_empty_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_shorter_than_metas, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_named_db_seeds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuse_damage_kinds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_accepts_churn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accept_free_tail, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
