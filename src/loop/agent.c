@@ -150,6 +150,7 @@ struct agent {
 	struct run_record prev;
 	bool have_prev;
 	bool stopping, forced;
+	bool stopped_rest; /* finish_stop ran: only a reload job may be left */
 	int exit_code;
 	/* reload */
 	bool reloading, reload_again;
@@ -390,6 +391,7 @@ static char *metrics_text(struct agent *a)
 /* ---- reload ------------------------------------------------------------ */
 
 static void start_reload(struct agent *a);
+static void close_handle(uv_handle_t *h);
 
 static void reload_work(uv_work_t *w)
 {
@@ -466,6 +468,10 @@ static void reload_done(uv_work_t *w, int status)
 	scout_diag_free(&j->diag);
 	free(j->path);
 	free(j);
+	if (a->stopping && a->stopped_rest) {
+		uv_timer_stop(&a->stop_timer);
+		close_handle((uv_handle_t *)&a->stop_timer);
+	}
 
 	while (a->waiters) {
 		struct waiter *wt = a->waiters;
@@ -540,7 +546,14 @@ static void on_status_closed(void *arg)
 
 static void finish_stop(struct agent *a)
 {
-	uv_timer_stop(&a->stop_timer);
+	a->stopped_rest = true;
+	/* A reload job still reading the file keeps the loop alive until it
+	 * returns; the stop timer stays armed so that a read that never
+	 * returns cannot hold the stop for ever. */
+	if (!a->reloading) {
+		uv_timer_stop(&a->stop_timer);
+		close_handle((uv_handle_t *)&a->stop_timer);
+	}
 	if (a->status)
 		scout_status_close(a->status, on_status_closed, a);
 	if (a->bus)
@@ -549,7 +562,6 @@ static void finish_stop(struct agent *a)
 	for (int i = 0; i < 3; i++)
 		close_handle((uv_handle_t *)&a->sig[i]);
 	close_handle((uv_handle_t *)&a->watchdog);
-	close_handle((uv_handle_t *)&a->stop_timer);
 }
 
 static void on_modules_stopped(void *arg)
@@ -567,8 +579,13 @@ static void on_stop_timeout(uv_timer_t *t)
 	struct agent *a = t->data;
 	char stuck[256];
 
-	scout_host_stuck(a->host, stuck, sizeof(stuck));
-	log_error("agent: modules did not stop within %d ms: %s; exiting anyway", STOP_TIMEOUT_MS, stuck);
+	if (a->stopped_rest) {
+		log_error("agent: the reload still reading %s did not finish within %d ms; exiting anyway",
+			  a->config_path ? a->config_path : SCOUT_EMBEDDED_NAME, STOP_TIMEOUT_MS);
+	} else {
+		scout_host_stuck(a->host, stuck, sizeof(stuck));
+		log_error("agent: modules did not stop within %d ms: %s; exiting anyway", STOP_TIMEOUT_MS, stuck);
+	}
 	a->forced = true;
 	a->exit_code = 1;
 	uv_stop(&a->loop);
@@ -693,17 +710,62 @@ static int mkdirs(const char *path, mode_t mode)
 	return 0;
 }
 
+/* The store, the lock file and (by default) the socket live in state_dir,
+ * opened by name: whoever else may write there could put a symlink or a
+ * file of their own in their place. So the directory must belong to
+ * scoutd's user (or root) and be writable by no one else. */
+static int check_state_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0) {
+		log_error("agent: state_dir %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_error("agent: state_dir %s is not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		log_error("agent: state_dir %s is owned by uid %u, not by scoutd's user (uid %u) or root; "
+			  "chown %u %s, or choose another state_dir",
+			  dir, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), dir);
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		log_error("agent: state_dir %s is writable by its group or others (mode %04o), who could replace "
+			  "the files scoutd keeps there; chmod go-w %s",
+			  dir, (unsigned)(st.st_mode & 07777), dir);
+		return -EPERM;
+	}
+	return 0;
+}
+
 /* One agent per state directory: an flock held for the process's life. */
 static int lock_state_dir(struct agent *a)
 {
 	char path[PATH_MAX], pid[32];
+	struct stat st;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/scoutd.pid", a->conf->state_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	/* never through a symlink (as root, that truncated any file it named);
+	 * O_NONBLOCK and O_NOCTTY so that a FIFO or a device cannot hang or
+	 * capture us before the type check */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0640);
+	if (fd < 0 && errno == ELOOP) {
+		log_error("agent: %s is a symbolic link; scoutd does not follow it: remove it (scoutd creates the "
+			  "file itself)", path);
+		return -ELOOP;
+	}
 	if (fd < 0) {
 		log_error("agent: %s: %s", path, strerror(errno));
 		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_error("agent: %s is not a regular file: remove it (scoutd creates the file itself)", path);
+		close(fd);
+		return -EINVAL;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		ssize_t n = read(fd, pid, sizeof(pid) - 1);
@@ -867,7 +929,7 @@ int scout_agent_run(const char *path)
 		r = 1;
 		goto out;
 	}
-	if (lock_state_dir(a) < 0) {
+	if (check_state_dir(a->conf->state_dir) < 0 || lock_state_dir(a) < 0) {
 		r = 1;
 		goto out;
 	}
@@ -937,6 +999,13 @@ int scout_agent_run(const char *path)
 
 	uv_run(&a->loop, UV_RUN_DEFAULT);
 	r = a->exit_code;
+	if (a->forced && a->reloading) {
+		/* The reload's thread is stuck in the file system, and libuv
+		 * joins its pool's threads at exit: a plain return would wait
+		 * for it for ever. */
+		log_error("agent: exiting with a reload still running");
+		_exit(r);
+	}
 
 close_loop:
 	if (!a->forced) {
