@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -49,6 +50,7 @@ struct agent_conf {
 	char *status_group;
 	int log_level; /* index into log_levels */
 	uint64_t store_max_size;
+	uint64_t status_idle_timeout; /* ms */
 };
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -58,7 +60,8 @@ static const struct scout_option agent_options[] = {
 	 .type = SCOUT_OPT_PATH,
 	 .offset = offsetof(struct agent_conf, state_dir),
 	 .def = "./var",
-	 .help = "directory for the store and the lock file; created (mode 0750) if missing"},
+	 .help = "directory for the store and the lock file; created (mode 0750) if missing; must belong to "
+		 "scoutd's user (or root) and not be writable by group or others"},
 	{.key = "status_socket",
 	 .type = SCOUT_OPT_STRING,
 	 .offset = offsetof(struct agent_conf, status_socket),
@@ -82,6 +85,14 @@ static const struct scout_option agent_options[] = {
 	 .min = 1 << 20,
 	 .max = INT64_C(1) << 40,
 	 .help = "largest size the store may grow to"},
+	{.key = "status_idle_timeout",
+	 .type = SCOUT_OPT_DURATION,
+	 .offset = offsetof(struct agent_conf, status_idle_timeout),
+	 .def = "60s",
+	 .min = 1000,
+	 .max = 86400000,
+	 .help = "a status connection with no request in flight that reads and writes nothing this long is "
+		 "closed"},
 	{0},
 };
 
@@ -300,9 +311,12 @@ static json_t *status_json(struct agent *a)
 	json_object_set_new(o, "bus", bus_json(a));
 	json_object_set_new(o, "store", store_json(a));
 	json_object_set_new(o, "socket",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I}", "open", (json_int_t)ss->open, "connections",
-				      (json_int_t)ss->connections, "requests", (json_int_t)ss->requests, "errors",
-				      (json_int_t)ss->errors, "denied", (json_int_t)ss->denied));
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "open", (json_int_t)ss->open,
+				      "connections", (json_int_t)ss->connections, "requests", (json_int_t)ss->requests,
+				      "errors", (json_int_t)ss->errors, "denied", (json_int_t)ss->denied, "busy",
+				      (json_int_t)ss->busy, "idle_closed", (json_int_t)ss->idle_closed,
+				      "overflow_closed", (json_int_t)ss->overflow_closed, "queued_bytes",
+				      (json_int_t)ss->queued_bytes));
 	json_t *last = json_null();
 	if (a->reload_time)
 		last = json_pack("{s:o, s:b, s:O, s:O}", "time", time_json(a->reload_time), "ok",
@@ -353,7 +367,8 @@ static char *metrics_text(struct agent *a)
 	{
 		metric_name(name, sizeof(name), "status_socket", k);
 		fprintf(f, "# TYPE %s %s\n%s %" JSON_INTEGER_FORMAT "\n", name,
-		       strcmp(k, "open") ? "counter" : "gauge", name, json_integer_value(v));
+		       strcmp(k, "open") && strcmp(k, "queued_bytes") ? "counter" : "gauge", name,
+		       json_integer_value(v));
 	}
 	fprintf(f, "# HELP scout_module_up 1 when the module is running.\n# TYPE scout_module_up gauge\n");
 	json_array_foreach(json_object_get(st, "modules"), i, m)
@@ -429,6 +444,8 @@ static void apply(struct agent *a, struct scout_config *cfg)
 	note(a->reload_notes, "store_max_size", oldsz, newsz);
 	enum scout_log_level lvl;
 	a->conf->log_level = n->log_level;
+	a->conf->status_idle_timeout = n->status_idle_timeout;
+	scout_status_set_idle_timeout(a->status, n->status_idle_timeout);
 	if (scout_log_level_parse(log_levels[n->log_level], &lvl) == 0)
 		scout_log_set_level(lvl);
 	scout_section_conf_free(&agent_section, n);
@@ -783,6 +800,27 @@ static int lock_state_dir(struct agent *a)
 	return 0;
 }
 
+/* The soft limit on open files is 1024 by default, for the sake of
+ * select(); scoutd uses none (epoll through libuv, and net-snmp's large fd
+ * sets), so it takes the hard limit: 1024 status connections alone would
+ * use up the soft one. */
+static void raise_nofile_limit(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("agent: cannot raise the open files limit from %llu to %llu: %s", (unsigned long long)was,
+			 (unsigned long long)rl.rlim_max, strerror(errno));
+	else
+		log_debug("agent: open files limit raised from %llu to %llu", (unsigned long long)was,
+			  (unsigned long long)rl.rlim_max);
+}
+
 static int load_config(struct agent *a, const char *path, struct scout_config **ret)
 {
 	struct scout_diag diag = {0};
@@ -922,6 +960,7 @@ int scout_agent_run(const char *path)
 	a->conf = scout_config_take(cfg, 0);
 	scout_log_level_parse(log_levels[a->conf->log_level], &lvl);
 	scout_log_set_level(lvl);
+	raise_nofile_limit();
 
 	r = mkdirs(a->conf->state_dir, 0750);
 	if (r < 0) {
@@ -968,6 +1007,7 @@ int scout_agent_run(const char *path)
 		a->bus = NULL;
 		goto close_loop;
 	}
+	scout_status_set_idle_timeout(a->status, a->conf->status_idle_timeout);
 	static const int signums[3] = {SIGTERM, SIGINT, SIGHUP};
 	for (int i = 0; i < 3; i++) {
 		uv_signal_init(&a->loop, &a->sig[i]);

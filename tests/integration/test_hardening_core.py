@@ -25,10 +25,14 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 
 import scoutlib
 from scoutlib import SCOUTD, ENV
+
+sys.path.insert(0, os.path.join(os.path.dirname(scoutlib.HERE), "snmp"))
+import peers  # noqa: E402  (tests/snmp: net-snmp's snmpd as a peer)
 
 NOBODY = 65534
 OTHER_GID = 54321  # a group nobody else uses
@@ -200,6 +204,36 @@ class FileDescriptors(scoutlib.AgentTest):
         rc, took = a.stop()
         self.assertEqual(rc, 0, a.log())
         self.assertCleanLog(a)
+
+    def test_snmpv3_socket_above_1024(self):
+        # with the limit raised, an SNMPv3 session's socket can be numbered
+        # 1024 or more, past what an fd_set holds
+        ip, port = "127.0.0.174", 1161
+        try:
+            snmpd = peers.Snmpd(ip, port).start()
+        except (RuntimeError, OSError) as e:
+            self.skipTest("no snmpd: %s" % e)
+        try:
+            a = self.agent_with((256, 4096))
+            a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") + (
+                "\n[snmp]\nenabled = yes\nranges = %s\nversion = 3\nv3_user = %s\nv3_auth = sha\n"
+                "v3_auth_password = %s\nv3_priv = aes\nv3_priv_password = %s\nport = %d\ntimeout_ms = 1000\n"
+                "retries = 1\ndiscovery_interval = 0\n"
+                % (ip, peers.Snmpd.V3_USER, peers.Snmpd.V3_AUTH, peers.Snmpd.V3_PRIV, port)))
+            a.start()
+            counts, failures = self.crowd(a, 1015)
+            self.assertEqual(counts["ok"], 1015, (counts, failures))
+            p = a.ctl("scan", "--wait", timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr + a.log())
+            self.assertIn("1 answered", p.stdout, a.log()[-3000:])
+            for c in self.conns:
+                c.close()
+            self.conns = []
+            rc, took = a.stop()
+            self.assertEqual(rc, 0, a.log())
+            self.assertCleanLog(a)
+        finally:
+            snmpd.stop()
 
     def test_idle_connections_close(self):
         a = self.agent(agent_extra="status_idle_timeout = 1s\n")
