@@ -165,9 +165,10 @@ static void on_more(uv_idle_t *h);
 static void schedule(struct conn *c)
 {
 	c->more = true;
-	if (!uv_is_active((uv_handle_t *)&c->srv->more))
+	if (!c->srv->closing && !uv_is_active((uv_handle_t *)&c->srv->more))
 		uv_idle_start(&c->srv->more, on_more);
 }
+
 static void set_reading(struct conn *c, bool on);
 
 static void maybe_free(struct scout_status_server *s)
@@ -468,9 +469,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		c->last_active = uv_now(c->srv->loop);
 	c->len += (size_t)nread;
 	process(c);
-	/* full at its largest size without a complete line (smaller, it grows) */
+	/* full at its largest size without a complete line (smaller, it grows;
+	 * with lines left for the next turn, it is full of complete ones) */
 	if (!c->closing && !c->close_after_write && c->len == c->cap && c->cap >= SCOUT_STATUS_MAX_LINE + 8192 &&
-	    !c->req)
+	    !c->req && !c->more)
 		fail_conn(c, "too_large", "request longer than 65536 bytes");
 }
 
