@@ -3,9 +3,10 @@ or a crowd of clients could do to scoutd itself.
 
   9  file descriptors: with a low RLIMIT_NOFILE every client still gets a
      reply or a clean "busy" line, scoutd raises its soft limit to the hard
-     one, a reload works with the socket full, and idle connections close
+     one, a reload works with the socket full, idle connections close, and
+     an SNMPv3 session whose socket is numbered past 1024 still reads
  10  clients that never read their replies cannot grow scoutd's memory
-     without bound
+     without bound, nor keep others from being answered
  12  a FIFO as the config file neither hangs --check-config, start-up, a
      reload, nor the stop after it
  13  CR-only line endings and text after ']' on a section line are errors
@@ -62,11 +63,6 @@ def proc_rss(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS in /proc/%d/status" % pid)
-
-
-def built_with_asan():
-    p = subprocess.run(["ldd", SCOUTD], capture_output=True, text=True)
-    return "libasan" in p.stdout
 
 
 class LimitedAgent(scoutlib.Agent):
