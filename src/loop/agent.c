@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -51,6 +52,7 @@ struct agent_conf {
 	char *status_group;
 	int log_level; /* index into log_levels */
 	uint64_t store_max_size;
+	uint64_t status_idle_timeout; /* ms */
 };
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -60,7 +62,8 @@ static const struct scout_option agent_options[] = {
 	 .type = SCOUT_OPT_PATH,
 	 .offset = offsetof(struct agent_conf, state_dir),
 	 .def = "./var",
-	 .help = "directory for the store and the lock file; created (mode 0750) if missing"},
+	 .help = "directory for the store and the lock file; created (mode 0750) if missing; must belong to "
+		 "scoutd's user (or root) and not be writable by group or others"},
 	{.key = "status_socket",
 	 .type = SCOUT_OPT_STRING,
 	 .offset = offsetof(struct agent_conf, status_socket),
@@ -84,6 +87,14 @@ static const struct scout_option agent_options[] = {
 	 .min = 1 << 20,
 	 .max = INT64_C(1) << 40,
 	 .help = "largest size the store may grow to"},
+	{.key = "status_idle_timeout",
+	 .type = SCOUT_OPT_DURATION,
+	 .offset = offsetof(struct agent_conf, status_idle_timeout),
+	 .def = "60s",
+	 .min = 1000,
+	 .max = 86400000,
+	 .help = "a status connection with no request in flight that reads and writes nothing this long is "
+		 "closed"},
 	{0},
 };
 
@@ -154,6 +165,7 @@ struct agent {
 	bool have_prev;
 	uint64_t unclean_starts;
 	bool stopping, forced;
+	bool stopped_rest; /* finish_stop ran: only a reload job may be left */
 	int exit_code;
 	/* reload */
 	bool reloading, reload_again;
@@ -308,9 +320,12 @@ static json_t *status_json(struct agent *a)
 	json_object_set_new(o, "bus", bus_json(a));
 	json_object_set_new(o, "store", store_json(a));
 	json_object_set_new(o, "socket",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I}", "open", (json_int_t)ss->open, "connections",
-				      (json_int_t)ss->connections, "requests", (json_int_t)ss->requests, "errors",
-				      (json_int_t)ss->errors, "denied", (json_int_t)ss->denied));
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "open", (json_int_t)ss->open,
+				      "connections", (json_int_t)ss->connections, "requests", (json_int_t)ss->requests,
+				      "errors", (json_int_t)ss->errors, "denied", (json_int_t)ss->denied, "busy",
+				      (json_int_t)ss->busy, "idle_closed", (json_int_t)ss->idle_closed,
+				      "overflow_closed", (json_int_t)ss->overflow_closed, "queued_bytes",
+				      (json_int_t)ss->queued_bytes));
 	json_t *last = json_null();
 	if (a->reload_time)
 		last = json_pack("{s:o, s:b, s:O, s:O}", "time", time_json(a->reload_time), "ok",
@@ -361,7 +376,8 @@ static char *metrics_text(struct agent *a)
 	{
 		metric_name(name, sizeof(name), "status_socket", k);
 		fprintf(f, "# TYPE %s %s\n%s %" JSON_INTEGER_FORMAT "\n", name,
-		       strcmp(k, "open") ? "counter" : "gauge", name, json_integer_value(v));
+		       strcmp(k, "open") && strcmp(k, "queued_bytes") ? "counter" : "gauge", name,
+		       json_integer_value(v));
 	}
 	fprintf(f, "# HELP scout_module_up 1 when the module is running.\n# TYPE scout_module_up gauge\n");
 	json_array_foreach(json_object_get(st, "modules"), i, m)
@@ -399,6 +415,7 @@ static char *metrics_text(struct agent *a)
 /* ---- reload ------------------------------------------------------------ */
 
 static void start_reload(struct agent *a);
+static void close_handle(uv_handle_t *h);
 
 static void reload_work(uv_work_t *w)
 {
@@ -436,6 +453,8 @@ static void apply(struct agent *a, struct scout_config *cfg)
 	note(a->reload_notes, "store_max_size", oldsz, newsz);
 	enum scout_log_level lvl;
 	a->conf->log_level = n->log_level;
+	a->conf->status_idle_timeout = n->status_idle_timeout;
+	scout_status_set_idle_timeout(a->status, n->status_idle_timeout);
 	if (scout_log_level_parse(log_levels[n->log_level], &lvl) == 0)
 		scout_log_set_level(lvl);
 	scout_section_conf_free(&agent_section, n);
@@ -479,6 +498,10 @@ static void reload_done(uv_work_t *w, int status)
 	scout_diag_free(&j->diag);
 	free(j->path);
 	free(j);
+	if (a->stopping && a->stopped_rest) {
+		uv_timer_stop(&a->stop_timer);
+		close_handle((uv_handle_t *)&a->stop_timer);
+	}
 
 	while (a->waiters) {
 		struct waiter *wt = a->waiters;
@@ -553,7 +576,14 @@ static void on_status_closed(void *arg)
 
 static void finish_stop(struct agent *a)
 {
-	uv_timer_stop(&a->stop_timer);
+	a->stopped_rest = true;
+	/* A reload job still reading the file keeps the loop alive until it
+	 * returns; the stop timer stays armed so that a read that never
+	 * returns cannot hold the stop for ever. */
+	if (!a->reloading) {
+		uv_timer_stop(&a->stop_timer);
+		close_handle((uv_handle_t *)&a->stop_timer);
+	}
 	if (a->status)
 		scout_status_close(a->status, on_status_closed, a);
 	if (a->bus)
@@ -562,7 +592,6 @@ static void finish_stop(struct agent *a)
 	for (int i = 0; i < 3; i++)
 		close_handle((uv_handle_t *)&a->sig[i]);
 	close_handle((uv_handle_t *)&a->watchdog);
-	close_handle((uv_handle_t *)&a->stop_timer);
 }
 
 static void on_modules_stopped(void *arg)
@@ -580,8 +609,13 @@ static void on_stop_timeout(uv_timer_t *t)
 	struct agent *a = t->data;
 	char stuck[256];
 
-	scout_host_stuck(a->host, stuck, sizeof(stuck));
-	log_error("agent: modules did not stop within %d ms: %s; exiting anyway", STOP_TIMEOUT_MS, stuck);
+	if (a->stopped_rest) {
+		log_error("agent: the reload still reading %s did not finish within %d ms; exiting anyway",
+			  a->config_path ? a->config_path : SCOUT_EMBEDDED_NAME, STOP_TIMEOUT_MS);
+	} else {
+		scout_host_stuck(a->host, stuck, sizeof(stuck));
+		log_error("agent: modules did not stop within %d ms: %s; exiting anyway", STOP_TIMEOUT_MS, stuck);
+	}
 	a->forced = true;
 	a->exit_code = 1;
 	uv_stop(&a->loop);
@@ -706,17 +740,62 @@ static int mkdirs(const char *path, mode_t mode)
 	return 0;
 }
 
+/* The store, the lock file and (by default) the socket live in state_dir,
+ * opened by name: whoever else may write there could put a symlink or a
+ * file of their own in their place. So the directory must belong to
+ * scoutd's user (or root) and be writable by no one else. */
+static int check_state_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0) {
+		log_error("agent: state_dir %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_error("agent: state_dir %s is not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		log_error("agent: state_dir %s is owned by uid %u, not by scoutd's user (uid %u) or root; "
+			  "chown %u %s, or choose another state_dir",
+			  dir, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), dir);
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		log_error("agent: state_dir %s is writable by its group or others (mode %04o), who could replace "
+			  "the files scoutd keeps there; chmod go-w %s",
+			  dir, (unsigned)(st.st_mode & 07777), dir);
+		return -EPERM;
+	}
+	return 0;
+}
+
 /* One agent per state directory: an flock held for the process's life. */
 static int lock_state_dir(struct agent *a)
 {
 	char path[PATH_MAX], pid[32];
+	struct stat st;
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/scoutd.pid", a->conf->state_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	/* never through a symlink (as root, that truncated any file it named);
+	 * O_NONBLOCK and O_NOCTTY so that a FIFO or a device cannot hang or
+	 * capture us before the type check */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0640);
+	if (fd < 0 && errno == ELOOP) {
+		log_error("agent: %s is a symbolic link; scoutd does not follow it: remove it (scoutd creates the "
+			  "file itself)", path);
+		return -ELOOP;
+	}
 	if (fd < 0) {
 		log_error("agent: %s: %s", path, strerror(errno));
 		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_error("agent: %s is not a regular file: remove it (scoutd creates the file itself)", path);
+		close(fd);
+		return -EINVAL;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		ssize_t n = read(fd, pid, sizeof(pid) - 1);
@@ -732,6 +811,27 @@ static int lock_state_dir(struct agent *a)
 		log_warn("agent: cannot write %s: %s", path, strerror(errno));
 	a->lock_fd = fd;
 	return 0;
+}
+
+/* The soft limit on open files is 1024 by default, for the sake of
+ * select(); scoutd uses none (epoll through libuv, and net-snmp's large fd
+ * sets), so it takes the hard limit: 1024 status connections alone would
+ * use up the soft one. */
+static void raise_nofile_limit(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("agent: cannot raise the open files limit from %llu to %llu: %s", (unsigned long long)was,
+			 (unsigned long long)rl.rlim_max, strerror(errno));
+	else
+		log_debug("agent: open files limit raised from %llu to %llu", (unsigned long long)was,
+			  (unsigned long long)rl.rlim_max);
 }
 
 static int load_config(struct agent *a, const char *path, struct scout_config **ret)
@@ -877,6 +977,7 @@ int scout_agent_run(const char *path)
 	a->conf = scout_config_take(cfg, 0);
 	scout_log_level_parse(log_levels[a->conf->log_level], &lvl);
 	scout_log_set_level(lvl);
+	raise_nofile_limit();
 
 	r = mkdirs(a->conf->state_dir, 0750);
 	if (r < 0) {
@@ -884,7 +985,7 @@ int scout_agent_run(const char *path)
 		r = 1;
 		goto out;
 	}
-	if (lock_state_dir(a) < 0) {
+	if (check_state_dir(a->conf->state_dir) < 0 || lock_state_dir(a) < 0) {
 		r = 1;
 		goto out;
 	}
@@ -931,6 +1032,7 @@ int scout_agent_run(const char *path)
 		a->bus = NULL;
 		goto close_loop;
 	}
+	scout_status_set_idle_timeout(a->status, a->conf->status_idle_timeout);
 	static const int signums[3] = {SIGTERM, SIGINT, SIGHUP};
 	for (int i = 0; i < 3; i++) {
 		uv_signal_init(&a->loop, &a->sig[i]);
@@ -962,6 +1064,13 @@ int scout_agent_run(const char *path)
 
 	uv_run(&a->loop, UV_RUN_DEFAULT);
 	r = a->exit_code;
+	if (a->forced && a->reloading) {
+		/* The reload's thread is stuck in the file system, and libuv
+		 * joins its pool's threads at exit: a plain return would wait
+		 * for it for ever. */
+		log_error("agent: exiting with a reload still running");
+		_exit(r);
+	}
 
 close_loop:
 	if (!a->forced) {

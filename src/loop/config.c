@@ -289,6 +289,14 @@ static char *reader(char *str, int num, void *stream)
 		scout_diag_add(p->diag, p->file, p->line, "NUL byte in line");
 		goto blank;
 	}
+	/* Before the length check: a file saved with CR-only line endings is
+	 * one long line here, and what its author needs to hear is why. */
+	if (memchr(start, '\r', body)) {
+		scout_diag_add(p->diag, p->file, p->line,
+			       "carriage return inside a line (a file with CR-only line endings?); end lines with LF "
+			       "or CRLF");
+		goto blank;
+	}
 	if (body + 2 > (size_t)num) {
 		scout_diag_add(p->diag, p->file, p->line,
 			       "line longer than %d characters; continue a long value on an indented next line",
@@ -321,6 +329,26 @@ static char *reader(char *str, int num, void *stream)
 			ln = sizeof(name) - 1;
 		memcpy(name, t + 1, ln);
 		name[ln] = 0;
+		/* inih ignores what follows ']'; "[agent] state_dir = x" would set
+		 * nothing and say nothing. Blanks and a comment may follow. The
+		 * section still starts here, so the lines after it are checked
+		 * against it rather than reported again. */
+		const char *rest = close + 1;
+		while (*rest == ' ' || *rest == '\t')
+			rest++;
+		if (*rest != '\n' && *rest != ';' && *rest != '#') {
+			char buf[80], text[80];
+			size_t lt = strcspn(rest, "\n");
+			while (lt && (rest[lt - 1] == ' ' || rest[lt - 1] == '\t'))
+				lt--;
+			if (lt >= sizeof(text))
+				lt = sizeof(text) - 1;
+			memcpy(text, rest, lt);
+			text[lt] = 0;
+			scout_diag_add(p->diag, p->file, p->line,
+				       "syntax error: text after ']' ('%s'); put it on a line of its own",
+				       shown(text, buf, sizeof(buf)));
+		}
 		p->have_key = false;
 		p->section = scout_schema_find(p->schema, name);
 		if (p->section < 0) {
@@ -738,7 +766,10 @@ int scout_config_load(const struct scout_schema *schema, const char *path, struc
 	size_t len = 0;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO would wait for a writer (for ever, on
+	 * the thread of a reload that the stop then waits for); the type is
+	 * checked on the descriptor, so nothing can be swapped in between. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		r = -errno;
 		scout_diag_add(diag, path, 0, "cannot open: %s", strerror(errno));
@@ -749,6 +780,7 @@ int scout_config_load(const struct scout_schema *schema, const char *path, struc
 		close(fd);
 		return -EINVAL;
 	}
+	fcntl(fd, F_SETFL, 0); /* a regular file: plain blocking reads from here */
 	if (st.st_size > MAX_CONFIG_BYTES) {
 		scout_diag_add(diag, path, 0, "file is larger than %d bytes", MAX_CONFIG_BYTES);
 		close(fd);

@@ -2,16 +2,24 @@
  * newline-delimited JSON requests one at a time per connection and hands
  * each to the agent's handler, which answers now or later. Any bad request
  * is answered with an error and the connection closed; nothing a client
- * sends can stop the agent. */
+ * sends can stop the agent.
+ *
+ * What clients may hold is bounded: connections (at most 1024, and at most
+ * half the process's file descriptors), reply bytes left unread (per
+ * connection, and in all), and time spent idle. The server accepts on its
+ * own (not uv_listen) so that a client it cannot serve, even when the
+ * process is out of file descriptors, still gets a "busy" line. */
 #include "status.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -21,6 +29,15 @@
 
 #define MAX_CONNS 1024
 #define MAX_QUEUED (1024 * 1024) /* reply bytes a client may leave unread before we stop reading it */
+/* Reply bytes held for all clients together. Past it, the connection with
+ * the most unread bytes is closed: above this, memory would grow with the
+ * number of clients that do not read (about 1 MiB each). */
+#define MAX_QUEUED_TOTAL (32 * 1024 * 1024)
+#define DEFAULT_IDLE_MS 60000
+#define ACCEPT_BATCH 64       /* per wake-up, so that serving others goes on */
+#define ACCEPT_PAUSE_MS 100   /* when not even the reserve descriptor helps */
+#define LOG_INTERVAL_MS 10000 /* for messages a crowd of clients could repeat */
+#define REQUEST_BATCH 16      /* requests handled per connection per loop turn */
 
 struct conn {
 	uv_pipe_t pipe;
@@ -30,7 +47,18 @@ struct conn {
 	size_t len, cap;
 	struct scout_status_req *req; /* in flight */
 	unsigned writes;
+	size_t queued;        /* reply bytes not yet written (counted in srv->stats.queued_bytes) */
+	uint64_t last_active; /* uv_now() of the last byte read or written */
 	bool closing, close_after_write, processing, reading;
+	bool more; /* complete requests left for the next loop turn */
+};
+
+/* A message logged at most once per LOG_INTERVAL_MS, with a count of the
+ * times it was held back. */
+struct ratelog {
+	uint64_t last;
+	uint64_t held;
+	bool ever;
 };
 
 struct scout_status_req {
@@ -39,14 +67,24 @@ struct scout_status_req {
 
 struct scout_status_server {
 	uv_loop_t *loop;
-	uv_pipe_t pipe;
+	int fd;             /* the listening socket */
+	int reserve_fd;     /* given up to accept a client when out of descriptors */
+	uv_poll_t poll;     /* on fd */
+	uv_timer_t timer;   /* idle connections; accepting again after a pause */
+	uv_idle_t more;     /* runs while connections have requests left over */
+	unsigned handles;   /* of poll, timer and more, not yet closed */
+	bool paused;        /* accepting stopped for ACCEPT_PAUSE_MS */
+	unsigned max_conns;
+	uint64_t idle_ms;
+	uint64_t rlimit;    /* RLIMIT_NOFILE when listening began, for messages */
+	struct ratelog busy_log, nofd_log, queue_log;
 	char *path;
 	gid_t gid;
 	scout_status_handler handler;
 	void *arg;
 	struct conn *conns;
 	struct scout_status_stats stats;
-	bool closing, listener_closed;
+	bool closing;
 	void (*done)(void *);
 	void *done_arg;
 };
@@ -55,11 +93,25 @@ struct write_req {
 	uv_write_t w;
 	struct conn *conn;
 	char *data;
+	size_t size;
 };
 
 const struct scout_status_stats *scout_status_stats(const struct scout_status_server *s)
 {
 	return &s->stats;
+}
+
+static bool ratelog_due(struct ratelog *r, uint64_t now, uint64_t *ret_held)
+{
+	if (r->ever && now - r->last < LOG_INTERVAL_MS) {
+		r->held++;
+		return false;
+	}
+	*ret_held = r->held;
+	r->held = 0;
+	r->last = now;
+	r->ever = true;
+	return true;
 }
 
 /* ---- request parsing -------------------------------------------------- */
@@ -107,11 +159,21 @@ bad:
 /* ---- connections ------------------------------------------------------ */
 
 static void process(struct conn *c);
+static void on_more(uv_idle_t *h);
+
+/* Lets process() go on with c in the next loop turn. */
+static void schedule(struct conn *c)
+{
+	c->more = true;
+	if (!c->srv->closing && !uv_is_active((uv_handle_t *)&c->srv->more))
+		uv_idle_start(&c->srv->more, on_more);
+}
+
 static void set_reading(struct conn *c, bool on);
 
 static void maybe_free(struct scout_status_server *s)
 {
-	if (!s->closing || !s->listener_closed || s->conns)
+	if (!s->closing || s->handles || s->conns)
 		return;
 	void (*done)(void *) = s->done;
 	void *arg = s->done_arg;
@@ -143,6 +205,10 @@ static void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	/* its replies are dropped: they no longer count against the others
+	 * (the memory goes when libuv cancels the writes, in this loop turn) */
+	c->srv->stats.queued_bytes -= c->queued;
+	c->queued = 0;
 	if (c->req) {
 		c->req->conn = NULL; /* the handler still answers; the answer is dropped */
 		c->req = NULL;
@@ -152,23 +218,57 @@ static void conn_close(struct conn *c)
 
 static bool backlogged(struct conn *c)
 {
-	return uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > MAX_QUEUED;
+	return c->queued > MAX_QUEUED;
 }
 
 static void on_written(uv_write_t *w, int status)
 {
 	struct write_req *wr = (struct write_req *)w;
 	struct conn *c = wr->conn;
+	size_t size = wr->size;
 
 	free(wr->data);
 	free(wr);
 	c->writes--;
 	if (c->closing)
 		return;
+	c->queued -= size;
+	c->srv->stats.queued_bytes -= size;
+	c->last_active = uv_now(c->srv->loop);
 	if (status < 0 || (c->close_after_write && c->writes == 0))
 		conn_close(c);
-	else if (!c->req && !c->close_after_write)
-		process(c); /* a slow reader caught up: go on with what it sent */
+	else if (!c->req && !c->close_after_write && !c->reading)
+		schedule(c); /* a slow reader caught up: go on with what it sent, in the next turn */
+}
+
+/* Keeps the reply bytes held for all clients under MAX_QUEUED_TOTAL by
+ * closing the connections that left the most unread, largest first.
+ * Returns false when that was c itself. A reply larger than the limit
+ * with nothing else held still goes out: its text exists already. */
+static bool make_room(struct conn *c, size_t need)
+{
+	struct scout_status_server *s = c->srv;
+
+	while (s->stats.queued_bytes + need > MAX_QUEUED_TOTAL) {
+		struct conn *victim = NULL;
+		uint64_t held;
+
+		for (struct conn *x = s->conns; x; x = x->next)
+			if (!x->closing && x->queued && (!victim || x->queued > victim->queued))
+				victim = x;
+		if (!victim)
+			break;
+		s->stats.overflow_closed++;
+		if (ratelog_due(&s->queue_log, uv_now(s->loop), &held))
+			log_warn("status: clients left more than %d MiB of replies unread in all; closed the "
+				 "connection holding the most (%zu bytes unread)%s",
+				 MAX_QUEUED_TOTAL >> 20, victim->queued,
+				 held ? " (and others since the last message)" : "");
+		conn_close(victim);
+		if (victim == c)
+			return false;
+	}
+	return true;
 }
 
 static void send_json(struct conn *c, json_t *obj)
@@ -184,8 +284,14 @@ static void send_json(struct conn *c, json_t *obj)
 		return;
 	}
 	n = strlen(text);
+	if (!make_room(c, n + 1)) {
+		free(text);
+		free(wr);
+		return;
+	}
 	wr->data = text;
 	wr->conn = c;
+	wr->size = n + 1;
 	static char newline[] = "\n";
 	uv_buf_t b[2] = {uv_buf_init(text, (unsigned)n), uv_buf_init(newline, 1)};
 	if (uv_write(&wr->w, (uv_stream_t *)&c->pipe, b, 2, on_written) < 0) {
@@ -195,6 +301,9 @@ static void send_json(struct conn *c, json_t *obj)
 		return;
 	}
 	c->writes++;
+	c->last_active = uv_now(c->srv->loop); /* the idle clock starts when a request is answered */
+	c->queued += wr->size;
+	c->srv->stats.queued_bytes += wr->size;
 }
 
 static json_t *error_obj(const char *code, const char *msg)
@@ -248,20 +357,29 @@ void scout_status_error(struct scout_status_req *req, const char *code, const ch
 	fail_conn(c, code, msg);
 }
 
-/* Handles every complete line buffered, one request at a time. */
+/* Handles the complete lines buffered, one request at a time, at most
+ * REQUEST_BATCH of them per loop turn: one client that pipelines
+ * thousands of requests cannot hold the loop (and every other client,
+ * timer and module) for the seconds they take. */
 static void process(struct conn *c)
 {
 	struct scout_status_server *s = c->srv;
+	unsigned budget = REQUEST_BATCH;
 
 	if (c->processing)
 		return; /* an answer given inside the handler: the loop below goes on */
 	c->processing = true;
+	c->more = false;
 	while (!c->req && !c->closing && !c->close_after_write && !backlogged(c)) {
 		char *nl = memchr(c->buf, '\n', c->len);
 		char err[256];
 		const char *cmd;
 		json_t *request;
 
+		if (nl && budget-- == 0) {
+			schedule(c);
+			break;
+		}
 		if (!nl) {
 			if (c->len > SCOUT_STATUS_MAX_LINE)
 				fail_conn(c, "too_large", "request longer than 65536 bytes");
@@ -300,7 +418,24 @@ static void process(struct conn *c)
 	c->processing = false;
 	if (c->closing || c->close_after_write)
 		return;
-	set_reading(c, !c->req && !backlogged(c));
+	/* not while lines wait: the buffer's "full without a line" check
+	 * counts on every complete line having been taken out */
+	set_reading(c, !c->req && !backlogged(c) && !c->more);
+}
+
+static void on_more(uv_idle_t *h)
+{
+	struct scout_status_server *s = h->data;
+	bool any = false;
+
+	/* closing a connection only unlinks it in a later turn: the walk is safe */
+	for (struct conn *c = s->conns; c; c = c->next) {
+		if (c->more && !c->closing)
+			process(c);
+		any |= c->more && !c->closing;
+	}
+	if (!any)
+		uv_idle_stop(&s->more);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -330,11 +465,14 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
+	if (nread > 0)
+		c->last_active = uv_now(c->srv->loop);
 	c->len += (size_t)nread;
 	process(c);
-	/* full at its largest size without a complete line (smaller, it grows) */
+	/* full at its largest size without a complete line (smaller, it grows;
+	 * with lines left for the next turn, it is full of complete ones) */
 	if (!c->closing && !c->close_after_write && c->len == c->cap && c->cap >= SCOUT_STATUS_MAX_LINE + 8192 &&
-	    !c->req)
+	    !c->req && !c->more)
 		fail_conn(c, "too_large", "request longer than 65536 bytes");
 }
 
@@ -372,38 +510,89 @@ static bool peer_allowed(struct scout_status_server *s, int fd, char *why, size_
 	return false;
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* Answers a client that cannot be served with one error line and closes
+ * it, without a connection of its own: nothing to allocate, nothing held. */
+static void refuse(struct scout_status_server *s, int fd, const char *msg)
 {
-	struct scout_status_server *s = server->data;
-	struct conn *c;
-	uv_os_fd_t fd;
+	json_t *obj = error_obj("busy", msg);
+	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+	json_decref(obj);
+	if (text) {
+		/* a fresh socket's buffer takes a short line at once; a client
+		 * that is already gone is no concern of ours */
+		struct iovec iov[2] = {{text, strlen(text)}, {(char *)"\n", 1}};
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+		if (sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			log_debug("status: could not tell a client it was refused: %s", strerror(errno));
+	}
+	free(text);
+	close(fd);
+	s->stats.busy++;
+	s->stats.errors++;
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void pause_accepting(struct scout_status_server *s)
+{
+	if (s->paused)
+		return;
+	s->paused = true;
+	uv_poll_stop(&s->poll);
+	uv_timer_start(&s->timer, on_timer, ACCEPT_PAUSE_MS, 0);
+}
+
+/* Out of descriptors: the reserve one makes room to accept one client and
+ * tell it so, rather than leave it in the backlog or reset it silently. */
+static void shed(struct scout_status_server *s, int err)
+{
+	uint64_t held;
+	int fd = -1;
+
+	if (s->reserve_fd >= 0) {
+		close(s->reserve_fd);
+		s->reserve_fd = -1;
+		fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			s->stats.connections++;
+			refuse(s, fd, "scoutd is out of file descriptors; try again later");
+		}
+		s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	if (ratelog_due(&s->nofd_log, uv_now(s->loop), &held))
+		log_warn("status: %s: out of file descriptors (%s; open files limit %llu, %llu connections open): "
+			 "refusing clients with 'busy'%s",
+			 s->path, strerror(err), (unsigned long long)s->rlimit, (unsigned long long)s->stats.open,
+			 held ? " (again since the last message)" : "");
+	if (fd < 0 || s->reserve_fd < 0)
+		pause_accepting(s); /* another thread took the room: try again shortly */
+}
+
+static void add_conn(struct scout_status_server *s, int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
 	char why[200];
 
-	if (status < 0) {
-		log_warn("status: accept on %s: %s", s->path, uv_strerror(status));
+	if (!c || uv_pipe_init(s->loop, &c->pipe, 0) < 0) {
+		free(c);
+		refuse(s, fd, "scoutd is out of memory");
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return;
 	c->srv = s;
-	uv_pipe_init(s->loop, &c->pipe, 0);
 	c->pipe.data = c;
+	c->last_active = uv_now(s->loop);
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
 	s->conns = c;
 	s->stats.open++;
-	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+	if (uv_pipe_open(&c->pipe, fd) < 0) {
+		close(fd);
 		conn_close(c);
 		return;
 	}
-	s->stats.connections++;
-	if (s->stats.open > MAX_CONNS) {
-		fail_conn(c, "busy", "too many status connections");
-		return;
-	}
-	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 || !peer_allowed(s, fd, why, sizeof(why))) {
+	if (!peer_allowed(s, fd, why, sizeof(why))) {
 		s->stats.denied++;
 		log_warn("status: refused a client: %s", why);
 		fail_conn(c, "denied", why);
@@ -412,13 +601,87 @@ static void on_connection(uv_stream_t *server, int status)
 	set_reading(c, true);
 }
 
+static void on_listen_readable(uv_poll_t *h, int status, int events)
+{
+	struct scout_status_server *s = h->data;
+	uint64_t held;
+	(void)events;
+
+	if (status < 0) {
+		log_warn("status: %s: %s", s->path, uv_strerror(status));
+		pause_accepting(s);
+		return;
+	}
+	for (int i = 0; i < ACCEPT_BATCH && !s->closing && !s->paused; i++) {
+		int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE) {
+				shed(s, errno);
+				continue;
+			}
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				log_warn("status: accept on %s: %s", s->path, strerror(errno));
+				pause_accepting(s);
+			}
+			return;
+		}
+		s->stats.connections++;
+		if (s->stats.open >= s->max_conns) {
+			if (ratelog_due(&s->busy_log, uv_now(s->loop), &held))
+				log_warn("status: %s: %u connections open, the most served at once: refusing clients "
+					 "with 'busy'%s",
+					 s->path, s->max_conns, held ? " (again since the last message)" : "");
+			refuse(s, fd, "too many status connections; try again later");
+			continue;
+		}
+		add_conn(s, fd);
+	}
+}
+
+/* Closes connections idle for idle_ms: no request in flight and no byte
+ * read or written. A client that leaves its replies unread counts as idle
+ * too. Runs every quarter of the timeout. */
+static void on_timer(uv_timer_t *t)
+{
+	struct scout_status_server *s = t->data;
+	uint64_t now = uv_now(s->loop);
+
+	if (s->paused) {
+		s->paused = false;
+		uv_poll_start(&s->poll, UV_READABLE, on_listen_readable);
+		uv_timer_start(&s->timer, on_timer, s->idle_ms / 4 ? s->idle_ms / 4 : 1, s->idle_ms / 4 ? s->idle_ms / 4 : 1);
+	}
+	for (struct conn *c = s->conns; c; c = c->next) {
+		if (c->closing || c->req || now - c->last_active < s->idle_ms)
+			continue;
+		s->stats.idle_closed++;
+		log_debug("status: closing a connection idle for %llu ms", (unsigned long long)(now - c->last_active));
+		conn_close(c);
+	}
+}
+
+void scout_status_set_idle_timeout(struct scout_status_server *s, uint64_t ms)
+{
+	s->idle_ms = ms ? ms : DEFAULT_IDLE_MS;
+	if (!s->paused) {
+		uint64_t tick = s->idle_ms / 4 ? s->idle_ms / 4 : 1;
+		uv_timer_start(&s->timer, on_timer, tick, tick);
+	}
+}
+
 /* ---- listening -------------------------------------------------------- */
 
-static void on_listener_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
 	struct scout_status_server *s = h->data;
 
-	s->listener_closed = true;
+	if (h == (uv_handle_t *)&s->poll) {
+		close(s->fd);
+		s->fd = -1;
+	}
+	s->handles--;
 	maybe_free(s);
 }
 
@@ -453,13 +716,61 @@ static int clear_stale(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Creates, binds and listens; the socket file gets mode 0660 and group
+ * gid. Returns the descriptor or -errno with err filled in. */
+static int open_listener(const char *path, gid_t gid, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	mode_t old;
+	int fd, r;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot listen: %s", path, strerror(-r));
+		return r;
+	}
+	strcpy(sa.sun_path, path);
+	old = umask(0117); /* the socket is never world-accessible, not even briefly */
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot listen: %s", path, strerror(-r));
+		close(fd);
+		return r;
+	}
+	/* A socket made in a setgid directory takes the directory's group, not
+	 * ours: the group is set explicitly whenever it is not the one wanted,
+	 * so that an empty status_group really means scoutd's own group (and
+	 * the directory's group is not let in). The check comes first because
+	 * the systemd unit's filter forbids chown, which is then never needed. */
+	if (chmod(path, 0660) < 0 || lstat(path, &st) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot set the socket's mode: %s", path, strerror(-r));
+	} else if (st.st_gid != gid && lchown(path, (uid_t)-1, gid) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot give the socket to group %u (it has the group %u of its directory): %s",
+			 path, (unsigned)gid, (unsigned)st.st_gid, strerror(-r));
+	} else if (listen(fd, 511) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot listen: %s", path, strerror(-r));
+	}
+	if (r < 0) {
+		unlink(path);
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 int scout_status_listen(uv_loop_t *loop, const char *path, const char *group, scout_status_handler handler,
 			void *arg, struct scout_status_server **ret_server, char *err, size_t errlen)
 {
 	struct scout_status_server *s;
 	struct sockaddr_un sa;
-	struct stat st;
-	mode_t old;
+	struct rlimit rl;
 	int r;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -482,6 +793,7 @@ int scout_status_listen(uv_loop_t *loop, const char *path, const char *group, sc
 	s->loop = loop;
 	s->handler = handler;
 	s->arg = arg;
+	s->fd = s->reserve_fd = -1;
 	s->gid = getegid();
 	if (group && *group) {
 		struct group gr, *res = NULL;
@@ -494,28 +806,38 @@ int scout_status_listen(uv_loop_t *loop, const char *path, const char *group, sc
 		}
 		s->gid = gr.gr_gid;
 	}
-	uv_pipe_init(loop, &s->pipe, 0);
-	s->pipe.data = s;
-	old = umask(0117); /* the socket is never world-accessible, not even briefly */
-	r = uv_pipe_bind(&s->pipe, path);
-	umask(old);
-	if (r == 0 && (chmod(path, 0660) < 0 || (s->gid != getegid() && chown(path, (uid_t)-1, s->gid) < 0)))
-		r = -errno;
-	if (r == 0)
-		r = uv_listen((uv_stream_t *)&s->pipe, 511, on_connection);
-	if (r == 0 && stat(path, &st) == 0)
-		s->gid = st.st_gid;
-	if (r < 0) {
-		snprintf(err, errlen, "%s: cannot listen: %s", path, uv_strerror(r));
-		unlink(path);
-		s->closing = true; /* freed once the handle has closed */
-		uv_close((uv_handle_t *)&s->pipe, on_listener_closed);
+	/* Connections take at most half the descriptors, so that the rest of
+	 * the agent (a reload opening the file, the store, the modules'
+	 * sockets) never runs short because of them. */
+	s->max_conns = MAX_CONNS;
+	s->rlimit = 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		s->rlimit = rl.rlim_cur;
+		if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 2 < MAX_CONNS)
+			s->max_conns = rl.rlim_cur / 2 > 4 ? (unsigned)(rl.rlim_cur / 2) : 4;
+	}
+	s->fd = open_listener(path, s->gid, err, errlen);
+	if (s->fd < 0) {
+		r = s->fd;
+		free(s->path);
+		free(s);
 		return r;
 	}
+	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	uv_poll_init(loop, &s->poll, s->fd);
+	uv_timer_init(loop, &s->timer);
+	uv_idle_init(loop, &s->more);
+	s->poll.data = s->timer.data = s->more.data = s;
+	s->handles = 3;
+	uv_poll_start(&s->poll, UV_READABLE, on_listen_readable);
+	scout_status_set_idle_timeout(s, DEFAULT_IDLE_MS);
+	if (s->max_conns < MAX_CONNS)
+		log_warn("status: open files limit is %llu: serving at most %u connections at once (%d with a "
+			 "limit of %d or more)",
+			 (unsigned long long)s->rlimit, s->max_conns, MAX_CONNS, 2 * MAX_CONNS);
 	*ret_server = s;
 	return 0;
 }
-
 
 void scout_status_close(struct scout_status_server *s, void (*done)(void *arg), void *arg)
 {
@@ -525,5 +847,10 @@ void scout_status_close(struct scout_status_server *s, void (*done)(void *arg), 
 	unlink(s->path);
 	for (struct conn *c = s->conns; c; c = c->next)
 		conn_close(c);
-	uv_close((uv_handle_t *)&s->pipe, on_listener_closed);
+	if (s->reserve_fd >= 0)
+		close(s->reserve_fd);
+	s->reserve_fd = -1;
+	uv_close((uv_handle_t *)&s->poll, on_handle_closed);
+	uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&s->more, on_handle_closed);
 }

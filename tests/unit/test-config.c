@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -603,6 +604,49 @@ static void test_syntax_errors(void **state)
 				 "t.ini:3: syntax error: '[' without ']'"));
 }
 
+/* Issue 7, point 13: a file saved with CR-only line endings is one line to
+ * a reader that splits on LF; its keys must not be silently dropped. */
+static void test_cr_only_line_endings(void **state)
+{
+	expect_problems("[main]\rname = x\rcount = 0\r",
+			PROBLEMS("t.ini:1: carriage return inside a line (a file with CR-only line endings?); end "
+				 "lines with LF or CRLF"));
+	/* a stray CR inside one line of an LF file, and the file goes on in step */
+	expect_problems("[main]\nname = a\rb\ncount = 0\n",
+			PROBLEMS("t.ini:2: carriage return inside a line (a file with CR-only line endings?); end "
+				 "lines with LF or CRLF",
+				 "t.ini:3: [main] count: '0' is not valid (expected a whole number from 1 to 10)"));
+	/* CR-only, longer than a line may be: the CR is what is reported */
+	char text[600];
+	size_t n = 0;
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "[main]\r");
+	for (int i = 0; i < 30; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "; comment %02d\r", i);
+	expect_problems(text, PROBLEMS("t.ini:1: carriage return inside a line (a file with CR-only line endings?); "
+				       "end lines with LF or CRLF"));
+}
+
+/* Issue 7, point 13: "[agent] state_dir = ..." set nothing and said nothing. */
+static void test_text_after_section(void **state)
+{
+	expect_problems("[main] count = 3\n",
+			PROBLEMS("t.ini:1: syntax error: text after ']' ('count = 3'); put it on a line of its own"));
+	/* the section still counts, so the lines after it are checked in it */
+	expect_problems("[main]x\ncount = 0\n",
+			PROBLEMS("t.ini:1: syntax error: text after ']' ('x'); put it on a line of its own",
+				 "t.ini:2: [main] count: '0' is not valid (expected a whole number from 1 to 10)"));
+	expect_problems("[mod]]\r\nenabled = yes\nhost = h\n",
+			PROBLEMS("t.ini:1: syntax error: text after ']' (']'); put it on a line of its own"));
+
+	/* blanks and comments after ']' are fine */
+	struct scout_config *cfg = parse_ok("[main]   \t\ncount = 3\n[mod] ; the module\nenabled = yes\nhost = h\n"
+					    "[main]# again\nname = n\n");
+	assert_int_equal(main_of(cfg)->count, 3);
+	assert_string_equal(main_of(cfg)->name, "n");
+	assert_string_equal(mod_of(cfg)->host, "h");
+	scout_config_free(cfg);
+}
+
 static void test_long_line(void **state)
 {
 	char text[400];
@@ -838,6 +882,38 @@ static void test_load_file(void **state)
 	rmdir(dir);
 }
 
+/* Issue 7, point 12: opening a FIFO blocks until a writer comes, so a
+ * FIFO as the config file hung --check-config, start-up and reloads (and
+ * with a reload, the stop after it). Refused now without blocking. */
+static void test_load_fifo(void **state)
+{
+	char dir[] = "/tmp/scout-test-config-XXXXXX", path[256], want[400];
+	struct scout_diag d = {0};
+	struct scout_config *cfg = NULL;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/fifo.conf", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(10); /* a blocking open ends the test here (SIGALRM) */
+	assert_int_equal(scout_config_load(&schema, path, &d, &cfg), -EINVAL);
+	alarm(0);
+	assert_null(cfg);
+	assert_int_equal(d.n, 1);
+	snprintf(want, sizeof(want), "%s: not a regular file", path);
+	assert_string_equal(d.msgs[0], want);
+	scout_diag_free(&d);
+
+	/* a character device likewise: never read from */
+	alarm(10);
+	assert_int_equal(scout_config_load(&schema, "/dev/zero", &d, &cfg), -EINVAL);
+	alarm(0);
+	assert_string_equal(d.msgs[0], "/dev/zero: not a regular file");
+	scout_diag_free(&d);
+
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_schema_find(void **state)
 {
 	assert_int_equal(scout_schema_find(&schema, "main"), 0);
@@ -1061,6 +1137,8 @@ int main(void)
 		cmocka_unit_test(test_duplicate_section_merges),
 		cmocka_unit_test(test_key_outside_section),
 		cmocka_unit_test(test_syntax_errors),
+		cmocka_unit_test(test_cr_only_line_endings),
+		cmocka_unit_test(test_text_after_section),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_all_problems_sorted),
@@ -1069,6 +1147,7 @@ int main(void)
 		cmocka_unit_test(test_bad_default_is_reported),
 		cmocka_unit_test(test_diag_sort_stable),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_load_fifo),
 		cmocka_unit_test(test_schema_find),
 		cmocka_unit_test(test_parse_bool),
 		cmocka_unit_test(test_parse_duration),

@@ -16,10 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <poll.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -182,12 +185,12 @@ static void test_parse_nul(void **state)
 
 /* ---- a live server ---------------------------------------------------- */
 
-enum op { END, CONNECT, SEND, READ, EXPECT_EOF, CLOSE, SLEEP };
+enum op { END, CONNECT, SEND, READ, EXPECT_EOF, CLOSE, SLEEP, WAIT };
 
 struct step {
 	enum op op;
 	const char *data; /* SEND */
-	size_t len;       /* SEND; 0: strlen */
+	size_t len;       /* SEND; 0: strlen. WAIT: milliseconds */
 };
 
 #define MAX_READS 16
@@ -199,6 +202,7 @@ struct live {
 	uv_async_t done_async;
 	uv_timer_t later_timer;
 	struct scout_status_req *later_req;
+	unsigned later_ms; /* 0: 20 */
 	bool server_closed, close_called;
 	struct scout_status_stats stats; /* copied before closing */
 	unsigned handled;
@@ -250,7 +254,7 @@ static void handler(struct scout_status_req *req, const char *cmd, json_t *reque
 	} else if (strcmp(cmd, "later") == 0) {
 		/* answered from a timer: the connection reads nothing meanwhile */
 		l->later_req = req;
-		uv_timer_start(&l->later_timer, on_later, 20, 0);
+		uv_timer_start(&l->later_timer, on_later, l->later_ms ? l->later_ms : 20, 0);
 	} else if (strcmp(cmd, "fail") == 0) {
 		scout_status_error(req, "custom", "failed on purpose (%d)", 42);
 	} else if (strcmp(cmd, "shutdown") == 0) {
@@ -374,6 +378,9 @@ static void *client_main(void *arg)
 			break;
 		case SLEEP:
 			uv_sleep(50);
+			break;
+		case WAIT:
+			uv_sleep((unsigned)s->len);
 			break;
 		case END:
 			break;
@@ -850,6 +857,139 @@ static void test_live_denied(void **state)
 	assert_int_equal(l->handled, 0);
 }
 
+/* Issue 7, point 14: a socket made in a setgid directory takes the
+ * directory's group; with no status_group it must get scoutd's own. */
+static void test_setgid_dir_group(void **state)
+{
+	struct live *l = *state;
+	struct stat st;
+
+	if (geteuid() != 0) {
+		print_message("skipped: needs root to give the directory another group\n");
+		skip();
+	}
+	assert_int_equal(chown(l->dir, (uid_t)-1, 54321), 0);
+	assert_int_equal(chmod(l->dir, 02700), 0);
+	listen_ok(l);
+	assert_int_equal(lstat(l->path, &st), 0);
+	assert_int_equal(st.st_gid, getegid());
+	assert_int_equal(st.st_mode & 07777, 0660);
+}
+
+/* Reads what arrived on fd (non-blocking) into buf; true at EOF. */
+static bool drain(int fd, char *buf, size_t size, size_t *len)
+{
+	for (;;) {
+		ssize_t k = recv(fd, buf + *len, size - 1 - *len, MSG_DONTWAIT);
+		if (k > 0) {
+			*len += (size_t)k;
+			buf[*len] = 0;
+			continue;
+		}
+		return k == 0 || (k < 0 && errno == ECONNRESET);
+	}
+}
+
+/* Issue 7, point 9: out of file descriptors, a client used to be accepted
+ * and closed by libuv without a word. Now it gets a "busy" line. */
+static void test_live_out_of_fds(void **state)
+{
+	struct live *l = *state;
+	struct rlimit old, low;
+	int clients[3], fillers[128], nfill = 0;
+	char bufs[3][512] = {{0}};
+	size_t lens[3] = {0};
+	bool eof[3] = {false};
+
+	listen_ok(l);
+	for (int i = 0; i < 3; i++) {
+		clients[i] = cl_connect(l->path);
+		assert_true(clients[i] >= 0);
+		assert_int_equal(cl_send(clients[i], "{\"cmd\":\"echo\"}\n", 15), 0);
+	}
+	/* every descriptor below a low limit taken: accept() fails EMFILE */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 64;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (nfill < 128) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			break;
+		fillers[nfill++] = fd;
+	}
+	assert_int_equal(errno, EMFILE);
+
+	uint64_t deadline = uv_hrtime() + 10 * 1000000000ull;
+	while (!(eof[0] && eof[1] && eof[2]) && uv_hrtime() < deadline) {
+		uv_run(&l->loop, UV_RUN_NOWAIT);
+		for (int i = 0; i < 3; i++)
+			if (!eof[i])
+				eof[i] = drain(clients[i], bufs[i], sizeof(bufs[i]), &lens[i]);
+		uv_sleep(1);
+	}
+	for (int i = 0; i < nfill; i++)
+		close(fillers[i]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+
+	for (int i = 0; i < 3; i++) {
+		close(clients[i]);
+		assert_true(eof[i]);
+		char *nl = strchr(bufs[i], '\n');
+		if (!nl)
+			fail_msg("client %d: closed without a reply line (got '%s')", i, bufs[i]);
+		*nl = 0;
+		l->reads[l->nreads++] = strdup(bufs[i]);
+		assert_error_reply(l, (unsigned)i, "busy", "out of file descriptors");
+	}
+	assert_int_equal(scout_status_stats(l->srv)->busy, 3);
+	assert_int_equal(l->handled, 0);
+
+	/* with descriptors back, the next client is served */
+	static const struct step script[] = {
+		{CONNECT},
+		{SEND, "{\"cmd\":\"echo\"}\n"},
+		{READ},
+		{END},
+	};
+	run_client(l, script);
+	assert_ok_reply(l, 3);
+}
+
+/* Issue 7, point 9: idle connections close; one with a request in flight
+ * or one that keeps talking does not. */
+static void test_live_idle_timeout(void **state)
+{
+	struct live *l = *state;
+
+	listen_ok(l);
+	scout_status_set_idle_timeout(l->srv, 200);
+	l->later_ms = 600; /* answered after three idle periods */
+	static const struct step script[] = {
+		{CONNECT},
+		{SEND, "{\"cmd\":\"later\"}\n"},
+		{READ},
+		{SEND, "{\"cmd\":\"echo\",\"n\":1}\n"},
+		{WAIT, NULL, 150},
+		{SEND, "{\"cmd\":\"echo\",\"n\":2}\n"},
+		{WAIT, NULL, 150},
+		{SEND, "{\"cmd\":\"echo\",\"n\":3}\n"},
+		{READ},
+		{READ},
+		{READ},
+		/* now it says nothing */
+		{WAIT, NULL, 1500},
+		{EXPECT_EOF},
+		{END},
+	};
+	run_client(l, script);
+	assert_int_equal(l->nreads, 4);
+	for (unsigned i = 0; i < 4; i++)
+		assert_ok_reply(l, i);
+	assert_int_equal(l->eofs, 1);
+	assert_int_equal(l->stats.idle_closed, 1);
+}
+
 int main(void)
 {
 	/* as scoutd does: a write to a client that left is an error, not a signal */
@@ -872,6 +1012,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stale_socket_replaced, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_live_socket_and_other_files, live_setup, live_teardown),
 		cmocka_unit_test_setup_teardown(test_live_denied, live_setup, live_teardown),
+		cmocka_unit_test_setup_teardown(test_setgid_dir_group, live_setup, live_teardown),
+		cmocka_unit_test_setup_teardown(test_live_out_of_fds, live_setup, live_teardown),
+		cmocka_unit_test_setup_teardown(test_live_idle_timeout, live_setup, live_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 
 #include <net-snmp/net-snmp-config.h>
 #include <net-snmp/net-snmp-includes.h>
+#include <net-snmp/library/large_fd_set.h>
 
 #include "io.h"
 #include "loop/log.h"
@@ -220,14 +221,18 @@ static int on_pdu(int op, netsnmp_session *s, int reqid, netsnmp_pdu *pdu, void 
 static void on_readable(uv_poll_t *h, int status, int events)
 {
 	struct peer *p = h->data;
-	fd_set fds;
+	netsnmp_large_fd_set fds;
+	int sock = snmp_sess_transport(p->sessp)->sock;
 	(void)events;
 
 	if (status < 0)
 		return;
-	FD_ZERO(&fds);
-	FD_SET(snmp_sess_transport(p->sessp)->sock, &fds);
-	snmp_sess_read(p->sessp, &fds);
+	/* not an fd_set: scoutd raises its open files limit, and a socket
+	 * numbered 1024 or more would overflow one (FD_SETSIZE) */
+	netsnmp_large_fd_set_init(&fds, sock + 1);
+	NETSNMP_LARGE_FD_SET(sock, &fds);
+	snmp_sess_read2(p->sessp, &fds);
+	netsnmp_large_fd_set_cleanup(&fds);
 }
 
 /* ---- sessions ----------------------------------------------------------- */
