@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,7 +25,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* Walks every entry of dbi; with txn writable, also puts one. */
-static void exercise(MDB_txn *txn, MDB_dbi dbi, bool write)
+static void exercise(MDB_txn *txn, MDB_dbi dbi, bool writable)
 {
 	MDB_cursor *cur;
 	MDB_val k, v;
@@ -35,7 +36,7 @@ static void exercise(MDB_txn *txn, MDB_dbi dbi, bool write)
 		;
 	CHECK(rc == MDB_NOTFOUND);
 	mdb_cursor_close(cur);
-	if (write) {
+	if (writable) {
 		char key[] = "fuzz-key", val[600];
 		memset(val, 'v', sizeof(val));
 		k = (MDB_val){sizeof(key), key};
@@ -45,7 +46,7 @@ static void exercise(MDB_txn *txn, MDB_dbi dbi, bool write)
 	}
 }
 
-static void open_with_lmdb(bool write)
+static void open_with_lmdb(bool writable)
 {
 	MDB_env *env;
 	MDB_txn *txn;
@@ -55,9 +56,9 @@ static void open_with_lmdb(bool write)
 	CHECK(mdb_env_create(&env) == 0);
 	mdb_env_set_maxdbs(env, 64);
 	mdb_env_set_mapsize(env, 64u << 20);
-	int rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOLOCK | (write ? 0 : MDB_RDONLY), 0600);
+	int rc = mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOLOCK | (writable ? 0 : MDB_RDONLY), 0600);
 	CHECK(rc == 0);
-	CHECK(mdb_txn_begin(env, NULL, write ? 0 : MDB_RDONLY, &txn) == 0);
+	CHECK(mdb_txn_begin(env, NULL, writable ? 0 : MDB_RDONLY, &txn) == 0);
 	MDB_dbi main_dbi;
 	CHECK(mdb_dbi_open(txn, NULL, 0, &main_dbi) == 0);
 	MDB_cursor *cur;
@@ -75,7 +76,7 @@ static void open_with_lmdb(bool write)
 	}
 	mdb_cursor_close(cur);
 	for (size_t i = 0; i < n; i++)
-		exercise(txn, names[i], write);
+		exercise(txn, names[i], writable);
 	exercise(txn, main_dbi, false);
 	mdb_txn_abort(txn);
 	mdb_env_close(env);
