@@ -257,6 +257,9 @@ static void handler(struct scout_status_req *req, const char *cmd, json_t *reque
 		uv_timer_start(&l->later_timer, on_later, l->later_ms ? l->later_ms : 20, 0);
 	} else if (strcmp(cmd, "fail") == 0) {
 		scout_status_error(req, "custom", "failed on purpose (%d)", 42);
+	} else if (strcmp(cmd, "cut") == 0) {
+		/* a careless %.Ns that cuts a character in half, and stray bytes */
+		scout_status_error(req, "custom", "no '%.4s' \xff\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 end", "a\xc3\xa9\xc3\xa9");
 	} else if (strcmp(cmd, "shutdown") == 0) {
 		/* the server closes under a request in flight: the answer is dropped */
 		close_server(l);
@@ -601,11 +604,18 @@ static void test_live_bad_request_closes(void **state)
 		{SEND, "{\"cmd\":\"fail\"}\n"},
 		{READ},
 		{EXPECT_EOF},
+		/* an error message that is not valid UTF-8 still gets its reply */
+		{CONNECT},
+		{SEND, "{\"cmd\":\"cut\"}\n"},
+		{READ},
+		{EXPECT_EOF},
 		{END},
 	};
 	run_client(l, script);
 
-	assert_int_equal(l->nreads, 8);
+	assert_int_equal(l->nreads, 9);
+	assert_string_equal(l->reads[8], "{\"ok\":false,\"error\":{\"code\":\"custom\",\"message\":"
+					 "\"no 'a\u00e9?' ??? ??? ???? end\"}}");
 	assert_error_reply(l, 0, "bad_request", "malformed JSON");
 	assert_error_reply(l, 1, "bad_request", "a request is a JSON object");
 	assert_error_reply(l, 2, "bad_request", "duplicate");
@@ -615,10 +625,10 @@ static void test_live_bad_request_closes(void **state)
 	assert_error_reply(l, 6, "unknown_command", "unknown command 'nope'");
 	assert_string_equal(l->reads[7],
 			    "{\"ok\":false,\"error\":{\"code\":\"custom\",\"message\":\"failed on purpose (42)\"}}");
-	assert_int_equal(l->eofs, 7);
-	assert_string_equal(l->cmds, "echo nope fail");
-	assert_int_equal(l->stats.connections, 7);
-	assert_int_equal(l->stats.errors, 7);
+	assert_int_equal(l->eofs, 8);
+	assert_string_equal(l->cmds, "echo nope fail cut");
+	assert_int_equal(l->stats.connections, 8);
+	assert_int_equal(l->stats.errors, 8);
 }
 
 static char *big_line(size_t body, bool valid_json, bool newline)
