@@ -511,8 +511,13 @@ static void print_status(json_t *st)
 		    bytes(json_object_get(store, "max_bytes"), a, sizeof(a)));
 	row(&t, "store", line);
 	free(line);
-	line = strf("%s (start #%s)", otherwise(str(st, "previous_run"), "?"),
-		    num(json_object_get(st, "starts"), b, sizeof(b)));
+	if (json_is_true(json_object_get(st, "crash_loop")))
+		line = strf("%s (start #%s): CRASH LOOP, %s unclean starts in a row; see the log",
+			    otherwise(str(st, "previous_run"), "?"), num(json_object_get(st, "starts"), b, sizeof(b)),
+			    num(json_object_get(st, "unclean_starts"), c, sizeof(c)));
+	else
+		line = strf("%s (start #%s)", otherwise(str(st, "previous_run"), "?"),
+			    num(json_object_get(st, "starts"), b, sizeof(b)));
 	row(&t, "previous run", line);
 	free(line);
 	if (json_is_object(last)) {

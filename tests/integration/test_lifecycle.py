@@ -171,6 +171,7 @@ class Restart(scoutlib.AgentTest):
             else:
                 self.assertNotIn("crash loop", a.log())
         self.assertIn('"unclean_starts":3', a.ctl("status", "--json").stdout.replace(" ", ""))
+        self.assertIn("CRASH LOOP, 3 unclean starts in a row", a.ctl("status").stdout)
 
         # a clean stop ends the loop
         rc, took = a.stop()
