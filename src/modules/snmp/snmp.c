@@ -908,6 +908,11 @@ static int snmp_start(struct scout_mod *m)
 		scout_mod_fail(m, "cannot load the inventory: %s", strerror(-r));
 		return r;
 	}
+	/* records are written off the loop thread from now on */
+	if ((r = snmp_inventory_write_async(s->inv, scout_mod_loop(m))) < 0) {
+		scout_mod_fail(m, "cannot write the inventory in the background: %s", strerror(-r));
+		return r;
+	}
 	snmp_inventory_set_history(s->inv, conf->meter_history);
 	snmp_inventory_set_limits(s->inv, (size_t)conf->max_devices, (unsigned)conf->max_per_address);
 	s->last_sweep = snmp_inventory_load_meta(s->inv, "last_sweep");
@@ -977,6 +982,13 @@ static void on_io_closed(void *arg)
 	scout_closer_release(&s->closer);
 }
 
+static void on_inventory_flushed(void *arg)
+{
+	struct snmp_mod_state *s = arg;
+
+	scout_closer_release(&s->closer);
+}
+
 static void snmp_stop(struct scout_mod *m)
 {
 	struct snmp_mod_state *s = scout_mod_priv(m);
@@ -998,6 +1010,11 @@ static void snmp_stop(struct scout_mod *m)
 	if (s->io) {
 		scout_closer_hold(&s->closer);
 		snmp_io_close(s->io, on_io_closed, s);
+	}
+	/* the records already written to memory reach the disk before stopped */
+	if (s->inv) {
+		scout_closer_hold(&s->closer);
+		snmp_inventory_flush(s->inv, on_inventory_flushed, s);
 	}
 	if (s->timers_ready) {
 		scout_closer_close(&s->closer, (uv_handle_t *)&s->discovery);
