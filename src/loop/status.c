@@ -25,6 +25,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "closer.h"
+#include "list.h"
 #include "log.h"
 
 #define MAX_CONNS 1024
@@ -42,7 +44,7 @@
 struct conn {
 	uv_pipe_t pipe;
 	struct scout_status_server *srv;
-	struct conn *prev, *next;
+	struct scout_list link; /* in srv->conns */
 	char *buf;
 	size_t len, cap;
 	struct scout_status_req *req; /* in flight */
@@ -72,7 +74,8 @@ struct scout_status_server {
 	uv_poll_t poll;     /* on fd */
 	uv_timer_t timer;   /* idle connections; accepting again after a pause */
 	uv_idle_t more;     /* runs while connections have requests left over */
-	unsigned handles;   /* of poll, timer and more, not yet closed */
+	struct scout_closer closer; /* poll, timer and more */
+	bool handles_closed;
 	bool paused;        /* accepting stopped for ACCEPT_PAUSE_MS */
 	unsigned max_conns;
 	uint64_t idle_ms;
@@ -82,7 +85,7 @@ struct scout_status_server {
 	gid_t gid;
 	scout_status_handler handler;
 	void *arg;
-	struct conn *conns;
+	struct scout_list conns;
 	struct scout_status_stats stats;
 	bool closing;
 	void (*done)(void *);
@@ -173,7 +176,7 @@ static void set_reading(struct conn *c, bool on);
 
 static void maybe_free(struct scout_status_server *s)
 {
-	if (!s->closing || s->handles || s->conns)
+	if (!s->closing || !s->handles_closed || !scout_list_empty(&s->conns))
 		return;
 	void (*done)(void *) = s->done;
 	void *arg = s->done_arg;
@@ -188,12 +191,7 @@ static void on_conn_closed(uv_handle_t *h)
 	struct conn *c = h->data;
 	struct scout_status_server *s = c->srv;
 
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	scout_list_remove(&c->link);
 	s->stats.open--;
 	free(c->buf);
 	free(c);
@@ -253,7 +251,8 @@ static bool make_room(struct conn *c, size_t need)
 		struct conn *victim = NULL;
 		uint64_t held;
 
-		for (struct conn *x = s->conns; x; x = x->next)
+		struct conn *x;
+		scout_list_foreach(x, &s->conns, link)
 			if (!x->closing && x->queued && (!victim || x->queued > victim->queued))
 				victim = x;
 		if (!victim)
@@ -460,7 +459,8 @@ static void on_more(uv_idle_t *h)
 	bool any = false;
 
 	/* closing a connection only unlinks it in a later turn: the walk is safe */
-	for (struct conn *c = s->conns; c; c = c->next) {
+	struct conn *c;
+	scout_list_foreach(c, &s->conns, link) {
 		if (c->more && !c->closing)
 			process(c);
 		any |= c->more && !c->closing;
@@ -613,10 +613,7 @@ static void add_conn(struct scout_status_server *s, int fd)
 	c->srv = s;
 	c->pipe.data = c;
 	c->last_active = uv_now(s->loop);
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
+	scout_list_insert_head(&s->conns, &c->link);
 	s->stats.open++;
 	if (uv_pipe_open(&c->pipe, fd) < 0) {
 		close(fd);
@@ -684,7 +681,8 @@ static void on_timer(uv_timer_t *t)
 		uv_poll_start(&s->poll, UV_READABLE, on_listen_readable);
 		uv_timer_start(&s->timer, on_timer, s->idle_ms / 4 ? s->idle_ms / 4 : 1, s->idle_ms / 4 ? s->idle_ms / 4 : 1);
 	}
-	for (struct conn *c = s->conns; c; c = c->next) {
+	struct conn *c;
+	scout_list_foreach(c, &s->conns, link) {
 		if (c->closing || c->req || now - c->last_active < s->idle_ms)
 			continue;
 		s->stats.idle_closed++;
@@ -704,15 +702,13 @@ void scout_status_set_idle_timeout(struct scout_status_server *s, uint64_t ms)
 
 /* ---- listening -------------------------------------------------------- */
 
-static void on_handle_closed(uv_handle_t *h)
+static void on_handles_closed(void *arg)
 {
-	struct scout_status_server *s = h->data;
+	struct scout_status_server *s = arg;
 
-	if (h == (uv_handle_t *)&s->poll) {
-		close(s->fd);
-		s->fd = -1;
-	}
-	s->handles--;
+	close(s->fd); /* only now: the poll watched it until its close */
+	s->fd = -1;
+	s->handles_closed = true;
 	maybe_free(s);
 }
 
@@ -822,6 +818,7 @@ int scout_status_listen(uv_loop_t *loop, const char *path, const char *group, sc
 		return -ENOMEM;
 	}
 	s->loop = loop;
+	scout_list_init(&s->conns);
 	s->handler = handler;
 	s->arg = arg;
 	s->fd = s->reserve_fd = -1;
@@ -859,7 +856,7 @@ int scout_status_listen(uv_loop_t *loop, const char *path, const char *group, sc
 	uv_timer_init(loop, &s->timer);
 	uv_idle_init(loop, &s->more);
 	s->poll.data = s->timer.data = s->more.data = s;
-	s->handles = 3;
+	scout_closer_init(&s->closer);
 	uv_poll_start(&s->poll, UV_READABLE, on_listen_readable);
 	scout_status_set_idle_timeout(s, DEFAULT_IDLE_MS);
 	if (s->max_conns < MAX_CONNS)
@@ -876,12 +873,14 @@ void scout_status_close(struct scout_status_server *s, void (*done)(void *arg), 
 	s->done = done;
 	s->done_arg = arg;
 	unlink(s->path);
-	for (struct conn *c = s->conns; c; c = c->next)
-		conn_close(c);
+	struct conn *c;
+	scout_list_foreach(c, &s->conns, link)
+		conn_close(c); /* unlinked only in its close callback */
 	if (s->reserve_fd >= 0)
 		close(s->reserve_fd);
 	s->reserve_fd = -1;
-	uv_close((uv_handle_t *)&s->poll, on_handle_closed);
-	uv_close((uv_handle_t *)&s->timer, on_handle_closed);
-	uv_close((uv_handle_t *)&s->more, on_handle_closed);
+	scout_closer_close(&s->closer, (uv_handle_t *)&s->poll);
+	scout_closer_close(&s->closer, (uv_handle_t *)&s->timer);
+	scout_closer_close(&s->closer, (uv_handle_t *)&s->more);
+	scout_closer_wait(&s->closer, on_handles_closed, s);
 }

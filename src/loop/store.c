@@ -1,19 +1,32 @@
 /* LMDB behind a small API: open with checks that refuse a damaged file
  * without writing to it (store-check.c), named databases per module, write
- * transactions that grow the map and retry, cursors and read transactions. */
+ * transactions that grow the map and retry, cursors and read transactions,
+ * and the committer that runs queued writes on the thread pool in batches.
+ *
+ * Threads: the environment is opened MDB_NOTLS, so a transaction may live
+ * on a pool thread while the loop thread reads. LMDB itself allows one
+ * write transaction at a time (its writer mutex); the committer keeps at
+ * most one batch running. Growing the map (mdb_env_set_mapsize) needs no
+ * transaction active in the process: every transaction holds `resize`
+ * shared, and growing takes it exclusive. Nobody waits for `resize` while
+ * holding LMDB's writer mutex (a full write is aborted first), so the two
+ * cannot deadlock. */
 #include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "list.h"
 #include "log.h"
 #include "store-check.h"
+#include "work.h"
 
 #define MAX_DBS 32
 #define INITIAL_MAP (1u << 20)
@@ -24,12 +37,17 @@ struct scout_db {
 	char name[32];
 };
 
+struct committer;
+
 struct scout_store {
 	MDB_env *env;
 	char *path;
-	uint64_t map_size, max_size;
+	uint64_t map_size, max_size; /* map_size: under resize, exclusive */
 	size_t ndbs;
 	struct scout_db dbs[MAX_DBS];
+	pthread_rwlock_t resize;
+	uint64_t commits, async_writes; /* atomic */
+	struct committer *committer;    /* after scout_store_async_start */
 };
 
 struct scout_txn {
@@ -137,6 +155,7 @@ int scout_store_open(const char *dir, uint64_t max_size, struct scout_store **re
 		free(s);
 		return -ENOMEM;
 	}
+	pthread_rwlock_init(&s->resize, NULL);
 	snprintf(lock, sizeof(lock), "%s-lock", s->path);
 	had_lock = access(lock, F_OK) == 0;
 	s->max_size = max_size < INITIAL_MAP ? INITIAL_MAP : max_size;
@@ -173,38 +192,75 @@ fail:
 		mdb_env_close(s->env);
 	if (!had_lock)
 		unlink(lock); /* do not leave a lock file beside a refused store */
+	pthread_rwlock_destroy(&s->resize);
 	free(s->path);
 	free(s);
 	return r;
 }
 
+static void committer_detach(struct scout_store *s);
+
 void scout_store_close(struct scout_store *s)
 {
 	if (!s)
 		return;
+	committer_detach(s);
 	mdb_env_close(s->env);
+	pthread_rwlock_destroy(&s->resize);
 	free(s->path);
 	free(s);
 }
 
+/* Called with no transaction of this thread open. */
 static int grow(struct scout_store *s)
 {
-	uint64_t next = s->map_size * 2;
-	int rc;
+	int rc, r = 0;
 
+	pthread_rwlock_wrlock(&s->resize);
+	uint64_t next = s->map_size * 2;
 	if (s->map_size >= s->max_size) {
 		log_error("store: %s is full at its maximum size of %llu bytes (raise [agent] store_max_size)",
 			  s->path, (unsigned long long)s->max_size);
-		return -ENOSPC;
+		r = -ENOSPC;
+		goto out;
 	}
 	if (next > s->max_size)
 		next = s->max_size;
 	rc = mdb_env_set_mapsize(s->env, next);
-	if (rc)
-		return map_err(rc);
+	if (rc) {
+		r = map_err(rc);
+		goto out;
+	}
 	log_info("store: %s map grown to %llu bytes", s->path, (unsigned long long)next);
 	s->map_size = next;
-	return 0;
+out:
+	pthread_rwlock_unlock(&s->resize);
+	return r;
+}
+
+/* Begins a transaction holding resize shared; end() releases it. */
+static int begin(struct scout_store *s, unsigned flags, struct scout_txn *t)
+{
+	for (;;) {
+		pthread_rwlock_rdlock(&s->resize);
+		int rc = mdb_txn_begin(s->env, NULL, flags, &t->txn);
+		if (!rc)
+			return 0;
+		pthread_rwlock_unlock(&s->resize);
+		if (rc != MDB_MAP_RESIZED)
+			return map_err(rc);
+		/* another process grew the map: adopt its size */
+		pthread_rwlock_wrlock(&s->resize);
+		rc = mdb_env_set_mapsize(s->env, 0);
+		pthread_rwlock_unlock(&s->resize);
+		if (rc)
+			return map_err(rc);
+	}
+}
+
+static void end(struct scout_store *s)
+{
+	pthread_rwlock_unlock(&s->resize);
 }
 
 static int open_dbi(struct scout_txn *t, void *arg)
@@ -240,22 +296,21 @@ int scout_store_write(struct scout_store *s, scout_txn_fn fn, void *arg)
 {
 	for (;;) {
 		struct scout_txn t = {.store = s};
-		int rc = mdb_txn_begin(s->env, NULL, 0, &t.txn), r;
+		int rc, r = begin(s, 0, &t);
 
-		if (rc == MDB_MAP_RESIZED) {
-			rc = mdb_env_set_mapsize(s->env, 0);
-			if (!rc)
-				continue;
-		}
-		if (rc)
-			return map_err(rc);
+		if (r < 0)
+			return r;
 		r = fn(&t, arg);
 		if (r < 0 || t.map_full) {
 			mdb_txn_abort(t.txn);
+			end(s);
 			if (!t.map_full)
 				return r;
 		} else {
 			rc = mdb_txn_commit(t.txn);
+			end(s);
+			if (rc == MDB_SUCCESS)
+				__atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED);
 			if (rc != MDB_MAP_FULL)
 				return map_err(rc);
 		}
@@ -268,12 +323,13 @@ int scout_store_write(struct scout_store *s, scout_txn_fn fn, void *arg)
 int scout_store_read(struct scout_store *s, scout_txn_fn fn, void *arg)
 {
 	struct scout_txn t = {.store = s};
-	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t.txn), r;
+	int r = begin(s, MDB_RDONLY, &t);
 
-	if (rc)
-		return map_err(rc);
+	if (r < 0)
+		return r;
 	r = fn(&t, arg);
 	mdb_txn_abort(t.txn);
+	end(s);
 	return r;
 }
 
@@ -462,5 +518,317 @@ int scout_store_info(struct scout_store *s, struct scout_store_info *ret)
 	ret->max_size = s->max_size;
 	ret->file_size = stat(s->path, &fst) == 0 ? (uint64_t)fst.st_size : 0;
 	ret->readers = info.me_numreaders;
+	ret->commits = __atomic_load_n(&s->commits, __ATOMIC_RELAXED);
+	ret->async_writes = __atomic_load_n(&s->async_writes, __ATOMIC_RELAXED);
 	return 0;
+}
+
+/* ---- the committer ------------------------------------------------------- */
+
+struct writer {
+	scout_txn_fn fn;
+	void *arg;
+	scout_store_done_fn done;
+	int status; /* < 0: left out of the batch, with this error */
+	struct scout_list link;
+};
+
+struct flusher {
+	void (*done)(void *);
+	void *arg;
+	struct scout_list link;
+};
+
+/* Loop-thread state, except `batch`, which belongs to the pool thread
+ * while `running`, and `busy` (from submitting a batch to the end of its
+ * transaction), under `lock`. */
+struct committer {
+	struct scout_store *s; /* NULL once the store closed under it */
+	uv_loop_t *loop;
+	struct scout_work_group *group;
+	struct scout_list queue, batch, flushers;
+	size_t pending; /* writers queued or in the batch */
+	bool running, stopping;
+	void (*stopped)(void *);
+	void *stopped_arg;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool busy;
+};
+
+/* Pool thread: one transaction for every writer of the batch still in it. */
+static void commit_batch(void *arg)
+{
+	struct committer *c = arg;
+	struct scout_store *s = c->s;
+	struct writer *w;
+	int r;
+
+	for (;;) {
+		struct scout_txn t = {.store = s};
+		bool any = false, retry = false;
+
+		scout_list_foreach(w, &c->batch, link)
+			any |= w->status == 0;
+		if (!any)
+			break;
+		if ((r = begin(s, 0, &t)) < 0)
+			goto fail_all;
+		scout_list_foreach(w, &c->batch, link) {
+			if (w->status < 0)
+				continue;
+			r = w->fn(&t, w->arg);
+			if (t.map_full)
+				break;
+			if (r < 0) {
+				w->status = r; /* again without it */
+				retry = true;
+				break;
+			}
+		}
+		if (t.map_full || retry) {
+			mdb_txn_abort(t.txn);
+			end(s);
+			if (t.map_full && (r = grow(s)) < 0)
+				goto fail_all;
+			continue;
+		}
+		int rc = mdb_txn_commit(t.txn);
+		end(s);
+		if (rc == MDB_MAP_FULL) {
+			if ((r = grow(s)) < 0)
+				goto fail_all;
+			continue;
+		}
+		if (rc == MDB_SUCCESS)
+			__atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED);
+		r = map_err(rc);
+		goto fail_all; /* 0: nobody fails */
+	}
+	goto out;
+fail_all:
+	scout_list_foreach(w, &c->batch, link)
+		if (w->status == 0)
+			w->status = r;
+out:
+	pthread_mutex_lock(&c->lock);
+	c->busy = false;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void kick(struct committer *c);
+static void batch_done(void *arg, int status);
+
+static void committer_free(struct committer *c)
+{
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->cond);
+	free(c);
+}
+
+static void group_closed(void *arg)
+{
+	struct committer *c = arg;
+	void (*stopped)(void *) = c->stopped;
+	void *stopped_arg = c->stopped_arg;
+
+	committer_free(c);
+	if (stopped)
+		stopped(stopped_arg);
+}
+
+/* After the writers' done callbacks: flushers, then a stop. */
+static void settle(struct committer *c)
+{
+	if (c->pending)
+		return;
+	while (!scout_list_empty(&c->flushers)) {
+		struct flusher *f = scout_list_first_entry(&c->flushers, struct flusher, link);
+		scout_list_remove(&f->link);
+		void (*done)(void *) = f->done;
+		void *arg = f->arg;
+		free(f);
+		done(arg);
+		if (c->pending) /* it wrote again */
+			return;
+	}
+	if (c->stopping) {
+		if (c->s)
+			c->s->committer = NULL;
+		scout_work_group_close(c->group, 0, group_closed, c);
+	}
+}
+
+static void finish_writers(struct committer *c, struct scout_list *l, int forced)
+{
+	while (!scout_list_empty(l)) {
+		struct writer *w = scout_list_first_entry(l, struct writer, link);
+		scout_list_remove(&w->link);
+		c->pending--;
+		w->done(w->arg, forced ? forced : w->status);
+		free(w);
+	}
+}
+
+static void kick(struct committer *c)
+{
+	int r;
+
+	if (c->running || scout_list_empty(&c->queue))
+		return;
+	if (!c->s) { /* the store is gone */
+		finish_writers(c, &c->queue, -ESHUTDOWN);
+		return;
+	}
+	/* everyone waiting goes in this one */
+	c->batch = c->queue;
+	c->batch.next->prev = c->batch.prev->next = &c->batch;
+	scout_list_init(&c->queue);
+	c->running = true;
+	pthread_mutex_lock(&c->lock);
+	c->busy = true;
+	pthread_mutex_unlock(&c->lock);
+	r = scout_work_submit(c->group, commit_batch, batch_done, c);
+	if (r < 0) {
+		c->running = false;
+		c->busy = false;
+		log_error("store: %s: cannot commit on the thread pool: %s", c->s->path, strerror(-r));
+		finish_writers(c, &c->batch, r);
+	}
+}
+
+static void batch_done(void *arg, int status)
+{
+	struct committer *c = arg;
+
+	c->running = false;
+	finish_writers(c, &c->batch, status < 0 ? status : 0);
+	if (!c->s) {
+		/* orphaned by scout_store_close: nothing more can run */
+		finish_writers(c, &c->queue, -ESHUTDOWN);
+		c->stopping = true;
+	}
+	kick(c);
+	settle(c);
+}
+
+int scout_store_async_start(struct scout_store *s, uv_loop_t *loop)
+{
+	struct committer *c;
+	int r;
+
+	if (s->committer)
+		return s->committer->loop == loop ? 0 : -EBUSY;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	if ((r = scout_work_group_new(loop, "store", &c->group)) < 0) {
+		free(c);
+		return r;
+	}
+	c->s = s;
+	c->loop = loop;
+	scout_list_init(&c->queue);
+	scout_list_init(&c->batch);
+	scout_list_init(&c->flushers);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	s->committer = c;
+	return 0;
+}
+
+int scout_store_write_async(struct scout_store *s, scout_txn_fn fn, void *arg, scout_store_done_fn done)
+{
+	struct committer *c = s->committer;
+	struct writer *w;
+
+	if (!c)
+		return -ENOTCONN;
+	if (c->stopping)
+		return -ESHUTDOWN;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->fn = fn;
+	w->arg = arg;
+	w->done = done;
+	scout_list_insert_tail(&c->queue, &w->link);
+	c->pending++;
+	__atomic_add_fetch(&s->async_writes, 1, __ATOMIC_RELAXED);
+	kick(c);
+	return 0;
+}
+
+size_t scout_store_async_pending(const struct scout_store *s)
+{
+	return s->committer ? s->committer->pending : 0;
+}
+
+void scout_store_async_flush(struct scout_store *s, void (*done)(void *arg), void *arg)
+{
+	struct committer *c = s->committer;
+	struct flusher *f;
+
+	if (!c || !c->pending) {
+		done(arg);
+		return;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		/* cannot wait: better late than a flush that never ends */
+		log_error("store: %s: out of memory waiting for writes", s->path);
+		done(arg);
+		return;
+	}
+	f->done = done;
+	f->arg = arg;
+	scout_list_insert_tail(&c->flushers, &f->link);
+}
+
+void scout_store_async_stop(struct scout_store *s, void (*done)(void *arg), void *arg)
+{
+	struct committer *c = s->committer;
+
+	if (!c || c->stopping) {
+		if (done)
+			done(arg);
+		return;
+	}
+	c->stopping = true;
+	c->stopped = done;
+	c->stopped_arg = arg;
+	settle(c);
+}
+
+/* scout_store_close with the committer still there: the writes queued
+ * cannot run any more, and one running on the pool must finish before the
+ * environment goes. */
+static void committer_detach(struct scout_store *s)
+{
+	struct committer *c = s->committer;
+
+	if (!c)
+		return;
+	s->committer = NULL;
+	if (!c->running) {
+		if (c->pending)
+			log_error("store: %s: closed with %zu writes not committed", s->path, c->pending);
+		finish_writers(c, &c->queue, -ESHUTDOWN);
+		while (!scout_list_empty(&c->flushers)) {
+			struct flusher *f = scout_list_first_entry(&c->flushers, struct flusher, link);
+			scout_list_remove(&f->link);
+			f->done(f->arg);
+			free(f);
+		}
+		scout_work_group_close(c->group, 0, NULL, NULL); /* idle: freed now */
+		committer_free(c);
+		return;
+	}
+	log_error("store: %s: closed while a commit runs; waiting for it", s->path);
+	pthread_mutex_lock(&c->lock);
+	while (c->busy)
+		pthread_cond_wait(&c->cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+	c->s = NULL; /* batch_done finishes up on the loop */
 }

@@ -18,12 +18,26 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "loop/log.h"
 #include "loop/store.h"
+#include "loop/work.h"
 #include "modules/snmp/inventory.h"
+
+/* Every test runs twice: writing synchronously, then through the thread
+ * pool (async_loop set), where what reads the store directly first lets
+ * the writes finish, and the history is read with writes still pending. */
+static uv_loop_t *async_loop;
+
+static void drain(void)
+{
+	if (async_loop)
+		uv_run(async_loop, UV_RUN_DEFAULT);
+}
 
 struct env {
 	char dir[64];
@@ -40,10 +54,18 @@ static void open_all(struct env *e)
 		fail_msg("store: %s", err);
 	assert_int_equal(scout_store_db(e->store, "snmp", &e->db), 0);
 	assert_int_equal(snmp_inventory_open(e->store, e->db, &e->inv), 0);
+	if (async_loop)
+		assert_int_equal(snmp_inventory_write_async(e->inv, async_loop), 0);
 }
 
 static void close_all(struct env *e)
 {
+	drain();
+	assert_int_equal(snmp_inventory_pending(e->inv), 0);
+	if (async_loop) {
+		scout_store_async_stop(e->store, NULL, NULL);
+		drain();
+	}
 	snmp_inventory_free(e->inv);
 	scout_store_close(e->store);
 	e->inv = NULL;
@@ -126,6 +148,7 @@ static unsigned stored(struct env *e, const char *prefix)
 {
 	struct scan s = {e->db, prefix, 0};
 
+	drain();
 	assert_int_equal(scout_store_read(e->store, scan_fn, &s), 0);
 	return s.n;
 }
@@ -134,6 +157,7 @@ static bool has_key(struct env *e, const char *key)
 {
 	void *v = NULL;
 	size_t vl;
+	drain();
 	int r = scout_store_get(e->db, key, strlen(key), &v, &vl);
 
 	free(v);
@@ -579,6 +603,7 @@ static void test_reopen(void **state)
 
 static int put_raw(struct env *e, const char *key, const char *value)
 {
+	drain();
 	return scout_store_put(e->db, key, strlen(key), value, strlen(value));
 }
 
@@ -930,6 +955,7 @@ static void test_index_lookups(void **state)
 	struct bulk b = {e->db, 20000};
 	char key[64];
 
+	drain();
 	assert_int_equal(scout_store_write(e->store, bulk_fn, &b), 0);
 	close_all(e);
 	open_all(e);
@@ -960,6 +986,98 @@ static void test_index_lookups(void **state)
 	assert_int_equal(snmp_inventory_count(e->inv, true), 20000);
 }
 
+/* ---- asynchronous writes ------------------------------------------------- */
+
+/* Holds the one pool thread until released, so commits wait. */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static int gate; /* 0 closed, 1 blocker running, 2 open */
+
+static void blocker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&gate_lock);
+	gate = gate ? gate : 1;
+	pthread_cond_broadcast(&gate_cond);
+	while (gate != 2)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static void block_pool(struct scout_work_group *g)
+{
+	gate = 0;
+	assert_int_equal(scout_work_submit(g, blocker, NULL, NULL), 0);
+	pthread_mutex_lock(&gate_lock);
+	while (gate != 1)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static void open_pool(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	gate = 2;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static void flushed(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* Memory changes at once; the history shows readings and re-keys that are
+ * not committed yet; flush waits for them; they are on disk after. */
+static void test_async_pending_visible(void **state)
+{
+	struct env *e = *state;
+	struct scout_work_group *g;
+	int n = 0;
+
+	assert_int_equal(scout_work_group_new(async_loop, "test", &g), 0);
+	update(e, "{\"ip\": \"10.0.0.5\", \"meters\": {\"total\": 10}}", true, 1000, NULL, NULL);
+	drain();
+	block_pool(g); /* the pool's one thread is taken: nothing commits */
+	update(e, "{\"ip\": \"10.0.0.5\", \"meters\": {\"total\": 20}}", true, 2000, NULL, NULL);
+	/* the serial becomes known: the record and its history move to s: */
+	update(e, "{\"ip\": \"10.0.0.5\", \"serial\": \"ASYNC001\", \"meters\": {\"total\": 30}}", true, 3000,
+	       NULL, NULL);
+	assert_true(snmp_inventory_pending(e->inv) >= 2);
+	assert_non_null(snmp_inventory_find(e->inv, "s:ASYNC001"));
+	assert_null(snmp_inventory_find(e->inv, "i:10.0.0.5"));
+	assert_int_equal(history_len(e, "s:ASYNC001"), 3);
+	assert_int_equal(history_len(e, "i:10.0.0.5"), 0);
+	snmp_inventory_flush(e->inv, flushed, &n);
+	assert_int_equal(n, 0);
+	open_pool();
+	scout_work_group_close(g, 0, NULL, NULL);
+	drain();
+	assert_int_equal(n, 1);
+	assert_int_equal(snmp_inventory_pending(e->inv), 0);
+	assert_true(has_key(e, "d/s:ASYNC001"));
+	assert_false(has_key(e, "d/i:10.0.0.5"));
+	assert_int_equal(stored(e, "h/s:ASYNC001/"), 3);
+	assert_int_equal(history_len(e, "s:ASYNC001"), 3);
+	snmp_inventory_flush(e->inv, flushed, &n); /* nothing pending: at once */
+	assert_int_equal(n, 2);
+}
+
+/* Freed with writes pending: they still land, and the memory goes after. */
+static void test_async_free_with_pending(void **state)
+{
+	struct env *e = *state;
+
+	update(e, "{\"ip\": \"10.0.0.7\", \"serial\": \"ASYNC007\"}", true, 1000, NULL, NULL);
+	assert_int_equal(snmp_inventory_nonprinter(e->inv, "10.0.0.8", "router", NULL, 1000), 0);
+	snmp_inventory_free(e->inv);
+	drain();
+	assert_int_equal(snmp_inventory_open(e->store, e->db, &e->inv), 0);
+	assert_non_null(snmp_inventory_find(e->inv, "s:ASYNC007"));
+	assert_int_equal(snmp_inventory_count(e->inv, false), 1);
+	assert_int_equal(snmp_inventory_write_async(e->inv, async_loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -977,7 +1095,25 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flapping_serial, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_lookups, setup, teardown),
 	};
+	const struct CMUnitTest async_only[] = {
+		cmocka_unit_test_setup_teardown(test_async_pending_visible, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_free_with_pending, setup, teardown),
+	};
+	uv_loop_t loop;
+	int failed;
 
+	setenv("UV_THREADPOOL_SIZE", "1", 1); /* block_pool holds the whole pool */
 	scout_log_set_level(SCOUT_LOG_WARN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	failed = _cmocka_run_group_tests("sync", tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	async_loop = &loop;
+	failed += _cmocka_run_group_tests("async", tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
+	failed += _cmocka_run_group_tests("async-only", async_only, sizeof(async_only) / sizeof(async_only[0]), NULL,
+					  NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop) != 0) {
+		fprintf(stderr, "uv_loop_close: handles left open\n");
+		failed++;
+	}
+	return failed;
 }

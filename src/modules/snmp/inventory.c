@@ -9,7 +9,17 @@
  * records that carry it (jansson objects as hash sets) make a lookup or a
  * merge cost the same with 20 records as with 20000. Records enter and
  * leave memory only through put_rec() and drop_rec(), which keep the
- * indexes in step. */
+ * indexes in step.
+ *
+ * Memory is the truth callers read: every change is applied to it at once,
+ * on the loop thread. The store follows: each change becomes a job, a list
+ * of plain operations on strings (no jansson object crosses threads), run
+ * in one transaction, on the thread pool once snmp_inventory_write_async()
+ * was called (group commit, see store.h), else right away. A failed write
+ * is logged; memory keeps the change and the next change of that record
+ * writes it whole again. The meter history is read from the store, with
+ * the jobs still pending replayed over it, so it shows a reading as soon
+ * as the record does. */
 #include "inventory.h"
 
 #include <errno.h>
@@ -17,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loop/list.h"
 #include "loop/log.h"
 #include "loop/store.h"
 
@@ -33,6 +44,11 @@ struct snmp_inventory {
 	unsigned max_per_address; /* 0: no limit */
 	bool full_logged;         /* the refusal past max_devices, once per time full */
 	struct snmp_inventory_stats stats;
+	bool async;                 /* writes through scout_store_write_async */
+	struct scout_list pending;  /* jobs not yet done, oldest first */
+	void (*flushed)(void *arg); /* snmp_inventory_flush */
+	void *flushed_arg;
+	bool freeing; /* snmp_inventory_free with jobs pending: the last frees */
 };
 
 /* serial_unstable is not read from a device: once set, it stays */
@@ -263,6 +279,7 @@ int snmp_inventory_open(struct scout_store *store, struct scout_db *db, struct s
 		return -ENOMEM;
 	inv->store = store;
 	inv->db = db;
+	scout_list_init(&inv->pending);
 	inv->devices = json_object();
 	inv->nonprinters = json_object();
 	inv->by_addr = json_object();
@@ -291,6 +308,10 @@ void snmp_inventory_free(struct snmp_inventory *inv)
 {
 	if (!inv)
 		return;
+	if (!scout_list_empty(&inv->pending)) {
+		inv->freeing = true;
+		return;
+	}
 	json_decref(inv->devices);
 	json_decref(inv->nonprinters);
 	json_decref(inv->by_addr);
@@ -318,14 +339,83 @@ const struct snmp_inventory_stats *snmp_inventory_stats(const struct snmp_invent
 
 /* ---- writing ------------------------------------------------------------- */
 
-struct save {
-	struct snmp_inventory *inv;
-	const char *id, *old_id;
-	const char *text;
-	json_t *reading;   /* or NULL */
-	json_t *displaced; /* other records whose ip this one took: id -> text */
-	json_t *forget;    /* ids of records to drop, history and all */
+enum op_kind {
+	OP_PUT,        /* key = val */
+	OP_DEL,        /* key, if there */
+	OP_DEL_DEVICE, /* the device `key`: its record and its history */
+	OP_HISTORY,    /* the history of the device `old` (if any) moves to the
+			* device `key`, then its newest `n` readings are kept */
 };
+
+struct op {
+	enum op_kind kind;
+	char *key, *val, *old;
+	int64_t n;
+};
+
+/* One change of the store, run in one transaction on whatever thread: it
+ * owns copies of everything it writes. */
+struct job {
+	struct snmp_inventory *inv;
+	struct scout_db *db;
+	struct op *ops;
+	size_t n, cap;
+	bool oom;
+	const char *what; /* for the message if it fails */
+	char who[64];
+	struct scout_list link; /* in inv->pending */
+};
+
+static struct job *job_new(struct snmp_inventory *inv, const char *what, const char *who)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->inv = inv;
+	j->db = inv->db;
+	j->what = what;
+	snprintf(j->who, sizeof(j->who), "%.63s", who ? who : "?");
+	scout_list_init(&j->link);
+	return j;
+}
+
+static void job_free(struct job *j)
+{
+	for (size_t i = 0; i < j->n; i++) {
+		free(j->ops[i].key);
+		free(j->ops[i].val);
+		free(j->ops[i].old);
+	}
+	free(j->ops);
+	free(j);
+}
+
+/* Appends an operation (key, val and old copied); a failure is remembered
+ * and reported by job_commit. */
+static void job_op(struct job *j, enum op_kind kind, const char *key, const char *val, const char *old, int64_t n)
+{
+	if (j->n == j->cap) {
+		size_t cap = j->cap ? 2 * j->cap : 8;
+		struct op *ops = realloc(j->ops, cap * sizeof(*ops));
+		if (!ops) {
+			j->oom = true;
+			return;
+		}
+		j->ops = ops;
+		j->cap = cap;
+	}
+	struct op *o = &j->ops[j->n];
+	*o = (struct op){kind, strdup(key), val ? strdup(val) : NULL, old ? strdup(old) : NULL, n};
+	if (!o->key || (val && !o->val) || (old && !o->old)) {
+		free(o->key);
+		free(o->val);
+		free(o->old);
+		j->oom = true;
+		return;
+	}
+	j->n++;
+}
 
 static int put_str(struct scout_txn *t, struct scout_db *db, const char *k, const char *v)
 {
@@ -356,21 +446,9 @@ static int del_device(struct scout_txn *t, struct scout_db *db, const char *id)
 	return r == -ENOENT || r == 0 ? 0 : r;
 }
 
-/* Drops every device of ids (a JSON array of strings). */
-static int del_devices(struct scout_txn *t, struct scout_db *db, json_t *ids)
-{
-	size_t i;
-	json_t *v;
-	int r;
-
-	json_array_foreach(ids, i, v)
-		if ((r = del_device(t, db, json_string_value(v))) < 0)
-			return r;
-	return 0;
-}
-
-/* Moves a device's history from one id to another, then trims it. */
-static int history_fix(struct scout_txn *t, struct save *s)
+/* Moves a device's history from old_id (if any) to id, then keeps its
+ * newest `history` readings. */
+static int history_fix(struct scout_txn *t, struct scout_db *db, const char *id, const char *old_id, int64_t history)
 {
 	char prefix[600], key[700];
 	struct scout_cursor *c;
@@ -378,32 +456,31 @@ static int history_fix(struct scout_txn *t, struct save *s)
 	size_t kl, vl;
 	int r;
 
-	if (s->old_id) {
-		snprintf(prefix, sizeof(prefix), "h/%s/", s->old_id);
+	if (old_id) {
+		snprintf(prefix, sizeof(prefix), "h/%s/", old_id);
 		size_t pl = strlen(prefix);
-		if ((r = scout_cursor_open(t, s->inv->db, &c)) < 0)
+		if ((r = scout_cursor_open(t, db, &c)) < 0)
 			return r;
 		for (r = scout_cursor_seek(c, prefix, pl, &k, &kl, &v, &vl); r == 0 && kl > pl && memcmp(k, prefix, pl) == 0;
 		     r = scout_cursor_seek(c, prefix, pl, &k, &kl, &v, &vl)) {
-			int n = snprintf(key, sizeof(key), "h/%s/%.*s", s->id, (int)(kl - pl), (const char *)k + pl);
-			if ((r = scout_txn_put(t, s->inv->db, key, (size_t)n, v, vl)) < 0 || (r = scout_cursor_del(c)) < 0)
+			int n = snprintf(key, sizeof(key), "h/%s/%.*s", id, (int)(kl - pl), (const char *)k + pl);
+			if ((r = scout_txn_put(t, db, key, (size_t)n, v, vl)) < 0 || (r = scout_cursor_del(c)) < 0)
 				break;
 		}
 		scout_cursor_close(c);
 		if (r < 0 && r != -ENOENT)
 			return r;
 	}
-	/* keep the newest `history` readings */
-	snprintf(prefix, sizeof(prefix), "h/%s/", s->id);
+	snprintf(prefix, sizeof(prefix), "h/%s/", id);
 	size_t pl = strlen(prefix);
 	uint64_t n = 0;
-	if ((r = scout_cursor_open(t, s->inv->db, &c)) < 0)
+	if ((r = scout_cursor_open(t, db, &c)) < 0)
 		return r;
 	for (r = scout_cursor_seek(c, prefix, pl, &k, &kl, NULL, NULL); r == 0 && kl > pl && memcmp(k, prefix, pl) == 0;
 	     r = scout_cursor_next(c, &k, &kl, NULL, NULL))
 		n++;
 	for (r = scout_cursor_seek(c, prefix, pl, &k, &kl, NULL, NULL);
-	     r == 0 && n > (uint64_t)s->inv->history && kl > pl && memcmp(k, prefix, pl) == 0; n--) {
+	     r == 0 && n > (uint64_t)history && kl > pl && memcmp(k, prefix, pl) == 0; n--) {
 		if ((r = scout_cursor_del(c)) < 0)
 			break;
 		r = scout_cursor_seek(c, prefix, pl, &k, &kl, NULL, NULL);
@@ -412,43 +489,221 @@ static int history_fix(struct scout_txn *t, struct save *s)
 	return r == -ENOENT || r == 0 ? 0 : r;
 }
 
-static int save_device(struct scout_txn *t, void *arg)
+/* A job's transaction: on a pool thread when async, so it reads only the
+ * job. Repeatable: it runs again after a map growth. */
+static int job_run(struct scout_txn *t, void *arg)
 {
-	struct save *s = arg;
-	char key[600];
+	struct job *j = arg;
+	int r = 0;
+
+	for (size_t i = 0; i < j->n && r >= 0; i++) {
+		struct op *o = &j->ops[i];
+		switch (o->kind) {
+		case OP_PUT:
+			r = put_str(t, j->db, o->key, o->val);
+			break;
+		case OP_DEL:
+			r = scout_txn_del(t, j->db, o->key, strlen(o->key));
+			if (r == -ENOENT)
+				r = 0;
+			break;
+		case OP_DEL_DEVICE:
+			r = del_device(t, j->db, o->key);
+			break;
+		case OP_HISTORY:
+			r = history_fix(t, j->db, o->key, o->old, o->n);
+			break;
+		}
+	}
+	return r;
+}
+
+static void job_done(void *arg, int status)
+{
+	struct job *j = arg;
+	struct snmp_inventory *inv = j->inv;
+
+	if (status < 0)
+		log_error("snmp: %s: cannot store the %s: %s", j->who, j->what, strerror(-status));
+	scout_list_remove(&j->link);
+	job_free(j);
+	if (!scout_list_empty(&inv->pending))
+		return;
+	if (inv->flushed) {
+		void (*cb)(void *) = inv->flushed;
+		inv->flushed = NULL;
+		cb(inv->flushed_arg);
+	}
+	if (inv->freeing && scout_list_empty(&inv->pending)) {
+		inv->freeing = false;
+		snmp_inventory_free(inv);
+	}
+}
+
+/* Writes the job and lets go of it: queued for the pool when async (0:
+ * queued; job_done logs a failure), else now (0 or the error). */
+static int job_commit(struct snmp_inventory *inv, struct job *j)
+{
 	int r;
 
-	if ((r = del_devices(t, s->inv->db, s->forget)) < 0)
+	if (j->oom) {
+		job_free(j);
+		return -ENOMEM;
+	}
+	if (!inv->async) {
+		r = scout_store_write(inv->store, job_run, j);
+		job_free(j);
 		return r;
-	if (s->old_id) {
-		snprintf(key, sizeof(key), "d/%s", s->old_id);
-		r = scout_txn_del(t, s->inv->db, key, strlen(key));
-		if (r < 0 && r != -ENOENT)
-			return r;
 	}
-	snprintf(key, sizeof(key), "d/%s", s->id);
-	if ((r = put_str(t, s->inv->db, key, s->text)) < 0)
+	scout_list_insert_tail(&inv->pending, &j->link);
+	r = scout_store_write_async(inv->store, job_run, j, job_done);
+	if (r < 0) {
+		scout_list_remove(&j->link);
+		job_free(j);
+	}
+	return r;
+}
+
+int snmp_inventory_write_async(struct snmp_inventory *inv, uv_loop_t *loop)
+{
+	int r = scout_store_async_start(inv->store, loop);
+
+	if (r == 0)
+		inv->async = true;
+	return r;
+}
+
+size_t snmp_inventory_pending(const struct snmp_inventory *inv)
+{
+	size_t n = 0;
+
+	for (const struct scout_list *l = inv->pending.next; l != &inv->pending; l = l->next)
+		n++;
+	return n;
+}
+
+void snmp_inventory_flush(struct snmp_inventory *inv, void (*done)(void *arg), void *arg)
+{
+	if (scout_list_empty(&inv->pending)) {
+		done(arg);
+		return;
+	}
+	inv->flushed = done;
+	inv->flushed_arg = arg;
+}
+
+/* ---- the history, with pending jobs replayed ----------------------------- */
+
+struct hview {
+	const char *id;
+	json_t *view; /* time key (16 hex) -> reading text */
+	struct snmp_inventory *inv;
+};
+
+static int view_load(struct scout_txn *t, struct scout_db *db, const char *id, json_t *view)
+{
+	char prefix[600];
+	struct scout_cursor *c;
+	const void *k, *v;
+	size_t kl, vl;
+	int r;
+
+	snprintf(prefix, sizeof(prefix), "h/%s/", id);
+	size_t pl = strlen(prefix);
+	if ((r = scout_cursor_open(t, db, &c)) < 0)
 		return r;
-	const char *oid;
-	json_t *text;
-	json_object_foreach(s->displaced, oid, text)
-	{
-		snprintf(key, sizeof(key), "d/%s", oid);
-		if ((r = put_str(t, s->inv->db, key, json_string_value(text))) < 0)
-			return r;
+	for (r = scout_cursor_seek(c, prefix, pl, &k, &kl, &v, &vl); r == 0 && kl > pl && memcmp(k, prefix, pl) == 0;
+	     r = scout_cursor_next(c, &k, &kl, &v, &vl)) {
+		char tk[64];
+		snprintf(tk, sizeof(tk), "%.*s", (int)(kl - pl), (const char *)k + pl);
+		json_object_set_new(view, tk, json_stringn(v, vl));
 	}
-	if (s->reading) {
-		char *rt = json_dumps(s->reading, JSON_COMPACT);
-		if (!rt)
-			return -ENOMEM;
-		snprintf(key, sizeof(key), "h/%s/%016llx", s->id,
-			 (unsigned long long)json_integer_value(json_object_get(s->reading, "time_ms")));
-		r = put_str(t, s->inv->db, key, rt);
-		free(rt);
-		if (r < 0)
-			return r;
+	scout_cursor_close(c);
+	return r == -ENOENT || r == 0 ? 0 : r;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The keys of view in order (a new array of borrowed strings). */
+static const char **view_keys(json_t *view, size_t *ret_n)
+{
+	size_t n = json_object_size(view), i = 0;
+	const char **keys = malloc((n ? n : 1) * sizeof(*keys)), *k;
+	json_t *v;
+
+	if (!keys) {
+		*ret_n = 0;
+		return NULL;
 	}
-	return history_fix(t, s);
+	json_object_foreach(view, k, v)
+		keys[i++] = k;
+	qsort(keys, n, sizeof(*keys), cmp_str);
+	*ret_n = n;
+	return keys;
+}
+
+static void view_trim(json_t *view, int64_t keep)
+{
+	size_t n;
+	const char **keys;
+
+	if (keep < 0) /* as history_fix: a negative limit keeps all */
+		return;
+	keys = view_keys(view, &n);
+	for (size_t i = 0; keys && (int64_t)(n - i) > keep && i < n; i++)
+		json_object_del(view, keys[i]);
+	free(keys);
+}
+
+/* The history of id as it will be once the pending jobs before op `stop`
+ * of job `upto` (all of them with NULL) are done: the store's, then what
+ * those jobs do to it, in order. A job already committed but not yet done
+ * is replayed too, which changes nothing: readings are keyed by time. */
+static int replay(struct scout_txn *t, struct snmp_inventory *inv, const char *id, const struct job *upto,
+		  size_t stop, json_t *view)
+{
+	char prefix[600];
+	struct job *j;
+	int r;
+
+	if ((r = view_load(t, inv->db, id, view)) < 0)
+		return r;
+	snprintf(prefix, sizeof(prefix), "h/%s/", id);
+	size_t pl = strlen(prefix);
+	scout_list_foreach(j, &inv->pending, link) {
+		for (size_t i = 0; i < j->n; i++) {
+			struct op *o = &j->ops[i];
+			if (j == upto && i == stop)
+				return 0;
+			if (o->kind == OP_PUT && strncmp(o->key, prefix, pl) == 0) {
+				json_object_set_new(view, o->key + pl, json_string(o->val));
+			} else if (o->kind == OP_DEL_DEVICE && strcmp(o->key, id) == 0) {
+				json_object_clear(view);
+			} else if (o->kind == OP_HISTORY && o->old && strcmp(o->old, id) == 0) {
+				json_object_clear(view); /* moved to another id */
+			} else if (o->kind == OP_HISTORY && strcmp(o->key, id) == 0) {
+				if (o->old) { /* what the old id had by then joins */
+					json_t *was = json_object();
+					r = replay(t, inv, o->old, j, i, was);
+					json_object_update(view, was);
+					json_decref(was);
+					if (r < 0)
+						return r;
+				}
+				view_trim(view, o->n);
+			}
+		}
+	}
+	return 0;
+}
+
+static int read_history(struct scout_txn *t, void *arg)
+{
+	struct hview *h = arg;
+	return replay(t, h->inv, h->id, NULL, 0, h->view);
 }
 
 /* ---- merging ------------------------------------------------------------- */
@@ -597,6 +852,47 @@ static void log_forgotten(struct snmp_inventory *inv, const char *ip, json_t *fo
 	}
 }
 
+/* The job of one update: the records it forgets, the record (under its
+ * new id when it changed), the records whose address it took, its reading,
+ * and its history moved and trimmed. */
+static int save_device(struct snmp_inventory *inv, const char *id, const char *old_id, const char *text,
+		       json_t *reading, json_t *displaced, json_t *forget, const char *ip)
+{
+	struct job *j = job_new(inv, "device record", ip ? ip : id);
+	char key[600];
+	const char *oid;
+	json_t *v;
+	size_t i;
+
+	if (!j)
+		return -ENOMEM;
+	json_array_foreach(forget, i, v)
+		job_op(j, OP_DEL_DEVICE, json_string_value(v), NULL, NULL, 0);
+	if (old_id) {
+		snprintf(key, sizeof(key), "d/%s", old_id);
+		job_op(j, OP_DEL, key, NULL, NULL, 0);
+	}
+	snprintf(key, sizeof(key), "d/%s", id);
+	job_op(j, OP_PUT, key, text, NULL, 0);
+	json_object_foreach(displaced, oid, v) {
+		snprintf(key, sizeof(key), "d/%s", oid);
+		job_op(j, OP_PUT, key, json_string_value(v), NULL, 0);
+	}
+	if (reading) {
+		char *rt = json_dumps(reading, JSON_COMPACT);
+		if (!rt) {
+			job_free(j);
+			return -ENOMEM;
+		}
+		snprintf(key, sizeof(key), "h/%s/%016llx", id,
+			 (unsigned long long)json_integer_value(json_object_get(reading, "time_ms")));
+		job_op(j, OP_PUT, key, rt, NULL, 0);
+		free(rt);
+	}
+	job_op(j, OP_HISTORY, id, NULL, old_id, inv->history);
+	return job_commit(inv, j);
+}
+
 int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, time_t now, json_t **ret_record,
 			  unsigned *ret_flags, json_t **ret_meters)
 {
@@ -605,7 +901,7 @@ int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, 
 	json_t *old = match(inv, fresh, &matched, &flap), *rec;
 	json_t *displaced = json_object(), *forget = json_array(), *reading = NULL;
 	char id[512], old_id[512] = "", ts[32], *text = NULL;
-	struct save s = {.inv = inv, .displaced = displaced, .forget = forget};
+	const char *moved_from;
 	unsigned flags = 0;
 	int r;
 
@@ -663,11 +959,8 @@ int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, 
 	}
 	reading = meter_reading(old, rec, now, &flags);
 	text = json_dumps(rec, JSON_COMPACT);
-	s.id = id;
-	s.old_id = old && strcmp(old_id, id) ? old_id : NULL;
-	s.text = text;
-	s.reading = reading;
-	r = text ? scout_store_write(inv->store, save_device, &s) : -ENOMEM;
+	moved_from = old && strcmp(old_id, id) ? old_id : NULL;
+	r = text ? save_device(inv, id, moved_from, text, reading, displaced, forget, str(rec, "ip")) : -ENOMEM;
 	if (r < 0)
 		goto out;
 
@@ -684,7 +977,7 @@ int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, 
 	const char *oid;
 	json_object_foreach(displaced, oid, v)
 		put_rec(inv, oid, json_loads(json_string_value(v), 0, NULL));
-	if (s.old_id) {
+	if (moved_from) {
 		drop_rec(inv, old_id);
 		flags |= SNMP_INV_REKEYED;
 	}
@@ -704,20 +997,6 @@ out:
 	return r;
 }
 
-struct save_np {
-	struct snmp_inventory *inv;
-	const char *ip, *text;
-};
-
-static int save_nonprinter(struct scout_txn *t, void *arg)
-{
-	struct save_np *s = arg;
-	char key[128];
-
-	snprintf(key, sizeof(key), "n/%s", s->ip);
-	return put_str(t, s->inv->db, key, s->text);
-}
-
 int snmp_inventory_nonprinter(struct snmp_inventory *inv, const char *ip, const char *descr,
 			      const char *sysobjectid, time_t now)
 {
@@ -735,9 +1014,15 @@ int snmp_inventory_nonprinter(struct snmp_inventory *inv, const char *ip, const 
 	json_t *first = old ? json_object_get(old, "first_seen") : NULL;
 	json_object_set_new(rec, "first_seen", first ? json_incref(first) : json_string(ts));
 	json_object_set_new(rec, "last_seen", json_string(ts));
-	char *text = json_dumps(rec, JSON_COMPACT);
-	struct save_np s = {inv, ip, text};
-	r = text ? scout_store_write(inv->store, save_nonprinter, &s) : -ENOMEM;
+	char *text = json_dumps(rec, JSON_COMPACT), key[128];
+	struct job *j = text ? job_new(inv, "host record", ip) : NULL;
+	if (j) {
+		snprintf(key, sizeof(key), "n/%s", ip);
+		job_op(j, OP_PUT, key, text, NULL, 0);
+		r = job_commit(inv, j);
+	} else {
+		r = -ENOMEM;
+	}
 	free(text);
 	if (r < 0) {
 		json_decref(rec);
@@ -772,23 +1057,22 @@ struct expire {
 	json_t *devices, *hosts; /* ids, addresses */
 };
 
-static int expire_fn(struct scout_txn *t, void *arg)
+static int expire_write(struct expire *x)
 {
-	struct expire *x = arg;
+	struct job *j = job_new(x->inv, "removal of records not seen", "inventory");
 	char key[128];
 	size_t i;
 	json_t *v;
-	int r;
 
-	if ((r = del_devices(t, x->inv->db, x->devices)) < 0)
-		return r;
-	json_array_foreach(x->hosts, i, v)
-	{
+	if (!j)
+		return -ENOMEM;
+	json_array_foreach(x->devices, i, v)
+		job_op(j, OP_DEL_DEVICE, json_string_value(v), NULL, NULL, 0);
+	json_array_foreach(x->hosts, i, v) {
 		snprintf(key, sizeof(key), "n/%s", json_string_value(v));
-		if ((r = scout_txn_del(t, x->inv->db, key, strlen(key))) < 0 && r != -ENOENT)
-			return r;
+		job_op(j, OP_DEL, key, NULL, NULL, 0);
 	}
-	return 0;
+	return job_commit(x->inv, j);
 }
 
 static bool unseen_since(json_t *rec, const char *cutoff)
@@ -803,7 +1087,7 @@ static int expire_batch(struct snmp_inventory *inv, struct expire *x, const char
 {
 	size_t i, n = json_array_size(x->devices) + json_array_size(x->hosts);
 	json_t *v;
-	int r = n ? scout_store_write(inv->store, expire_fn, x) : 0;
+	int r = n ? expire_write(x) : 0;
 
 	if (r < 0)
 		return r;
@@ -915,28 +1199,17 @@ json_t *snmp_inventory_list(struct snmp_inventory *inv, bool all)
 	return out;
 }
 
-struct hist {
-	struct snmp_inventory *inv;
-	const char *id;
-	json_t *out;
-};
-
-static int read_history(struct scout_txn *t, void *arg)
+json_t *snmp_inventory_history(struct snmp_inventory *inv, const char *id)
 {
-	struct hist *h = arg;
-	char prefix[600];
-	struct scout_cursor *c;
-	const void *k, *v;
-	size_t kl, vl;
-	int r;
+	struct hview h = {id, json_object(), inv};
+	json_t *out = json_array();
+	size_t n;
 
-	snprintf(prefix, sizeof(prefix), "h/%s/", h->id);
-	size_t pl = strlen(prefix);
-	if ((r = scout_cursor_open(t, h->inv->db, &c)) < 0)
-		return r;
-	for (r = scout_cursor_seek(c, prefix, pl, &k, &kl, &v, &vl); r == 0 && kl > pl && memcmp(k, prefix, pl) == 0;
-	     r = scout_cursor_next(c, &k, &kl, &v, &vl)) {
-		json_t *e = json_loadb(v, vl, 0, NULL);
+	scout_store_read(inv->store, read_history, &h);
+	const char **keys = view_keys(h.view, &n);
+	for (size_t i = 0; keys && i < n; i++) {
+		const char *text = json_string_value(json_object_get(h.view, keys[i]));
+		json_t *e = json_loads(text, 0, NULL);
 		if (!json_is_object(e)) {
 			json_decref(e);
 			continue;
@@ -946,18 +1219,11 @@ static int read_history(struct scout_txn *t, void *arg)
 		snmp_iso_time(secs, ts, sizeof(ts));
 		json_object_set_new(e, "time", json_string(ts));
 		json_object_del(e, "time_ms");
-		json_array_append_new(h->out, e);
+		json_array_append_new(out, e);
 	}
-	scout_cursor_close(c);
-	return r == -ENOENT || r == 0 ? 0 : r;
-}
-
-json_t *snmp_inventory_history(struct snmp_inventory *inv, const char *id)
-{
-	struct hist h = {inv, id, json_array()};
-
-	scout_store_read(inv->store, read_history, &h);
-	return h.out;
+	free(keys);
+	json_decref(h.view);
+	return out;
 }
 
 size_t snmp_inventory_count(const struct snmp_inventory *inv, bool printers)
@@ -972,21 +1238,18 @@ struct meta {
 	json_t *value;
 };
 
-static int save_meta(struct scout_txn *t, void *arg)
-{
-	struct meta *m = arg;
-	char key[128];
-
-	snprintf(key, sizeof(key), "m/%s", m->key);
-	return put_str(t, m->inv->db, key, m->text);
-}
-
 int snmp_inventory_save_meta(struct snmp_inventory *inv, const char *key, json_t *value)
 {
-	struct meta m = {inv, key, json_dumps(value, JSON_COMPACT), NULL};
-	int r = m.text ? scout_store_write(inv->store, save_meta, &m) : -ENOMEM;
+	char *text = json_dumps(value, JSON_COMPACT), k[128];
+	struct job *j = text ? job_new(inv, "module metadata", key) : NULL;
+	int r = -ENOMEM;
 
-	free(m.text);
+	if (j) {
+		snprintf(k, sizeof(k), "m/%s", key);
+		job_op(j, OP_PUT, k, text, NULL, 0);
+		r = job_commit(inv, j);
+	}
+	free(text);
 	return r;
 }
 

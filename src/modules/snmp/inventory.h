@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <uv.h>
 
 struct scout_store;
 struct scout_db;
@@ -30,7 +31,20 @@ enum {
 };
 
 int snmp_inventory_open(struct scout_store *store, struct scout_db *db, struct snmp_inventory **ret_inv);
+/* Safe with writes pending: the memory goes when the last is done (but a
+ * module's stop waits with snmp_inventory_flush first). */
 void snmp_inventory_free(struct snmp_inventory *inv);
+/* From now on changes are stored off the loop thread, through
+ * scout_store_write_async: the functions below change memory at once and
+ * return 0 when the write is queued; a write that fails later is logged
+ * (memory keeps the change). Without it, each change is written before the
+ * function returns, and its error returned. 0 or -errno. */
+int snmp_inventory_write_async(struct snmp_inventory *inv, uv_loop_t *loop);
+/* Writes queued and not yet done. */
+size_t snmp_inventory_pending(const struct snmp_inventory *inv);
+/* Calls done(arg) once every write queued so far is done (right here when
+ * none is pending). One waiter at a time: a module's stop. */
+void snmp_inventory_flush(struct snmp_inventory *inv, void (*done)(void *arg), void *arg);
 void snmp_inventory_set_history(struct snmp_inventory *inv, int64_t max_readings);
 /* max_devices 0: no limit. Takes effect at the next change: what is kept
  * already is never dropped for a lower limit alone. */

@@ -1,6 +1,6 @@
 /* The request engine. Requests wait in a FIFO until both a token (rate) and
- * a slot (max_inflight) are free; in flight they sit in a list ordered by
- * deadline under one timer, and in a table indexed by request-id. A
+ * a slot (max_inflight) are free; in flight they sit in a deadline heap
+ * (loop/timer.h) under one timer, and in a table indexed by request-id. A
  * response is accepted only from the address and port the request went to.
  * Datagrams are decoded from one reusable buffer: nothing is allocated per
  * request or per response. */
@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loop/closer.h"
+
 #define RX_VBS 4096
 #define RX_ARCS 32768
 #define BURST 32
@@ -19,10 +21,10 @@ struct snmp_io {
 	uv_loop_t *loop;
 	uv_udp_t udp[2]; /* [0] IPv4, [1] IPv6 */
 	bool udp_open[2];
-	uv_timer_t timer;
+	struct scout_timers timers; /* requests in flight, and the next token */
+	struct scout_deadline token;
 	struct snmp_io_limits lim;
-	struct snmp_req *fl_head, *fl_tail; /* in flight, by deadline */
-	struct snmp_req *q_head, *q_tail;   /* waiting */
+	struct scout_list queue; /* waiting */
 	uint32_t inflight;
 	struct snmp_req **slots;
 	uint32_t mask;
@@ -30,8 +32,8 @@ struct snmp_io {
 	unsigned nrnd;
 	double tokens;
 	uint64_t tokens_at;
-	bool pumping;
-	int closing;
+	bool pumping, closing;
+	struct scout_closer closer;
 	void (*room_cb)(void *);
 	void *room_arg;
 	void (*close_done)(void *);
@@ -51,49 +53,21 @@ const struct snmp_io_stats *snmp_io_stats(const struct snmp_io *io)
 	return &io->stats;
 }
 
-/* ---- lists -------------------------------------------------------------- */
+/* ---- queue ------------------------------------------------------------- */
 
-static void unlink_req(struct snmp_req **head, struct snmp_req **tail, struct snmp_req *r)
+static struct snmp_req *queue_head(struct snmp_io *io)
 {
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		*head = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	else
-		*tail = r->prev;
-	r->prev = r->next = NULL;
+	return scout_list_first_entry(&io->queue, struct snmp_req, link);
 }
 
-static void append(struct snmp_req **head, struct snmp_req **tail, struct snmp_req *r)
-{
-	r->next = NULL;
-	r->prev = *tail;
-	if (*tail)
-		(*tail)->next = r;
-	else
-		*head = r;
-	*tail = r;
-}
+static void on_deadline(struct scout_deadline *d);
 
-/* In flight, ordered by deadline; nearly always at the tail. */
-static void insert_inflight(struct snmp_io *io, struct snmp_req *r)
+/* In flight until deadline_ms from now. The heap has room for every
+ * request in flight (reserved with the slots), so this cannot fail. */
+static void arm_request(struct snmp_io *io, struct snmp_req *r, uint64_t in_ms)
 {
-	struct snmp_req *after = io->fl_tail;
-
-	while (after && after->deadline > r->deadline)
-		after = after->prev;
-	r->prev = after;
-	r->next = after ? after->next : io->fl_head;
-	if (r->next)
-		r->next->prev = r;
-	else
-		io->fl_tail = r;
-	if (after)
-		after->next = r;
-	else
-		io->fl_head = r;
+	scout_deadline_init(&r->dl, on_deadline);
+	scout_timers_arm_in(&io->timers, &r->dl, in_ms);
 }
 
 /* ---- ids ---------------------------------------------------------------- */
@@ -104,6 +78,9 @@ static int resize_slots(struct snmp_io *io, uint32_t max_inflight)
 
 	while (size < 2 * max_inflight)
 		size <<= 1;
+	/* one deadline per request in flight, and the token's */
+	if (scout_timers_reserve(&io->timers, (size_t)max_inflight + 1) < 0)
+		return -ENOMEM;
 	if (io->slots && size <= io->mask + 1)
 		return 0;
 	struct snmp_req **s = calloc(size, sizeof(*s));
@@ -261,8 +238,7 @@ static void attempt(struct snmp_io *io, struct snmp_req *r)
 {
 	transmit(io, r, r->version); /* a failed send is retried like a lost datagram */
 	r->half = r->v1_on_last && r->attempt == r->retries && r->version == SNMP_V2C && r->type != SNMP_PDU_GETBULK;
-	r->deadline = uv_now(io->loop) + (r->half ? r->timeout_ms / 2 : r->timeout_ms);
-	insert_inflight(io, r);
+	arm_request(io, r, r->half ? r->timeout_ms / 2 : r->timeout_ms);
 }
 
 /* ---- completion --------------------------------------------------------- */
@@ -271,7 +247,7 @@ static void finish(struct snmp_io *io, struct snmp_req *r, int status, const str
 {
 	if (r->version == SNMP_V3 && io->v3)
 		snmp_v3_forget(io->v3, r);
-	unlink_req(&io->fl_head, &io->fl_tail, r);
+	scout_timers_disarm(&io->timers, &r->dl);
 	release_id(io, r);
 	r->inflight = false;
 	io->inflight--;
@@ -336,56 +312,60 @@ int snmp_io_set_v3(struct snmp_io *io, const struct snmp_v3_cred *cred)
 	return 0;
 }
 
-static void arm(struct snmp_io *io);
-
-static void on_timer(uv_timer_t *t)
+/* A request's attempt ended without an answer. */
+static void on_deadline(struct scout_deadline *d)
 {
-	struct snmp_io *io = t->data;
-	uint64_t now = uv_now(io->loop);
+	struct snmp_req *r = scout_container_of(d, struct snmp_req, dl);
+	struct snmp_io *io = r->io;
+
+	refill(io); /* as a run of deadlines did before: tokens count from now */
+	if (r->half) {
+		/* no v2c answer halfway: try v1 for the rest of the attempt */
+		r->half = false;
+		transmit(io, r, SNMP_V1);
+		arm_request(io, r, r->timeout_ms - r->timeout_ms / 2);
+		return;
+	}
+	if (r->attempt < r->retries) {
+		r->attempt++;
+		io->stats.retries++;
+		attempt(io, r);
+		return;
+	}
+	io->stats.timeouts++;
+	finish(io, r, -ETIMEDOUT, NULL);
+}
+
+/* A token is due: nothing to do but pump, after the batch. */
+static void on_token(struct scout_deadline *d)
+{
+	(void)d;
+}
+
+/* After each run of expired deadlines: what they freed goes out. */
+static void after_deadlines(void *arg)
+{
+	struct snmp_io *io = arg;
 
 	refill(io);
-	while (io->fl_head && io->fl_head->deadline <= now) {
-		struct snmp_req *r = io->fl_head;
-		if (r->half) {
-			/* no v2c answer halfway: try v1 for the rest of the attempt */
-			unlink_req(&io->fl_head, &io->fl_tail, r);
-			r->half = false;
-			transmit(io, r, SNMP_V1);
-			r->deadline = now + r->timeout_ms - r->timeout_ms / 2;
-			insert_inflight(io, r);
-			continue;
-		}
-		if (r->attempt < r->retries) {
-			unlink_req(&io->fl_head, &io->fl_tail, r);
-			r->attempt++;
-			io->stats.retries++;
-			attempt(io, r);
-			continue;
-		}
-		io->stats.timeouts++;
-		finish(io, r, -ETIMEDOUT, NULL);
-	}
 	pump(io);
 }
 
+/* Arms the token's deadline when a token is due and someone waits for it:
+ * the queue or a producer. */
 static void arm(struct snmp_io *io)
 {
-	uint64_t now = uv_now(io->loop), at = UINT64_MAX;
-
 	if (io->closing)
 		return;
-	if (io->fl_head)
-		at = io->fl_head->deadline;
-	/* a token is due and someone waits for it: the queue or a producer */
-	if ((io->q_head || io->room_cb) && io->inflight < io->lim.max_inflight && io->tokens < 1 && io->lim.rate) {
+	if ((!scout_list_empty(&io->queue) || io->room_cb) && io->inflight < io->lim.max_inflight && io->tokens < 1 &&
+	    io->lim.rate) {
 		uint64_t wait = (uint64_t)((1 - io->tokens) * 1000.0 / io->lim.rate) + 1;
-		if (now + wait < at)
-			at = now + wait;
+		uint64_t at = uv_now(io->loop) + wait;
+		if (!scout_deadline_armed(&io->token) || io->token.at != at)
+			scout_timers_arm(&io->timers, &io->token, at);
+	} else {
+		scout_timers_disarm(&io->timers, &io->token);
 	}
-	if (at == UINT64_MAX)
-		uv_timer_stop(&io->timer);
-	else
-		uv_timer_start(&io->timer, on_timer, at > now ? at - now : 0, 0);
 }
 
 static void pump(struct snmp_io *io)
@@ -395,9 +375,10 @@ static void pump(struct snmp_io *io)
 	io->pumping = true;
 	refill(io);
 	for (;;) {
-		while (io->q_head && io->inflight < io->lim.max_inflight && (!io->lim.rate || io->tokens >= 1)) {
-			struct snmp_req *r = io->q_head;
-			unlink_req(&io->q_head, &io->q_tail, r);
+		while (!scout_list_empty(&io->queue) && io->inflight < io->lim.max_inflight &&
+		       (!io->lim.rate || io->tokens >= 1)) {
+			struct snmp_req *r = queue_head(io);
+			scout_list_remove(&r->link);
 			r->queued = false;
 			r->attempt = 0;
 			r->bytes_out = r->bytes_in = 0;
@@ -412,11 +393,11 @@ static void pump(struct snmp_io *io)
 			attempt(io, r);
 		}
 		/* producers top the queue up while there is room */
-		if (!io->room_cb || io->q_head || snmp_io_room(io) == 0)
+		if (!io->room_cb || !scout_list_empty(&io->queue) || snmp_io_room(io) == 0)
 			break;
 		uint32_t before = io->inflight;
 		io->room_cb(io->room_arg);
-		if (!io->q_head && io->inflight == before)
+		if (scout_list_empty(&io->queue) && io->inflight == before)
 			break;
 	}
 	io->pumping = false;
@@ -428,7 +409,7 @@ static void pump(struct snmp_io *io)
 bool snmp_io_room_for(struct snmp_io *io, uint32_t n)
 {
 	refill(io);
-	if (io->closing || io->q_head || (io->lim.rate && io->tokens < 1))
+	if (io->closing || !scout_list_empty(&io->queue) || (io->lim.rate && io->tokens < 1))
 		return false;
 	if (n > io->lim.max_inflight)
 		n = io->lim.max_inflight;
@@ -438,7 +419,8 @@ bool snmp_io_room_for(struct snmp_io *io, uint32_t n)
 uint32_t snmp_io_room(struct snmp_io *io)
 {
 	refill(io);
-	if (io->closing || io->q_head || io->inflight >= io->lim.max_inflight || (io->lim.rate && io->tokens < 1))
+	if (io->closing || !scout_list_empty(&io->queue) || io->inflight >= io->lim.max_inflight ||
+	    (io->lim.rate && io->tokens < 1))
 		return 0;
 	uint32_t room = io->lim.max_inflight - io->inflight;
 	if (io->lim.rate && io->tokens < room)
@@ -465,14 +447,18 @@ int snmp_io_new(uv_loop_t *loop, const struct snmp_io_limits *limits, struct snm
 	io->lim = *limits;
 	if (!io->lim.max_inflight)
 		io->lim.max_inflight = 1;
+	scout_list_init(&io->queue);
+	scout_closer_init(&io->closer);
+	scout_timers_init(loop, &io->timers);
+	scout_timers_on_batch(&io->timers, after_deadlines, io);
+	scout_deadline_init(&io->token, on_token);
 	if (resize_slots(io, io->lim.max_inflight) < 0) {
-		free(io);
+		scout_timers_close(&io->timers, &io->closer);
+		scout_closer_wait(&io->closer, free, io);
 		return -ENOMEM;
 	}
 	io->tokens = 1;
 	io->tokens_at = uv_now(loop);
-	uv_timer_init(loop, &io->timer);
-	io->timer.data = io;
 	*ret_io = io;
 	return 0;
 }
@@ -495,7 +481,8 @@ int snmp_io_submit(struct snmp_io *io, struct snmp_req *r)
 		return -EINVAL;
 	r->queued = true;
 	r->inflight = false;
-	append(&io->q_head, &io->q_tail, r);
+	r->io = io;
+	scout_list_insert_tail(&io->queue, &r->link);
 	pump(io);
 	return 0;
 }
@@ -505,10 +492,10 @@ void snmp_io_cancel(struct snmp_io *io, struct snmp_req *r)
 	if (r->version == SNMP_V3 && io->v3)
 		snmp_v3_forget(io->v3, r);
 	if (r->queued) {
-		unlink_req(&io->q_head, &io->q_tail, r);
+		scout_list_remove(&r->link);
 		r->queued = false;
 	} else if (r->inflight) {
-		unlink_req(&io->fl_head, &io->fl_tail, r);
+		scout_timers_disarm(&io->timers, &r->dl);
 		release_id(io, r);
 		r->inflight = false;
 		io->inflight--;
@@ -516,52 +503,51 @@ void snmp_io_cancel(struct snmp_io *io, struct snmp_req *r)
 	pump(io); /* a slot may have freed for what waits in the queue */
 }
 
-/* One of the io's handles (or its SNMPv3 sessions) has closed. */
-static void closed_one(struct snmp_io *io)
+static void closed(void *arg)
 {
-	if (--io->closing > 0)
-		return;
+	struct snmp_io *io = arg;
 	void (*done)(void *) = io->close_done;
-	void *arg = io->close_arg;
+	void *done_arg = io->close_arg;
+
 	free(io->slots);
 	free(io);
 	if (done)
-		done(arg);
-}
-
-static void on_closed(uv_handle_t *h)
-{
-	closed_one(h->data);
+		done(done_arg);
 }
 
 static void v3_closed(void *arg)
 {
-	closed_one(arg);
+	struct snmp_io *io = arg;
+	scout_closer_release(&io->closer);
 }
 
 void snmp_io_close(struct snmp_io *io, void (*done)(void *arg), void *arg)
 {
 	io->room_cb = NULL;
-	io->closing = 1; /* callbacks below may not submit again */
-	while (io->q_head) {
-		struct snmp_req *r = io->q_head;
-		unlink_req(&io->q_head, &io->q_tail, r);
+	io->closing = true; /* callbacks below may not submit again */
+	while (!scout_list_empty(&io->queue)) {
+		struct snmp_req *r = queue_head(io);
+		scout_list_remove(&r->link);
 		r->queued = false;
 		r->done(r, -ECANCELED, NULL);
 	}
-	while (io->fl_head)
-		finish(io, io->fl_head, -ECANCELED, NULL);
+	struct scout_deadline *d;
+	while ((d = scout_timers_first(&io->timers)) && d != &io->token)
+		finish(io, scout_container_of(d, struct snmp_req, dl), -ECANCELED, NULL);
+	/* the token may sit first with requests behind it */
+	scout_timers_disarm(&io->timers, &io->token);
+	while ((d = scout_timers_first(&io->timers)))
+		finish(io, scout_container_of(d, struct snmp_req, dl), -ECANCELED, NULL);
 	io->close_done = done;
 	io->close_arg = arg;
 	if (io->v3) {
-		io->closing++;
+		scout_closer_hold(&io->closer);
 		snmp_v3_close(io->v3, v3_closed, io);
 		io->v3 = NULL;
 	}
 	for (int i = 0; i < 2; i++)
-		if (io->udp_open[i]) {
-			io->closing++;
-			uv_close((uv_handle_t *)&io->udp[i], on_closed);
-		}
-	uv_close((uv_handle_t *)&io->timer, on_closed);
+		if (io->udp_open[i])
+			scout_closer_close(&io->closer, (uv_handle_t *)&io->udp[i]);
+	scout_timers_close(&io->timers, &io->closer);
+	scout_closer_wait(&io->closer, closed, io);
 }

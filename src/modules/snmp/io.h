@@ -11,6 +11,8 @@
 #include <uv.h>
 
 #include "ber.h"
+#include "loop/list.h"
+#include "loop/timer.h"
 #include "ranges.h"
 
 #define SNMP_REQ_MAX_OIDS 48
@@ -46,9 +48,10 @@ struct snmp_req {
 	/* private to io */
 	int32_t id;
 	unsigned attempt;
-	uint64_t deadline;
+	struct scout_deadline dl; /* in flight: the end of this attempt */
 	bool queued, inflight, half;
-	struct snmp_req *prev, *next;
+	struct scout_list link; /* queued: in the io's FIFO */
+	struct snmp_io *io;
 	size_t bytes_out, bytes_in; /* this request's datagrams, retries included */
 };
 

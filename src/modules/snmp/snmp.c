@@ -13,6 +13,8 @@
 
 #include "inventory.h"
 #include "loop/bus.h"
+#include "loop/closer.h"
+#include "loop/list.h"
 #include "loop/log.h"
 #include "loop/module.h"
 #include "loop/pack.h"
@@ -264,7 +266,7 @@ static bool same_v3(const struct snmp_conf *a, const struct snmp_conf *b)
 
 struct waiter {
 	struct scout_status_req *req;
-	struct waiter *next;
+	struct scout_list link;
 };
 
 struct sweep {
@@ -278,7 +280,7 @@ struct sweep {
 	uint64_t total, started, probed, responders, printers, inflight;
 	uint64_t started_ms, finished_ms;
 	uint64_t bytes_printers, bytes_others; /* probe bytes by outcome */
-	struct waiter *waiters;
+	struct scout_list waiters;
 };
 
 struct active_read {
@@ -288,7 +290,7 @@ struct active_read {
 	enum snmp_version version;
 	unsigned community; /* index in the configured list */
 	char ip[64];
-	struct active_read *prev, *next;
+	struct scout_list link;
 };
 
 struct snmp_mod_state {
@@ -296,11 +298,11 @@ struct snmp_mod_state {
 	struct snmp_io *io;
 	struct snmp_inventory *inv;
 	uv_timer_t discovery, status, window;
-	int open_handles;
-	bool stopping, io_closed;
+	struct scout_closer closer; /* the timers and the io */
+	bool timers_ready, stopping, closed;
 	struct scout_sub *lookup;
 	struct sweep sweep;
-	struct active_read *reads;
+	struct scout_list reads;
 	unsigned nreads;
 	json_t *last_sweep;
 	/* counters */
@@ -434,12 +436,7 @@ static void read_done(struct snmp_read *r, int status, const struct snmp_walk *w
 	struct snmp_mod_state *s = a->s;
 	const struct snmp_read_stats *st = snmp_read_stats(r);
 
-	if (a->prev)
-		a->prev->next = a->next;
-	else
-		s->reads = a->next;
-	if (a->next)
-		a->next->prev = a->prev;
+	scout_list_remove(&a->link);
 	s->nreads--;
 	s->read_bytes += st->bytes;
 	if (a->full)
@@ -503,7 +500,8 @@ static int start_read(struct snmp_mod_state *s, snmp_addr128 addr, enum snmp_ver
 	a->full = full;
 	a->sweep = from_sweep;
 	snmp_addr_format(addr, a->ip, sizeof(a->ip));
-	for (struct active_read *o = s->reads; o; o = o->next)
+	struct active_read *o;
+	scout_list_foreach(o, &s->reads, link)
 		if (strcmp(o->ip, a->ip) == 0) {
 			free(a);
 			return -EALREADY; /* one read per device at a time */
@@ -516,10 +514,7 @@ static int start_read(struct snmp_mod_state *s, snmp_addr128 addr, enum snmp_ver
 		free(a);
 		return r;
 	}
-	a->next = s->reads;
-	if (s->reads)
-		s->reads->prev = a;
-	s->reads = a;
+	scout_list_insert_head(&s->reads, &a->link);
 	s->nreads++;
 	if (!full)
 		s->status_reads++;
@@ -575,9 +570,9 @@ static void finish_sweep(struct snmp_mod_state *s)
 		 * not "scoutd was not running" */
 		snmp_inventory_expire(s->inv, time(NULL), conf_of(s)->forget_after / 1000, NULL);
 	}
-	while (w->waiters) {
-		struct waiter *x = w->waiters;
-		w->waiters = x->next;
+	struct waiter *x, *tmp;
+	scout_list_foreach_safe(x, tmp, &w->waiters, link) {
+		scout_list_remove(&x->link);
 		scout_status_reply(x->req, json_pack("{s:O}", "scan", sum));
 		free(x);
 	}
@@ -818,8 +813,7 @@ static void cmd_scan(struct scout_mod *m, struct scout_status_req *req, json_t *
 		return;
 	}
 	w->req = req;
-	w->next = s->sweep.waiters;
-	s->sweep.waiters = w;
+	scout_list_insert_tail(&s->sweep.waiters, &w->link);
 }
 
 /* {"cmd":"devices","all":bool} */
@@ -902,6 +896,9 @@ static int snmp_start(struct scout_mod *m)
 	if (!s)
 		return -ENOMEM;
 	s->m = m;
+	scout_list_init(&s->reads);
+	scout_list_init(&s->sweep.waiters);
+	scout_closer_init(&s->closer);
 	scout_mod_set_priv(m, s);
 	if ((r = scout_mod_db(m, &db)) < 0) {
 		scout_mod_fail(m, "cannot open its store database: %s", strerror(-r));
@@ -909,6 +906,11 @@ static int snmp_start(struct scout_mod *m)
 	}
 	if ((r = snmp_inventory_open(scout_mod_store(m), db, &s->inv)) < 0) {
 		scout_mod_fail(m, "cannot load the inventory: %s", strerror(-r));
+		return r;
+	}
+	/* records are written off the loop thread from now on */
+	if ((r = snmp_inventory_write_async(s->inv, scout_mod_loop(m))) < 0) {
+		scout_mod_fail(m, "cannot write the inventory in the background: %s", strerror(-r));
 		return r;
 	}
 	snmp_inventory_set_history(s->inv, conf->meter_history);
@@ -929,7 +931,7 @@ static int snmp_start(struct scout_mod *m)
 	uv_timer_init(scout_mod_loop(m), &s->status);
 	uv_timer_init(scout_mod_loop(m), &s->window);
 	s->discovery.data = s->status.data = s->window.data = s;
-	s->open_handles = 3;
+	s->timers_ready = true;
 	log_info("snmp: %zu printers known; sweeping %s every %s", snmp_inventory_count(s->inv, true),
 		 conf->ranges.n ? "the configured ranges" : "nothing", conf->discovery_interval ? "interval" : "scan");
 	start_timers(s);
@@ -955,7 +957,7 @@ static int snmp_reload(struct scout_mod *m, const void *new_conf)
 
 static void maybe_stopped(struct snmp_mod_state *s)
 {
-	if (!s->stopping || s->open_handles || !s->io_closed || s->reads)
+	if (!s->stopping || !s->closed || !scout_list_empty(&s->reads))
 		return;
 	struct scout_mod *m = s->m;
 	snmp_inventory_free(s->inv);
@@ -965,11 +967,11 @@ static void maybe_stopped(struct snmp_mod_state *s)
 	scout_mod_stopped(m);
 }
 
-static void on_closed(uv_handle_t *h)
+static void on_closed(void *arg)
 {
-	struct snmp_mod_state *s = h->data;
+	struct snmp_mod_state *s = arg;
 
-	s->open_handles--;
+	s->closed = true;
 	maybe_stopped(s);
 }
 
@@ -977,8 +979,14 @@ static void on_io_closed(void *arg)
 {
 	struct snmp_mod_state *s = arg;
 
-	s->io_closed = true;
-	maybe_stopped(s);
+	scout_closer_release(&s->closer);
+}
+
+static void on_inventory_flushed(void *arg)
+{
+	struct snmp_mod_state *s = arg;
+
+	scout_closer_release(&s->closer);
 }
 
 static void snmp_stop(struct scout_mod *m)
@@ -992,23 +1000,28 @@ static void snmp_stop(struct scout_mod *m)
 	s->stopping = true;
 	scout_bus_unsubscribe(s->lookup);
 	s->lookup = NULL;
-	while (s->sweep.waiters) {
-		struct waiter *w = s->sweep.waiters;
-		s->sweep.waiters = w->next;
+	struct waiter *w, *tmp;
+	scout_list_foreach_safe(w, tmp, &s->sweep.waiters, link) {
+		scout_list_remove(&w->link);
 		scout_status_error(w->req, "unavailable", "the snmp module is stopping");
 		free(w);
 	}
 	/* cancelling the io ends every probe and read with -ECANCELED */
-	if (s->io)
+	if (s->io) {
+		scout_closer_hold(&s->closer);
 		snmp_io_close(s->io, on_io_closed, s);
-	else
-		s->io_closed = true;
-	if (s->open_handles) {
-		uv_close((uv_handle_t *)&s->discovery, on_closed);
-		uv_close((uv_handle_t *)&s->status, on_closed);
-		uv_close((uv_handle_t *)&s->window, on_closed);
 	}
-	maybe_stopped(s);
+	/* the records already written to memory reach the disk before stopped */
+	if (s->inv) {
+		scout_closer_hold(&s->closer);
+		snmp_inventory_flush(s->inv, on_inventory_flushed, s);
+	}
+	if (s->timers_ready) {
+		scout_closer_close(&s->closer, (uv_handle_t *)&s->discovery);
+		scout_closer_close(&s->closer, (uv_handle_t *)&s->status);
+		scout_closer_close(&s->closer, (uv_handle_t *)&s->window);
+	}
+	scout_closer_wait(&s->closer, on_closed, s); /* last: it may free s */
 }
 
 static void snmp_status(struct scout_mod *m, json_t *obj)

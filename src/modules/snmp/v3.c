@@ -12,6 +12,8 @@
 #include <net-snmp/library/large_fd_set.h>
 
 #include "io.h"
+#include "loop/closer.h"
+#include "loop/list.h"
 #include "loop/log.h"
 
 #define MAX_PEERS 1024
@@ -30,7 +32,7 @@ struct peer {
 	long probe_reqid;
 	struct snmp_req *waiting[16]; /* requests held until the engine id is known */
 	unsigned nwaiting;
-	struct peer *next;
+	struct scout_list link;
 };
 
 struct snmp_v3 {
@@ -45,9 +47,9 @@ struct snmp_v3 {
 	bool priv;
 	snmp_v3_deliver deliver;
 	void *io;
-	struct peer *peers;
+	struct scout_list peers;
 	unsigned npeers;
-	int closing;
+	struct scout_closer closer;
 	void (*done)(void *);
 	void *done_arg;
 	struct snmp_vb vbs[V3_VBS];
@@ -82,6 +84,8 @@ int snmp_v3_new(uv_loop_t *loop, const struct snmp_v3_cred *cred, snmp_v3_delive
 		return -ENOMEM;
 	init_netsnmp();
 	v3->loop = loop;
+	scout_list_init(&v3->peers);
+	scout_closer_init(&v3->closer);
 	v3->deliver = deliver;
 	v3->io = io;
 	v3->user = strdup(cred->user);
@@ -296,8 +300,7 @@ static struct peer *peer_open(struct snmp_v3 *v3, snmp_addr128 addr, uint16_t po
 	}
 	p->poll.data = p;
 	uv_poll_start(&p->poll, UV_READABLE, on_readable);
-	p->next = v3->peers;
-	v3->peers = p;
+	scout_list_insert_head(&v3->peers, &p->link);
 	v3->npeers++;
 
 	/* RFC 3414 discovery: an unauthenticated request with no engine id
@@ -358,10 +361,13 @@ int snmp_v3_send(struct snmp_v3 *v3, struct snmp_req *r)
 {
 	struct peer *p;
 
-	for (p = v3->peers; p; p = p->next)
-		if (p->addr == r->addr && p->port == r->port)
+	bool found = false;
+	scout_list_foreach(p, &v3->peers, link)
+		if (p->addr == r->addr && p->port == r->port) {
+			found = true;
 			break;
-	if (!p) {
+		}
+	if (!found) {
 		p = peer_open(v3, r->addr, r->port);
 		if (!p)
 			return -ENOBUFS;
@@ -379,7 +385,8 @@ int snmp_v3_send(struct snmp_v3 *v3, struct snmp_req *r)
 
 void snmp_v3_forget(struct snmp_v3 *v3, struct snmp_req *r)
 {
-	for (struct peer *p = v3->peers; p; p = p->next)
+	struct peer *p;
+	scout_list_foreach(p, &v3->peers, link)
 		for (unsigned i = 0; i < p->nwaiting; i++)
 			if (p->waiting[i] == r) {
 				p->waiting[i] = p->waiting[--p->nwaiting];
@@ -387,39 +394,34 @@ void snmp_v3_forget(struct snmp_v3 *v3, struct snmp_req *r)
 			}
 }
 
-static void on_poll_closed(uv_handle_t *h)
+/* Every peer's poll handle has closed: the sessions go, then the keys. */
+static void closed(void *arg)
 {
-	struct peer *p = h->data;
-	struct snmp_v3 *v3 = p->v3;
+	struct snmp_v3 *v3 = arg;
+	void (*done)(void *) = v3->done;
+	void *done_arg = v3->done_arg;
+	struct peer *p, *tmp;
 
-	snmp_sess_close(p->sessp);
-	free(p);
-	if (--v3->closing == 0) {
-		void (*done)(void *) = v3->done;
-		void *arg = v3->done_arg;
-		free(v3->user);
-		memset(v3->auth_key, 0, sizeof(v3->auth_key));
-		memset(v3->priv_key, 0, sizeof(v3->priv_key));
-		free(v3);
-		if (done)
-			done(arg);
+	scout_list_foreach_safe(p, tmp, &v3->peers, link) {
+		scout_list_remove(&p->link);
+		snmp_sess_close(p->sessp);
+		free(p);
 	}
+	free(v3->user);
+	memset(v3->auth_key, 0, sizeof(v3->auth_key));
+	memset(v3->priv_key, 0, sizeof(v3->priv_key));
+	free(v3);
+	if (done)
+		done(done_arg);
 }
 
 void snmp_v3_close(struct snmp_v3 *v3, void (*done)(void *arg), void *arg)
 {
+	struct peer *p;
+
 	v3->done = done;
 	v3->done_arg = arg;
-	v3->closing = 1;
-	for (struct peer *p = v3->peers; p; p = p->next) {
-		v3->closing++;
-		uv_close((uv_handle_t *)&p->poll, on_poll_closed);
-	}
-	v3->peers = NULL;
-	if (--v3->closing == 0) {
-		free(v3->user);
-		free(v3);
-		if (done)
-			done(arg);
-	}
+	scout_list_foreach(p, &v3->peers, link)
+		scout_closer_close(&v3->closer, (uv_handle_t *)&p->poll);
+	scout_closer_wait(&v3->closer, closed, v3);
 }
