@@ -274,6 +274,11 @@ fail:
 	return r;
 }
 
+void scout_tls_ctx_ref(struct scout_tls_ctx *ctx)
+{
+	ctx->refs++;
+}
+
 void scout_tls_ctx_unref(struct scout_tls_ctx *ctx)
 {
 	if (!ctx || --ctx->refs > 0)

@@ -50,6 +50,7 @@ int scout_tls_ctx_server(const struct scout_tls_server_opts *opts, struct scout_
 			 size_t errlen);
 int scout_tls_ctx_client(const struct scout_tls_client_opts *opts, struct scout_tls_ctx **ret_ctx, char *err,
 			 size_t errlen);
+void scout_tls_ctx_ref(struct scout_tls_ctx *ctx);
 void scout_tls_ctx_unref(struct scout_tls_ctx *ctx);
 
 enum scout_tls_verify {
