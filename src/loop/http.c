@@ -50,7 +50,8 @@
 
 struct hstore {
 	char *buf;
-	size_t len, cap;   /* cap is the limit: max header bytes plus the NULs */
+	size_t len, cap;   /* room for max header bytes plus the NULs */
+	size_t bytes, limit; /* bytes of target, names and values; the limit */
 	uint32_t *off;     /* name, value, name, value... */
 	unsigned n, max;   /* strings stored; max is 2 * max headers */
 	uint32_t target;   /* offset of the target, if any */
@@ -60,12 +61,14 @@ struct hstore {
 static int hstore_init(struct hstore *h, size_t max_bytes, unsigned max_headers)
 {
 	h->cap = max_bytes + 2 * (size_t)max_headers + 8;
+	h->limit = max_bytes;
 	h->max = 2 * max_headers;
 	h->buf = malloc(h->cap);
 	h->off = malloc(sizeof(*h->off) * (h->max + 2));
 	if (!h->buf || !h->off)
 		return -ENOMEM;
 	h->len = h->n = 0;
+	h->bytes = 0;
 	h->open = false;
 	return 0;
 }
@@ -81,6 +84,7 @@ static void hstore_free(struct hstore *h)
 static void hstore_reset(struct hstore *h)
 {
 	h->len = h->n = 0;
+	h->bytes = 0;
 	h->open = false;
 }
 
@@ -96,10 +100,11 @@ static int hstore_append(struct hstore *h, const char *p, size_t n, bool is_targ
 			h->off[h->n++] = (uint32_t)h->len;
 		h->open = true;
 	}
-	if (n + 1 > h->cap - h->len)
+	if (n > h->limit - h->bytes || n + 1 > h->cap - h->len)
 		return -ENOSPC;
 	memcpy(h->buf + h->len, p, n);
 	h->len += n;
+	h->bytes += n;
 	return 0;
 }
 
@@ -592,6 +597,14 @@ __attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, cons
 
 	if (b->oom)
 		return;
+	if (!b->p) {
+		b->p = malloc(512);
+		b->cap = b->p ? 512 : 0;
+		if (!b->p) {
+			b->oom = true;
+			return;
+		}
+	}
 	for (;;) {
 		va_start(ap, fmt);
 		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
@@ -604,9 +617,9 @@ __attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, cons
 			b->len += (size_t)n;
 			return;
 		}
-		size_t cap = b->cap * 2 + (size_t)n + 64;
-		char *p = b->p == NULL || b->cap == 0 ? NULL : b->p;
-		char *q = realloc(p, cap);
+		size_t cap = b->cap * 2 + (size_t)n;
+		char *q = realloc(b->p, cap);
+
 		if (!q) {
 			b->oom = true;
 			return;
@@ -1175,6 +1188,14 @@ static void conn_parse(struct conn *c)
 		} else if (e == HPE_PAUSED) {
 			c->in_off += (size_t)(llhttp_get_error_pos(&c->parser) - p);
 			llhttp_resume(&c->parser);
+		} else if (e == HPE_PAUSED_UPGRADE) {
+			/* CONNECT or Upgrade: what follows is not HTTP, and we speak
+			 * nothing else. The request was answered; end here. */
+			c->in_off = c->in_len;
+			c->close_after = true;
+			if (!c->in_request)
+				link_close_graceful(&c->link);
+			break;
 		} else {
 			c->busy = false;
 			conn_parse_error(c, e);
