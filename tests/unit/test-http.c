@@ -253,8 +253,8 @@ static int count(const char *hay, const char *needle)
 
 static void expect_in(const char *out, const char *want)
 {
-	if (!strstr(out, want))
-		fail_msg("output lacks '%s':\n%s", want, out);
+	if (!out || !strstr(out, want))
+		fail_msg("output lacks '%s':\n%s", want, out ? out : "(none)");
 }
 
 static void test_simple_get(void **state)

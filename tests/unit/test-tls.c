@@ -83,7 +83,8 @@ static void resume_cb(uv_timer_t *timer)
 {
 	struct fixture *f = timer->data;
 
-	scout_tls_resume(f->server->tls);
+	if (f->server->tls) /* not once the end has closed */
+		scout_tls_resume(f->server->tls);
 }
 
 static void on_plain(struct scout_tls *t, const char *data, size_t len)
