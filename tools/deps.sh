@@ -29,4 +29,5 @@ SCOUT_BUILD_DEPS=(
 SCOUT_TEST_DEPS=(
 	libcmocka-dev clang libclang-rt-14-dev python3 lmdb-utils systemd
 	snmpsim snmpd snmp
+	curl openssl
 )
