@@ -30,6 +30,7 @@
 #include "pack.h"
 #include "status.h"
 #include "store.h"
+#include "modules/health/health.h"
 
 #define STOP_TIMEOUT_MS 4500
 /* Unclean starts in a row from which the agent calls it a crash loop. */
@@ -269,9 +270,10 @@ static json_t *bus_json(struct agent *a)
 {
 	json_t *o = json_object();
 
-	for (int t = 0; t < SCOUT_TOPIC_COUNT; t++) {
-		const struct scout_topic_stats *st = scout_bus_stats(a->bus, t);
-		json_object_set_new(o, scout_topic_name(t),
+	for (size_t t = 0; t < scout_bus_topics(a->bus); t++) {
+		const struct scout_topic *topic = scout_bus_topic_at(a->bus, t);
+		const struct scout_topic_stats *st = scout_topic_stats(topic);
+		json_object_set_new(o, scout_topic_name(topic),
 				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "published", (json_int_t)st->published,
 					      "delivered", (json_int_t)st->delivered, "dropped",
 					      (json_int_t)st->dropped, "requests", (json_int_t)st->requests, "replies",
@@ -687,34 +689,23 @@ static void on_request(struct scout_status_req *req, const char *cmd, json_t *re
 
 /* ---- health summary ---------------------------------------------------- */
 
+/* The agent is one more subscriber of health.report: it decodes it with
+ * health's own decoder and keeps systemd's STATUS= line current. */
 static void on_health(const struct scout_msg *msg, void *arg)
 {
 	struct agent *a = arg;
-	msgpack_unpacked u;
-	bool ok;
+	struct health_report rep;
 
-	msgpack_unpacked_init(&u);
-	if (msgpack_unpack_next(&u, msg->data, msg->len, NULL) == MSGPACK_UNPACK_SUCCESS &&
-	    scout_pack_get_bool(&u.data, "ok", &ok) == 0) {
-		const msgpack_object *p = scout_pack_get(&u.data, "problems");
-		a->health_problem[0] = 0;
-		if (p && p->type == MSGPACK_OBJECT_ARRAY && p->via.array.size &&
-		    p->via.array.ptr[0].type == MSGPACK_OBJECT_STR) {
-			uint32_t n = p->via.array.ptr[0].via.str.size;
-			if (n >= sizeof(a->health_problem))
-				n = sizeof(a->health_problem) - 1;
-			memcpy(a->health_problem, p->via.array.ptr[0].via.str.ptr, n);
-			a->health_problem[n] = 0;
-		}
-		bool changed = !a->health_known || ok != a->health_ok;
-		a->health_known = true;
-		a->health_ok = ok;
-		if (changed || !ok)
-			notify_status(a);
-	} else {
+	if (health_report_decode(msg->data, msg->len, &rep) < 0) {
 		log_warn("agent: ignoring a malformed %s message", scout_topic_name(msg->topic));
+		return;
 	}
-	msgpack_unpacked_destroy(&u);
+	snprintf(a->health_problem, sizeof(a->health_problem), "%s", rep.problem);
+	bool changed = !a->health_known || rep.ok != a->health_ok;
+	a->health_known = true;
+	a->health_ok = rep.ok;
+	if (changed || !rep.ok)
+		notify_status(a);
 }
 
 /* ---- start-up ---------------------------------------------------------- */
@@ -1042,7 +1033,6 @@ int scout_agent_run(const char *path)
 	uv_timer_init(&a->loop, &a->watchdog);
 	uv_timer_init(&a->loop, &a->stop_timer);
 	a->watchdog.data = a->stop_timer.data = a;
-	scout_bus_subscribe(a->bus, SCOUT_TOPIC_HEALTH_REPORT, on_health, a, 16, &a->health_sub);
 
 	struct scout_host_env env = {
 		.loop = &a->loop,
@@ -1053,6 +1043,13 @@ int scout_agent_run(const char *path)
 	scout_host_start(a->host, &env, cfg);
 	scout_config_free(cfg);
 	cfg = NULL;
+	/* health publishes from a timer, so nothing is missed by subscribing
+	 * once the host has declared the topics */
+	struct scout_topic *health = scout_bus_find(a->bus, HEALTH_TOPIC_REPORT);
+	if (health)
+		scout_bus_subscribe(a->bus, health, on_health, a, 16, &a->health_sub);
+	else
+		log_debug("agent: no %s topic: STATUS= shows no health", HEALTH_TOPIC_REPORT);
 
 	uint64_t wd_usec = 0;
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000)

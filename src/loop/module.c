@@ -16,6 +16,7 @@
 
 struct scout_mod {
 	const struct scout_module *desc;
+	char conflict[256]; /* a topic or command another module has too: never starts */
 	struct scout_host *host;
 	size_t index; /* in the schema */
 	enum scout_mod_state state;
@@ -33,6 +34,7 @@ struct scout_mod {
 
 struct scout_host {
 	const struct scout_schema *schema;
+	const struct scout_module *const *registry;
 	struct scout_host_env env;
 	struct scout_mod *mods;
 	size_t n;
@@ -92,6 +94,18 @@ const char *scout_mod_state_dir(const struct scout_mod *m)
 	return m->host->env.state_dir;
 }
 
+int scout_mod_topic(struct scout_mod *m, const char *name, struct scout_topic **ret_topic)
+{
+	struct scout_topic *t = scout_bus_find(m->host->env.bus, name);
+
+	if (!t) {
+		scout_mod_fail(m, "uses bus topic '%s', which no module declares", name);
+		return -ENOENT;
+	}
+	*ret_topic = t;
+	return 0;
+}
+
 int scout_mod_db(struct scout_mod *m, struct scout_db **ret_db)
 {
 	if (!m->db) {
@@ -107,15 +121,21 @@ int scout_mod_db(struct scout_mod *m, struct scout_db **ret_db)
 
 int scout_host_schema(const struct scout_section *first, const struct scout_schema **ret_schema)
 {
+	return scout_host_schema_of(first, scout_modules, scout_modules_count, ret_schema);
+}
+
+int scout_host_schema_of(const struct scout_section *first, const struct scout_module *const *mods, size_t n,
+			 const struct scout_schema **ret_schema)
+{
 	static struct scout_section sections[64];
 	static const struct scout_section *ptrs[64];
 	static struct scout_schema schema;
 
-	if (scout_modules_count + 1 > 64)
+	if (n + 1 > 64)
 		return -E2BIG;
 	sections[0] = *first;
-	for (size_t i = 0; i < scout_modules_count; i++) {
-		const struct scout_module *d = scout_modules[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct scout_module *d = mods[i];
 		sections[i + 1] = (struct scout_section){
 			.name = d->name,
 			.options = d->options,
@@ -125,10 +145,10 @@ int scout_host_schema(const struct scout_section *first, const struct scout_sche
 			.check = d->configure,
 		};
 	}
-	for (size_t i = 0; i <= scout_modules_count; i++)
+	for (size_t i = 0; i <= n; i++)
 		ptrs[i] = &sections[i];
 	schema.sections = ptrs;
-	schema.n = scout_modules_count + 1;
+	schema.n = n + 1;
 	*ret_schema = &schema;
 	return 0;
 }
@@ -137,21 +157,28 @@ int scout_host_schema(const struct scout_section *first, const struct scout_sche
 
 int scout_host_new(const struct scout_schema *schema, struct scout_host **ret_host)
 {
+	return scout_host_new_of(schema, scout_modules, scout_modules_count, ret_host);
+}
+
+int scout_host_new_of(const struct scout_schema *schema, const struct scout_module *const *mods, size_t n,
+		      struct scout_host **ret_host)
+{
 	struct scout_host *h = calloc(1, sizeof(*h));
 
 	if (!h)
 		return -ENOMEM;
 	h->schema = schema;
-	h->n = scout_modules_count;
+	h->registry = mods;
+	h->n = n;
 	h->mods = calloc(h->n ? h->n : 1, sizeof(*h->mods));
 	if (!h->mods) {
 		free(h);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < h->n; i++) {
-		h->mods[i].desc = scout_modules[i];
+		h->mods[i].desc = mods[i];
 		h->mods[i].host = h;
-		h->mods[i].index = (size_t)scout_schema_find(schema, scout_modules[i]->name);
+		h->mods[i].index = (size_t)scout_schema_find(schema, mods[i]->name);
 	}
 	*ret_host = h;
 	return 0;
@@ -187,6 +214,13 @@ static void begin_stop(struct scout_mod *m)
 static void start_module(struct scout_mod *m)
 {
 	int r;
+
+	if (m->conflict[0]) {
+		/* said once at host start; status keeps showing it */
+		snprintf(m->reason, sizeof(m->reason), "%s", m->conflict);
+		m->state = SCOUT_MOD_FAILED;
+		return;
+	}
 
 	m->reason[0] = 0;
 	m->state = SCOUT_MOD_STARTING;
@@ -251,9 +285,52 @@ void scout_mod_stopped(struct scout_mod *m)
 	}
 }
 
+/* A topic m declares that another module (or m itself) declared first;
+ * NULL when none. */
+static const char *topic_conflict(struct scout_host *h, const struct scout_mod *m, char *why, size_t size)
+{
+	for (const struct scout_topic_decl *d = m->desc->topics; d && d->name; d++) {
+		struct scout_topic *t = scout_bus_find(h->env.bus, d->name);
+		if (t) {
+			snprintf(why, size, "bus topic '%s' is declared by module %s too", d->name, scout_topic_owner(t));
+			return why;
+		}
+		for (const struct scout_topic_decl *e = m->desc->topics; e < d; e++)
+			if (strcmp(e->name, d->name) == 0) {
+				snprintf(why, size, "bus topic '%s' is declared twice", d->name);
+				return why;
+			}
+	}
+	return NULL;
+}
+
+/* Each module's topics, all or none of them: a module whose table
+ * collides is failed for good (a build mistake, not a runtime one). */
+static void declare_topics(struct scout_host *h)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		struct scout_mod *m = &h->mods[i];
+		char why[sizeof(m->conflict)];
+		int r = 0;
+
+		if (topic_conflict(h, m, why, sizeof(why))) {
+			snprintf(m->conflict, sizeof(m->conflict), "%s", why);
+			log_error("%s: %s; the module cannot start", m->desc->name, why);
+			continue;
+		}
+		for (const struct scout_topic_decl *d = m->desc->topics; d && d->name && r >= 0; d++)
+			r = scout_bus_declare(h->env.bus, d, m->desc->name, NULL);
+		if (r < 0) {
+			snprintf(m->conflict, sizeof(m->conflict), "cannot declare its bus topics: %s", strerror(-r));
+			log_error("%s: %s", m->desc->name, m->conflict);
+		}
+	}
+}
+
 void scout_host_start(struct scout_host *h, const struct scout_host_env *env, struct scout_config *config)
 {
 	h->env = *env;
+	declare_topics(h);
 	for (size_t i = 0; i < h->n; i++) {
 		struct scout_mod *m = &h->mods[i];
 		m->conf = scout_config_take(config, m->index);

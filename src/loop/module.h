@@ -21,10 +21,10 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "bus.h"
 #include "config.h"
 
 struct scout_mod;
-struct scout_bus;
 struct scout_db;
 struct scout_store;
 struct scout_status_req;
@@ -48,6 +48,12 @@ struct scout_module {
 	void (*status)(struct scout_mod *m, json_t *obj);
 	void (*stop)(struct scout_mod *m);
 	const struct scout_command *commands; /* ends with a zeroed entry */
+	/* The topics it publishes or serves (ends with a zeroed entry). The
+	 * host declares them on the bus when it starts, for every module in
+	 * the registry, enabled or not, so a subscriber's lookup does not
+	 * depend on the publisher's state. A name declared twice marks the
+	 * later module failed. */
+	const struct scout_topic_decl *topics;
 };
 
 enum scout_mod_state {
@@ -70,6 +76,10 @@ uv_loop_t *scout_mod_loop(const struct scout_mod *m);
 struct scout_bus *scout_mod_bus(const struct scout_mod *m);
 struct scout_store *scout_mod_store(const struct scout_mod *m);
 const char *scout_mod_state_dir(const struct scout_mod *m);
+/* The declared topic name, for publish, subscribe or request. When no
+ * module declares it (a typo, or its module was removed), the module is
+ * marked failed with that reason and -ENOENT returned: call it from start. */
+int scout_mod_topic(struct scout_mod *m, const char *name, struct scout_topic **ret_topic);
 /* The module's own database (named after it), opened on first use. */
 int scout_mod_db(struct scout_mod *m, struct scout_db **ret_db);
 /* Marks a running module failed with a reason and stops it. */
@@ -92,8 +102,15 @@ struct scout_host_env {
 int scout_host_schema(const struct scout_section *first_section, const struct scout_schema **ret_schema);
 
 int scout_host_new(const struct scout_schema *schema, struct scout_host **ret_host);
+/* The same over another list of modules (tests: fake modules). The schema
+ * must come from scout_host_schema_of() over the same list. */
+int scout_host_schema_of(const struct scout_section *first_section, const struct scout_module *const *mods,
+			 size_t n, const struct scout_schema **ret_schema);
+int scout_host_new_of(const struct scout_schema *schema, const struct scout_module *const *mods, size_t n,
+		      struct scout_host **ret_host);
 void scout_host_free(struct scout_host *host);
-/* Starts every enabled module with its section from config (taken). */
+/* Declares every module's topics on env->bus, then starts every enabled
+ * module with its section from config (taken). */
 void scout_host_start(struct scout_host *host, const struct scout_host_env *env, struct scout_config *config);
 /* Applies a validated config: starts, stops or reloads each module. */
 void scout_host_reload(struct scout_host *host, struct scout_config *config);

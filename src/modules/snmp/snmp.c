@@ -299,6 +299,7 @@ struct snmp_mod_state {
 	int open_handles;
 	bool stopping, io_closed;
 	struct scout_sub *lookup;
+	struct scout_topic *t_device, *t_meters, *t_alert;
 	struct sweep sweep;
 	struct active_read *reads;
 	unsigned nreads;
@@ -324,7 +325,7 @@ static uint64_t now_ms(struct snmp_mod_state *s)
 
 /* ---- bus -------------------------------------------------------------------- */
 
-static void publish_json(struct snmp_mod_state *s, enum scout_topic topic, json_t *obj)
+static void publish_json(struct snmp_mod_state *s, struct scout_topic *topic, json_t *obj)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -339,7 +340,7 @@ static void publish_json(struct snmp_mod_state *s, enum scout_topic topic, json_
 static void publish_changes(struct snmp_mod_state *s, json_t *rec, unsigned flags, json_t *reading)
 {
 	json_t *ev = json_pack("{s:s, s:O}", "event", (flags & SNMP_INV_FOUND) ? "found" : "updated", "device", rec);
-	publish_json(s, SCOUT_TOPIC_SNMP_DEVICE, ev);
+	publish_json(s, s->t_device, ev);
 	json_decref(ev);
 
 	if (reading) {
@@ -350,7 +351,7 @@ static void publish_changes(struct snmp_mod_state *s, json_t *rec, unsigned flag
 			json_object_set(m, "serial", json_object_get(rec, "serial"));
 		json_object_set_new(m, "time", json_integer(json_integer_value(json_object_get(m, "time_ms")) / 1000));
 		json_object_del(m, "time_ms");
-		publish_json(s, SCOUT_TOPIC_SNMP_METERS, m);
+		publish_json(s, s->t_meters, m);
 		json_decref(m);
 		if (flags & SNMP_INV_RESET)
 			log_info("snmp: %s: a meter went down (reset recorded)", json_string_value(json_object_get(rec, "id")));
@@ -365,7 +366,7 @@ static void publish_changes(struct snmp_mod_state *s, json_t *rec, unsigned flag
 										 : json_array());
 		json_object_set_new(a, "alerts", json_object_get(rec, "alerts") ? json_incref(json_object_get(rec, "alerts"))
 										 : json_array());
-		publish_json(s, SCOUT_TOPIC_SNMP_ALERT, a);
+		publish_json(s, s->t_alert, a);
 		json_decref(a);
 	}
 }
@@ -923,7 +924,12 @@ static int snmp_start(struct scout_mod *m)
 		scout_mod_fail(m, "cannot set up the SNMPv3 user: %s", strerror(-r));
 		return r;
 	}
-	if ((r = scout_bus_subscribe(scout_mod_bus(m), SCOUT_TOPIC_SNMP_LOOKUP, on_lookup, s, 256, &s->lookup)) < 0)
+	struct scout_topic *lookup;
+	if ((r = scout_mod_topic(m, "snmp.device", &s->t_device)) < 0 ||
+	    (r = scout_mod_topic(m, "snmp.meters", &s->t_meters)) < 0 ||
+	    (r = scout_mod_topic(m, "snmp.alert", &s->t_alert)) < 0 || (r = scout_mod_topic(m, "snmp.lookup", &lookup)) < 0)
+		return r;
+	if ((r = scout_bus_subscribe(scout_mod_bus(m), lookup, on_lookup, s, 256, &s->lookup)) < 0)
 		return r;
 	uv_timer_init(scout_mod_loop(m), &s->discovery);
 	uv_timer_init(scout_mod_loop(m), &s->status);
@@ -1065,6 +1071,21 @@ static void snmp_status(struct scout_mod *m, json_t *obj)
 	json_object_set_new(c, "devices_forgotten", json_integer((json_int_t)inv->forgotten));
 }
 
+static const struct scout_topic_decl snmp_topics[] = {
+	{"snmp.device", SCOUT_TOPIC_EVENT,
+	 "when a printer is found or re-read; map: event (\"found\" or \"updated\"), device (the record of "
+	 "docs/snmp.md)"},
+	{"snmp.meters", SCOUT_TOPIC_EVENT,
+	 "when a meter changed; map: id str (s:SERIAL, m:MAC or i:IP), ip str, serial str (when known), time uint "
+	 "(unix s), total/mono/color uint (those the device reports), reset bool (a meter went down)"},
+	{"snmp.alert", SCOUT_TOPIC_EVENT,
+	 "when a printer's errors or alerts change; map: id, ip, serial (when known), time uint, errors [str] "
+	 "(hrPrinterDetectedErrorState names), alerts [map: code, severity, group, text]"},
+	{"snmp.lookup", SCOUT_TOPIC_REQUEST,
+	 "map {ip: str} or {serial: str}; reply: the device record map, or -ENOENT when no printer matches"},
+	{0},
+};
+
 const struct scout_module scout_snmp_module = {
 	.name = "snmp",
 	.summary = "discovers printers over SNMP and reads identity, supplies, meters and status",
@@ -1077,4 +1098,5 @@ const struct scout_module scout_snmp_module = {
 	.status = snmp_status,
 	.stop = snmp_stop,
 	.commands = snmp_commands,
+	.topics = snmp_topics,
 };
