@@ -655,6 +655,27 @@ static void on_watchdog(uv_timer_t *t)
 
 /* ---- status requests --------------------------------------------------- */
 
+/* The core's commands, answered below; listed in help with the modules'. */
+static const char *const version_text[] = {"scoutd {version}", NULL};
+static const struct scout_command core_commands[] = {
+	{.name = "status", .help = "agent, modules, bus, store and last reload"},
+	{.name = "metrics", .help = "the same counters as Prometheus text"},
+	{.name = "reload", .help = "re-read the configuration (like SIGHUP) and show the result"},
+	{.name = "version", .help = "the agent's version", .text = version_text},
+	{.name = "help", .help = "the commands scoutd serves, with their arguments"},
+	{0},
+};
+
+static json_t *help_json(struct agent *a)
+{
+	json_t *arr = json_array();
+
+	for (const struct scout_command *c = core_commands; c->name; c++)
+		json_array_append_new(arr, scout_command_json(c, NULL));
+	scout_host_help(a->host, arr);
+	return arr;
+}
+
 static void on_request(struct scout_status_req *req, const char *cmd, json_t *request, void *arg)
 {
 	struct agent *a = arg;
@@ -671,6 +692,8 @@ static void on_request(struct scout_status_req *req, const char *cmd, json_t *re
 		free(text);
 	} else if (strcmp(cmd, "version") == 0) {
 		scout_status_reply(req, json_pack("{s:s}", "version", SCOUT_VERSION));
+	} else if (strcmp(cmd, "help") == 0) {
+		scout_status_reply(req, json_pack("{s:o}", "help", help_json(a)));
 	} else if (strcmp(cmd, "reload") == 0) {
 		struct waiter *w = calloc(1, sizeof(*w));
 		if (!w || a->stopping) {
@@ -1039,6 +1062,7 @@ int scout_agent_run(const char *path)
 		.bus = a->bus,
 		.store = a->store,
 		.state_dir = a->conf->state_dir,
+		.core_commands = core_commands,
 	};
 	scout_host_start(a->host, &env, cfg);
 	scout_config_free(cfg);

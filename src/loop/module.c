@@ -117,6 +117,43 @@ int scout_mod_db(struct scout_mod *m, struct scout_db **ret_db)
 	return 0;
 }
 
+/* ---- commands --------------------------------------------------------- */
+
+static const char *const arg_types[] = {[SCOUT_ARG_FLAG] = "flag", [SCOUT_ARG_STRING] = "string",
+					[SCOUT_ARG_INT] = "int"};
+
+json_t *scout_command_json(const struct scout_command *c, const char *module)
+{
+	json_t *o = json_pack("{s:s, s:o, s:s}", "name", c->name, "module", module ? json_string(module) : json_null(),
+			      "help", c->help ? c->help : "");
+	json_t *args = json_array(), *tables = json_array(), *text = json_array();
+
+	for (const struct scout_arg *a = c->args; a && a->name; a++) {
+		json_t *ja = json_pack("{s:s, s:s, s:b, s:s}", "name", a->name, "type", arg_types[a->type], "required",
+				       a->required, "help", a->help ? a->help : "");
+		if (a->no_timeout)
+			json_object_set_new(ja, "no_timeout", json_true());
+		json_array_append_new(args, ja);
+	}
+	for (const struct scout_table *t = c->tables; t && t->path; t++) {
+		json_t *cols = json_array();
+		for (const struct scout_column *col = t->columns; col && col->path; col++) {
+			json_t *jc = json_pack("{s:s, s:s}", "path", col->path, "heading",
+					       col->heading ? col->heading : col->path);
+			if (col->max_width)
+				json_object_set_new(jc, "max_width", json_integer(col->max_width));
+			json_array_append_new(cols, jc);
+		}
+		json_array_append_new(tables, json_pack("{s:s, s:o}", "path", t->path, "columns", cols));
+	}
+	for (const char *const *line = c->text; line && *line; line++)
+		json_array_append_new(text, json_string(*line));
+	json_object_set_new(o, "args", args);
+	json_object_set_new(o, "tables", tables);
+	json_object_set_new(o, "text", text);
+	return o;
+}
+
 /* ---- schema ----------------------------------------------------------- */
 
 int scout_host_schema(const struct scout_section *first, const struct scout_schema **ret_schema)
@@ -304,8 +341,38 @@ static const char *topic_conflict(struct scout_host *h, const struct scout_mod *
 	return NULL;
 }
 
-/* Each module's topics, all or none of them: a module whose table
- * collides is failed for good (a build mistake, not a runtime one). */
+/* A command of m that the core or an earlier module has too; NULL when
+ * none. */
+static const char *command_conflict(struct scout_host *h, const struct scout_mod *m, char *why, size_t size)
+{
+	for (const struct scout_command *c = m->desc->commands; c && c->name; c++) {
+		for (const struct scout_command *k = h->env.core_commands; k && k->name; k++)
+			if (strcmp(k->name, c->name) == 0) {
+				snprintf(why, size, "command '%s' is one of the core's", c->name);
+				return why;
+			}
+		for (const struct scout_mod *o = h->mods; o < m; o++) {
+			if (o->conflict[0])
+				continue;
+			for (const struct scout_command *k = o->desc->commands; k && k->name; k++)
+				if (strcmp(k->name, c->name) == 0) {
+					snprintf(why, size, "command '%s' is module %s's too", c->name, o->desc->name);
+					return why;
+				}
+		}
+		for (const struct scout_command *k = m->desc->commands; k < c; k++)
+			if (strcmp(k->name, c->name) == 0) {
+				snprintf(why, size, "command '%s' is declared twice", c->name);
+				return why;
+			}
+	}
+	return NULL;
+}
+
+/* Each module's topics, all or none of them, and its commands: a module
+ * whose tables collide with another's (or the core's commands) is failed
+ * for good (a build mistake, not a runtime one), and the help lists none
+ * of its commands. */
 static void declare_topics(struct scout_host *h)
 {
 	for (size_t i = 0; i < h->n; i++) {
@@ -313,7 +380,7 @@ static void declare_topics(struct scout_host *h)
 		char why[sizeof(m->conflict)];
 		int r = 0;
 
-		if (topic_conflict(h, m, why, sizeof(why))) {
+		if (topic_conflict(h, m, why, sizeof(why)) || command_conflict(h, m, why, sizeof(why))) {
 			snprintf(m->conflict, sizeof(m->conflict), "%s", why);
 			log_error("%s: %s; the module cannot start", m->desc->name, why);
 			continue;
@@ -470,10 +537,23 @@ void scout_host_status(struct scout_host *h, json_t *arr)
 	}
 }
 
+void scout_host_help(const struct scout_host *h, json_t *arr)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		const struct scout_mod *m = &h->mods[i];
+		if (m->conflict[0])
+			continue;
+		for (const struct scout_command *c = m->desc->commands; c && c->name; c++)
+			json_array_append_new(arr, scout_command_json(c, m->desc->name));
+	}
+}
+
 bool scout_host_command(struct scout_host *h, const char *name, struct scout_status_req *req, json_t *request)
 {
 	for (size_t i = 0; i < h->n; i++) {
 		struct scout_mod *m = &h->mods[i];
+		if (m->conflict[0])
+			continue;
 		for (const struct scout_command *c = m->desc->commands; c && c->name; c++) {
 			if (strcmp(c->name, name) != 0)
 				continue;

@@ -29,12 +29,56 @@ struct scout_db;
 struct scout_store;
 struct scout_status_req;
 
-/* A status-socket command a module serves, e.g. {"cmd":"devices"}. The
- * module answers with scout_status_reply(), now or later. */
+/* A status-socket command, e.g. {"cmd":"devices","all":true}, with what
+ * scoutctl needs to offer it without knowing it: the daemon lists every
+ * command's metadata in its reply to {"cmd":"help"}.
+ *
+ * Arguments become request keys. In scoutctl, a flag is --NAME (true when
+ * given); a required string or int is positional, in declaration order; an
+ * optional one is --NAME VALUE. */
+enum scout_arg_type {
+	SCOUT_ARG_FLAG,
+	SCOUT_ARG_STRING,
+	SCOUT_ARG_INT,
+};
+
+struct scout_arg {
+	const char *name;
+	enum scout_arg_type type;
+	bool required;
+	const char *help;
+	bool no_timeout; /* a flag that makes the reply take as long as it takes (scan --wait) */
+};
+
+/* How people see a reply. Paths name a member of the reply (or of a row):
+ * "a.b" goes into objects, "a.0" into arrays, "x|y" takes the first that
+ * is present. A table shows an array of objects, one row each; text lines
+ * are templates whose {path}s are filled in, the first that can be filled
+ * in full is printed. What no table or text covers is shown as key: value
+ * lines. */
+struct scout_column {
+	const char *path;
+	const char *heading;
+	unsigned max_width; /* cells cut to this many columns on screen; 0: no limit */
+};
+
+struct scout_table {
+	const char *path; /* the array, in the reply */
+	const struct scout_column *columns; /* ends with a zeroed entry */
+};
+
 struct scout_command {
 	const char *name;
 	void (*run)(struct scout_mod *m, struct scout_status_req *req, json_t *request);
+	const char *help;                   /* one line */
+	const struct scout_arg *args;       /* ends with a zeroed entry; NULL: none */
+	const struct scout_table *tables;   /* ends with a zeroed entry; NULL: none */
+	const char *const *text;            /* ends with NULL; NULL: none */
 };
+
+/* The command's metadata as the help reply lists it; module is NULL for
+ * the core's commands. Caller owns the result. */
+json_t *scout_command_json(const struct scout_command *c, const char *module);
 
 struct scout_module {
 	const char *name;
@@ -95,6 +139,9 @@ struct scout_host_env {
 	struct scout_bus *bus;
 	struct scout_store *store;
 	const char *state_dir;
+	/* the core's own commands (ends with a zeroed entry): a module command
+	 * of the same name is a collision */
+	const struct scout_command *core_commands;
 };
 
 /* The schema of every section: first_section (the agent's) then one per
@@ -122,6 +169,8 @@ void scout_host_stuck(const struct scout_host *host, char *buf, size_t size);
 size_t scout_host_count(const struct scout_host *host, enum scout_mod_state state);
 /* Fills arr with one status object per module. */
 void scout_host_status(struct scout_host *host, json_t *arr);
+/* Appends every module's commands (scout_command_json) to arr. */
+void scout_host_help(const struct scout_host *host, json_t *arr);
 /* Runs the module command name (or answers that its module is not
  * running); false when no module has that command. */
 bool scout_host_command(struct scout_host *host, const char *name, struct scout_status_req *req, json_t *request);

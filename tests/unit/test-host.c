@@ -497,16 +497,24 @@ static const struct scout_module fake_fb = FAKE("fb", fb_topics);
 static const struct scout_module fake_fc = FAKE("fc", NULL); /* uses "nobody.declares" */
 static const struct scout_module *const fake_registry[] = {&fake_fa, &fake_fb, &fake_fc};
 
-static void start_fakes(struct env *e, const char *text)
+static const struct scout_command core_cmds[] = {{.name = "status"}, {0}};
+
+static void start_registry(struct env *e, const struct scout_module *const *reg, size_t n, const char *text)
 {
-	struct scout_host_env henv = {.loop = &e->loop, .bus = e->bus, .store = e->store, .state_dir = e->dir};
+	struct scout_host_env henv = {
+		.loop = &e->loop, .bus = e->bus, .store = e->store, .state_dir = e->dir, .core_commands = core_cmds};
 
 	scout_host_free(e->host);
-	assert_int_equal(scout_host_schema_of(&fake_first, fake_registry, 3, &e->schema), 0);
-	assert_int_equal(scout_host_new_of(e->schema, fake_registry, 3, &e->host), 0);
+	assert_int_equal(scout_host_schema_of(&fake_first, reg, n, &e->schema), 0);
+	assert_int_equal(scout_host_new_of(e->schema, reg, n, &e->host), 0);
 	struct scout_config *cfg = parse_real(e->schema, text);
 	scout_host_start(e->host, &henv, cfg);
 	scout_config_free(cfg);
+}
+
+static void start_fakes(struct env *e, const char *text)
+{
+	start_registry(e, fake_registry, 3, text);
 }
 
 static const char *reason_of(struct env *e, const char *name)
@@ -557,6 +565,56 @@ static void test_topics_of_disabled_module(void **state)
 	assert_int_equal(scout_bus_topics(e->bus), 2);
 }
 
+static void fake_cmd(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+{
+}
+
+static const struct scout_arg frob_args[] = {{"id", SCOUT_ARG_STRING, true, "which"}, {"all", SCOUT_ARG_FLAG}, {0}};
+static const struct scout_column frob_cols[] = {{"a.b|c", "AB", 10}, {0}};
+static const struct scout_table frob_tables[] = {{"rows", frob_cols}, {0}};
+static const struct scout_command fa_cmds[] = {
+	{"frob", fake_cmd, "frobs", frob_args, frob_tables, NULL}, {"fa-only", fake_cmd}, {0}};
+static const struct scout_command fb_cmds[] = {{"frob", fake_cmd}, {0}};   /* fa's */
+static const struct scout_command fc_cmds[] = {{"status", fake_cmd}, {0}}; /* the core's */
+static const struct scout_module cmd_fa = {.name = "fa", .default_enabled = true, .options = fake_options,
+					   .conf_size = sizeof(struct fake_conf), .start = fake_start, .stop = fake_stop,
+					   .topics = fa_topics, .commands = fa_cmds};
+static const struct scout_module cmd_fb = {.name = "fb", .default_enabled = true, .options = fake_options,
+					   .conf_size = sizeof(struct fake_conf), .start = fake_start, .stop = fake_stop,
+					   .commands = fb_cmds};
+static const struct scout_module cmd_fc = {.name = "fc", .default_enabled = true, .options = fake_options,
+					   .conf_size = sizeof(struct fake_conf), .start = fake_start, .stop = fake_stop,
+					   .commands = fc_cmds};
+static const struct scout_module *const cmd_registry[] = {&cmd_fa, &cmd_fb, &cmd_fc};
+
+/* A command name is one module's: a second module with it, or a module
+ * command named like a core one, fails that module at start, and help
+ * lists only the first. */
+static void test_command_collisions(void **state)
+{
+	struct env *e = *state;
+
+	start_registry(e, cmd_registry, 3, "[agent]\n");
+	assert_state(e, "fa", "running");
+	assert_state(e, "fb", "failed");
+	assert_string_equal(reason_of(e, "fb"), "command 'frob' is module fa's too");
+	assert_state(e, "fc", "failed");
+	assert_string_equal(reason_of(e, "fc"), "command 'status' is one of the core's");
+	json_t *arr = json_array();
+	scout_host_help(e->host, arr);
+	assert_int_equal(json_array_size(arr), 2);
+	json_t *frob = json_array_get(arr, 0);
+	char *text = json_dumps(frob, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	assert_string_equal(text, "{\"name\":\"frob\",\"module\":\"fa\",\"help\":\"frobs\",\"args\":["
+				  "{\"name\":\"id\",\"type\":\"string\",\"required\":true,\"help\":\"which\"},"
+				  "{\"name\":\"all\",\"type\":\"flag\",\"required\":false,\"help\":\"\"}],"
+				  "\"tables\":[{\"path\":\"rows\",\"columns\":[{\"path\":\"a.b|c\",\"heading\":\"AB\","
+				  "\"max_width\":10}]}],\"text\":[]}");
+	free(text);
+	json_decref(arr);
+	assert_true(scout_host_command(e->host, "fa-only", NULL, NULL));
+}
+
 int main(void)
 {
 	/* the store's growth and the modules' lifecycle log at info */
@@ -571,6 +629,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_command_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_topics_declared_by_modules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_topics_of_disabled_module, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_collisions, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

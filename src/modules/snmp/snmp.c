@@ -823,12 +823,63 @@ static void cmd_scan(struct scout_mod *m, struct scout_status_req *req, json_t *
 	s->sweep.waiters = w;
 }
 
+/* The supply with the least left, as "Cyan Toner 12%", its name cut to 32
+ * characters (never inside one), for the devices table (caller frees);
+ * NULL when no supply has a level. */
+static char *lowest_supply(json_t *dev)
+{
+	json_t *sup, *best = NULL;
+	size_t i;
+	char *out;
+
+	json_array_foreach(json_object_get(dev, "supplies"), i, sup)
+	{
+		json_t *p = json_object_get(sup, "level_percent");
+		if (json_is_integer(p) &&
+		    (!best || json_integer_value(p) < json_integer_value(json_object_get(best, "level_percent"))))
+			best = sup;
+	}
+	if (!best)
+		return NULL;
+	const char *name = NULL;
+	static const char *const keys[] = {"description", "colorant", "kind"};
+	for (size_t k = 0; k < 3 && !name; k++)
+		name = json_string_value(json_object_get(best, keys[k]));
+	if (!name)
+		name = "supply";
+	size_t n = 0, chars = 0;
+	while (name[n] && chars < 32) {
+		n++;
+		while (((unsigned char)name[n] & 0xC0) == 0x80)
+			n++;
+		chars++;
+	}
+	if (asprintf(&out, "%.*s %" JSON_INTEGER_FORMAT "%%", (int)n, name,
+		     json_integer_value(json_object_get(best, "level_percent"))) < 0)
+		return NULL;
+	return out;
+}
+
 /* {"cmd":"devices","all":bool} */
 static void cmd_devices(struct scout_mod *m, struct scout_status_req *req, json_t *request)
 {
 	struct snmp_mod_state *s = scout_mod_priv(m);
 
-	scout_status_reply(req, json_pack("{s:o}", "devices", snmp_inventory_list(s->inv, arg_true(request, "all"))));
+	json_t *list = snmp_inventory_list(s->inv, arg_true(request, "all")), *out = json_array(), *rec;
+	size_t i;
+
+	/* each row a shallow copy: the records are the inventory's own */
+	json_array_foreach(list, i, rec)
+	{
+		json_t *row = json_copy(rec);
+		char *low = lowest_supply(rec);
+		if (low)
+			json_object_set_new(row, "lowest_supply", json_string(low));
+		free(low);
+		json_array_append_new(out, row);
+	}
+	json_decref(list);
+	scout_status_reply(req, json_pack("{s:o}", "devices", out));
 }
 
 /* {"cmd":"device","id":"IP, serial, MAC or id"} */
@@ -856,10 +907,58 @@ static void cmd_device(struct scout_mod *m, struct scout_status_req *req, json_t
 	scout_status_reply(req, json_pack("{s:O, s:o}", "device", rec, "history", hist));
 }
 
+static const struct scout_arg scan_args[] = {
+	{"wait", SCOUT_ARG_FLAG, false, "print the result when the sweep is done", .no_timeout = true},
+	{"force", SCOUT_ARG_FLAG, false, "sweep even outside the configured windows"},
+	{0},
+};
+static const char *const scan_text[] = {
+	"probed {scan.probed} of {scan.total} addresses: {scan.responders} answered, {scan.printers} printers, "
+	"in {scan.duration_ms} ms (finished {scan.finished})",
+	"sweep started: {scan.started}; {scan.probed} of {scan.total} addresses probed so far",
+	NULL,
+};
+static const struct scout_arg devices_args[] = {
+	{"all", SCOUT_ARG_FLAG, false, "other hosts that answered too"},
+	{0},
+};
+static const struct scout_column devices_columns[] = {
+	{"ip", "IP", 0},
+	{"manufacturer", "MANUFACTURER", 0},
+	{"model", "MODEL", 0},
+	{"serial", "SERIAL", 0},
+	{"errors.0|status.printer|status.device", "STATUS", 0},
+	{"meters.total", "PAGES", 0},
+	{"lowest_supply", "LOWEST SUPPLY", 40},
+	{0},
+};
+static const struct scout_table devices_tables[] = {{"devices", devices_columns}, {0}};
+static const struct scout_arg device_args[] = {
+	{"id", SCOUT_ARG_STRING, true, "an IP address, serial number or MAC"},
+	{0},
+};
+static const struct scout_column alert_columns[] = {
+	{"code", "ALERT", 0}, {"severity", "SEVERITY", 0}, {"group", "GROUP", 0}, {"text", "TEXT", 0}, {0},
+};
+static const struct scout_column supply_columns[] = {
+	{"description", "SUPPLY", 0}, {"kind", "KIND", 0},   {"colorant", "COLORANT", 0},
+	{"level_percent|level_state", "LEVEL", 0}, {"level", "RAW", 0}, {"max", "MAX", 0}, {"unit", "UNIT", 0}, {0},
+};
+static const struct scout_column history_columns[] = {
+	{"time", "READING", 0}, {"total", "TOTAL", 0}, {"mono", "MONO", 0}, {"color", "COLOR", 0}, {"reset", "RESET", 0},
+	{0},
+};
+static const struct scout_table device_tables[] = {
+	{"device.alerts", alert_columns},
+	{"device.supplies", supply_columns},
+	{"history", history_columns},
+	{0},
+};
+
 static const struct scout_command snmp_commands[] = {
-	{"scan", cmd_scan},
-	{"devices", cmd_devices},
-	{"device", cmd_device},
+	{"scan", cmd_scan, "sweep the snmp ranges now", scan_args, NULL, scan_text},
+	{"devices", cmd_devices, "the printers found", devices_args, devices_tables, NULL},
+	{"device", cmd_device, "one printer with its supplies and meter history", device_args, device_tables, NULL},
 	{0},
 };
 
