@@ -1018,18 +1018,17 @@ static int render(const char *name, json_t *reply, json_t *cmd, bool json)
 {
 	if (!json_is_true(json_object_get(reply, "ok"))) {
 		if (strcmp(name, "reload") == 0 && json_is_object(json_object_get(reply, "reload"))) {
-			json_t *r = json_object_get(reply, "reload"), *v, *m;
+			json_t *r = json_object_get(reply, "reload"), *v;
 			size_t i;
+			/* refusals are among the errors, one line each */
 			if (json_array_size(json_object_get(r, "refused")))
-				fprintf(stderr, "scoutctl: reload applied in part; these modules refused it and keep "
-						"their previous configuration:\n");
+				fprintf(stderr, "scoutctl: reload not applied in full: the modules below refused it and "
+						"keep their previous configuration:\n");
 			else
 				fprintf(stderr,
 					"scoutctl: reload rejected; scoutd keeps running on the previous configuration:\n");
 			json_array_foreach(json_object_get(r, "errors"), i, v)
 				term_line(stderr, "  %s", otherwise(json_string_value(v), "?"));
-			json_array_foreach(json_object_get(r, "refused"), i, m)
-				term_line(stderr, "  %s: %s", otherwise(str(m, "module"), "?"), otherwise(str(m, "reason"), "?"));
 			return 1;
 		}
 		return error_reply(reply);

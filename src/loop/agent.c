@@ -442,7 +442,7 @@ static void note(json_t *notes, const char *key, const char *old, const char *ne
 	json_array_append_new(notes, json_string(msg));
 }
 
-static void apply(struct agent *a, struct scout_config *cfg)
+static void apply(struct agent *a, struct scout_config *cfg, json_t *refused)
 {
 	struct agent_conf *n = scout_config_take(cfg, 0);
 	char oldsz[32], newsz[32];
@@ -460,13 +460,14 @@ static void apply(struct agent *a, struct scout_config *cfg)
 	if (scout_log_level_parse(log_levels[n->log_level], &lvl) == 0)
 		scout_log_set_level(lvl);
 	scout_section_conf_free(&agent_section, n);
-	scout_host_reload(a->host, cfg);
+	scout_host_reload(a->host, cfg, refused);
 }
 
 static void reload_done(uv_work_t *w, int status)
 {
 	struct reload_job *j = w->data;
 	struct agent *a = j->agent;
+	json_t *refused = json_array();
 
 	a->reloading = false;
 	a->reload_time = time(NULL);
@@ -489,8 +490,22 @@ static void reload_done(uv_work_t *w, int status)
 			log_warn("reload: %s", j->diag.msgs[i]);
 			json_array_append_new(a->reload_notes, json_string(j->diag.msgs[i]));
 		}
-		apply(a, j->config);
-		log_info("reload: applied %s", j->path ? j->path : SCOUT_EMBEDDED_NAME);
+		json_t *m;
+		size_t i;
+		apply(a, j->config, refused);
+		/* the others run on the new file; a module that refused keeps
+		 * its previous settings, and the reload is not "applied" */
+		json_array_foreach(refused, i, m)
+			json_array_append_new(a->reload_errors,
+					      json_sprintf("%s: reload refused: %s; it keeps its previous settings",
+							   json_string_value(json_object_get(m, "module")),
+							   json_string_value(json_object_get(m, "reason"))));
+		if (json_array_size(refused))
+			log_error("reload: applied %s except for %zu module%s that refused it",
+				  j->path ? j->path : SCOUT_EMBEDDED_NAME, json_array_size(refused),
+				  json_array_size(refused) == 1 ? "" : "s");
+		else
+			log_info("reload: applied %s", j->path ? j->path : SCOUT_EMBEDDED_NAME);
 	}
 	if (json_array_size(a->reload_errors))
 		a->reloads_failed++;
@@ -508,14 +523,15 @@ static void reload_done(uv_work_t *w, int status)
 	while (a->waiters) {
 		struct waiter *wt = a->waiters;
 		a->waiters = wt->next;
-		json_t *res = json_pack("{s:b, s:O, s:O}", "applied", json_array_size(a->reload_errors) == 0, "errors",
-					a->reload_errors, "notes", a->reload_notes);
+		json_t *res = json_pack("{s:b, s:O, s:O, s:O}", "applied", json_array_size(a->reload_errors) == 0,
+					"errors", a->reload_errors, "notes", a->reload_notes, "refused", refused);
 		if (json_array_size(a->reload_errors))
 			scout_status_reply(wt->req, json_pack("{s:b, s:o}", "ok", 0, "reload", res));
 		else
 			scout_status_reply(wt->req, json_pack("{s:o}", "reload", res));
 		free(wt);
 	}
+	json_decref(refused);
 	if (a->stopping)
 		return;
 	sd_notify(0, "READY=1");

@@ -28,6 +28,8 @@ struct scout_mod {
 	void *priv;
 	struct scout_db *db;
 	char reason[256];
+	char refusal[256]; /* set by scout_mod_refuse inside reload */
+	bool in_reload;
 	uint64_t started_at; /* uv_now() ms */
 	unsigned starts;
 };
@@ -296,6 +298,44 @@ void scout_mod_fail(struct scout_mod *m, const char *fmt, ...)
 		m->desc->stop(m);
 }
 
+void scout_mod_refuse(struct scout_mod *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!m->in_reload)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(m->refusal, sizeof(m->refusal), fmt, ap);
+	va_end(ap);
+}
+
+/* The module's reload hook sees the new configuration through
+ * scout_mod_conf(); when it refuses, the old one goes back. */
+static void reload_module(struct scout_mod *m, void *conf, json_t *refused)
+{
+	void *old = m->conf;
+	int r;
+
+	m->conf = conf;
+	m->refusal[0] = 0;
+	m->in_reload = true;
+	r = m->desc->reload(m, old);
+	m->in_reload = false;
+	if (r >= 0) {
+		/* (a module that failed itself while reloading restarts on the
+		 * next reload, with these settings) */
+		scout_section_conf_free(section_of(m), old);
+		return;
+	}
+	m->conf = old;
+	scout_section_conf_free(section_of(m), conf);
+	if (!m->refusal[0])
+		snprintf(m->refusal, sizeof(m->refusal), "reload failed: %s", strerror(-r));
+	log_error("%s: reload refused: %s; keeping the previous settings", m->desc->name, m->refusal);
+	if (refused)
+		json_array_append_new(refused, json_pack("{s:s, s:s}", "module", m->desc->name, "reason", m->refusal));
+}
+
 void scout_mod_stopped(struct scout_mod *m)
 {
 	struct scout_host *h = m->host;
@@ -417,7 +457,7 @@ static void restart_later(struct scout_mod *m, void *conf)
 	begin_stop(m);
 }
 
-void scout_host_reload(struct scout_host *h, struct scout_config *config)
+void scout_host_reload(struct scout_host *h, struct scout_config *config, json_t *refused)
 {
 	if (h->stopping)
 		return;
@@ -450,15 +490,7 @@ void scout_host_reload(struct scout_host *h, struct scout_config *config)
 				restart_later(m, conf);
 				continue;
 			}
-			int r = m->desc->reload(m, conf);
-			if (r < 0) {
-				log_error("%s: reload failed (%s); keeping the previous settings", m->desc->name,
-					  strerror(-r));
-				scout_section_conf_free(section_of(m), conf);
-				continue;
-			}
-			scout_section_conf_free(section_of(m), m->conf);
-			m->conf = conf;
+			reload_module(m, conf, refused);
 			continue;
 		}
 		if (m->active) {

@@ -7,8 +7,12 @@
  *   start      open sockets, timers, subscriptions. A negative return (or
  *              scout_mod_fail) marks the module failed with its reason; the
  *              others keep running.
- *   reload     take a new, already validated section; a negative return
- *              keeps the old one running.
+ *   reload     apply a new, already validated section: scout_mod_conf()
+ *              returns the new one inside the hook (old_conf is the one it
+ *              replaces, to compare). A negative return, with the reason
+ *              given to scout_mod_refuse(), puts the old one back: the
+ *              module must leave its state as it was, and the reload's
+ *              reply names it.
  *   status     add the module's fields to its status object; numbers under
  *              "counters" are also exported as metrics.
  *   stop       begin closing; call scout_mod_stopped() once every handle is
@@ -88,7 +92,7 @@ struct scout_module {
 	size_t conf_size;
 	void (*configure)(void *conf, struct scout_check *c);
 	int (*start)(struct scout_mod *m);
-	int (*reload)(struct scout_mod *m, const void *new_conf);
+	int (*reload)(struct scout_mod *m, const void *old_conf);
 	void (*status)(struct scout_mod *m, json_t *obj);
 	void (*stop)(struct scout_mod *m);
 	const struct scout_command *commands; /* ends with a zeroed entry */
@@ -126,6 +130,9 @@ const char *scout_mod_state_dir(const struct scout_mod *m);
 int scout_mod_topic(struct scout_mod *m, const char *name, struct scout_topic **ret_topic);
 /* The module's own database (named after it), opened on first use. */
 int scout_mod_db(struct scout_mod *m, struct scout_db **ret_db);
+/* Inside reload: why the module refuses the new configuration (returned
+ * in the reload's reply and logged); call it before returning < 0. */
+__attribute__((format(printf, 2, 3))) void scout_mod_refuse(struct scout_mod *m, const char *fmt, ...);
 /* Marks a running module failed with a reason and stops it. */
 __attribute__((format(printf, 2, 3))) void scout_mod_fail(struct scout_mod *m, const char *fmt, ...);
 void scout_mod_stopped(struct scout_mod *m);
@@ -159,8 +166,10 @@ void scout_host_free(struct scout_host *host);
 /* Declares every module's topics on env->bus, then starts every enabled
  * module with its section from config (taken). */
 void scout_host_start(struct scout_host *host, const struct scout_host_env *env, struct scout_config *config);
-/* Applies a validated config: starts, stops or reloads each module. */
-void scout_host_reload(struct scout_host *host, struct scout_config *config);
+/* Applies a validated config: starts, stops or reloads each module. A
+ * module whose reload hook refuses keeps its previous configuration and
+ * is added to refused (if not NULL) as {"module": name, "reason": why}. */
+void scout_host_reload(struct scout_host *host, struct scout_config *config, json_t *refused);
 /* Stops every module; done runs when all have reported stopped. */
 void scout_host_stop(struct scout_host *host, void (*done)(void *arg), void *arg);
 /* Names of modules that have not finished stopping, for a log line. */

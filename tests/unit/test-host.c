@@ -335,7 +335,7 @@ static void test_reload_disable_enable(void **state)
 
 	/* disabled: stops asynchronously, then shows as disabled */
 	cfg = parse_real(e->schema, "[health]\nenabled = no\n");
-	scout_host_reload(e->host, cfg);
+	scout_host_reload(e->host, cfg, NULL);
 	scout_config_free(cfg);
 	WAIT_FOR(e, strcmp(state_of(e, "health"), "disabled") == 0);
 	assert_true(scout_host_count(e->host, SCOUT_MOD_DISABLED) >= 1);
@@ -349,7 +349,7 @@ static void test_reload_disable_enable(void **state)
 
 	/* enabled again: running at once, with a fresh sample */
 	cfg = parse_real(e->schema, "[health]\nenabled = yes\ninterval = 1s\n");
-	scout_host_reload(e->host, cfg);
+	scout_host_reload(e->host, cfg, NULL);
 	scout_config_free(cfg);
 	assert_state(e, "health", "running");
 	WAIT_FOR(e, e->reports > reports);
@@ -359,7 +359,7 @@ static void test_reload_disable_enable(void **state)
 
 	/* a reload of a running module takes the new settings in place */
 	cfg = parse_real(e->schema, "[health]\ninterval = 2s\n");
-	scout_host_reload(e->host, cfg);
+	scout_host_reload(e->host, cfg, NULL);
 	scout_config_free(cfg);
 	run_for(e, 20);
 	assert_state(e, "health", "running");
@@ -377,11 +377,11 @@ static void test_reload_disable_then_enable_before_stopped(void **state)
 	start_default(e);
 	run_for(e, 50);
 	cfg = parse_real(e->schema, "[health]\nenabled = no\n");
-	scout_host_reload(e->host, cfg);
+	scout_host_reload(e->host, cfg, NULL);
 	scout_config_free(cfg);
 	assert_state(e, "health", "stopping");
 	cfg = parse_real(e->schema, "[health]\nenabled = yes\n");
-	scout_host_reload(e->host, cfg);
+	scout_host_reload(e->host, cfg, NULL);
 	scout_config_free(cfg);
 	WAIT_FOR(e, strcmp(state_of(e, "health"), "running") == 0);
 	json_t *m = module_status(e, "health");
@@ -547,7 +547,7 @@ static void test_topics_declared_by_modules(void **state)
 	WAIT_FOR(e, fake_msgs == 1);
 	/* a reload does not start the module whose table collides */
 	struct scout_config *cfg = parse_real(e->schema, "[fb]\nn = 3\n");
-	scout_host_reload(e->host, cfg);
+	scout_host_reload(e->host, cfg, NULL);
 	scout_config_free(cfg);
 	assert_state(e, "fb", "failed");
 	assert_string_equal(reason_of(e, "fb"), "bus topic 'shared.name' is declared by module fa too");
@@ -563,6 +563,67 @@ static void test_topics_of_disabled_module(void **state)
 	assert_non_null(scout_bus_find(e->bus, "fa.event"));
 	assert_state(e, "fa", "disabled");
 	assert_int_equal(scout_bus_topics(e->bus), 2);
+}
+
+/* ---- reload: the hook sees the new configuration; a refusal keeps the old */
+
+static int64_t seen_in_reload, seen_old;
+
+static int refusing_reload(struct scout_mod *m, const void *old_conf)
+{
+	const struct fake_conf *now = scout_mod_conf(m), *old = old_conf;
+
+	seen_in_reload = now->n;
+	seen_old = old->n;
+	if (now->n == 13) {
+		scout_mod_refuse(m, "n = %lld is unlucky", (long long)now->n);
+		return -EINVAL;
+	}
+	return now->n == 14 ? -EIO : 0;
+}
+
+static const struct scout_module fr = {.name = "fa", .default_enabled = true, .options = fake_options,
+				       .conf_size = sizeof(struct fake_conf), .start = fake_start, .stop = fake_stop,
+				       .reload = refusing_reload, .topics = fa_topics};
+static const struct scout_module *const reload_registry[] = {&fr};
+
+static void reload_with(struct env *e, const char *text, json_t *refused)
+{
+	struct scout_config *cfg = parse_real(e->schema, text);
+	scout_host_reload(e->host, cfg, refused);
+	scout_config_free(cfg);
+}
+
+static void test_reload_sees_new_conf_and_refusal_keeps_old(void **state)
+{
+	struct env *e = *state;
+	json_t *refused = json_array();
+
+	start_registry(e, reload_registry, 1, "[fa]\nn = 1\n");
+	assert_state(e, "fa", "running");
+	reload_with(e, "[fa]\nn = 2\n", refused);
+	assert_int_equal(seen_in_reload, 2); /* scout_mod_conf() is the new one inside reload */
+	assert_int_equal(seen_old, 1);
+	assert_int_equal(json_array_size(refused), 0);
+	reload_with(e, "[fa]\nn = 13\n", refused);
+	assert_int_equal(json_array_size(refused), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(refused, 0), "module")), "fa");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(refused, 0), "reason")),
+			    "n = 13 is unlucky");
+	assert_state(e, "fa", "running");
+	/* the refused settings did not stay: the next reload compares with 2 */
+	reload_with(e, "[fa]\nn = 3\n", refused);
+	assert_int_equal(seen_old, 2);
+	assert_int_equal(json_array_size(refused), 1);
+	/* a refusal without a reason is reported with its error */
+	reload_with(e, "[fa]\nn = 14\n", refused);
+	assert_int_equal(json_array_size(refused), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(refused, 1), "reason")),
+			    "reload failed: Input/output error");
+	reload_with(e, "[fa]\nn = 4\n", NULL);
+	assert_int_equal(seen_old, 3);
+	assert_int_equal(seen_in_reload, 4);
+	json_decref(refused);
 }
 
 static void fake_cmd(struct scout_mod *m, struct scout_status_req *req, json_t *request)
@@ -630,6 +691,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_topics_declared_by_modules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_topics_of_disabled_module, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_collisions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_sees_new_conf_and_refusal_keeps_old, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

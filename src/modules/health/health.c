@@ -319,9 +319,9 @@ static int health_start(struct scout_mod *m)
 	return 0;
 }
 
-static int health_reload(struct scout_mod *m, const void *new_conf)
+static int health_reload(struct scout_mod *m, const void *old_conf)
 {
-	const struct health_conf *conf = new_conf;
+	const struct health_conf *conf = scout_mod_conf(m);
 	struct health *h = scout_mod_priv(m);
 
 	uv_timer_start(&h->tick, on_tick, conf->interval, conf->interval);

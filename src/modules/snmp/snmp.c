@@ -964,7 +964,7 @@ static const struct scout_command snmp_commands[] = {
 
 /* ---- lifecycle ---------------------------------------------------------------- */
 
-static void start_timers(struct snmp_mod_state *s)
+static void arm_intervals(struct snmp_mod_state *s)
 {
 	const struct snmp_conf *conf = conf_of(s);
 
@@ -988,6 +988,11 @@ static void start_timers(struct snmp_mod_state *s)
 		uv_timer_start(&s->status, on_status_timer, conf->status_interval, conf->status_interval);
 	else
 		uv_timer_stop(&s->status);
+}
+
+static void start_timers(struct snmp_mod_state *s)
+{
+	arm_intervals(s);
 	uv_timer_stop(&s->window);
 	arm_window(s);
 }
@@ -1041,19 +1046,28 @@ static int snmp_start(struct scout_mod *m)
 	return 0;
 }
 
-static int snmp_reload(struct scout_mod *m, const void *new_conf)
+/* scout_mod_conf() is the new configuration here; old is the one it
+ * replaces. Nothing changes before the one step that can fail. */
+static int snmp_reload(struct scout_mod *m, const void *old_conf)
 {
-	const struct snmp_conf *conf = new_conf;
+	const struct snmp_conf *conf = scout_mod_conf(m), *old = old_conf;
 	struct snmp_mod_state *s = scout_mod_priv(m);
 	struct snmp_io_limits lim = {(uint32_t)conf->rate, (uint32_t)conf->max_inflight};
+	int r;
 
-	if (!same_v3(conf, scout_mod_conf(m)) && apply_v3(s->io, conf) < 0)
-		return -EINVAL;
+	if (!same_v3(conf, old) && (r = apply_v3(s->io, conf)) < 0) {
+		scout_mod_refuse(m, "cannot set up the SNMPv3 user '%s': %s", conf->v3_user, strerror(-r));
+		return r;
+	}
 	snmp_io_set_limits(s->io, &lim);
 	snmp_inventory_set_history(s->inv, conf->meter_history);
 	snmp_inventory_set_limits(s->inv, (size_t)conf->max_devices, (unsigned)conf->max_per_address);
-	/* the timers read the new settings through scout_mod_conf once the
-	 * host has swapped it in, so re-arm them on the next loop turn */
+	/* a changed interval takes effect now (re-arming an unchanged one
+	 * would only push its next run back) */
+	if (conf->discovery_interval != old->discovery_interval || conf->status_interval != old->status_interval)
+		arm_intervals(s);
+	/* the windows may have changed: at once (from the loop, not inside
+	 * the reload), pause, resume or start a waiting sweep as they say */
 	uv_timer_start(&s->window, on_window, 0, 0);
 	return 0;
 }
