@@ -1,7 +1,11 @@
-/* scoutctl: the operator's client of scoutd's status socket. Sends one
- * newline-delimited JSON request, reads one reply line and renders it for
- * people (aligned tables, every string escaped for the terminal) or, with
- * --json, prints it for machines.
+/* scoutctl: the operator's client of scoutd's status socket. It knows no
+ * module: it asks the daemon for its commands ({"cmd":"help"}: name, help,
+ * arguments, how to show the reply), maps `scoutctl VERB [--flag] [ARG]...`
+ * to a request by the declared arguments, sends it as one line of JSON,
+ * reads one reply line and renders it for people (declared tables and text
+ * lines, key: value for the rest, every string escaped for the terminal)
+ * or, with --json, prints it for machines. Only the core's status, metrics
+ * and reload have renderers of their own.
  * Exit codes: 0 success, 1 error reply or output not written in full,
  * 2 cannot connect or usage. */
 #include <errno.h>
@@ -30,21 +34,12 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: scoutctl [-s SOCKET] COMMAND [--json]\n"
+	fprintf(out, "Usage: scoutctl [-s SOCKET] COMMAND [ARGUMENT...] [--json]\n"
 		     "\n"
-		     "Commands:\n"
-		     "  status [--json]   agent, modules, bus, store and last reload\n"
-		     "  metrics           the same counters as Prometheus text\n"
-		     "  reload            re-read the configuration (like SIGHUP) and show the result\n"
-		     "  version           the agent's version\n"
-		     "  scan [--wait] [--force]\n"
-		     "                    sweep the snmp ranges now; --wait prints the result when done,\n"
-		     "                    --force sweeps even outside the configured windows\n"
-		     "  devices [--json] [--all]\n"
-		     "                    the printers found (--all: other hosts that answered too)\n"
-		     "  device IP|SERIAL [--json]\n"
-		     "                    one printer with its supplies and meter history\n"
+		     "The commands come from scoutd: `scoutctl help` lists them with their arguments\n"
+		     "(status, metrics, reload, version, and those of each module).\n"
 		     "\n"
+		     "  --json             print the reply as JSON instead of tables\n"
 		     "  -s, --socket PATH  status socket (default: $SCOUT_SOCKET, else " DEFAULT_SOCKET ",\n"
 		     "                     else " SYSTEM_SOCKET " when only that exists)\n"
 		     "  -h, --help         this help\n");
@@ -350,7 +345,7 @@ static int error_reply(json_t *reply)
 
 /* ---- tables ------------------------------------------------------------ */
 
-#define MAX_COLS 8
+#define MAX_COLS 16
 
 struct cell {
 	char *text; /* escaped */
@@ -365,10 +360,9 @@ struct table {
 
 /* Adds a row of ncols strings (NULL shows as "-"); a row that cannot be
  * stored is left out and marks the output incomplete. */
-static void row(struct table *t, ...)
+static void row_cells(struct table *t, const char *const *cells)
 {
 	struct cell *r;
-	va_list ap;
 	size_t c;
 
 	if (t->nrows == t->cap) {
@@ -382,13 +376,9 @@ static void row(struct table *t, ...)
 		t->cap = cap;
 	}
 	r = t->cells + t->nrows * t->ncols;
-	va_start(ap, t);
-	for (c = 0; c < t->ncols; c++) {
-		const char *s = va_arg(ap, const char *);
-		if (term_text(s ? s : "-", &r[c].text, &r[c].cols) < 0)
+	for (c = 0; c < t->ncols; c++)
+		if (term_text(cells[c] ? cells[c] : "-", &r[c].text, &r[c].cols) < 0)
 			break;
-	}
-	va_end(ap);
 	if (c < t->ncols) {
 		while (c--)
 			free(r[c].text);
@@ -399,6 +389,18 @@ static void row(struct table *t, ...)
 		if (r[c].cols > t->width[c])
 			t->width[c] = r[c].cols;
 	t->nrows++;
+}
+
+static void row(struct table *t, ...)
+{
+	const char *cells[MAX_COLS];
+	va_list ap;
+
+	va_start(ap, t);
+	for (size_t c = 0; c < t->ncols; c++)
+		cells[c] = va_arg(ap, const char *);
+	va_end(ap);
+	row_cells(t, cells);
 }
 
 /* Prints the rows in columns aligned by width on screen, and empties t. */
@@ -570,65 +572,108 @@ static void print_status(json_t *st)
 	print_table(&t);
 }
 
-/* The supply with the least left, as "Cyan Toner 12%", its name cut to 32
- * columns on screen (caller frees); NULL when no supply has a level. */
-static char *lowest_supply(json_t *dev)
+
+/* ---- generic rendering ---------------------------------------------------
+ * What the help reply declares for a command: tables (an array in the reply
+ * and the paths of its columns) and text lines (templates with {path}s).
+ * A path is "a.b" into objects, "a.0" into arrays, "x|y" for the first of
+ * several that is present. */
+
+/* The value at path in v, or NULL (a JSON null counts as absent). */
+static json_t *lookup(json_t *v, const char *path)
 {
-	json_t *s, *best = NULL;
-	size_t i;
+	const char *alt = path;
 
-	json_array_foreach(json_object_get(dev, "supplies"), i, s)
-	{
-		json_t *p = json_object_get(s, "level_percent");
-		if (json_is_integer(p) && (!best || json_integer_value(p) < json_integer_value(json_object_get(best, "level_percent"))))
-			best = s;
-	}
-	if (!best)
-		return NULL;
-	const char *name = otherwise(str(best, "description"), otherwise(str(best, "colorant"), otherwise(str(best, "kind"), "supply")));
-	return strf("%.*s %" JSON_INTEGER_FORMAT "%%", (int)term_fit(name, 32), name,
-		    json_integer_value(json_object_get(best, "level_percent")));
-}
+	while (alt) {
+		const char *end = strchr(alt, '|');
+		size_t len = end ? (size_t)(end - alt) : strlen(alt);
+		json_t *cur = v;
+		const char *seg = alt;
 
-static void print_devices(json_t *reply)
-{
-	struct table t = {.ncols = 7};
-	json_t *d;
-	size_t i;
-	char pages[32];
+		while (cur && seg < alt + len) {
+			const char *dot = memchr(seg, '.', (size_t)(alt + len - seg));
+			size_t n = dot ? (size_t)(dot - seg) : (size_t)(alt + len - seg);
+			char key[128];
 
-	row(&t, "IP", "MANUFACTURER", "MODEL", "SERIAL", "STATUS", "PAGES", "LOWEST SUPPLY");
-	json_array_foreach(json_object_get(reply, "devices"), i, d)
-	{
-		if (json_is_false(json_object_get(d, "printer"))) {
-			row(&t, str(d, "ip"), "-", "(not a printer)", "-", "-", "-", "-");
-			continue;
+			if (n >= sizeof(key))
+				return NULL;
+			memcpy(key, seg, n);
+			key[n] = 0;
+			if (json_is_object(cur)) {
+				cur = json_object_get(cur, key);
+			} else if (json_is_array(cur) && n && strspn(key, "0123456789") == n) {
+				cur = json_array_get(cur, strtoul(key, NULL, 10));
+			} else {
+				cur = NULL;
+			}
+			seg += n + (dot ? 1 : 0);
+			if (!dot)
+				break;
 		}
-		json_t *st = json_object_get(d, "status");
-		const char *status = str(st, "printer") ? str(st, "printer") : str(st, "device");
-		if (json_array_size(json_object_get(d, "errors")))
-			status = json_string_value(json_array_get(json_object_get(d, "errors"), 0));
-		char *low = lowest_supply(d);
-		row(&t, str(d, "ip"), str(d, "manufacturer"), str(d, "model"), str(d, "serial"), status,
-		    num(json_object_get(json_object_get(d, "meters"), "total"), pages, sizeof(pages)), low);
-		free(low);
+		if (cur && !json_is_null(cur))
+			return cur;
+		alt = end ? end + 1 : NULL;
 	}
-	print_table(&t);
+	return NULL;
 }
 
-/* The strings of an array joined with ", " (caller frees). */
-static char *join(json_t *array)
+static bool is_scalar(json_t *v)
+{
+	return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
+}
+
+/* A value as text for people (caller frees): strings as they are, numbers,
+ * yes/no; an object as "key value, ..." of its scalars, an array of
+ * scalars joined with ", ", an array of objects as its length; NULL for
+ * an absent value. */
+static char *value_text(json_t *v)
 {
 	char *out = NULL;
 	size_t size = 0, i;
-	json_t *v;
-	FILE *f = open_memstream(&out, &size);
+	const char *k;
+	json_t *x;
+	FILE *f;
 
+	if (!v || json_is_null(v))
+		return NULL;
+	if (json_is_string(v))
+		return strf("%s", json_string_value(v));
+	if (json_is_integer(v))
+		return strf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	if (json_is_real(v))
+		return strf("%g", json_real_value(v));
+	if (json_is_boolean(v))
+		return strf("%s", json_is_true(v) ? "yes" : "no");
+	f = open_memstream(&out, &size);
 	if (!f) {
 		render_error = -ENOMEM;
 		return NULL;
 	}
-	json_array_foreach(array, i, v) fprintf(f, "%s%s", i ? ", " : "", otherwise(json_string_value(v), "?"));
+	if (json_is_object(v)) {
+		bool first = true;
+		json_object_foreach(v, k, x)
+		{
+			char *t = is_scalar(x) ? value_text(x) : NULL;
+			if (!t)
+				continue;
+			fprintf(f, "%s%s %s", first ? "" : ", ", k, t);
+			first = false;
+			free(t);
+		}
+	} else {
+		bool scalars = true;
+		json_array_foreach(v, i, x) scalars &= is_scalar(x);
+		if (!scalars) {
+			fprintf(f, "%zu entries (--json shows them)", json_array_size(v));
+		} else {
+			json_array_foreach(v, i, x)
+			{
+				char *t = value_text(x);
+				fprintf(f, "%s%s", i ? ", " : "", t ? t : "?");
+				free(t);
+			}
+		}
+	}
 	if (fclose(f) != 0) {
 		render_error = -ENOMEM;
 		free(out);
@@ -637,111 +682,392 @@ static char *join(json_t *array)
 	return out;
 }
 
-static void print_device(json_t *reply)
+/* A text template filled in from reply (caller frees); NULL when one of
+ * its {path}s is absent. */
+static char *fill(json_t *reply, const char *tmpl)
 {
-	json_t *d = json_object_get(reply, "device"), *v;
-	struct table t = {.ncols = 2};
-	size_t i;
-	char *line;
-	static const char *const fields[] = {"ip", "manufacturer", "model", "serial", "mac", "firmware", "location",
-					     "asset", "name", "description", "display", "first_seen", "last_seen", NULL};
+	char *out = NULL;
+	size_t size = 0;
+	bool missing = false;
+	FILE *f = open_memstream(&out, &size);
 
-	for (const char *const *f = fields; *f; f++)
-		if (str(d, *f))
-			row(&t, *f, str(d, *f));
-	if (json_is_boolean(json_object_get(d, "color")))
-		row(&t, "color", json_is_true(json_object_get(d, "color")) ? "yes" : "no");
-	json_t *st = json_object_get(d, "status");
-	if (st) {
-		line = strf("device %s, printer %s", otherwise(str(st, "device"), "-"),
-			    otherwise(str(st, "printer"), "-"));
-		row(&t, "status", line);
-		free(line);
+	if (!f) {
+		render_error = -ENOMEM;
+		return NULL;
 	}
-	if (json_is_array(json_object_get(d, "errors"))) {
-		line = join(json_object_get(d, "errors"));
-		row(&t, "errors", line && *line ? line : "none");
-		free(line);
+	for (const char *p = tmpl; *p && !missing;) {
+		const char *open = strchr(p, '{'), *close = open ? strchr(open, '}') : NULL;
+		if (!open || !close) {
+			fputs(p, f);
+			break;
+		}
+		fwrite(p, 1, (size_t)(open - p), f);
+		char path[256];
+		size_t n = (size_t)(close - open - 1);
+		char *t = NULL;
+		if (n < sizeof(path)) {
+			memcpy(path, open + 1, n);
+			path[n] = 0;
+			t = value_text(lookup(reply, path));
+		}
+		if (!t)
+			missing = true;
+		else
+			fputs(t, f);
+		free(t);
+		p = close + 1;
 	}
-	json_t *m = json_object_get(d, "meters");
-	if (m) {
-		char a[24], b[24], c[24];
-		line = strf("total %s, mono %s, color %s", num(json_object_get(m, "total"), a, 24),
-			    num(json_object_get(m, "mono"), b, 24), num(json_object_get(m, "color"), c, 24));
-		row(&t, "meters", line);
-		free(line);
+	if (fclose(f) != 0) {
+		render_error = -ENOMEM;
+		free(out);
+		return NULL;
+	}
+	if (missing) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* Prints a declared table when its array is in the reply and not empty;
+ * true when it did. */
+static bool print_declared_table(json_t *reply, json_t *decl, bool gap)
+{
+	json_t *arr = lookup(reply, json_string_value(json_object_get(decl, "path")) ?: "");
+	json_t *cols = json_object_get(decl, "columns"), *col, *item;
+	const char *cells[MAX_COLS];
+	char *texts[MAX_COLS];
+	size_t ncols = json_array_size(cols), i, c;
+	struct table t;
+
+	if (!json_is_array(arr) || !json_array_size(arr) || !ncols)
+		return false;
+	if (ncols > MAX_COLS)
+		ncols = MAX_COLS;
+	if (gap)
+		printf("\n");
+	t = (struct table){.ncols = ncols};
+	for (c = 0; c < ncols; c++) {
+		col = json_array_get(cols, c);
+		cells[c] = otherwise(str(col, "heading"), otherwise(str(col, "path"), "?"));
+	}
+	row_cells(&t, cells);
+	json_array_foreach(arr, i, item)
+	{
+		for (c = 0; c < ncols; c++) {
+			col = json_array_get(cols, c);
+			json_int_t max = json_integer_value(json_object_get(col, "max_width"));
+			texts[c] = value_text(lookup(item, otherwise(str(col, "path"), "")));
+			/* cut between characters and escapes, never inside one */
+			if (texts[c] && max > 0)
+				texts[c][term_fit(texts[c], (size_t)max)] = 0;
+			cells[c] = texts[c];
+		}
+		row_cells(&t, cells);
+		for (c = 0; c < ncols; c++)
+			free(texts[c]);
 	}
 	print_table(&t);
-
-	if (json_array_size(json_object_get(d, "alerts"))) {
-		printf("\n");
-		t = (struct table){.ncols = 4};
-		row(&t, "ALERT", "SEVERITY", "GROUP", "TEXT");
-		json_array_foreach(json_object_get(d, "alerts"), i, v)
-			row(&t, str(v, "code"), str(v, "severity"), str(v, "group"), str(v, "text"));
-		print_table(&t);
-	}
-	if (json_array_size(json_object_get(d, "supplies"))) {
-		printf("\n");
-		t = (struct table){.ncols = 5};
-		row(&t, "SUPPLY", "KIND", "COLORANT", "LEVEL", "RAW");
-		json_array_foreach(json_object_get(d, "supplies"), i, v)
-		{
-			char l[24], x[24];
-			json_t *pct = json_object_get(v, "level_percent");
-			char *level = json_is_integer(pct) ? strf("%" JSON_INTEGER_FORMAT "%%", json_integer_value(pct))
-							   : strf("%s", otherwise(str(v, "level_state"), "-"));
-			char *raw = strf("%s/%s %s", num(json_object_get(v, "level"), l, 24),
-					 num(json_object_get(v, "max"), x, 24), otherwise(str(v, "unit"), ""));
-			row(&t, str(v, "description"), str(v, "kind"), str(v, "colorant"), level, raw);
-			free(level);
-			free(raw);
-		}
-		print_table(&t);
-	}
-	if (json_array_size(json_object_get(reply, "history"))) {
-		printf("\n");
-		t = (struct table){.ncols = 5};
-		row(&t, "READING", "TOTAL", "MONO", "COLOR", "NOTE");
-		json_array_foreach(json_object_get(reply, "history"), i, v)
-		{
-			char a[24], b[24], c[24];
-			row(&t, str(v, "time"), num(json_object_get(v, "total"), a, 24), num(json_object_get(v, "mono"), b, 24),
-			    num(json_object_get(v, "color"), c, 24), json_is_true(json_object_get(v, "reset")) ? "reset" : "");
-		}
-		print_table(&t);
-	}
+	return true;
 }
 
-static void print_scan(json_t *reply)
+/* True when path names one of the command's tables. */
+static bool is_table(json_t *cmd, const char *path)
 {
-	json_t *s = json_object_get(reply, "scan");
-	char a[24], b[24], c[24], d[24];
+	json_t *decl;
+	size_t i;
 
-	if (json_is_boolean(json_object_get(s, "started"))) {
-		printf("%s: %s of %s addresses probed so far\n",
-		       json_is_true(json_object_get(s, "started")) ? "sweep started" : "a sweep is already running",
-		       num(json_object_get(s, "probed"), a, 24), num(json_object_get(s, "total"), b, 24));
-		return;
-	}
-	printf("probed %s of %s addresses: %s answered, %s printers, in %.1f s\n", num(json_object_get(s, "probed"), a, 24),
-	       num(json_object_get(s, "total"), b, 24), num(json_object_get(s, "responders"), c, 24),
-	       num(json_object_get(s, "printers"), d, 24), json_number_value(json_object_get(s, "duration_ms")) / 1000.0);
+	json_array_foreach(json_object_get(cmd, "tables"), i, decl)
+		if (strcmp(otherwise(str(decl, "path"), ""), path) == 0)
+			return true;
+	return false;
 }
 
-struct command {
-	const char *name;
-	const char *flags; /* allowed: " json wait force all " */
-	bool takes_id;
-	int timeout_ms;
-};
+/* key: value lines for what the reply holds beside its tables; an object
+ * member of the reply is shown by its own members. */
+static bool print_fields(json_t *reply, json_t *cmd)
+{
+	struct table t = {.ncols = 2};
+	const char *k, *k2;
+	json_t *v, *v2;
+	char path[256];
 
-static const struct command commands[] = {
-	{"status", " json ", false, TIMEOUT_MS},   {"metrics", " ", false, TIMEOUT_MS},
-	{"reload", " json ", false, TIMEOUT_MS},   {"version", " json ", false, TIMEOUT_MS},
-	{"scan", " json wait force ", false, TIMEOUT_MS}, {"devices", " json all ", false, TIMEOUT_MS},
-	{"device", " json ", true, TIMEOUT_MS},    {NULL, NULL, false, 0},
-};
+	json_object_foreach(reply, k, v)
+	{
+		if (strcmp(k, "ok") == 0 || is_table(cmd, k))
+			continue;
+		if (!json_is_object(v)) {
+			char *text = value_text(v);
+			row(&t, k, text);
+			free(text);
+			continue;
+		}
+		json_object_foreach(v, k2, v2)
+		{
+			snprintf(path, sizeof(path), "%s.%s", k, k2);
+			if (is_table(cmd, path))
+				continue;
+			char *text = value_text(v2);
+			if (text)
+				row(&t, k2, text);
+			free(text);
+		}
+	}
+	bool any = t.nrows > 0;
+	print_table(&t);
+	return any;
+}
+
+static void print_generic(json_t *reply, json_t *cmd)
+{
+	json_t *tmpl, *decl;
+	bool shown = false;
+	size_t i;
+
+	json_array_foreach(json_object_get(cmd, "text"), i, tmpl)
+	{
+		char *line = fill(reply, otherwise(json_string_value(tmpl), ""));
+		if (line) {
+			term_line(stdout, "%s", line);
+			free(line);
+			shown = true;
+			break;
+		}
+	}
+	if (!shown)
+		shown = print_fields(reply, cmd);
+	json_array_foreach(json_object_get(cmd, "tables"), i, decl)
+		shown |= print_declared_table(reply, decl, shown);
+}
+
+/* ---- commands from the daemon -------------------------------------------- */
+
+static const char *arg_type(json_t *arg)
+{
+	return otherwise(str(arg, "type"), "string");
+}
+
+/* "scan [--wait] [--force]", "device ID" (caller frees). */
+static char *synopsis(json_t *cmd)
+{
+	char *out = NULL;
+	size_t size = 0, i;
+	json_t *a;
+	FILE *f = open_memstream(&out, &size);
+
+	if (!f) {
+		render_error = -ENOMEM;
+		return NULL;
+	}
+	fputs(otherwise(str(cmd, "name"), "?"), f);
+	json_array_foreach(json_object_get(cmd, "args"), i, a)
+	{
+		const char *name = otherwise(str(a, "name"), "?");
+		if (json_is_true(json_object_get(a, "required"))) {
+			fputc(' ', f);
+			for (const char *p = name; *p; p++)
+				fputc(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p, f);
+		} else if (strcmp(arg_type(a), "flag") == 0) {
+			fprintf(f, " [--%s]", name);
+		} else {
+			fprintf(f, " [--%s VALUE]", name);
+		}
+	}
+	if (fclose(f) != 0) {
+		render_error = -ENOMEM;
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static void print_help(FILE *out, json_t *cmds)
+{
+	json_t *c, *a;
+	size_t i, j;
+
+	fprintf(out, "Commands:\n");
+	json_array_foreach(cmds, i, c)
+	{
+		char *syn = synopsis(c);
+		const char *module = str(c, "module");
+		if (syn && strlen(syn) <= 24)
+			term_line(out, "  %-24s %s%s%s%s", syn, otherwise(str(c, "help"), ""), module ? " (" : "",
+				  module ? module : "", module ? ")" : "");
+		else
+			term_line(out, "  %s\n  %-24s %s%s%s%s", syn ? syn : "?", "", otherwise(str(c, "help"), ""),
+				  module ? " (" : "", module ? module : "", module ? ")" : "");
+		free(syn);
+		json_array_foreach(json_object_get(c, "args"), j, a)
+		{
+			const char *name = otherwise(str(a, "name"), "?");
+			term_line(out, "      %s%-18s %s", json_is_true(json_object_get(a, "required")) ? "" : "--", name,
+				  otherwise(str(a, "help"), ""));
+		}
+	}
+}
+
+/* The command's declared argument of that name, or NULL. */
+static json_t *find_arg(json_t *cmd, const char *name, size_t len)
+{
+	json_t *a;
+	size_t i;
+
+	json_array_foreach(json_object_get(cmd, "args"), i, a)
+	{
+		const char *n = str(a, "name");
+		if (n && strlen(n) == len && memcmp(n, name, len) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+/* Sets request[arg] from the text the user gave; -EINVAL when an int is
+ * not one. */
+static int set_arg(json_t *request, json_t *arg, const char *value)
+{
+	const char *name = str(arg, "name");
+
+	if (strcmp(arg_type(arg), "int") == 0) {
+		char *end;
+		errno = 0;
+		long long n = strtoll(value, &end, 10);
+		if (errno || end == value || *end)
+			return -EINVAL;
+		json_object_set_new(request, name, json_integer(n));
+	} else {
+		json_object_set_new(request, name, json_string(value));
+	}
+	return 0;
+}
+
+/* Maps the words after the verb to request members by the declared
+ * arguments; --json sets *json. Returns 0, or 2 after saying why. */
+static int build_request(json_t *cmd, char **argv, int argc, json_t *request, bool *json, int *timeout_ms)
+{
+	const char *name = str(cmd, "name");
+	json_t *args = json_object_get(cmd, "args"), *a;
+	size_t used = 0, i;
+
+	for (int k = 0; k < argc; k++) {
+		const char *w = argv[k];
+		if (strcmp(w, "--json") == 0) {
+			*json = true;
+			continue;
+		}
+		if (strncmp(w, "--", 2) == 0) {
+			const char *eq = strchr(w + 2, '=');
+			size_t len = eq ? (size_t)(eq - w - 2) : strlen(w + 2);
+			a = find_arg(cmd, w + 2, len);
+			if (a && strcmp(arg_type(a), "flag") == 0 && !eq) {
+				json_object_set_new(request, str(a, "name"), json_true());
+				if (json_is_true(json_object_get(a, "no_timeout")))
+					*timeout_ms = NO_TIMEOUT;
+				continue;
+			}
+			if (a && strcmp(arg_type(a), "flag") != 0) {
+				const char *value = eq ? eq + 1 : k + 1 < argc ? argv[++k] : NULL;
+				if (!value) {
+					term_line(stderr, "scoutctl: %s: --%s needs a value", name, str(a, "name"));
+					return 2;
+				}
+				if (set_arg(request, a, value) < 0) {
+					term_line(stderr, "scoutctl: %s: --%s: '%s' is not a number", name, str(a, "name"),
+						  value);
+					return 2;
+				}
+				continue;
+			}
+		} else if (w[0] != '-') {
+			/* the next required argument, in declaration order */
+			json_t *pos = NULL;
+			size_t skip = used;
+			json_array_foreach(args, i, a)
+			{
+				if (json_is_true(json_object_get(a, "required")) && strcmp(arg_type(a), "flag") != 0 &&
+				    skip-- == 0) {
+					pos = a;
+					break;
+				}
+			}
+			if (pos) {
+				used++;
+				if (set_arg(request, pos, w) < 0) {
+					term_line(stderr, "scoutctl: %s: %s: '%s' is not a number", name, str(pos, "name"), w);
+					return 2;
+				}
+				continue;
+			}
+		}
+		term_line(stderr, "scoutctl: %s: unexpected argument '%s'", name, w);
+		return 2;
+	}
+	json_array_foreach(args, i, a)
+	{
+		if (json_is_true(json_object_get(a, "required")) && !json_object_get(request, str(a, "name"))) {
+			term_line(stderr, "scoutctl: %s: which one? give %s", name, otherwise(str(a, "help"), str(a, "name")));
+			return 2;
+		}
+	}
+	return 0;
+}
+
+/* The core's renderers: status, metrics and reload are the agent's, not a
+ * module's; everything else is rendered from its declaration. */
+static int render(const char *name, json_t *reply, json_t *cmd, bool json)
+{
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		if (strcmp(name, "reload") == 0 && json_is_object(json_object_get(reply, "reload"))) {
+			json_t *r = json_object_get(reply, "reload"), *v;
+			size_t i;
+			/* refusals are among the errors, one line each */
+			if (json_array_size(json_object_get(r, "refused")))
+				fprintf(stderr, "scoutctl: reload not applied in full: the modules below refused it and "
+						"keep their previous configuration:\n");
+			else
+				fprintf(stderr,
+					"scoutctl: reload rejected; scoutd keeps running on the previous configuration:\n");
+			json_array_foreach(json_object_get(r, "errors"), i, v)
+				term_line(stderr, "  %s", otherwise(json_string_value(v), "?"));
+			return 1;
+		}
+		return error_reply(reply);
+	}
+	if (strcmp(name, "metrics") == 0 && !json) {
+		fputs(otherwise(str(reply, "metrics"), ""), stdout);
+	} else if (json) {
+		/* a reply with one member named after the command: that member */
+		json_t *body = json_incref(reply);
+		json_object_del(body, "ok");
+		if (json_object_size(body) == 1 && json_object_get(body, name)) {
+			json_t *inner = json_incref(json_object_get(body, name));
+			json_decref(body);
+			body = inner;
+		}
+		char *text = json_dumps(body, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+		if (text) {
+			put_json(stdout, text);
+			putchar('\n');
+			free(text);
+		} else {
+			render_error = -ENOMEM;
+		}
+		json_decref(body);
+	} else if (strcmp(name, "status") == 0) {
+		print_status(json_object_get(reply, "status"));
+	} else if (strcmp(name, "reload") == 0) {
+		json_t *v;
+		size_t i;
+		printf("reload applied\n");
+		json_array_foreach(json_object_get(json_object_get(reply, "reload"), "notes"), i, v)
+			term_line(stdout, "  note: %s", otherwise(json_string_value(v), "?"));
+	} else if (strcmp(name, "help") == 0) {
+		print_help(stdout, json_object_get(reply, "help"));
+	} else {
+		print_generic(reply, cmd);
+	}
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -751,10 +1077,9 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	const char *path = NULL, *id = NULL;
-	const struct command *cmd = NULL;
+	const char *path = NULL;
 	bool json = false;
-	int c;
+	int c, rc = 0;
 
 	/* only for wcwidth(): the replies are UTF-8 whatever the user's locale,
 	 * and table columns are counted in what a UTF-8 terminal shows */
@@ -779,96 +1104,49 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	for (const struct command *k = commands; k->name; k++)
-		if (strcmp(k->name, argv[optind]) == 0)
-			cmd = k;
-	if (!cmd) {
-		term_line(stderr, "scoutctl: unknown command '%s'", argv[optind]);
-		usage(stderr);
-		return 2;
-	}
-	optind++;
-	json_t *request = json_pack("{s:s}", "cmd", cmd->name);
-	/* options may also follow the command: "scoutctl status --json" */
-	for (; optind < argc; optind++) {
-		const char *a = argv[optind];
-		char word[32];
-		snprintf(word, sizeof(word), " %s ", a + (strncmp(a, "--", 2) == 0 ? 2 : 0));
-		if (strncmp(a, "--", 2) == 0 && strstr(cmd->flags, word)) {
-			if (strcmp(a, "--json") == 0)
-				json = true;
-			else
-				json_object_set_new(request, a + 2, json_true());
-		} else if (cmd->takes_id && !id && a[0] != '-') {
-			id = a;
-			json_object_set_new(request, "id", json_string(a));
-		} else {
-			term_line(stderr, "scoutctl: %s: unexpected argument '%s'", cmd->name, a);
-			json_decref(request);
-			return 2;
-		}
-	}
-	if (cmd->takes_id && !id) {
-		fprintf(stderr, "scoutctl: %s: which one? give an IP address or serial number\n", cmd->name);
-		json_decref(request);
-		return 2;
-	}
 	if (!path)
 		path = default_socket();
-	/* a sweep that is waited for takes as long as it takes */
-	json_t *reply = call(path, request, json_is_true(json_object_get(request, "wait")) ? NO_TIMEOUT : cmd->timeout_ms);
-	const char *name = cmd->name;
-	int rc = 0;
-	json_decref(request);
+	const char *verb = argv[optind++];
 
-	if (!json_is_true(json_object_get(reply, "ok"))) {
-		if (strcmp(name, "reload") == 0 && json_is_object(json_object_get(reply, "reload"))) {
-			json_t *v;
-			size_t i;
-			fprintf(stderr, "scoutctl: reload rejected; scoutd keeps running on the previous configuration:\n");
-			json_array_foreach(json_object_get(json_object_get(reply, "reload"), "errors"), i, v)
-				term_line(stderr, "  %s", otherwise(json_string_value(v), "?"));
-			rc = 1;
-		} else {
-			rc = error_reply(reply);
-		}
-	} else if (strcmp(name, "metrics") == 0) {
-		fputs(str(reply, "metrics") ? str(reply, "metrics") : "", stdout);
-	} else if (json) {
-		json_t *body = strcmp(name, "device") == 0 ? NULL : json_object_get(reply, name);
-		if (!body) {
-			body = json_incref(reply);
-			json_object_del(body, "ok");
-		} else {
-			json_incref(body);
-		}
-		char *text = json_dumps(body, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		if (text) {
-			put_json(stdout, text);
-			putchar('\n');
-			free(text);
-		} else {
-			render_error = -ENOMEM;
-		}
-		json_decref(body);
-	} else if (strcmp(name, "status") == 0) {
-		print_status(json_object_get(reply, "status"));
-	} else if (strcmp(name, "reload") == 0) {
-		json_t *v;
-		size_t i;
-		printf("reload applied\n");
-		json_array_foreach(json_object_get(json_object_get(reply, "reload"), "notes"), i, v)
-			term_line(stdout, "  note: %s", otherwise(json_string_value(v), "?"));
-	} else if (strcmp(name, "version") == 0) {
-		term_line(stdout, "scoutd %s", otherwise(str(reply, "version"), "?"));
-	} else if (strcmp(name, "scan") == 0) {
-		print_scan(reply);
-	} else if (strcmp(name, "devices") == 0) {
-		print_devices(reply);
-	} else if (strcmp(name, "device") == 0) {
-		print_device(reply);
+	/* the daemon's commands, then the one asked for */
+	json_t *help_req = json_pack("{s:s}", "cmd", "help");
+	json_t *help = call(path, help_req, TIMEOUT_MS);
+	json_decref(help_req);
+	if (!json_is_true(json_object_get(help, "ok"))) {
+		rc = error_reply(help);
+		json_decref(help);
+		return rc;
 	}
+	json_t *cmds = json_object_get(help, "help"), *cmd = NULL, *k;
+	size_t i;
+	json_array_foreach(cmds, i, k)
+		if (strcmp(otherwise(str(k, "name"), ""), verb) == 0)
+			cmd = k;
+	if (!cmd) {
+		term_line(stderr, "scoutctl: unknown command '%s'", verb);
+		usage(stderr);
+		fprintf(stderr, "\n");
+		print_help(stderr, cmds);
+		json_decref(help);
+		return 2;
+	}
+	const char *name = str(cmd, "name");
+	json_t *request = json_pack("{s:s}", "cmd", name), *reply;
+	int timeout_ms = TIMEOUT_MS;
+	rc = build_request(cmd, argv + optind, argc - optind, request, &json, &timeout_ms);
+	if (rc) {
+		json_decref(request);
+		json_decref(help);
+		return rc;
+	}
+	if (strcmp(name, "help") == 0)
+		reply = json_incref(help);
+	else
+		reply = call(path, request, timeout_ms);
+	json_decref(request);
+	rc = render(name, reply, cmd, json);
 	json_decref(reply);
+	json_decref(help);
 	if (render_error) {
 		fprintf(stderr, "scoutctl: output incomplete: %s\n", strerror(-render_error));
 		rc = rc ? rc : 1;

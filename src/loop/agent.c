@@ -30,6 +30,7 @@
 #include "pack.h"
 #include "status.h"
 #include "store.h"
+#include "modules/health/health.h"
 
 #define STOP_TIMEOUT_MS 4500
 /* Unclean starts in a row from which the agent calls it a crash loop. */
@@ -269,9 +270,10 @@ static json_t *bus_json(struct agent *a)
 {
 	json_t *o = json_object();
 
-	for (int t = 0; t < SCOUT_TOPIC_COUNT; t++) {
-		const struct scout_topic_stats *st = scout_bus_stats(a->bus, t);
-		json_object_set_new(o, scout_topic_name(t),
+	for (size_t t = 0; t < scout_bus_topics(a->bus); t++) {
+		const struct scout_topic *topic = scout_bus_topic_at(a->bus, t);
+		const struct scout_topic_stats *st = scout_topic_stats(topic);
+		json_object_set_new(o, scout_topic_name(topic),
 				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "published", (json_int_t)st->published,
 					      "delivered", (json_int_t)st->delivered, "dropped",
 					      (json_int_t)st->dropped, "requests", (json_int_t)st->requests, "replies",
@@ -440,7 +442,7 @@ static void note(json_t *notes, const char *key, const char *old, const char *ne
 	json_array_append_new(notes, json_string(msg));
 }
 
-static void apply(struct agent *a, struct scout_config *cfg)
+static void apply(struct agent *a, struct scout_config *cfg, json_t *refused)
 {
 	struct agent_conf *n = scout_config_take(cfg, 0);
 	char oldsz[32], newsz[32];
@@ -458,13 +460,14 @@ static void apply(struct agent *a, struct scout_config *cfg)
 	if (scout_log_level_parse(log_levels[n->log_level], &lvl) == 0)
 		scout_log_set_level(lvl);
 	scout_section_conf_free(&agent_section, n);
-	scout_host_reload(a->host, cfg);
+	scout_host_reload(a->host, cfg, refused);
 }
 
 static void reload_done(uv_work_t *w, int status)
 {
 	struct reload_job *j = w->data;
 	struct agent *a = j->agent;
+	json_t *refused = json_array();
 
 	a->reloading = false;
 	a->reload_time = time(NULL);
@@ -487,8 +490,22 @@ static void reload_done(uv_work_t *w, int status)
 			log_warn("reload: %s", j->diag.msgs[i]);
 			json_array_append_new(a->reload_notes, json_string(j->diag.msgs[i]));
 		}
-		apply(a, j->config);
-		log_info("reload: applied %s", j->path ? j->path : SCOUT_EMBEDDED_NAME);
+		json_t *m;
+		size_t i;
+		apply(a, j->config, refused);
+		/* the others run on the new file; a module that refused keeps
+		 * its previous settings, and the reload is not "applied" */
+		json_array_foreach(refused, i, m)
+			json_array_append_new(a->reload_errors,
+					      json_sprintf("%s: reload refused: %s; it keeps its previous settings",
+							   json_string_value(json_object_get(m, "module")),
+							   json_string_value(json_object_get(m, "reason"))));
+		if (json_array_size(refused))
+			log_error("reload: applied %s except for %zu module%s that refused it",
+				  j->path ? j->path : SCOUT_EMBEDDED_NAME, json_array_size(refused),
+				  json_array_size(refused) == 1 ? "" : "s");
+		else
+			log_info("reload: applied %s", j->path ? j->path : SCOUT_EMBEDDED_NAME);
 	}
 	if (json_array_size(a->reload_errors))
 		a->reloads_failed++;
@@ -506,14 +523,15 @@ static void reload_done(uv_work_t *w, int status)
 	while (a->waiters) {
 		struct waiter *wt = a->waiters;
 		a->waiters = wt->next;
-		json_t *res = json_pack("{s:b, s:O, s:O}", "applied", json_array_size(a->reload_errors) == 0, "errors",
-					a->reload_errors, "notes", a->reload_notes);
+		json_t *res = json_pack("{s:b, s:O, s:O, s:O}", "applied", json_array_size(a->reload_errors) == 0,
+					"errors", a->reload_errors, "notes", a->reload_notes, "refused", refused);
 		if (json_array_size(a->reload_errors))
 			scout_status_reply(wt->req, json_pack("{s:b, s:o}", "ok", 0, "reload", res));
 		else
 			scout_status_reply(wt->req, json_pack("{s:o}", "reload", res));
 		free(wt);
 	}
+	json_decref(refused);
 	if (a->stopping)
 		return;
 	sd_notify(0, "READY=1");
@@ -653,6 +671,27 @@ static void on_watchdog(uv_timer_t *t)
 
 /* ---- status requests --------------------------------------------------- */
 
+/* The core's commands, answered below; listed in help with the modules'. */
+static const char *const version_text[] = {"scoutd {version}", NULL};
+static const struct scout_command core_commands[] = {
+	{.name = "status", .help = "agent, modules, bus, store and last reload"},
+	{.name = "metrics", .help = "the same counters as Prometheus text"},
+	{.name = "reload", .help = "re-read the configuration (like SIGHUP) and show the result"},
+	{.name = "version", .help = "the agent's version", .text = version_text},
+	{.name = "help", .help = "the commands scoutd serves, with their arguments"},
+	{0},
+};
+
+static json_t *help_json(struct agent *a)
+{
+	json_t *arr = json_array();
+
+	for (const struct scout_command *c = core_commands; c->name; c++)
+		json_array_append_new(arr, scout_command_json(c, NULL));
+	scout_host_help(a->host, arr);
+	return arr;
+}
+
 static void on_request(struct scout_status_req *req, const char *cmd, json_t *request, void *arg)
 {
 	struct agent *a = arg;
@@ -669,6 +708,8 @@ static void on_request(struct scout_status_req *req, const char *cmd, json_t *re
 		free(text);
 	} else if (strcmp(cmd, "version") == 0) {
 		scout_status_reply(req, json_pack("{s:s}", "version", SCOUT_VERSION));
+	} else if (strcmp(cmd, "help") == 0) {
+		scout_status_reply(req, json_pack("{s:o}", "help", help_json(a)));
 	} else if (strcmp(cmd, "reload") == 0) {
 		struct waiter *w = calloc(1, sizeof(*w));
 		if (!w || a->stopping) {
@@ -687,34 +728,23 @@ static void on_request(struct scout_status_req *req, const char *cmd, json_t *re
 
 /* ---- health summary ---------------------------------------------------- */
 
+/* The agent is one more subscriber of health.report: it decodes it with
+ * health's own decoder and keeps systemd's STATUS= line current. */
 static void on_health(const struct scout_msg *msg, void *arg)
 {
 	struct agent *a = arg;
-	msgpack_unpacked u;
-	bool ok;
+	struct health_report rep;
 
-	msgpack_unpacked_init(&u);
-	if (msgpack_unpack_next(&u, msg->data, msg->len, NULL) == MSGPACK_UNPACK_SUCCESS &&
-	    scout_pack_get_bool(&u.data, "ok", &ok) == 0) {
-		const msgpack_object *p = scout_pack_get(&u.data, "problems");
-		a->health_problem[0] = 0;
-		if (p && p->type == MSGPACK_OBJECT_ARRAY && p->via.array.size &&
-		    p->via.array.ptr[0].type == MSGPACK_OBJECT_STR) {
-			uint32_t n = p->via.array.ptr[0].via.str.size;
-			if (n >= sizeof(a->health_problem))
-				n = sizeof(a->health_problem) - 1;
-			memcpy(a->health_problem, p->via.array.ptr[0].via.str.ptr, n);
-			a->health_problem[n] = 0;
-		}
-		bool changed = !a->health_known || ok != a->health_ok;
-		a->health_known = true;
-		a->health_ok = ok;
-		if (changed || !ok)
-			notify_status(a);
-	} else {
+	if (health_report_decode(msg->data, msg->len, &rep) < 0) {
 		log_warn("agent: ignoring a malformed %s message", scout_topic_name(msg->topic));
+		return;
 	}
-	msgpack_unpacked_destroy(&u);
+	snprintf(a->health_problem, sizeof(a->health_problem), "%s", rep.problem);
+	bool changed = !a->health_known || rep.ok != a->health_ok;
+	a->health_known = true;
+	a->health_ok = rep.ok;
+	if (changed || !rep.ok)
+		notify_status(a);
 }
 
 /* ---- start-up ---------------------------------------------------------- */
@@ -1042,17 +1072,24 @@ int scout_agent_run(const char *path)
 	uv_timer_init(&a->loop, &a->watchdog);
 	uv_timer_init(&a->loop, &a->stop_timer);
 	a->watchdog.data = a->stop_timer.data = a;
-	scout_bus_subscribe(a->bus, SCOUT_TOPIC_HEALTH_REPORT, on_health, a, 16, &a->health_sub);
 
 	struct scout_host_env env = {
 		.loop = &a->loop,
 		.bus = a->bus,
 		.store = a->store,
 		.state_dir = a->conf->state_dir,
+		.core_commands = core_commands,
 	};
 	scout_host_start(a->host, &env, cfg);
 	scout_config_free(cfg);
 	cfg = NULL;
+	/* health publishes from a timer, so nothing is missed by subscribing
+	 * once the host has declared the topics */
+	struct scout_topic *health = scout_bus_find(a->bus, HEALTH_TOPIC_REPORT);
+	if (health)
+		scout_bus_subscribe(a->bus, health, on_health, a, 16, &a->health_sub);
+	else
+		log_debug("agent: no %s topic: STATUS= shows no health", HEALTH_TOPIC_REPORT);
 
 	uint64_t wd_usec = 0;
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000)

@@ -1,4 +1,6 @@
-/* Bus implementation: one refcounted copy per published message, a ring of
+/* Bus implementation: a table of declared topics (each holds its
+ * subscriber list and counters, so publish goes from handle to subscribers
+ * with no lookup), one refcounted copy per published message, a ring of
  * message pointers per subscriber, a list of subscribers with work, and one
  * uv_idle handle that drains them on the loop. Pending requests sit in a list
  * sorted by deadline under one uv_timer; completions (replies, timeouts,
@@ -13,9 +15,16 @@
 
 #include "log.h"
 
+struct scout_topic {
+	struct scout_topic_decl decl;
+	const char *owner;
+	struct scout_sub *head, *tail; /* subscribers, in subscription order */
+	struct scout_topic_stats stats;
+};
+
 struct bmsg {
 	uint32_t refs;
-	enum scout_topic topic;
+	struct scout_topic *topic;
 	uint64_t corr;
 	int status;
 	size_t len;
@@ -24,7 +33,7 @@ struct bmsg {
 
 struct scout_sub {
 	struct scout_bus *bus;
-	enum scout_topic topic;
+	struct scout_topic *topic;
 	scout_bus_handler handler;
 	void *arg;
 	struct scout_sub *prev, *next; /* topic list, in subscription order */
@@ -38,7 +47,7 @@ struct scout_sub {
 struct pending {
 	uint64_t corr;
 	uint64_t deadline; /* uv_now() milliseconds */
-	enum scout_topic topic;
+	struct scout_topic *topic;
 	scout_bus_reply_cb cb;
 	void *arg;
 	struct pending *prev, *next; /* pending list by deadline, or done list */
@@ -50,8 +59,8 @@ struct scout_bus {
 	uv_loop_t *loop;
 	uv_idle_t idle;
 	uv_timer_t timer;
-	struct scout_sub *head[SCOUT_TOPIC_COUNT], *tail[SCOUT_TOPIC_COUNT];
-	struct scout_topic_stats stats[SCOUT_TOPIC_COUNT];
+	struct scout_topic **topics;
+	size_t ntopics, topics_cap;
 	struct scout_sub *ready_head, *ready_tail;
 	struct scout_sub *graveyard;
 	struct pending *pend_head, *pend_tail;
@@ -64,26 +73,78 @@ struct scout_bus {
 	void *close_arg;
 };
 
-static const char *const topic_names[SCOUT_TOPIC_COUNT] = {
-	[SCOUT_TOPIC_HEALTH_REPORT] = "health.report",
-	[SCOUT_TOPIC_HEALTH_QUERY] = "health.query",
-	[SCOUT_TOPIC_SNMP_DEVICE] = "snmp.device",
-	[SCOUT_TOPIC_SNMP_METERS] = "snmp.meters",
-	[SCOUT_TOPIC_SNMP_ALERT] = "snmp.alert",
-	[SCOUT_TOPIC_SNMP_LOOKUP] = "snmp.lookup",
-};
-
-const char *scout_topic_name(enum scout_topic topic)
+const char *scout_topic_name(const struct scout_topic *topic)
 {
-	return (unsigned)topic < SCOUT_TOPIC_COUNT ? topic_names[topic] : "?";
+	return topic ? topic->decl.name : "?";
 }
 
-const struct scout_topic_stats *scout_bus_stats(const struct scout_bus *bus, enum scout_topic topic)
+const char *scout_topic_owner(const struct scout_topic *topic)
 {
-	return (unsigned)topic < SCOUT_TOPIC_COUNT ? &bus->stats[topic] : NULL;
+	return topic->owner;
 }
 
-static struct bmsg *bmsg_new(enum scout_topic topic, uint64_t corr, int status, const void *data, size_t len,
+const struct scout_topic_decl *scout_topic_decl(const struct scout_topic *topic)
+{
+	return &topic->decl;
+}
+
+const struct scout_topic_stats *scout_topic_stats(const struct scout_topic *topic)
+{
+	return &topic->stats;
+}
+
+size_t scout_bus_topics(const struct scout_bus *bus)
+{
+	return bus->ntopics;
+}
+
+struct scout_topic *scout_bus_topic_at(const struct scout_bus *bus, size_t i)
+{
+	return i < bus->ntopics ? bus->topics[i] : NULL;
+}
+
+/* A linear search: it runs once per name at start, never per message. */
+struct scout_topic *scout_bus_find(const struct scout_bus *bus, const char *name)
+{
+	for (size_t i = 0; i < bus->ntopics; i++)
+		if (strcmp(bus->topics[i]->decl.name, name) == 0)
+			return bus->topics[i];
+	return NULL;
+}
+
+int scout_bus_declare(struct scout_bus *bus, const struct scout_topic_decl *decl, const char *owner,
+		      struct scout_topic **ret_topic)
+{
+	struct scout_topic *t;
+
+	if (!decl || !decl->name || !*decl->name)
+		return -EINVAL;
+	t = scout_bus_find(bus, decl->name);
+	if (t) {
+		if (ret_topic)
+			*ret_topic = t;
+		return -EEXIST;
+	}
+	if (bus->ntopics == bus->topics_cap) {
+		size_t cap = bus->topics_cap ? bus->topics_cap * 2 : 16;
+		struct scout_topic **nt = reallocarray(bus->topics, cap, sizeof(*nt));
+		if (!nt)
+			return -ENOMEM;
+		bus->topics = nt;
+		bus->topics_cap = cap;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->decl = *decl;
+	t->owner = owner ? owner : "";
+	bus->topics[bus->ntopics++] = t;
+	if (ret_topic)
+		*ret_topic = t;
+	return 0;
+}
+
+static struct bmsg *bmsg_new(struct scout_topic *topic, uint64_t corr, int status, const void *data, size_t len,
 			     uint32_t refs)
 {
 	struct bmsg *m = malloc(sizeof(*m) + len);
@@ -230,7 +291,7 @@ static void on_timer(uv_timer_t *t)
 
 	while (bus->pend_head && bus->pend_head->deadline <= now) {
 		struct pending *p = bus->pend_head;
-		bus->stats[p->topic].timed_out++;
+		p->topic->stats.timed_out++;
 		complete(bus, p, -ETIMEDOUT, NULL);
 	}
 	arm_timer(bus);
@@ -288,7 +349,7 @@ static void on_idle(uv_idle_t *h)
 			s->head = (s->head + 1) & s->mask;
 			s->count--;
 			struct scout_msg msg = {m->topic, m->corr, 0, m->data, m->len};
-			bus->stats[m->topic].delivered++;
+			m->topic->stats.delivered++;
 			s->handler(&msg, s->arg);
 			bmsg_unref(m);
 		}
@@ -337,6 +398,9 @@ static void on_handle_closed(uv_handle_t *h)
 	if (--bus->closing == 0) {
 		void (*done)(void *) = bus->close_done;
 		void *arg = bus->close_arg;
+		for (size_t i = 0; i < bus->ntopics; i++)
+			free(bus->topics[i]);
+		free(bus->topics);
 		free(bus);
 		if (done)
 			done(arg);
@@ -356,10 +420,10 @@ void scout_bus_close(struct scout_bus *bus, void (*done)(void *arg), void *arg)
 		bmsg_unref(p->reply);
 		free(p);
 	}
-	for (int t = 0; t < SCOUT_TOPIC_COUNT; t++)
-		while (bus->head[t]) {
-			struct scout_sub *s = bus->head[t];
-			log_warn("bus: %s: subscriber still present at close", scout_topic_name(t));
+	for (size_t t = 0; t < bus->ntopics; t++)
+		while (bus->topics[t]->head) {
+			struct scout_sub *s = bus->topics[t]->head;
+			log_warn("bus: %s: subscriber still present at close", scout_topic_name(bus->topics[t]));
 			scout_bus_unsubscribe(s);
 		}
 	bus->dispatching = false;
@@ -371,13 +435,13 @@ void scout_bus_close(struct scout_bus *bus, void (*done)(void *arg), void *arg)
 	uv_close((uv_handle_t *)&bus->timer, on_handle_closed);
 }
 
-int scout_bus_subscribe(struct scout_bus *bus, enum scout_topic topic, scout_bus_handler handler, void *arg,
+int scout_bus_subscribe(struct scout_bus *bus, struct scout_topic *topic, scout_bus_handler handler, void *arg,
 			size_t queue_limit, struct scout_sub **ret_sub)
 {
 	struct scout_sub *s;
 	size_t cap = 1;
 
-	if ((unsigned)topic >= SCOUT_TOPIC_COUNT || !handler)
+	if (!topic || !handler)
 		return -EINVAL;
 	if (!queue_limit)
 		queue_limit = SCOUT_BUS_QUEUE_DEFAULT;
@@ -399,12 +463,12 @@ int scout_bus_subscribe(struct scout_bus *bus, enum scout_topic topic, scout_bus
 	s->arg = arg;
 	s->limit = queue_limit;
 	s->mask = cap - 1;
-	s->prev = bus->tail[topic];
+	s->prev = topic->tail;
 	if (s->prev)
 		s->prev->next = s;
 	else
-		bus->head[topic] = s;
-	bus->tail[topic] = s;
+		topic->head = s;
+	topic->tail = s;
 	*ret_sub = s;
 	return 0;
 }
@@ -420,11 +484,11 @@ void scout_bus_unsubscribe(struct scout_sub *s)
 	if (s->prev)
 		s->prev->next = s->next;
 	else
-		bus->head[s->topic] = s->next;
+		s->topic->head = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
 	else
-		bus->tail[s->topic] = s->prev;
+		s->topic->tail = s->prev;
 	/* Freed after the dispatch pass: the dispatcher may hold it now. */
 	if (s->ready)
 		prune_ready(bus);
@@ -434,20 +498,20 @@ void scout_bus_unsubscribe(struct scout_sub *s)
 		bury(bus);
 }
 
-int scout_bus_publish(struct scout_bus *bus, enum scout_topic topic, const void *data, size_t len)
+int scout_bus_publish(struct scout_bus *bus, struct scout_topic *topic, const void *data, size_t len)
 {
 	uint32_t accepted = 0;
 	bool full = false;
 	struct bmsg *m;
 
-	if ((unsigned)topic >= SCOUT_TOPIC_COUNT)
+	if (!topic || topic->decl.kind != SCOUT_TOPIC_EVENT)
 		return -EINVAL;
-	bus->stats[topic].published++;
-	for (struct scout_sub *s = bus->head[topic]; s; s = s->next) {
+	topic->stats.published++;
+	for (struct scout_sub *s = topic->head; s; s = s->next) {
 		if (s->count < s->limit)
 			accepted++;
 		else {
-			bus->stats[topic].dropped++;
+			topic->stats.dropped++;
 			full = true;
 		}
 	}
@@ -456,25 +520,25 @@ int scout_bus_publish(struct scout_bus *bus, enum scout_topic topic, const void 
 	m = bmsg_new(topic, 0, 0, data, len, accepted);
 	if (!m)
 		return -ENOMEM;
-	for (struct scout_sub *s = bus->head[topic]; s; s = s->next)
+	for (struct scout_sub *s = topic->head; s; s = s->next)
 		if (s->count < s->limit)
 			push(s, m);
 	return full ? -ENOBUFS : 0;
 }
 
-int scout_bus_request(struct scout_bus *bus, enum scout_topic topic, const void *data, size_t len,
+int scout_bus_request(struct scout_bus *bus, struct scout_topic *topic, const void *data, size_t len,
 		      uint64_t timeout_ms, scout_bus_reply_cb cb, void *arg, uint64_t *ret_corr)
 {
 	struct scout_sub *s;
 	struct pending *p;
 
-	if ((unsigned)topic >= SCOUT_TOPIC_COUNT || !cb)
+	if (!topic || topic->decl.kind != SCOUT_TOPIC_REQUEST || !cb)
 		return -EINVAL;
 	if (bus->npending >= SCOUT_BUS_MAX_PENDING)
 		return -EAGAIN;
-	s = bus->head[topic];
+	s = topic->head;
 	if (s && s->count >= s->limit) {
-		bus->stats[topic].dropped++;
+		topic->stats.dropped++;
 		return -ENOBUFS;
 	}
 	p = calloc(1, sizeof(*p));
@@ -509,7 +573,7 @@ int scout_bus_request(struct scout_bus *bus, enum scout_topic topic, const void 
 	else
 		bus->pend_head = p;
 	bus->npending++;
-	bus->stats[topic].requests++;
+	topic->stats.requests++;
 
 	if (!s)
 		complete(bus, p, -ENOENT, NULL);
@@ -531,7 +595,7 @@ int scout_bus_reply(struct scout_bus *bus, uint64_t corr, int status, const void
 	m = bmsg_new(p->topic, corr, status, data, len, 1);
 	if (!m)
 		return -ENOMEM;
-	bus->stats[p->topic].replies++;
+	p->topic->stats.replies++;
 	complete(bus, p, status, m);
 	arm_timer(bus);
 	return 0;

@@ -12,64 +12,35 @@
  *   nobody serves the topic. A reply after the deadline is refused (-ENOENT).
  * - Unsubscribing, also from inside a handler, is safe at any time.
  *
- * Payloads are msgpack; each topic's payload is documented below, and a
- * receiver checks every type and length (never trusts the sender). */
+ * Payloads are msgpack; each topic's payload is documented where it is
+ * declared (and in docs/bus.md), and a receiver checks every type and
+ * length (never trusts the sender). */
 #pragma once
 
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
-enum scout_topic {
-	/* health.report (published by health, every interval)
-	 * map {
-	 *   "ok": bool,              all checks passed
-	 *   "problems": [str...],    one line per failed check, empty when ok
-	 *   "time": uint,            unix seconds of the sample
-	 *   "loop_lag_ms": uint,     worst timer lateness in the interval
-	 *   "disk_free": uint,       bytes free for the agent in state_dir
-	 *   "disk_total": uint,      bytes in the state_dir file system
-	 *   "rss": uint,             resident set size in bytes
-	 *   "store_used": uint,      bytes used in the store's map
-	 *   "store_map": uint        bytes in the store's map
-	 * } */
-	SCOUT_TOPIC_HEALTH_REPORT,
-	/* health.query (request, payload nil; served by health)
-	 * reply: the latest health.report map, or -EAGAIN before the first. */
-	SCOUT_TOPIC_HEALTH_QUERY,
-	/* snmp.device (published by snmp when a printer is found or re-read)
-	 * map {
-	 *   "event": "found" | "updated",
-	 *   "device": map, the device record of docs/snmp.md
-	 * } */
-	SCOUT_TOPIC_SNMP_DEVICE,
-	/* snmp.meters (published by snmp when a meter changed)
-	 * map {
-	 *   "id": str,              the device's key (s:SERIAL, m:MAC or i:IP)
-	 *   "ip": str, "serial": str (when known),
-	 *   "time": uint,           unix seconds of the reading
-	 *   "total", "mono", "color": uint (those the device reports),
-	 *   "reset": bool           a meter went down: a reset, not negative use
-	 * } */
-	SCOUT_TOPIC_SNMP_METERS,
-	/* snmp.alert (published by snmp when a printer's errors or alerts change)
-	 * map {
-	 *   "id": str, "ip": str, "serial": str (when known), "time": uint,
-	 *   "errors": [str...],     hrPrinterDetectedErrorState names
-	 *   "alerts": [map...]      prtAlertTable rows: code, severity, group, text
-	 * } */
-	SCOUT_TOPIC_SNMP_ALERT,
-	/* snmp.lookup (request, served by snmp)
-	 * map { "ip": str } or map { "serial": str }
-	 * reply: the device record map, or -ENOENT when no printer matches. */
-	SCOUT_TOPIC_SNMP_LOOKUP,
-	SCOUT_TOPIC_COUNT
+/* A topic is declared by the module that publishes or serves it, from its
+ * descriptor's table (the host declares them all when it starts), and
+ * looked up by name once: publish, subscribe and request take the handle,
+ * so the hot path does no string work. The core declares none of a
+ * module's topics. */
+enum scout_topic_kind {
+	SCOUT_TOPIC_EVENT,   /* published to every subscriber */
+	SCOUT_TOPIC_REQUEST, /* asked with scout_bus_request, served by one subscriber */
 };
 
-const char *scout_topic_name(enum scout_topic topic);
+struct scout_topic_decl {
+	const char *name;    /* "module.what" */
+	enum scout_topic_kind kind;
+	const char *payload; /* the msgpack payload (and a request's reply), for docs/bus.md and help */
+};
+
+struct scout_topic;
 
 struct scout_msg {
-	enum scout_topic topic;
+	struct scout_topic *topic;
 	uint64_t corr; /* non-zero: a request, answer with scout_bus_reply() */
 	int status;    /* replies: 0 or a negative errno */
 	const void *data;
@@ -102,24 +73,39 @@ int scout_bus_new(uv_loop_t *loop, struct scout_bus **ret_bus);
  * once the handles are closed. Every subscriber must be gone. */
 void scout_bus_close(struct scout_bus *bus, void (*done)(void *arg), void *arg);
 
+/* Declares a topic owned by owner (a module's name). The strings are
+ * borrowed for the bus's life (static tables). -EEXIST when the name is
+ * declared already (*ret_topic, if not NULL, is then the existing one),
+ * -EINVAL for an empty name. */
+int scout_bus_declare(struct scout_bus *bus, const struct scout_topic_decl *decl, const char *owner,
+		      struct scout_topic **ret_topic);
+/* The declared topic of that name, or NULL. */
+struct scout_topic *scout_bus_find(const struct scout_bus *bus, const char *name);
+/* Declared topics in declaration order: i from 0 to scout_bus_topics()-1. */
+size_t scout_bus_topics(const struct scout_bus *bus);
+struct scout_topic *scout_bus_topic_at(const struct scout_bus *bus, size_t i);
+
+const char *scout_topic_name(const struct scout_topic *topic);
+const char *scout_topic_owner(const struct scout_topic *topic);
+const struct scout_topic_decl *scout_topic_decl(const struct scout_topic *topic);
+const struct scout_topic_stats *scout_topic_stats(const struct scout_topic *topic);
+
 /* queue_limit 0 means SCOUT_BUS_QUEUE_DEFAULT. */
-int scout_bus_subscribe(struct scout_bus *bus, enum scout_topic topic, scout_bus_handler handler, void *arg,
+int scout_bus_subscribe(struct scout_bus *bus, struct scout_topic *topic, scout_bus_handler handler, void *arg,
 			size_t queue_limit, struct scout_sub **ret_sub);
 void scout_bus_unsubscribe(struct scout_sub *sub);
 
 /* 0, -ENOBUFS when a subscriber's queue was full (the others still get
- * it), -EINVAL for a bad topic, -ENOMEM. */
-int scout_bus_publish(struct scout_bus *bus, enum scout_topic topic, const void *data, size_t len);
+ * it), -EINVAL for a NULL topic, -ENOMEM. */
+int scout_bus_publish(struct scout_bus *bus, struct scout_topic *topic, const void *data, size_t len);
 
 /* Asks the topic's first subscriber. On 0, cb runs exactly once later.
  * -EAGAIN when too many requests are pending, -ENOBUFS when the
  * responder's queue is full; then cb never runs. */
-int scout_bus_request(struct scout_bus *bus, enum scout_topic topic, const void *data, size_t len,
+int scout_bus_request(struct scout_bus *bus, struct scout_topic *topic, const void *data, size_t len,
 		      uint64_t timeout_ms, scout_bus_reply_cb cb, void *arg, uint64_t *ret_corr);
 /* Answers request corr (from scout_msg.corr), now or later. -ENOENT when
  * the request is no longer pending (deadline passed or cancelled). */
 int scout_bus_reply(struct scout_bus *bus, uint64_t corr, int status, const void *data, size_t len);
 /* The asker gives up (for example when stopping): cb will not run. */
 void scout_bus_cancel(struct scout_bus *bus, uint64_t corr);
-
-const struct scout_topic_stats *scout_bus_stats(const struct scout_bus *bus, enum scout_topic topic);

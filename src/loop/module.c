@@ -16,6 +16,7 @@
 
 struct scout_mod {
 	const struct scout_module *desc;
+	char conflict[256]; /* a topic or command another module has too: never starts */
 	struct scout_host *host;
 	size_t index; /* in the schema */
 	enum scout_mod_state state;
@@ -27,12 +28,15 @@ struct scout_mod {
 	void *priv;
 	struct scout_db *db;
 	char reason[256];
+	char refusal[256]; /* set by scout_mod_refuse inside reload */
+	bool in_reload;
 	uint64_t started_at; /* uv_now() ms */
 	unsigned starts;
 };
 
 struct scout_host {
 	const struct scout_schema *schema;
+	const struct scout_module *const *registry;
 	struct scout_host_env env;
 	struct scout_mod *mods;
 	size_t n;
@@ -92,6 +96,18 @@ const char *scout_mod_state_dir(const struct scout_mod *m)
 	return m->host->env.state_dir;
 }
 
+int scout_mod_topic(struct scout_mod *m, const char *name, struct scout_topic **ret_topic)
+{
+	struct scout_topic *t = scout_bus_find(m->host->env.bus, name);
+
+	if (!t) {
+		scout_mod_fail(m, "uses bus topic '%s', which no module declares", name);
+		return -ENOENT;
+	}
+	*ret_topic = t;
+	return 0;
+}
+
 int scout_mod_db(struct scout_mod *m, struct scout_db **ret_db)
 {
 	if (!m->db) {
@@ -103,19 +119,62 @@ int scout_mod_db(struct scout_mod *m, struct scout_db **ret_db)
 	return 0;
 }
 
+/* ---- commands --------------------------------------------------------- */
+
+static const char *const arg_types[] = {[SCOUT_ARG_FLAG] = "flag", [SCOUT_ARG_STRING] = "string",
+					[SCOUT_ARG_INT] = "int"};
+
+json_t *scout_command_json(const struct scout_command *c, const char *module)
+{
+	json_t *o = json_pack("{s:s, s:o, s:s}", "name", c->name, "module", module ? json_string(module) : json_null(),
+			      "help", c->help ? c->help : "");
+	json_t *args = json_array(), *tables = json_array(), *text = json_array();
+
+	for (const struct scout_arg *a = c->args; a && a->name; a++) {
+		json_t *ja = json_pack("{s:s, s:s, s:b, s:s}", "name", a->name, "type", arg_types[a->type], "required",
+				       a->required, "help", a->help ? a->help : "");
+		if (a->no_timeout)
+			json_object_set_new(ja, "no_timeout", json_true());
+		json_array_append_new(args, ja);
+	}
+	for (const struct scout_table *t = c->tables; t && t->path; t++) {
+		json_t *cols = json_array();
+		for (const struct scout_column *col = t->columns; col && col->path; col++) {
+			json_t *jc = json_pack("{s:s, s:s}", "path", col->path, "heading",
+					       col->heading ? col->heading : col->path);
+			if (col->max_width)
+				json_object_set_new(jc, "max_width", json_integer(col->max_width));
+			json_array_append_new(cols, jc);
+		}
+		json_array_append_new(tables, json_pack("{s:s, s:o}", "path", t->path, "columns", cols));
+	}
+	for (const char *const *line = c->text; line && *line; line++)
+		json_array_append_new(text, json_string(*line));
+	json_object_set_new(o, "args", args);
+	json_object_set_new(o, "tables", tables);
+	json_object_set_new(o, "text", text);
+	return o;
+}
+
 /* ---- schema ----------------------------------------------------------- */
 
 int scout_host_schema(const struct scout_section *first, const struct scout_schema **ret_schema)
+{
+	return scout_host_schema_of(first, scout_modules, scout_modules_count, ret_schema);
+}
+
+int scout_host_schema_of(const struct scout_section *first, const struct scout_module *const *mods, size_t n,
+			 const struct scout_schema **ret_schema)
 {
 	static struct scout_section sections[64];
 	static const struct scout_section *ptrs[64];
 	static struct scout_schema schema;
 
-	if (scout_modules_count + 1 > 64)
+	if (n + 1 > 64)
 		return -E2BIG;
 	sections[0] = *first;
-	for (size_t i = 0; i < scout_modules_count; i++) {
-		const struct scout_module *d = scout_modules[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct scout_module *d = mods[i];
 		sections[i + 1] = (struct scout_section){
 			.name = d->name,
 			.options = d->options,
@@ -125,10 +184,10 @@ int scout_host_schema(const struct scout_section *first, const struct scout_sche
 			.check = d->configure,
 		};
 	}
-	for (size_t i = 0; i <= scout_modules_count; i++)
+	for (size_t i = 0; i <= n; i++)
 		ptrs[i] = &sections[i];
 	schema.sections = ptrs;
-	schema.n = scout_modules_count + 1;
+	schema.n = n + 1;
 	*ret_schema = &schema;
 	return 0;
 }
@@ -137,21 +196,28 @@ int scout_host_schema(const struct scout_section *first, const struct scout_sche
 
 int scout_host_new(const struct scout_schema *schema, struct scout_host **ret_host)
 {
+	return scout_host_new_of(schema, scout_modules, scout_modules_count, ret_host);
+}
+
+int scout_host_new_of(const struct scout_schema *schema, const struct scout_module *const *mods, size_t n,
+		      struct scout_host **ret_host)
+{
 	struct scout_host *h = calloc(1, sizeof(*h));
 
 	if (!h)
 		return -ENOMEM;
 	h->schema = schema;
-	h->n = scout_modules_count;
+	h->registry = mods;
+	h->n = n;
 	h->mods = calloc(h->n ? h->n : 1, sizeof(*h->mods));
 	if (!h->mods) {
 		free(h);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < h->n; i++) {
-		h->mods[i].desc = scout_modules[i];
+		h->mods[i].desc = mods[i];
 		h->mods[i].host = h;
-		h->mods[i].index = (size_t)scout_schema_find(schema, scout_modules[i]->name);
+		h->mods[i].index = (size_t)scout_schema_find(schema, mods[i]->name);
 	}
 	*ret_host = h;
 	return 0;
@@ -187,6 +253,13 @@ static void begin_stop(struct scout_mod *m)
 static void start_module(struct scout_mod *m)
 {
 	int r;
+
+	if (m->conflict[0]) {
+		/* said once at host start; status keeps showing it */
+		snprintf(m->reason, sizeof(m->reason), "%s", m->conflict);
+		m->state = SCOUT_MOD_FAILED;
+		return;
+	}
 
 	m->reason[0] = 0;
 	m->state = SCOUT_MOD_STARTING;
@@ -225,6 +298,44 @@ void scout_mod_fail(struct scout_mod *m, const char *fmt, ...)
 		m->desc->stop(m);
 }
 
+void scout_mod_refuse(struct scout_mod *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!m->in_reload)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(m->refusal, sizeof(m->refusal), fmt, ap);
+	va_end(ap);
+}
+
+/* The module's reload hook sees the new configuration through
+ * scout_mod_conf(); when it refuses, the old one goes back. */
+static void reload_module(struct scout_mod *m, void *conf, json_t *refused)
+{
+	void *old = m->conf;
+	int r;
+
+	m->conf = conf;
+	m->refusal[0] = 0;
+	m->in_reload = true;
+	r = m->desc->reload(m, old);
+	m->in_reload = false;
+	if (r >= 0) {
+		/* (a module that failed itself while reloading restarts on the
+		 * next reload, with these settings) */
+		scout_section_conf_free(section_of(m), old);
+		return;
+	}
+	m->conf = old;
+	scout_section_conf_free(section_of(m), conf);
+	if (!m->refusal[0])
+		snprintf(m->refusal, sizeof(m->refusal), "reload failed: %s", strerror(-r));
+	log_error("%s: reload refused: %s; keeping the previous settings", m->desc->name, m->refusal);
+	if (refused)
+		json_array_append_new(refused, json_pack("{s:s, s:s}", "module", m->desc->name, "reason", m->refusal));
+}
+
 void scout_mod_stopped(struct scout_mod *m)
 {
 	struct scout_host *h = m->host;
@@ -251,9 +362,82 @@ void scout_mod_stopped(struct scout_mod *m)
 	}
 }
 
+/* A topic m declares that another module (or m itself) declared first;
+ * NULL when none. */
+static const char *topic_conflict(struct scout_host *h, const struct scout_mod *m, char *why, size_t size)
+{
+	for (const struct scout_topic_decl *d = m->desc->topics; d && d->name; d++) {
+		struct scout_topic *t = scout_bus_find(h->env.bus, d->name);
+		if (t) {
+			snprintf(why, size, "bus topic '%s' is declared by module %s too", d->name, scout_topic_owner(t));
+			return why;
+		}
+		for (const struct scout_topic_decl *e = m->desc->topics; e < d; e++)
+			if (strcmp(e->name, d->name) == 0) {
+				snprintf(why, size, "bus topic '%s' is declared twice", d->name);
+				return why;
+			}
+	}
+	return NULL;
+}
+
+/* A command of m that the core or an earlier module has too; NULL when
+ * none. */
+static const char *command_conflict(struct scout_host *h, const struct scout_mod *m, char *why, size_t size)
+{
+	for (const struct scout_command *c = m->desc->commands; c && c->name; c++) {
+		for (const struct scout_command *k = h->env.core_commands; k && k->name; k++)
+			if (strcmp(k->name, c->name) == 0) {
+				snprintf(why, size, "command '%s' is one of the core's", c->name);
+				return why;
+			}
+		for (const struct scout_mod *o = h->mods; o < m; o++) {
+			if (o->conflict[0])
+				continue;
+			for (const struct scout_command *k = o->desc->commands; k && k->name; k++)
+				if (strcmp(k->name, c->name) == 0) {
+					snprintf(why, size, "command '%s' is module %s's too", c->name, o->desc->name);
+					return why;
+				}
+		}
+		for (const struct scout_command *k = m->desc->commands; k < c; k++)
+			if (strcmp(k->name, c->name) == 0) {
+				snprintf(why, size, "command '%s' is declared twice", c->name);
+				return why;
+			}
+	}
+	return NULL;
+}
+
+/* Each module's topics, all or none of them, and its commands: a module
+ * whose tables collide with another's (or the core's commands) is failed
+ * for good (a build mistake, not a runtime one), and the help lists none
+ * of its commands. */
+static void declare_topics(struct scout_host *h)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		struct scout_mod *m = &h->mods[i];
+		char why[sizeof(m->conflict)];
+		int r = 0;
+
+		if (topic_conflict(h, m, why, sizeof(why)) || command_conflict(h, m, why, sizeof(why))) {
+			snprintf(m->conflict, sizeof(m->conflict), "%s", why);
+			log_error("%s: %s; the module cannot start", m->desc->name, why);
+			continue;
+		}
+		for (const struct scout_topic_decl *d = m->desc->topics; d && d->name && r >= 0; d++)
+			r = scout_bus_declare(h->env.bus, d, m->desc->name, NULL);
+		if (r < 0) {
+			snprintf(m->conflict, sizeof(m->conflict), "cannot declare its bus topics: %s", strerror(-r));
+			log_error("%s: %s", m->desc->name, m->conflict);
+		}
+	}
+}
+
 void scout_host_start(struct scout_host *h, const struct scout_host_env *env, struct scout_config *config)
 {
 	h->env = *env;
+	declare_topics(h);
 	for (size_t i = 0; i < h->n; i++) {
 		struct scout_mod *m = &h->mods[i];
 		m->conf = scout_config_take(config, m->index);
@@ -273,7 +457,7 @@ static void restart_later(struct scout_mod *m, void *conf)
 	begin_stop(m);
 }
 
-void scout_host_reload(struct scout_host *h, struct scout_config *config)
+void scout_host_reload(struct scout_host *h, struct scout_config *config, json_t *refused)
 {
 	if (h->stopping)
 		return;
@@ -306,15 +490,7 @@ void scout_host_reload(struct scout_host *h, struct scout_config *config)
 				restart_later(m, conf);
 				continue;
 			}
-			int r = m->desc->reload(m, conf);
-			if (r < 0) {
-				log_error("%s: reload failed (%s); keeping the previous settings", m->desc->name,
-					  strerror(-r));
-				scout_section_conf_free(section_of(m), conf);
-				continue;
-			}
-			scout_section_conf_free(section_of(m), m->conf);
-			m->conf = conf;
+			reload_module(m, conf, refused);
 			continue;
 		}
 		if (m->active) {
@@ -393,10 +569,23 @@ void scout_host_status(struct scout_host *h, json_t *arr)
 	}
 }
 
+void scout_host_help(const struct scout_host *h, json_t *arr)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		const struct scout_mod *m = &h->mods[i];
+		if (m->conflict[0])
+			continue;
+		for (const struct scout_command *c = m->desc->commands; c && c->name; c++)
+			json_array_append_new(arr, scout_command_json(c, m->desc->name));
+	}
+}
+
 bool scout_host_command(struct scout_host *h, const char *name, struct scout_status_req *req, json_t *request)
 {
 	for (size_t i = 0; i < h->n; i++) {
 		struct scout_mod *m = &h->mods[i];
+		if (m->conflict[0])
+			continue;
 		for (const struct scout_command *c = m->desc->commands; c && c->name; c++) {
 			if (strcmp(c->name, name) != 0)
 				continue;

@@ -173,15 +173,38 @@ class Conn:
         self.sock.close()
 
 
+_daemon_help = None
+
+
+def daemon_help():
+    """The real scoutd's reply to {"cmd":"help"} (its commands and how to
+    show them), asked once per test process from a scoutd started for it:
+    scoutctl asks for it before any command, and a fake agent serves it."""
+    global _daemon_help
+    if _daemon_help is None:
+        a = Agent()
+        try:
+            a.start()
+            _daemon_help = a.request({"cmd": "help"})
+            if not _daemon_help.get("ok"):
+                raise AssertionError("help failed: %r" % _daemon_help)
+            a.stop()
+        finally:
+            a.cleanup()
+    return _daemon_help
+
+
 class FakeAgent:
     """A status socket server standing in for scoutd: answers each request
     line with answer (the same bytes for every request) or, when answer is
     a dict, with answer[cmd] (a reply object, sent as one line of raw UTF-8
-    as jansson writes it, or bytes as they are). Records what came in."""
+    as jansson writes it, or bytes as they are); "help", unless answer has
+    it, gets the real scoutd's help. Records what came in."""
 
     def __init__(self, path, answer):
         self.path = path
         self.answer = answer
+        self.help = daemon_help() if isinstance(answer, dict) and "help" not in answer else None
         self.requests = []
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.srv.bind(path)
@@ -196,7 +219,10 @@ class FakeAgent:
             cmd = json.loads(line)["cmd"]
         except ValueError:
             return None
-        r = self.answer.get(cmd, {"ok": False, "error": {"code": "unknown", "message": "no " + cmd}})
+        if cmd == "help" and "help" not in self.answer:
+            r = self.help
+        else:
+            r = self.answer.get(cmd, {"ok": False, "error": {"code": "unknown", "message": "no " + cmd}})
         return r if isinstance(r, bytes) else json.dumps(r, ensure_ascii=False).encode() + b"\n"
 
     def run(self):

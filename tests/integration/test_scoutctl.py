@@ -2,6 +2,7 @@
 connect (naming the path) or a usage error; replies it cannot use. Also
 scoutd's own command-line handling."""
 
+import json
 import os
 import socket
 import subprocess
@@ -86,7 +87,8 @@ class Scoutctl(scoutlib.AgentTest):
                 self.assertEqual(p.returncode, 1, (cmd, p.stderr))
                 self.assertEqual(p.stderr, "scoutctl: too many status connections (busy)\n")
                 self.assertEqual(p.stdout, "")
-            self.assertEqual(fake.requests[0], b'{"cmd":"status"}\n')
+            # the first request asks for the daemon's commands
+            self.assertEqual(fake.requests[0], b'{"cmd":"help"}\n')
         finally:
             fake.close()
 
@@ -105,14 +107,56 @@ class Scoutctl(scoutlib.AgentTest):
                 fake.close()
 
     def test_usage_errors_exit_2(self):
+        # the verbs and their arguments come from the daemon: a fake one
+        # serving the real scoutd's help
         sock = os.path.join(self.tmp, "x.sock")
-        for args in ([], ["frobnicate"], ["status", "extra"], ["--bogus", "status"]):
-            p = run_scoutctl(sock, *args)
-            self.assertEqual(p.returncode, 2, (args, p.stderr))
-            self.assertIn("Usage: scoutctl" if args != ["status", "extra"] else "unexpected argument", p.stderr)
+        fake = scoutlib.FakeAgent(sock, {})
+        try:
+            for args, msg in (([], "Usage: scoutctl"), (["frobnicate"], "unknown command 'frobnicate'"),
+                              (["status", "extra"], "status: unexpected argument 'extra'"),
+                              (["--bogus", "status"], "Usage: scoutctl"),
+                              (["devices", "--frob"], "devices: unexpected argument '--frob'"),
+                              (["device"], "device: which one? give an IP address, serial number or MAC"),
+                              (["device", "a", "b"], "device: unexpected argument 'b'")):
+                p = run_scoutctl(sock, *args)
+                self.assertEqual(p.returncode, 2, (args, p.stderr))
+                self.assertIn(msg, p.stderr)
+            # an unknown verb also lists the daemon's
+            p = run_scoutctl(sock, "frobnicate")
+            self.assertIn("Usage: scoutctl", p.stderr)
+            self.assertIn("devices [--all]", p.stderr)
+            # nothing was sent but the questions for help
+            self.assertEqual(set(fake.requests), {b'{"cmd":"help"}\n'})
+        finally:
+            fake.close()
         p = run_scoutctl(None, "--help")
         self.assertEqual(p.returncode, 0)
         self.assertIn("Usage: scoutctl", p.stdout)
+
+    def test_help_lists_every_verb(self):
+        a = self.agent()
+        a.start()
+        p = a.ctl("help")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for verb in ("status", "metrics", "reload", "version", "help", "scan [--wait] [--force]",
+                     "devices [--all]", "device ID"):
+            self.assertIn("  " + verb, p.stdout)
+        self.assertIn("the printers found (snmp)", p.stdout)
+        self.assertIn("--wait", p.stdout)
+        p = a.ctl("help", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        cmds = {c["name"]: c for c in json.loads(p.stdout)}
+        self.assertIsNone(cmds["status"]["module"])
+        self.assertEqual(cmds["device"]["module"], "snmp")
+        self.assertEqual(cmds["device"]["args"], [{"name": "id", "type": "string", "required": True,
+                                                   "help": "an IP address, serial number or MAC"}])
+        self.assertEqual(cmds["devices"]["tables"][0]["path"], "devices")
+        # a module's command answers that its module is not running
+        p = a.ctl("devices")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("module snmp is disabled (unavailable)", p.stderr)
+        rc, took = a.stop()
+        self.assertEqual(rc, 0, a.log())
 
     def test_scoutd_command_line(self):
         def run(*args):

@@ -47,13 +47,27 @@ def width(text):
     return w
 
 
+def lowest_supply(d):
+    """The devices reply's lowest_supply, as the snmp module writes it: the
+    supply with the least left, its name cut to 32 characters, and its level."""
+    levels = [s for s in d.get("supplies", []) if isinstance(s.get("level_percent"), int)]
+    if not levels:
+        return None
+    best = min(levels, key=lambda s: s["level_percent"])
+    name = best.get("description") or best.get("colorant") or best.get("kind") or "supply"
+    return "%s %d%%" % (name[:32], best["level_percent"])
+
+
 def device(i, **kw):
+    """A device row of the devices reply (the record plus lowest_supply)."""
     d = {"id": "s:SER%04d" % i, "ip": "10.%d.%d.%d" % (i >> 16 & 255, i >> 8 & 255, i & 255),
          "manufacturer": "HP", "model": "LaserJet %d" % i, "serial": "SER%04d" % i,
          "status": {"device": "running", "printer": "idle"}, "meters": {"total": 1000 + i},
          "supplies": [{"description": "Black Toner", "kind": "toner", "level_percent": 50}],
          "first_seen": "2024-01-01T00:00:00Z", "last_seen": "2024-01-02T00:00:00Z"}
     d.update(kw)
+    if lowest_supply(d) and "lowest_supply" not in kw:
+        d["lowest_supply"] = lowest_supply(d)
     return d
 
 
@@ -138,6 +152,7 @@ class Render(scoutlib.AgentTest):
                    alerts=[{"code": "jam\n", "severity": "critical", "group": "input\u2067", "text": HOSTILE}],
                    supplies=[{"description": HOSTILE, "kind": "toner", "colorant": "black\x7f",
                               "level_percent": 3, "level": 3, "max": 100, "unit": "percent\r"}])
+        del d["lowest_supply"]  # only the devices reply has it
         hist = [{"time": "2024-01-0%dT00:00:00Z\x1b[2J" % (i + 1), "total": i, "mono": i, "color": 0}
                 for i in range(3)]
         sock = self.fake({"device": {"ok": True, "device": d, "history": hist}})
@@ -215,18 +230,19 @@ class Render(scoutlib.AgentTest):
         self.assertTerminalSafe(p.stdout, "device --json")
         self.assertEqual(json.loads(p.stdout), {"device": devs[0], "history": []})
 
-    def test_clipped_supply_name_keeps_whole_characters(self):
-        # the lowest supply's name is cut to fit: never inside a character
-        long = "\u015a" * 40
+    def test_clipped_cell_keeps_whole_characters(self):
+        # a column with a width (the snmp module's LOWEST SUPPLY: 40) is cut
+        # to fit on screen: never inside a character or an escape
         sock = self.fake({"devices": {"ok": True, "devices": [
-            device(1, supplies=[{"description": long, "level_percent": 5}]),
-            device(2, supplies=[{"description": "\u202e" * 20, "level_percent": 5}])]}})
+            device(1, lowest_supply="\u015a" * 50 + " 5%"),
+            device(2, lowest_supply="\u202e" * 20 + " 5%"),
+            device(3, lowest_supply="\u8907" * 30 + " 5%")]}})
         p = run_bytes(sock, "devices")
         self.assertEqual(p.returncode, 0, p.stderr)
-        text = self.assertTerminalSafe(p.stdout, "devices")
-        self.assertIn("\u015a" * 32 + " 5%", text)
-        self.assertIn("\\u202e 5%", text)
-        self.assertNotIn("\\u20 ", text)
+        lines = self.assertTerminalSafe(p.stdout, "devices").splitlines()
+        self.assertTrue(lines[1].endswith("  " + "\u015a" * 40), lines[1])
+        self.assertTrue(lines[2].endswith("  " + "\\u202e" * 6), lines[2])  # 6 escapes: 36 of 40 columns
+        self.assertTrue(lines[3].endswith("  " + "\u8907" * 20), lines[3])  # wide: 2 columns each
 
     # ---- point 7: every row ----------------------------------------------------
 

@@ -402,6 +402,41 @@ class SnmpSilent(scoutlib.AgentTest):
         a.stop()
 
 
+class SnmpReload(scoutlib.AgentTest):
+    """A reload's new intervals take effect at once: the module sees the new
+    configuration when its reload runs (issue 8, point 3). Before, a reload
+    from discovery_interval = 0 to 1s gave no sweep at all."""
+
+    def conf(self, a, interval):
+        return scoutlib.config_text(a.state_dir, health="enabled = no\n") + (
+            "\n[snmp]\nenabled = yes\nranges = 127.0.0.200\nport = 1199\ntimeout_ms = 100\nretries = 0\n"
+            "discovery_interval = %s\nstatus_interval = 0\n" % interval)
+
+    def sweeps(self, a):
+        return a.module("snmp")["counters"]["sweeps"]
+
+    def test_discovery_interval_from_0_to_1s_starts_sweeps(self):
+        a = self.agent()
+        a.write_config(self.conf(a, "0"))
+        a.start()
+        time.sleep(1.5)
+        self.assertEqual(self.sweeps(a), 0, "no sweep with discovery_interval = 0")
+        a.write_config(self.conf(a, "1s"))
+        p = a.ctl("reload")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        a.wait_for(lambda st: [m for m in st["modules"] if m["name"] == "snmp"][0]["counters"]["sweeps"] >= 2,
+                   timeout=30, what="two sweeps after the reload")
+        # and back to 0: the timer stops (a sweep under way may finish)
+        a.write_config(self.conf(a, "0"))
+        self.assertEqual(a.ctl("reload").returncode, 0)
+        time.sleep(0.5)
+        n = self.sweeps(a)
+        time.sleep(2.5)
+        self.assertEqual(self.sweeps(a), n, "sweeps went on after discovery_interval = 0")
+        rc, _ = a.stop()
+        self.assertEqual(rc, 0, a.log())
+
+
 class SnmpCommands(scoutlib.AgentTest):
     def test_device_id_of_multibyte_characters(self):
         # the id is quoted in the error, cut to 100 bytes: once in the middle

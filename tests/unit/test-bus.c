@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,8 +16,13 @@
 
 #include "loop/bus.h"
 
-#define REPORT SCOUT_TOPIC_HEALTH_REPORT
-#define QUERY SCOUT_TOPIC_HEALTH_QUERY
+/* Declared by setup on each new bus, as a module's table would. */
+static struct scout_topic *REPORT, *QUERY;
+
+static const struct scout_topic_decl test_topics[] = {
+	{"test.report", SCOUT_TOPIC_EVENT, "anything"},
+	{"test.query", SCOUT_TOPIC_REQUEST, "anything; reply: anything"},
+};
 
 struct env {
 	uv_loop_t loop;
@@ -31,6 +37,8 @@ static int setup(void **state)
 	assert_non_null(e);
 	assert_int_equal(uv_loop_init(&e->loop), 0);
 	assert_int_equal(scout_bus_new(&e->loop, &e->bus), 0);
+	assert_int_equal(scout_bus_declare(e->bus, &test_topics[0], "test", &REPORT), 0);
+	assert_int_equal(scout_bus_declare(e->bus, &test_topics[1], "test", &QUERY), 0);
 	*state = e;
 	return 0;
 }
@@ -134,11 +142,43 @@ static void test_topic_names(void **state)
 {
 	struct env *e = *state;
 
-	assert_string_equal(scout_topic_name(REPORT), "health.report");
-	assert_string_equal(scout_topic_name(QUERY), "health.query");
-	assert_string_equal(scout_topic_name(SCOUT_TOPIC_COUNT), "?");
-	assert_null(scout_bus_stats(e->bus, SCOUT_TOPIC_COUNT));
-	assert_non_null(scout_bus_stats(e->bus, REPORT));
+	assert_string_equal(scout_topic_name(REPORT), "test.report");
+	assert_string_equal(scout_topic_name(QUERY), "test.query");
+	assert_string_equal(scout_topic_name(NULL), "?");
+	assert_string_equal(scout_topic_owner(REPORT), "test");
+	assert_int_equal(scout_topic_decl(QUERY)->kind, SCOUT_TOPIC_REQUEST);
+	assert_non_null(scout_topic_stats(REPORT));
+	assert_ptr_equal(scout_bus_find(e->bus, "test.query"), QUERY);
+	assert_null(scout_bus_find(e->bus, "test.nothing"));
+	assert_int_equal(scout_bus_topics(e->bus), 2);
+	assert_ptr_equal(scout_bus_topic_at(e->bus, 0), REPORT);
+	assert_ptr_equal(scout_bus_topic_at(e->bus, 1), QUERY);
+	assert_null(scout_bus_topic_at(e->bus, 2));
+}
+
+/* A name is declared once: the second declaration is refused and names
+ * the first; an empty name is refused. */
+static void test_declare_twice(void **state)
+{
+	struct env *e = *state;
+	struct scout_topic_decl again = {"test.report", SCOUT_TOPIC_EVENT, "other"}, empty = {"", 0, NULL};
+	struct scout_topic *t = NULL;
+
+	assert_int_equal(scout_bus_declare(e->bus, &again, "other", &t), -EEXIST);
+	assert_ptr_equal(t, REPORT);
+	assert_string_equal(scout_topic_owner(t), "test");
+	assert_int_equal(scout_bus_declare(e->bus, &empty, "other", NULL), -EINVAL);
+	assert_int_equal(scout_bus_declare(e->bus, NULL, "other", NULL), -EINVAL);
+	assert_int_equal(scout_bus_topics(e->bus), 2);
+	/* many topics: the table grows and handles stay valid */
+	static char names[40][16];
+	for (int i = 0; i < 40; i++) {
+		snprintf(names[i], sizeof(names[i]), "test.t%d", i);
+		struct scout_topic_decl d = {names[i], SCOUT_TOPIC_EVENT, ""};
+		assert_int_equal(scout_bus_declare(e->bus, &d, "test", NULL), 0);
+	}
+	assert_ptr_equal(scout_bus_find(e->bus, "test.report"), REPORT);
+	assert_string_equal(scout_topic_name(scout_bus_find(e->bus, "test.t39")), "test.t39");
 }
 
 static void test_bad_arguments(void **state)
@@ -147,18 +187,21 @@ static void test_bad_arguments(void **state)
 	struct scout_sub *sub = NULL;
 	struct answer a = {0};
 
-	assert_int_equal(scout_bus_subscribe(e->bus, SCOUT_TOPIC_COUNT, on_msg, NULL, 0, &sub), -EINVAL);
+	assert_int_equal(scout_bus_subscribe(e->bus, NULL, on_msg, NULL, 0, &sub), -EINVAL);
 	assert_int_equal(scout_bus_subscribe(e->bus, REPORT, NULL, NULL, 0, &sub), -EINVAL);
 	assert_int_equal(scout_bus_subscribe(e->bus, REPORT, on_msg, NULL, (1u << 24) + 1, &sub), -EINVAL);
 	assert_null(sub);
-	assert_int_equal(scout_bus_publish(e->bus, SCOUT_TOPIC_COUNT, "x", 1), -EINVAL);
-	assert_int_equal(scout_bus_request(e->bus, SCOUT_TOPIC_COUNT, NULL, 0, 10, on_answer, &a, NULL), -EINVAL);
+	assert_int_equal(scout_bus_publish(e->bus, NULL, "x", 1), -EINVAL);
+	assert_int_equal(scout_bus_request(e->bus, NULL, NULL, 0, 10, on_answer, &a, NULL), -EINVAL);
+	/* an event is not asked, a request is not published */
+	assert_int_equal(scout_bus_publish(e->bus, QUERY, "x", 1), -EINVAL);
+	assert_int_equal(scout_bus_request(e->bus, REPORT, NULL, 0, 10, on_answer, &a, NULL), -EINVAL);
 	assert_int_equal(scout_bus_request(e->bus, QUERY, NULL, 0, 10, NULL, &a, NULL), -EINVAL);
 	scout_bus_unsubscribe(NULL); /* harmless */
 	/* publishing with nobody subscribed is fine */
 	assert_int_equal(scout_bus_publish(e->bus, REPORT, "x", 1), 0);
-	assert_int_equal(scout_bus_stats(e->bus, REPORT)->published, 1);
-	assert_int_equal(scout_bus_stats(e->bus, REPORT)->delivered, 0);
+	assert_int_equal(scout_topic_stats(REPORT)->published, 1);
+	assert_int_equal(scout_topic_stats(REPORT)->delivered, 0);
 }
 
 static void test_async_delivery(void **state)
@@ -220,7 +263,7 @@ static void test_fifo_many(void **state)
 		if (a->seq[i] != i || b->seq[i] != i)
 			fail_msg("message %u delivered as %u / %u", i, a->seq[i], b->seq[i]);
 	}
-	const struct scout_topic_stats *st = scout_bus_stats(e->bus, REPORT);
+	const struct scout_topic_stats *st = scout_topic_stats(REPORT);
 	assert_int_equal(st->published, n);
 	assert_int_equal(st->delivered, 2 * n);
 	assert_int_equal(st->dropped, 0);
@@ -266,7 +309,7 @@ static void test_bounded_queue(void **state)
 		int r = scout_bus_publish(e->bus, REPORT, &i, sizeof(i));
 		assert_int_equal(r, i < limit ? 0 : -ENOBUFS);
 	}
-	const struct scout_topic_stats *st = scout_bus_stats(e->bus, REPORT);
+	const struct scout_topic_stats *st = scout_topic_stats(REPORT);
 	assert_int_equal(st->dropped, extra);
 	assert_int_equal(st->published, limit + extra);
 	uv_run(&e->loop, UV_RUN_DEFAULT);
@@ -309,7 +352,7 @@ static void test_only_full_subscriber_drops(void **state)
 	uv_run(&e->loop, UV_RUN_DEFAULT);
 	assert_int_equal(r.calls, 1);
 	assert_memory_equal(r.last, "a", 1);
-	assert_int_equal(scout_bus_stats(e->bus, REPORT)->dropped, 2);
+	assert_int_equal(scout_topic_stats(REPORT)->dropped, 2);
 	scout_bus_unsubscribe(r.sub);
 }
 
@@ -419,7 +462,7 @@ static void test_close_with_subscribers_and_queue(void **state)
 	assert_int_equal(scout_bus_subscribe(e->bus, QUERY, on_msg, &r, 0, &sub), 0);
 	struct answer an = {0};
 	assert_int_equal(scout_bus_request(e->bus, QUERY, NULL, 0, 1000, on_answer, &an, NULL), 0);
-	assert_int_equal(scout_bus_request(e->bus, REPORT, NULL, 0, 1000, on_answer, &an, NULL), 0);
+	assert_int_equal(scout_bus_request(e->bus, QUERY, NULL, 0, 1000, on_answer, &an, NULL), 0);
 	assert_int_equal(r.calls, 0);
 	/* teardown closes with all of it pending: no callback runs */
 }
@@ -464,7 +507,7 @@ static void test_request_reply(void **state)
 	assert_int_equal(b.status, -EAGAIN);
 	assert_true(b.had_msg);
 
-	const struct scout_topic_stats *st = scout_bus_stats(e->bus, QUERY);
+	const struct scout_topic_stats *st = scout_topic_stats(QUERY);
 	assert_int_equal(st->requests, 2);
 	assert_int_equal(st->replies, 2);
 	assert_int_equal(st->timed_out, 0);
@@ -537,7 +580,7 @@ static void test_request_timeout(void **state)
 	assert_int_equal(a.calls, 1);
 	assert_int_equal(b.calls, 1);
 
-	const struct scout_topic_stats *st = scout_bus_stats(e->bus, QUERY);
+	const struct scout_topic_stats *st = scout_topic_stats(QUERY);
 	assert_int_equal(st->requests, 2);
 	assert_int_equal(st->timed_out, 2);
 	assert_int_equal(st->replies, 0);
@@ -563,8 +606,8 @@ static void test_reply_before_deadline_delivered_after(void **state)
 	assert_int_equal(a.calls, 1);
 	assert_int_equal(a.status, 0);
 	assert_true(a.had_msg);
-	assert_int_equal(scout_bus_stats(e->bus, QUERY)->replies, 1);
-	assert_int_equal(scout_bus_stats(e->bus, QUERY)->timed_out, 0);
+	assert_int_equal(scout_topic_stats(QUERY)->replies, 1);
+	assert_int_equal(scout_topic_stats(QUERY)->timed_out, 0);
 	scout_bus_unsubscribe(server.sub);
 }
 
@@ -585,8 +628,8 @@ static void test_deadline_before_responder_runs(void **state)
 	assert_int_equal(a.calls, 1);
 	assert_int_equal(a.status, -ETIMEDOUT);
 	assert_false(a.had_msg);
-	assert_int_equal(scout_bus_stats(e->bus, QUERY)->replies, 0);
-	assert_int_equal(scout_bus_stats(e->bus, QUERY)->timed_out, 1);
+	assert_int_equal(scout_topic_stats(QUERY)->replies, 0);
+	assert_int_equal(scout_topic_stats(QUERY)->timed_out, 1);
 	scout_bus_unsubscribe(server.sub);
 }
 
@@ -603,8 +646,8 @@ static void test_request_no_subscriber(void **state)
 	assert_int_equal(a.status, -ENOENT);
 	assert_false(a.had_msg);
 	assert_int_equal(scout_bus_reply(e->bus, corr, 0, NULL, 0), -ENOENT);
-	assert_int_equal(scout_bus_stats(e->bus, QUERY)->requests, 1);
-	assert_int_equal(scout_bus_stats(e->bus, QUERY)->timed_out, 0);
+	assert_int_equal(scout_topic_stats(QUERY)->requests, 1);
+	assert_int_equal(scout_topic_stats(QUERY)->timed_out, 0);
 }
 
 static void test_request_responder_full(void **state)
@@ -619,8 +662,8 @@ static void test_request_responder_full(void **state)
 	uv_run(&e->loop, UV_RUN_DEFAULT);
 	assert_int_equal(a.calls, 1);
 	assert_int_equal(b.calls, 0); /* refused requests never call back */
-	assert_int_equal(scout_bus_stats(e->bus, QUERY)->dropped, 1);
-	assert_int_equal(scout_bus_stats(e->bus, QUERY)->requests, 1);
+	assert_int_equal(scout_topic_stats(QUERY)->dropped, 1);
+	assert_int_equal(scout_topic_stats(QUERY)->requests, 1);
 	scout_bus_unsubscribe(server.sub);
 }
 
@@ -737,14 +780,14 @@ static void test_stats(void **state)
 	assert_int_equal(scout_bus_request(e->bus, QUERY, NULL, 0, 10, on_answer, &a, NULL), 0);
 	uv_run(&e->loop, UV_RUN_DEFAULT);
 
-	const struct scout_topic_stats *rep = scout_bus_stats(e->bus, REPORT);
+	const struct scout_topic_stats *rep = scout_topic_stats(REPORT);
 	assert_int_equal(rep->published, 4);
 	assert_int_equal(rep->delivered, 6);
 	assert_int_equal(rep->dropped, 2);
 	assert_int_equal(rep->requests, 0);
 	assert_int_equal(rep->replies, 0);
 	assert_int_equal(rep->timed_out, 0);
-	const struct scout_topic_stats *q = scout_bus_stats(e->bus, QUERY);
+	const struct scout_topic_stats *q = scout_topic_stats(QUERY);
 	assert_int_equal(q->published, 0);
 	assert_int_equal(q->delivered, 2);
 	assert_int_equal(q->dropped, 0);
@@ -767,6 +810,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_topic_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_declare_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_delivery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_publish_from_handler_waits, setup, teardown),

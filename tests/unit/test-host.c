@@ -131,7 +131,6 @@ static int setup(void **state)
 		fail_msg("store: %s", err);
 	assert_int_equal(scout_agent_schema(&e->schema), 0);
 	assert_int_equal(scout_host_new(e->schema, &e->host), 0);
-	assert_int_equal(scout_bus_subscribe(e->bus, SCOUT_TOPIC_HEALTH_REPORT, on_report, e, 16, &e->report_sub), 0);
 	*state = e;
 	return 0;
 }
@@ -148,6 +147,11 @@ static void start_default(struct env *e)
 
 	scout_host_start(e->host, &henv, cfg);
 	scout_config_free(cfg);
+	/* the host declared health's topics: subscribe like any consumer */
+	assert_non_null(scout_bus_find(e->bus, "health.report"));
+	assert_int_equal(scout_bus_subscribe(e->bus, scout_bus_find(e->bus, "health.report"), on_report, e, 16,
+					     &e->report_sub),
+			 0);
 }
 
 static void on_stopped(void *arg)
@@ -265,7 +269,7 @@ static void test_start_report_stop(void **state)
 	assert_true(e->last_time >= (uint64_t)time(NULL) - 60);
 	assert_true(e->last_disk_total > 0);
 	assert_true(e->last_store_map >= 1 << 20);
-	assert_int_equal(scout_bus_stats(e->bus, SCOUT_TOPIC_HEALTH_REPORT)->dropped, 0);
+	assert_int_equal(scout_topic_stats(scout_bus_find(e->bus, "health.report"))->dropped, 0);
 
 	/* one status object per module; health's */
 	json_t *arr = json_array();
@@ -285,7 +289,7 @@ static void test_start_report_stop(void **state)
 	json_decref(m);
 
 	/* health.query is answered with the last report */
-	assert_int_equal(scout_bus_request(e->bus, SCOUT_TOPIC_HEALTH_QUERY, NULL, 0, 1000, on_query_answer, e, NULL),
+	assert_int_equal(scout_bus_request(e->bus, scout_bus_find(e->bus, "health.query"), NULL, 0, 1000, on_query_answer, e, NULL),
 			 0);
 	WAIT_FOR(e, e->answers == 1);
 	assert_int_equal(e->answer_status, 0);
@@ -311,7 +315,7 @@ static void test_start_report_stop(void **state)
 	assert_string_equal(stuck, "");
 	/* nobody serves health.query any more */
 	e->answers = 0;
-	assert_int_equal(scout_bus_request(e->bus, SCOUT_TOPIC_HEALTH_QUERY, NULL, 0, 1000, on_query_answer, e, NULL),
+	assert_int_equal(scout_bus_request(e->bus, scout_bus_find(e->bus, "health.query"), NULL, 0, 1000, on_query_answer, e, NULL),
 			 0);
 	uv_run(&e->loop, UV_RUN_DEFAULT);
 	assert_int_equal(e->answers, 1);
@@ -331,7 +335,7 @@ static void test_reload_disable_enable(void **state)
 
 	/* disabled: stops asynchronously, then shows as disabled */
 	cfg = parse_real(e->schema, "[health]\nenabled = no\n");
-	scout_host_reload(e->host, cfg);
+	scout_host_reload(e->host, cfg, NULL);
 	scout_config_free(cfg);
 	WAIT_FOR(e, strcmp(state_of(e, "health"), "disabled") == 0);
 	assert_true(scout_host_count(e->host, SCOUT_MOD_DISABLED) >= 1);
@@ -345,7 +349,7 @@ static void test_reload_disable_enable(void **state)
 
 	/* enabled again: running at once, with a fresh sample */
 	cfg = parse_real(e->schema, "[health]\nenabled = yes\ninterval = 1s\n");
-	scout_host_reload(e->host, cfg);
+	scout_host_reload(e->host, cfg, NULL);
 	scout_config_free(cfg);
 	assert_state(e, "health", "running");
 	WAIT_FOR(e, e->reports > reports);
@@ -355,7 +359,7 @@ static void test_reload_disable_enable(void **state)
 
 	/* a reload of a running module takes the new settings in place */
 	cfg = parse_real(e->schema, "[health]\ninterval = 2s\n");
-	scout_host_reload(e->host, cfg);
+	scout_host_reload(e->host, cfg, NULL);
 	scout_config_free(cfg);
 	run_for(e, 20);
 	assert_state(e, "health", "running");
@@ -373,11 +377,11 @@ static void test_reload_disable_then_enable_before_stopped(void **state)
 	start_default(e);
 	run_for(e, 50);
 	cfg = parse_real(e->schema, "[health]\nenabled = no\n");
-	scout_host_reload(e->host, cfg);
+	scout_host_reload(e->host, cfg, NULL);
 	scout_config_free(cfg);
 	assert_state(e, "health", "stopping");
 	cfg = parse_real(e->schema, "[health]\nenabled = yes\n");
-	scout_host_reload(e->host, cfg);
+	scout_host_reload(e->host, cfg, NULL);
 	scout_config_free(cfg);
 	WAIT_FOR(e, strcmp(state_of(e, "health"), "running") == 0);
 	json_t *m = module_status(e, "health");
@@ -411,6 +415,267 @@ static void test_command_lookup(void **state)
 	assert_false(scout_host_command(e->host, "no-such-command", NULL, NULL));
 }
 
+/* ---- fake modules ------------------------------------------------------
+ * A registry of small modules, each proving one rule of the host: topics
+ * are declared from the descriptors, a name declared twice fails the later
+ * module, a topic nobody declares fails the module that uses it, and the
+ * others run on. */
+
+struct fake_conf {
+	int64_t n;
+};
+
+static const struct scout_option fake_options[] = {
+	{.key = "n", .type = SCOUT_OPT_INT, .offset = offsetof(struct fake_conf, n), .def = "0", .min = 0, .max = 100},
+	{0},
+};
+
+static const struct scout_section fake_first = {
+	.name = "agent",
+	.options = fake_options,
+	.conf_size = sizeof(struct fake_conf),
+};
+
+struct fake_state {
+	struct scout_sub *sub;
+	unsigned got;
+};
+
+static unsigned fake_msgs;
+
+static void fake_on_msg(const struct scout_msg *msg, void *arg)
+{
+	(void)msg;
+	(void)arg;
+	fake_msgs++;
+}
+
+/* Subscribes to the topic named by its descriptor's summary. */
+static int fake_start(struct scout_mod *m)
+{
+	struct fake_state *f = calloc(1, sizeof(*f));
+	struct scout_topic *t;
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	scout_mod_set_priv(m, f);
+	if ((r = scout_mod_topic(m, strchr(scout_mod_name(m), 'a') ? "fa.event" : "nobody.declares", &t)) < 0)
+		return r;
+	return scout_bus_subscribe(scout_mod_bus(m), t, fake_on_msg, f, 0, &f->sub);
+}
+
+static void fake_stop(struct scout_mod *m)
+{
+	struct fake_state *f = scout_mod_priv(m);
+
+	if (f)
+		scout_bus_unsubscribe(f->sub);
+	free(f);
+	scout_mod_stopped(m);
+}
+
+static const struct scout_topic_decl fa_topics[] = {
+	{"fa.event", SCOUT_TOPIC_EVENT, "nil"},
+	{"shared.name", SCOUT_TOPIC_REQUEST, "nil; reply nil"},
+	{0},
+};
+static const struct scout_topic_decl fb_topics[] = {
+	{"fb.own", SCOUT_TOPIC_EVENT, "nil"},
+	{"shared.name", SCOUT_TOPIC_EVENT, "nil"},
+	{0},
+};
+
+#define FAKE(mod_name, tops)                                                                                  \
+	{                                                                                                      \
+		.name = mod_name, .summary = "fake", .default_enabled = true, .options = fake_options,         \
+		.conf_size = sizeof(struct fake_conf), .start = fake_start, .stop = fake_stop, .topics = tops, \
+	}
+
+static const struct scout_module fake_fa = FAKE("fa", fa_topics);
+static const struct scout_module fake_fb = FAKE("fb", fb_topics);
+static const struct scout_module fake_fc = FAKE("fc", NULL); /* uses "nobody.declares" */
+static const struct scout_module *const fake_registry[] = {&fake_fa, &fake_fb, &fake_fc};
+
+static const struct scout_command core_cmds[] = {{.name = "status"}, {0}};
+
+static void start_registry(struct env *e, const struct scout_module *const *reg, size_t n, const char *text)
+{
+	struct scout_host_env henv = {
+		.loop = &e->loop, .bus = e->bus, .store = e->store, .state_dir = e->dir, .core_commands = core_cmds};
+
+	scout_host_free(e->host);
+	assert_int_equal(scout_host_schema_of(&fake_first, reg, n, &e->schema), 0);
+	assert_int_equal(scout_host_new_of(e->schema, reg, n, &e->host), 0);
+	struct scout_config *cfg = parse_real(e->schema, text);
+	scout_host_start(e->host, &henv, cfg);
+	scout_config_free(cfg);
+}
+
+static void start_fakes(struct env *e, const char *text)
+{
+	start_registry(e, fake_registry, 3, text);
+}
+
+static const char *reason_of(struct env *e, const char *name)
+{
+	static char buf[300];
+	json_t *m = module_status(e, name);
+
+	snprintf(buf, sizeof(buf), "%s", json_string_value(json_object_get(m, "reason")) ?: "");
+	json_decref(m);
+	return buf;
+}
+
+static void test_topics_declared_by_modules(void **state)
+{
+	struct env *e = *state;
+
+	start_fakes(e, "[agent]\n");
+	/* fa's topics are declared, fb's not one (all or none) */
+	assert_string_equal(scout_topic_owner(scout_bus_find(e->bus, "fa.event")), "fa");
+	assert_string_equal(scout_topic_owner(scout_bus_find(e->bus, "shared.name")), "fa");
+	assert_null(scout_bus_find(e->bus, "fb.own"));
+	assert_state(e, "fa", "running");
+	assert_state(e, "fb", "failed");
+	assert_string_equal(reason_of(e, "fb"), "bus topic 'shared.name' is declared by module fa too");
+	assert_state(e, "fc", "failed");
+	assert_string_equal(reason_of(e, "fc"), "uses bus topic 'nobody.declares', which no module declares");
+	/* fa runs on and gets what is published */
+	assert_int_equal(scout_bus_publish(e->bus, scout_bus_find(e->bus, "fa.event"), NULL, 0), 0);
+	fake_msgs = 0;
+	WAIT_FOR(e, fake_msgs == 1);
+	/* a reload does not start the module whose table collides */
+	struct scout_config *cfg = parse_real(e->schema, "[fb]\nn = 3\n");
+	scout_host_reload(e->host, cfg, NULL);
+	scout_config_free(cfg);
+	assert_state(e, "fb", "failed");
+	assert_string_equal(reason_of(e, "fb"), "bus topic 'shared.name' is declared by module fa too");
+}
+
+/* A module disabled in the config still declares its topics: a consumer
+ * of them starts whatever the publisher's state. */
+static void test_topics_of_disabled_module(void **state)
+{
+	struct env *e = *state;
+
+	start_fakes(e, "[fa]\nenabled = no\n[fb]\nenabled = no\n[fc]\nenabled = no\n");
+	assert_non_null(scout_bus_find(e->bus, "fa.event"));
+	assert_state(e, "fa", "disabled");
+	assert_int_equal(scout_bus_topics(e->bus), 2);
+}
+
+/* ---- reload: the hook sees the new configuration; a refusal keeps the old */
+
+static int64_t seen_in_reload, seen_old;
+
+static int refusing_reload(struct scout_mod *m, const void *old_conf)
+{
+	const struct fake_conf *now = scout_mod_conf(m), *old = old_conf;
+
+	seen_in_reload = now->n;
+	seen_old = old->n;
+	if (now->n == 13) {
+		scout_mod_refuse(m, "n = %lld is unlucky", (long long)now->n);
+		return -EINVAL;
+	}
+	return now->n == 14 ? -EIO : 0;
+}
+
+static const struct scout_module fr = {.name = "fa", .default_enabled = true, .options = fake_options,
+				       .conf_size = sizeof(struct fake_conf), .start = fake_start, .stop = fake_stop,
+				       .reload = refusing_reload, .topics = fa_topics};
+static const struct scout_module *const reload_registry[] = {&fr};
+
+static void reload_with(struct env *e, const char *text, json_t *refused)
+{
+	struct scout_config *cfg = parse_real(e->schema, text);
+	scout_host_reload(e->host, cfg, refused);
+	scout_config_free(cfg);
+}
+
+static void test_reload_sees_new_conf_and_refusal_keeps_old(void **state)
+{
+	struct env *e = *state;
+	json_t *refused = json_array();
+
+	start_registry(e, reload_registry, 1, "[fa]\nn = 1\n");
+	assert_state(e, "fa", "running");
+	reload_with(e, "[fa]\nn = 2\n", refused);
+	assert_int_equal(seen_in_reload, 2); /* scout_mod_conf() is the new one inside reload */
+	assert_int_equal(seen_old, 1);
+	assert_int_equal(json_array_size(refused), 0);
+	reload_with(e, "[fa]\nn = 13\n", refused);
+	assert_int_equal(json_array_size(refused), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(refused, 0), "module")), "fa");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(refused, 0), "reason")),
+			    "n = 13 is unlucky");
+	assert_state(e, "fa", "running");
+	/* the refused settings did not stay: the next reload compares with 2 */
+	reload_with(e, "[fa]\nn = 3\n", refused);
+	assert_int_equal(seen_old, 2);
+	assert_int_equal(json_array_size(refused), 1);
+	/* a refusal without a reason is reported with its error */
+	reload_with(e, "[fa]\nn = 14\n", refused);
+	assert_int_equal(json_array_size(refused), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(refused, 1), "reason")),
+			    "reload failed: Input/output error");
+	reload_with(e, "[fa]\nn = 4\n", NULL);
+	assert_int_equal(seen_old, 3);
+	assert_int_equal(seen_in_reload, 4);
+	json_decref(refused);
+}
+
+static void fake_cmd(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+{
+}
+
+static const struct scout_arg frob_args[] = {{"id", SCOUT_ARG_STRING, true, "which"}, {"all", SCOUT_ARG_FLAG}, {0}};
+static const struct scout_column frob_cols[] = {{"a.b|c", "AB", 10}, {0}};
+static const struct scout_table frob_tables[] = {{"rows", frob_cols}, {0}};
+static const struct scout_command fa_cmds[] = {
+	{"frob", fake_cmd, "frobs", frob_args, frob_tables, NULL}, {"fa-only", fake_cmd}, {0}};
+static const struct scout_command fb_cmds[] = {{"frob", fake_cmd}, {0}};   /* fa's */
+static const struct scout_command fc_cmds[] = {{"status", fake_cmd}, {0}}; /* the core's */
+static const struct scout_module cmd_fa = {.name = "fa", .default_enabled = true, .options = fake_options,
+					   .conf_size = sizeof(struct fake_conf), .start = fake_start, .stop = fake_stop,
+					   .topics = fa_topics, .commands = fa_cmds};
+static const struct scout_module cmd_fb = {.name = "fb", .default_enabled = true, .options = fake_options,
+					   .conf_size = sizeof(struct fake_conf), .start = fake_start, .stop = fake_stop,
+					   .commands = fb_cmds};
+static const struct scout_module cmd_fc = {.name = "fc", .default_enabled = true, .options = fake_options,
+					   .conf_size = sizeof(struct fake_conf), .start = fake_start, .stop = fake_stop,
+					   .commands = fc_cmds};
+static const struct scout_module *const cmd_registry[] = {&cmd_fa, &cmd_fb, &cmd_fc};
+
+/* A command name is one module's: a second module with it, or a module
+ * command named like a core one, fails that module at start, and help
+ * lists only the first. */
+static void test_command_collisions(void **state)
+{
+	struct env *e = *state;
+
+	start_registry(e, cmd_registry, 3, "[agent]\n");
+	assert_state(e, "fa", "running");
+	assert_state(e, "fb", "failed");
+	assert_string_equal(reason_of(e, "fb"), "command 'frob' is module fa's too");
+	assert_state(e, "fc", "failed");
+	assert_string_equal(reason_of(e, "fc"), "command 'status' is one of the core's");
+	json_t *arr = json_array();
+	scout_host_help(e->host, arr);
+	assert_int_equal(json_array_size(arr), 2);
+	json_t *frob = json_array_get(arr, 0);
+	char *text = json_dumps(frob, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	assert_string_equal(text, "{\"name\":\"frob\",\"module\":\"fa\",\"help\":\"frobs\",\"args\":["
+				  "{\"name\":\"id\",\"type\":\"string\",\"required\":true,\"help\":\"which\"},"
+				  "{\"name\":\"all\",\"type\":\"flag\",\"required\":false,\"help\":\"\"}],"
+				  "\"tables\":[{\"path\":\"rows\",\"columns\":[{\"path\":\"a.b|c\",\"heading\":\"AB\","
+				  "\"max_width\":10}]}],\"text\":[]}");
+	free(text);
+	json_decref(arr);
+	assert_true(scout_host_command(e->host, "fa-only", NULL, NULL));
+}
+
 int main(void)
 {
 	/* the store's growth and the modules' lifecycle log at info */
@@ -423,6 +688,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_disable_then_enable_before_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_disabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_lookup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_topics_declared_by_modules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_topics_of_disabled_module, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_collisions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_sees_new_conf_and_refusal_keeps_old, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

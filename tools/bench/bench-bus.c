@@ -92,6 +92,23 @@ static void on_bus_closed(void *arg)
 	*(bool *)arg = true;
 }
 
+/* The bench's own topics, declared on each new bus as a module's table
+ * would be; publish and request then go by handle, as in scoutd. */
+static const struct scout_topic_decl bench_topics[] = {
+	{"bench.report", SCOUT_TOPIC_EVENT, "a health.report-like map"},
+	{"bench.query", SCOUT_TOPIC_REQUEST, "the same map; reply: the same map"},
+};
+
+static struct scout_topic *declare(struct scout_bus *bus, int which)
+{
+	struct scout_topic *t;
+	int r = scout_bus_declare(bus, &bench_topics[which], "bench", &t);
+
+	if (r < 0)
+		die("scout_bus_declare", r);
+	return t;
+}
+
 static void bus_done(uv_loop_t *loop, struct scout_bus *bus)
 {
 	bool closed = false;
@@ -108,6 +125,7 @@ static void bus_done(uv_loop_t *loop, struct scout_bus *bus)
 
 struct pubsub {
 	struct scout_bus *bus;
+	struct scout_topic *topic;
 	uv_idle_t pub;
 	uint64_t t0, ns, published, failed;
 	bool checked_first;
@@ -139,7 +157,7 @@ static void on_publish(uv_idle_t *h)
 	struct pubsub *ps = h->data;
 
 	for (unsigned i = 0; i < batch; i++)
-		if (scout_bus_publish(ps->bus, SCOUT_TOPIC_HEALTH_REPORT, payload.data, payload.size) != 0)
+		if (scout_bus_publish(ps->bus, ps->topic, payload.data, payload.size) != 0)
 			ps->failed++;
 	ps->published += batch;
 	if (uv_hrtime() - ps->t0 >= ps->ns)
@@ -158,9 +176,10 @@ static void bench_pubsub(int nsub, uint64_t ns, bool report)
 	uv_loop_init(&loop);
 	if ((r = scout_bus_new(&loop, &ps.bus)) < 0)
 		die("scout_bus_new", r);
+	ps.topic = declare(ps.bus, 0);
 	for (int i = 0; i < nsub; i++) {
 		ps.sink[i].ps = &ps;
-		if ((r = scout_bus_subscribe(ps.bus, SCOUT_TOPIC_HEALTH_REPORT, on_msg, &ps.sink[i], 0, &subs[i])) < 0)
+		if ((r = scout_bus_subscribe(ps.bus, ps.topic, on_msg, &ps.sink[i], 0, &subs[i])) < 0)
 			die("scout_bus_subscribe", r);
 	}
 	uv_idle_init(&loop, &ps.pub);
@@ -171,7 +190,7 @@ static void bench_pubsub(int nsub, uint64_t ns, bool report)
 	elapsed = uv_hrtime() - ps.t0;
 
 	/* a copy: the bus, and its stats, are gone after bus_done() */
-	const struct scout_topic_stats stats = *scout_bus_stats(ps.bus, SCOUT_TOPIC_HEALTH_REPORT), *st = &stats;
+	const struct scout_topic_stats stats = *scout_topic_stats(ps.topic), *st = &stats;
 	for (int i = 0; i < nsub; i++) {
 		uint64_t touched = payload.size + ((const unsigned char *)payload.data)[payload.size - 1];
 		if (ps.sink[i].n != ps.published || ps.sink[i].bytes != ps.published * touched) {
@@ -214,6 +233,7 @@ static void bench_pubsub(int nsub, uint64_t ns, bool report)
 
 struct reqrep {
 	struct scout_bus *bus;
+	struct scout_topic *topic;
 	uint64_t t0, deadline_ns, sent, done, bad;
 	bool stopping;
 };
@@ -249,7 +269,7 @@ static void on_reply(int status, const struct scout_msg *reply, void *arg)
 
 static void send_request(struct reqrep *rr)
 {
-	int r = scout_bus_request(rr->bus, SCOUT_TOPIC_HEALTH_QUERY, payload.data, payload.size, 60000, on_reply,
+	int r = scout_bus_request(rr->bus, rr->topic, payload.data, payload.size, 60000, on_reply,
 				  rr, NULL);
 	if (r < 0)
 		die("scout_bus_request", r);
@@ -267,7 +287,8 @@ static void bench_reqrep(unsigned window, uint64_t ns, bool report)
 	uv_loop_init(&loop);
 	if ((r = scout_bus_new(&loop, &rr.bus)) < 0)
 		die("scout_bus_new", r);
-	if ((r = scout_bus_subscribe(rr.bus, SCOUT_TOPIC_HEALTH_QUERY, on_request, &rr, 0, &sub)) < 0)
+	rr.topic = declare(rr.bus, 1);
+	if ((r = scout_bus_subscribe(rr.bus, rr.topic, on_request, &rr, 0, &sub)) < 0)
 		die("scout_bus_subscribe", r);
 	rr.deadline_ns = ns;
 	rr.t0 = uv_hrtime();
@@ -276,7 +297,7 @@ static void bench_reqrep(unsigned window, uint64_t ns, bool report)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	elapsed = uv_hrtime() - rr.t0;
 
-	const struct scout_topic_stats stats = *scout_bus_stats(rr.bus, SCOUT_TOPIC_HEALTH_QUERY), *st = &stats;
+	const struct scout_topic_stats stats = *scout_topic_stats(rr.topic), *st = &stats;
 	if (rr.bad || rr.done != rr.sent || st->timed_out || st->dropped || st->replies != rr.done) {
 		fprintf(stderr,
 			"bench-bus: request/reply: %" PRIu64 " sent, %" PRIu64 " done, %" PRIu64 " bad, %" PRIu64

@@ -15,6 +15,7 @@
 #include "loop/module.h"
 #include "loop/pack.h"
 #include "loop/store.h"
+#include "health.h"
 
 #define PROBE_MS 200
 #define MAX_PROBLEMS 8
@@ -81,6 +82,7 @@ struct health {
 	uint64_t probe_due;   /* uv_hrtime() ns the probe should fire */
 	uint64_t window_lag;  /* worst lag since the last sample, ms */
 	struct scout_sub *query;
+	struct scout_topic *report_topic;
 	struct scout_db *db;
 	struct sample last;
 	bool have_last;
@@ -221,8 +223,7 @@ static void take_sample(struct health *h, const uv_statfs_t *fs, int fs_err)
 	h->last = s;
 	h->have_last = true;
 	h->samples++;
-	if (scout_bus_publish(scout_mod_bus(h->m), SCOUT_TOPIC_HEALTH_REPORT, h->report.data, h->report.size) ==
-	    -ENOBUFS)
+	if (scout_bus_publish(scout_mod_bus(h->m), h->report_topic, h->report.data, h->report.size) == -ENOBUFS)
 		h->dropped++;
 }
 
@@ -301,7 +302,11 @@ static int health_start(struct scout_mod *m)
 		scout_mod_fail(m, "cannot open its store database: %s", strerror(-r));
 		return r;
 	}
-	r = scout_bus_subscribe(scout_mod_bus(m), SCOUT_TOPIC_HEALTH_QUERY, on_query, h, 64, &h->query);
+	struct scout_topic *query;
+	if ((r = scout_mod_topic(m, HEALTH_TOPIC_QUERY, &query)) < 0 ||
+	    (r = scout_mod_topic(m, HEALTH_TOPIC_REPORT, &h->report_topic)) < 0)
+		return r;
+	r = scout_bus_subscribe(scout_mod_bus(m), query, on_query, h, 64, &h->query);
 	if (r < 0)
 		return r;
 	uv_timer_init(scout_mod_loop(m), &h->tick);
@@ -314,9 +319,9 @@ static int health_start(struct scout_mod *m)
 	return 0;
 }
 
-static int health_reload(struct scout_mod *m, const void *new_conf)
+static int health_reload(struct scout_mod *m, const void *old_conf)
 {
-	const struct health_conf *conf = new_conf;
+	const struct health_conf *conf = scout_mod_conf(m);
 	struct health *h = scout_mod_priv(m);
 
 	uv_timer_start(&h->tick, on_tick, conf->interval, conf->interval);
@@ -374,6 +379,50 @@ static void health_status(struct scout_mod *m, json_t *obj)
 	json_object_set_new(obj, "rss_bytes", json_integer((json_int_t)h->last.rss));
 }
 
+int health_report_decode(const void *data, size_t len, struct health_report *ret_report)
+{
+	struct health_report rep = {0};
+	msgpack_unpacked u;
+	int r = -EBADMSG;
+
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, data, len, NULL) != MSGPACK_UNPACK_SUCCESS ||
+	    scout_pack_get_bool(&u.data, "ok", &rep.ok) < 0)
+		goto out;
+	const msgpack_object *p = scout_pack_get(&u.data, "problems");
+	if (!p || p->type != MSGPACK_OBJECT_ARRAY)
+		goto out;
+	rep.nproblems = p->via.array.size;
+	if (rep.nproblems && p->via.array.ptr[0].type == MSGPACK_OBJECT_STR) {
+		uint32_t n = p->via.array.ptr[0].via.str.size;
+		if (n >= sizeof(rep.problem))
+			n = sizeof(rep.problem) - 1;
+		memcpy(rep.problem, p->via.array.ptr[0].via.str.ptr, n);
+		rep.problem[n] = 0;
+	}
+	scout_pack_get_uint(&u.data, "time", &rep.time);
+	scout_pack_get_uint(&u.data, "loop_lag_ms", &rep.loop_lag_ms);
+	scout_pack_get_uint(&u.data, "disk_free", &rep.disk_free);
+	scout_pack_get_uint(&u.data, "disk_total", &rep.disk_total);
+	scout_pack_get_uint(&u.data, "rss", &rep.rss);
+	scout_pack_get_uint(&u.data, "store_used", &rep.store_used);
+	scout_pack_get_uint(&u.data, "store_map", &rep.store_map);
+	*ret_report = rep;
+	r = 0;
+out:
+	msgpack_unpacked_destroy(&u);
+	return r;
+}
+
+static const struct scout_topic_decl health_topics[] = {
+	{HEALTH_TOPIC_REPORT, SCOUT_TOPIC_EVENT,
+	 "map: ok bool, problems [str] (one line per failed check, empty when ok), time uint (unix s), loop_lag_ms "
+	 "uint, disk_free uint (bytes), disk_total uint, rss uint, store_used uint, store_map uint"},
+	{HEALTH_TOPIC_QUERY, SCOUT_TOPIC_REQUEST,
+	 "payload nil; reply: the latest health.report map, or status -EAGAIN before the first sample"},
+	{0},
+};
+
 const struct scout_module scout_health_module = {
 	.name = "health",
 	.summary = "self-check of loop lag, disk space, store and memory",
@@ -384,4 +433,5 @@ const struct scout_module scout_health_module = {
 	.reload = health_reload,
 	.status = health_status,
 	.stop = health_stop,
+	.topics = health_topics,
 };

@@ -301,6 +301,7 @@ struct snmp_mod_state {
 	struct scout_closer closer; /* the timers and the io */
 	bool timers_ready, stopping, closed;
 	struct scout_sub *lookup;
+	struct scout_topic *t_device, *t_meters, *t_alert;
 	struct sweep sweep;
 	struct scout_list reads;
 	unsigned nreads;
@@ -326,7 +327,7 @@ static uint64_t now_ms(struct snmp_mod_state *s)
 
 /* ---- bus -------------------------------------------------------------------- */
 
-static void publish_json(struct snmp_mod_state *s, enum scout_topic topic, json_t *obj)
+static void publish_json(struct snmp_mod_state *s, struct scout_topic *topic, json_t *obj)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -341,7 +342,7 @@ static void publish_json(struct snmp_mod_state *s, enum scout_topic topic, json_
 static void publish_changes(struct snmp_mod_state *s, json_t *rec, unsigned flags, json_t *reading)
 {
 	json_t *ev = json_pack("{s:s, s:O}", "event", (flags & SNMP_INV_FOUND) ? "found" : "updated", "device", rec);
-	publish_json(s, SCOUT_TOPIC_SNMP_DEVICE, ev);
+	publish_json(s, s->t_device, ev);
 	json_decref(ev);
 
 	if (reading) {
@@ -352,7 +353,7 @@ static void publish_changes(struct snmp_mod_state *s, json_t *rec, unsigned flag
 			json_object_set(m, "serial", json_object_get(rec, "serial"));
 		json_object_set_new(m, "time", json_integer(json_integer_value(json_object_get(m, "time_ms")) / 1000));
 		json_object_del(m, "time_ms");
-		publish_json(s, SCOUT_TOPIC_SNMP_METERS, m);
+		publish_json(s, s->t_meters, m);
 		json_decref(m);
 		if (flags & SNMP_INV_RESET)
 			log_info("snmp: %s: a meter went down (reset recorded)", json_string_value(json_object_get(rec, "id")));
@@ -367,7 +368,7 @@ static void publish_changes(struct snmp_mod_state *s, json_t *rec, unsigned flag
 										 : json_array());
 		json_object_set_new(a, "alerts", json_object_get(rec, "alerts") ? json_incref(json_object_get(rec, "alerts"))
 										 : json_array());
-		publish_json(s, SCOUT_TOPIC_SNMP_ALERT, a);
+		publish_json(s, s->t_alert, a);
 		json_decref(a);
 	}
 }
@@ -816,12 +817,63 @@ static void cmd_scan(struct scout_mod *m, struct scout_status_req *req, json_t *
 	scout_list_insert_tail(&s->sweep.waiters, &w->link);
 }
 
+/* The supply with the least left, as "Cyan Toner 12%", its name cut to 32
+ * characters (never inside one), for the devices table (caller frees);
+ * NULL when no supply has a level. */
+static char *lowest_supply(json_t *dev)
+{
+	json_t *sup, *best = NULL;
+	size_t i;
+	char *out;
+
+	json_array_foreach(json_object_get(dev, "supplies"), i, sup)
+	{
+		json_t *p = json_object_get(sup, "level_percent");
+		if (json_is_integer(p) &&
+		    (!best || json_integer_value(p) < json_integer_value(json_object_get(best, "level_percent"))))
+			best = sup;
+	}
+	if (!best)
+		return NULL;
+	const char *name = NULL;
+	static const char *const keys[] = {"description", "colorant", "kind"};
+	for (size_t k = 0; k < 3 && !name; k++)
+		name = json_string_value(json_object_get(best, keys[k]));
+	if (!name)
+		name = "supply";
+	size_t n = 0, chars = 0;
+	while (name[n] && chars < 32) {
+		n++;
+		while (((unsigned char)name[n] & 0xC0) == 0x80)
+			n++;
+		chars++;
+	}
+	if (asprintf(&out, "%.*s %" JSON_INTEGER_FORMAT "%%", (int)n, name,
+		     json_integer_value(json_object_get(best, "level_percent"))) < 0)
+		return NULL;
+	return out;
+}
+
 /* {"cmd":"devices","all":bool} */
 static void cmd_devices(struct scout_mod *m, struct scout_status_req *req, json_t *request)
 {
 	struct snmp_mod_state *s = scout_mod_priv(m);
 
-	scout_status_reply(req, json_pack("{s:o}", "devices", snmp_inventory_list(s->inv, arg_true(request, "all"))));
+	json_t *list = snmp_inventory_list(s->inv, arg_true(request, "all")), *out = json_array(), *rec;
+	size_t i;
+
+	/* each row a shallow copy: the records are the inventory's own */
+	json_array_foreach(list, i, rec)
+	{
+		json_t *row = json_copy(rec);
+		char *low = lowest_supply(rec);
+		if (low)
+			json_object_set_new(row, "lowest_supply", json_string(low));
+		free(low);
+		json_array_append_new(out, row);
+	}
+	json_decref(list);
+	scout_status_reply(req, json_pack("{s:o}", "devices", out));
 }
 
 /* {"cmd":"device","id":"IP, serial, MAC or id"} */
@@ -849,16 +901,64 @@ static void cmd_device(struct scout_mod *m, struct scout_status_req *req, json_t
 	scout_status_reply(req, json_pack("{s:O, s:o}", "device", rec, "history", hist));
 }
 
+static const struct scout_arg scan_args[] = {
+	{"wait", SCOUT_ARG_FLAG, false, "print the result when the sweep is done", .no_timeout = true},
+	{"force", SCOUT_ARG_FLAG, false, "sweep even outside the configured windows"},
+	{0},
+};
+static const char *const scan_text[] = {
+	"probed {scan.probed} of {scan.total} addresses: {scan.responders} answered, {scan.printers} printers, "
+	"in {scan.duration_ms} ms (finished {scan.finished})",
+	"sweep started: {scan.started}; {scan.probed} of {scan.total} addresses probed so far",
+	NULL,
+};
+static const struct scout_arg devices_args[] = {
+	{"all", SCOUT_ARG_FLAG, false, "other hosts that answered too"},
+	{0},
+};
+static const struct scout_column devices_columns[] = {
+	{"ip", "IP", 0},
+	{"manufacturer", "MANUFACTURER", 0},
+	{"model", "MODEL", 0},
+	{"serial", "SERIAL", 0},
+	{"errors.0|status.printer|status.device", "STATUS", 0},
+	{"meters.total", "PAGES", 0},
+	{"lowest_supply", "LOWEST SUPPLY", 40},
+	{0},
+};
+static const struct scout_table devices_tables[] = {{"devices", devices_columns}, {0}};
+static const struct scout_arg device_args[] = {
+	{"id", SCOUT_ARG_STRING, true, "an IP address, serial number or MAC"},
+	{0},
+};
+static const struct scout_column alert_columns[] = {
+	{"code", "ALERT", 0}, {"severity", "SEVERITY", 0}, {"group", "GROUP", 0}, {"text", "TEXT", 0}, {0},
+};
+static const struct scout_column supply_columns[] = {
+	{"description", "SUPPLY", 0}, {"kind", "KIND", 0},   {"colorant", "COLORANT", 0},
+	{"level_percent|level_state", "LEVEL", 0}, {"level", "RAW", 0}, {"max", "MAX", 0}, {"unit", "UNIT", 0}, {0},
+};
+static const struct scout_column history_columns[] = {
+	{"time", "READING", 0}, {"total", "TOTAL", 0}, {"mono", "MONO", 0}, {"color", "COLOR", 0}, {"reset", "RESET", 0},
+	{0},
+};
+static const struct scout_table device_tables[] = {
+	{"device.alerts", alert_columns},
+	{"device.supplies", supply_columns},
+	{"history", history_columns},
+	{0},
+};
+
 static const struct scout_command snmp_commands[] = {
-	{"scan", cmd_scan},
-	{"devices", cmd_devices},
-	{"device", cmd_device},
+	{"scan", cmd_scan, "sweep the snmp ranges now", scan_args, NULL, scan_text},
+	{"devices", cmd_devices, "the printers found", devices_args, devices_tables, NULL},
+	{"device", cmd_device, "one printer with its supplies and meter history", device_args, device_tables, NULL},
 	{0},
 };
 
 /* ---- lifecycle ---------------------------------------------------------------- */
 
-static void start_timers(struct snmp_mod_state *s)
+static void arm_intervals(struct snmp_mod_state *s)
 {
 	const struct snmp_conf *conf = conf_of(s);
 
@@ -882,6 +982,11 @@ static void start_timers(struct snmp_mod_state *s)
 		uv_timer_start(&s->status, on_status_timer, conf->status_interval, conf->status_interval);
 	else
 		uv_timer_stop(&s->status);
+}
+
+static void start_timers(struct snmp_mod_state *s)
+{
+	arm_intervals(s);
 	uv_timer_stop(&s->window);
 	arm_window(s);
 }
@@ -925,7 +1030,12 @@ static int snmp_start(struct scout_mod *m)
 		scout_mod_fail(m, "cannot set up the SNMPv3 user: %s", strerror(-r));
 		return r;
 	}
-	if ((r = scout_bus_subscribe(scout_mod_bus(m), SCOUT_TOPIC_SNMP_LOOKUP, on_lookup, s, 256, &s->lookup)) < 0)
+	struct scout_topic *lookup;
+	if ((r = scout_mod_topic(m, "snmp.device", &s->t_device)) < 0 ||
+	    (r = scout_mod_topic(m, "snmp.meters", &s->t_meters)) < 0 ||
+	    (r = scout_mod_topic(m, "snmp.alert", &s->t_alert)) < 0 || (r = scout_mod_topic(m, "snmp.lookup", &lookup)) < 0)
+		return r;
+	if ((r = scout_bus_subscribe(scout_mod_bus(m), lookup, on_lookup, s, 256, &s->lookup)) < 0)
 		return r;
 	uv_timer_init(scout_mod_loop(m), &s->discovery);
 	uv_timer_init(scout_mod_loop(m), &s->status);
@@ -938,19 +1048,28 @@ static int snmp_start(struct scout_mod *m)
 	return 0;
 }
 
-static int snmp_reload(struct scout_mod *m, const void *new_conf)
+/* scout_mod_conf() is the new configuration here; old is the one it
+ * replaces. Nothing changes before the one step that can fail. */
+static int snmp_reload(struct scout_mod *m, const void *old_conf)
 {
-	const struct snmp_conf *conf = new_conf;
+	const struct snmp_conf *conf = scout_mod_conf(m), *old = old_conf;
 	struct snmp_mod_state *s = scout_mod_priv(m);
 	struct snmp_io_limits lim = {(uint32_t)conf->rate, (uint32_t)conf->max_inflight};
+	int r;
 
-	if (!same_v3(conf, scout_mod_conf(m)) && apply_v3(s->io, conf) < 0)
-		return -EINVAL;
+	if (!same_v3(conf, old) && (r = apply_v3(s->io, conf)) < 0) {
+		scout_mod_refuse(m, "cannot set up the SNMPv3 user '%s': %s", conf->v3_user, strerror(-r));
+		return r;
+	}
 	snmp_io_set_limits(s->io, &lim);
 	snmp_inventory_set_history(s->inv, conf->meter_history);
 	snmp_inventory_set_limits(s->inv, (size_t)conf->max_devices, (unsigned)conf->max_per_address);
-	/* the timers read the new settings through scout_mod_conf once the
-	 * host has swapped it in, so re-arm them on the next loop turn */
+	/* a changed interval takes effect now (re-arming an unchanged one
+	 * would only push its next run back) */
+	if (conf->discovery_interval != old->discovery_interval || conf->status_interval != old->status_interval)
+		arm_intervals(s);
+	/* the windows may have changed: at once (from the loop, not inside
+	 * the reload), pause, resume or start a waiting sweep as they say */
 	uv_timer_start(&s->window, on_window, 0, 0);
 	return 0;
 }
@@ -1078,6 +1197,21 @@ static void snmp_status(struct scout_mod *m, json_t *obj)
 	json_object_set_new(c, "devices_forgotten", json_integer((json_int_t)inv->forgotten));
 }
 
+static const struct scout_topic_decl snmp_topics[] = {
+	{"snmp.device", SCOUT_TOPIC_EVENT,
+	 "when a printer is found or re-read; map: event (\"found\" or \"updated\"), device (the record of "
+	 "docs/snmp.md)"},
+	{"snmp.meters", SCOUT_TOPIC_EVENT,
+	 "when a meter changed; map: id str (s:SERIAL, m:MAC or i:IP), ip str, serial str (when known), time uint "
+	 "(unix s), total/mono/color uint (those the device reports), reset bool (a meter went down)"},
+	{"snmp.alert", SCOUT_TOPIC_EVENT,
+	 "when a printer's errors or alerts change; map: id, ip, serial (when known), time uint, errors [str] "
+	 "(hrPrinterDetectedErrorState names), alerts [map: code, severity, group, text]"},
+	{"snmp.lookup", SCOUT_TOPIC_REQUEST,
+	 "map {ip: str} or {serial: str}; reply: the device record map, or -ENOENT when no printer matches"},
+	{0},
+};
+
 const struct scout_module scout_snmp_module = {
 	.name = "snmp",
 	.summary = "discovers printers over SNMP and reads identity, supplies, meters and status",
@@ -1090,4 +1224,5 @@ const struct scout_module scout_snmp_module = {
 	.status = snmp_status,
 	.stop = snmp_stop,
 	.commands = snmp_commands,
+	.topics = snmp_topics,
 };

@@ -1,0 +1,285 @@
+"""A module is one folder and one registry line (issue 8, point 1). The
+source tree is copied to a temporary directory; a throwaway module folder
+(a meson.build and one .c) is added with its name on one line of
+src/modules/meson.build, and nothing else is edited (checked). The copy is
+built (scoutd and scoutctl only, unoptimised), and its scoutd runs the
+module: its bus topic is declared and counted, `scoutctl help` lists its
+command, `scoutctl widgets` renders the reply from the declared columns
+(scoutctl knows nothing of the module), --json prints the reply verbatim,
+and a reload the module refuses is reported by name with its reason.
+
+Copying and building the core takes a while (the whole core compiles
+once), so everything is checked on one build."""
+
+import difflib
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+
+import scoutlib
+
+TOP = scoutlib.TOP
+
+FAKE_MESON = """\
+# widgets: a throwaway module (test_module_folder.py).
+modules_src += files('widgets.c')
+"""
+
+FAKE_C = r"""
+/* widgets: a throwaway module. It declares one bus topic, publishes on it
+ * when asked, consumes health's report like any subscriber, and serves one
+ * command whose reply scoutctl shows from the declared columns. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "loop/bus.h"
+#include "loop/module.h"
+#include "loop/status.h"
+
+struct widgets_conf {
+	bool refuse_reload;
+};
+
+static const struct scout_option widgets_options[] = {
+	{.key = "refuse_reload",
+	 .type = SCOUT_OPT_BOOL,
+	 .offset = offsetof(struct widgets_conf, refuse_reload),
+	 .def = "no",
+	 .help = "refuse a reload to this setting"},
+	{0},
+};
+
+struct widgets {
+	struct scout_topic *made;
+	struct scout_sub *health;
+	unsigned reports;
+};
+
+static void on_health(const struct scout_msg *msg, void *arg)
+{
+	struct widgets *w = arg;
+	w->reports++;
+}
+
+static int widgets_start(struct scout_mod *m)
+{
+	struct widgets *w = calloc(1, sizeof(*w));
+	struct scout_topic *health;
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	scout_mod_set_priv(m, w);
+	if ((r = scout_mod_topic(m, "widgets.made", &w->made)) < 0 ||
+	    (r = scout_mod_topic(m, "health.report", &health)) < 0)
+		return r;
+	return scout_bus_subscribe(scout_mod_bus(m), health, on_health, w, 0, &w->health);
+}
+
+static int widgets_reload(struct scout_mod *m, const void *old_conf)
+{
+	const struct widgets_conf *conf = scout_mod_conf(m);
+
+	if (conf->refuse_reload) {
+		scout_mod_refuse(m, "widgets cannot be refused politely");
+		return -EPERM;
+	}
+	return 0;
+}
+
+static void widgets_stop(struct scout_mod *m)
+{
+	struct widgets *w = scout_mod_priv(m);
+
+	if (w)
+		scout_bus_unsubscribe(w->health);
+	free(w);
+	scout_mod_stopped(m);
+}
+
+static void cmd_widgets(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+{
+	struct widgets *w = scout_mod_priv(m);
+	json_t *rows = json_pack("[{s:s, s:{s:i}}, {s:s, s:{s:i}, s:b}]", "name", "alpha", "size", "bytes", 1,
+				 "name", "beta\u202e", "size", "bytes", 22, "shiny", 1);
+
+	if (json_is_true(json_object_get(request, "all")))
+		json_array_append_new(rows, json_pack("{s:s}", "name", "gamma"));
+	scout_bus_publish(scout_mod_bus(m), w->made, "x", 1);
+	scout_status_reply(req, json_pack("{s:o, s:i}", "widgets", rows, "reports_seen", w->reports ? 1 : 0));
+}
+
+static const struct scout_arg widgets_args[] = {
+	{"all", SCOUT_ARG_FLAG, false, "the hidden widgets too"},
+	{0},
+};
+static const struct scout_column widgets_columns[] = {
+	{"name", "WIDGET", 0},
+	{"size.bytes", "BYTES", 0},
+	{"shiny", "SHINY", 0},
+	{0},
+};
+static const struct scout_table widgets_tables[] = {{"widgets", widgets_columns}, {0}};
+static const struct scout_command widgets_commands[] = {
+	{"widgets", cmd_widgets, "the widgets made so far", widgets_args, widgets_tables, NULL},
+	{0},
+};
+static const struct scout_topic_decl widgets_topics[] = {
+	{"widgets.made", SCOUT_TOPIC_EVENT, "payload: one byte"},
+	{0},
+};
+
+const struct scout_module scout_widgets_module = {
+	.name = "widgets",
+	.summary = "a throwaway module",
+	.default_enabled = true,
+	.options = widgets_options,
+	.conf_size = sizeof(struct widgets_conf),
+	.start = widgets_start,
+	.reload = widgets_reload,
+	.stop = widgets_stop,
+	.commands = widgets_commands,
+	.topics = widgets_topics,
+};
+"""
+
+# what the copy needs to build scoutd and scoutctl
+COPIED = ["meson.build", "meson_options.txt", "src", "packaging", "subprojects"]
+
+
+def tree_diff(a, b):
+    """Files that differ between two trees, added or removed (relative paths)."""
+    out = []
+    cmp = filecmp.dircmp(a, b)
+
+    def walk(c, rel):
+        out.extend(os.path.join(rel, n) for n in c.left_only + c.right_only + c.diff_files)
+        for name, sub in c.subdirs.items():
+            walk(sub, os.path.join(rel, name))
+    walk(cmp, "")
+    return sorted(out)
+
+
+class ModuleFolder(scoutlib.AgentTest):
+    def test_throwaway_module(self):
+        tmp = scoutlib.make_tmpdir()
+        orig, src = os.path.join(tmp, "orig"), os.path.join(tmp, "src")
+        for d in (orig, src):
+            os.mkdir(d)
+            for name in COPIED:
+                path = os.path.join(TOP, name)
+                if os.path.isdir(path):
+                    shutil.copytree(path, os.path.join(d, name), ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    shutil.copy2(path, d)
+
+        # the module: a folder, and its name on one line of the registry
+        os.mkdir(os.path.join(src, "src", "modules", "widgets"))
+        with open(os.path.join(src, "src", "modules", "widgets", "meson.build"), "w") as f:
+            f.write(FAKE_MESON)
+        with open(os.path.join(src, "src", "modules", "widgets", "widgets.c"), "w") as f:
+            f.write(FAKE_C)
+        reg = os.path.join(src, "src", "modules", "meson.build")
+        with open(reg) as f:
+            lines = f.read().split("\n")
+        start = lines.index("scout_module_names = [")
+        end = lines.index("]", start)
+        lines.insert(end, "  'widgets',")
+        with open(reg, "w") as f:
+            f.write("\n".join(lines))
+
+        # nothing else was edited
+        self.assertEqual(tree_diff(orig, src), ["src/modules/meson.build", "src/modules/widgets"])
+        with open(os.path.join(orig, "src", "modules", "meson.build")) as f:
+            before = f.read().split("\n")
+        changed = [ln for ln in difflib.ndiff(before, lines) if ln[:1] in "+-?"]
+        self.assertEqual(changed, ["+   'widgets',"])
+
+        build = os.path.join(tmp, "build")
+        env = dict(scoutlib.ENV)
+        for cmd in (["meson", "setup", build, src, "--buildtype=plain", "-Dtests=false", "-Dbench=false",
+                     "-Dfuzz=false", "-Dwerror=true"],
+                    ["ninja", "-C", build, "-j2", "scoutd", "scoutctl"]):
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+            self.assertEqual(p.returncode, 0, "%s failed:\n%s\n%s" % (cmd[0], p.stdout[-4000:], p.stderr[-4000:]))
+        scoutd, scoutctl = os.path.join(build, "scoutd"), os.path.join(build, "scoutctl")
+
+        saved = scoutlib.SCOUTD
+        scoutlib.SCOUTD = scoutd
+        try:
+            self.run_module(scoutctl)
+        finally:
+            scoutlib.SCOUTD = saved
+
+    def run_module(self, scoutctl):
+        a = self.agent()
+        a.start()
+
+        def ctl(*args):
+            return subprocess.run([scoutctl, "-s", a.socket] + list(args), capture_output=True, text=True,
+                                  timeout=30, env=scoutlib.ENV)
+
+        st = a.status()
+        self.assertEqual(a.module("widgets")["state"], "running", st)
+        self.assertIn("widgets.made", st["bus"])
+
+        p = ctl("help")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("  widgets [--all]", p.stdout)
+        self.assertIn("the widgets made so far (widgets)", p.stdout)
+        self.assertIn("--all", p.stdout)
+        self.assertIn("the hidden widgets too", p.stdout)
+
+        # a health report reaches the module through the bus
+        a.wait_for(lambda s: [m for m in s["modules"] if m["name"] == "health"][0].get("ok") is not None,
+                   what="a health sample")
+        p = ctl("widgets")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        self.assertEqual(lines[0].split(), ["reports_seen", "1"])
+        self.assertEqual(lines[1], "")
+        self.assertEqual(lines[2].split(), ["WIDGET", "BYTES", "SHINY"])
+        self.assertEqual(lines[3].split(), ["alpha", "1", "-"])
+        self.assertEqual(lines[4].split(), ["beta\\u202e", "22", "yes"])
+        self.assertEqual(len(lines), 5, p.stdout)
+        self.assertEqual(lines[2].index("BYTES"), lines[4].index("22"))
+        p = ctl("widgets", "--all")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("gamma", p.stdout)
+        p = ctl("widgets", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout), {"widgets": [
+            {"name": "alpha", "size": {"bytes": 1}},
+            {"name": "beta\u202e", "size": {"bytes": 22}, "shiny": True}], "reports_seen": 1})
+        p = ctl("widgets", "extra")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("widgets: unexpected argument 'extra'", p.stderr)
+        self.assertEqual(a.status()["bus"]["widgets.made"]["published"], 3)
+
+        # a reload the module refuses: named, with its reason, applied false
+        with open(a.config_path) as f:
+            conf = f.read()
+        a.write_config(conf + "\n[widgets]\nrefuse_reload = yes\n")
+        p = ctl("reload")
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("reload not applied in full", p.stderr)
+        self.assertIn("widgets: reload refused: widgets cannot be refused politely; it keeps its previous "
+                      "settings", p.stderr)
+        r = a.request({"cmd": "reload"})
+        self.assertEqual(r["ok"], False)
+        self.assertEqual(r["reload"]["applied"], False)
+        self.assertEqual(r["reload"]["refused"], [{"module": "widgets",
+                                                   "reason": "widgets cannot be refused politely"}])
+        self.assertEqual(a.module("widgets")["state"], "running")
+        a.write_config(conf)
+        p = ctl("reload")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(p.stdout, "reload applied\n")
+        rc, _ = a.stop()
+        self.assertEqual(rc, 0, a.log())
+
+
+if __name__ == "__main__":
+    scoutlib.main()
