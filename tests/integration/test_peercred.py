@@ -106,8 +106,9 @@ class PeerCred(scoutlib.AgentTest):
         self.assertEqual(res, {"connect_errno": errno.EACCES}, res)
 
         # scoutctl as nobody: exit 2 naming the path
-        p = subprocess.run([scoutlib.scoutctl_for_anyone(), "-s", a.socket, "status"], capture_output=True, text=True,
-                           timeout=30, env=scoutlib.ENV, user=NOBODY, group=NOGROUP, extra_groups=[])
+        ctl = scoutlib.scoutctl_for_anyone()
+        p = subprocess.run([ctl, "-s", a.socket, "status"], capture_output=True, text=True, timeout=30,
+                           env=scoutlib.ENV, user=NOBODY, group=NOGROUP, extra_groups=[])
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertIn(a.socket, p.stderr)
         self.assertIn("Permission denied", p.stderr)
@@ -157,8 +158,9 @@ class PeerCred(scoutlib.AgentTest):
         res = as_user(NOBODY, OTHER_GID, [], talk(a.socket))
         self.assertEqual(res, {"connect_errno": errno.EACCES})
         # scoutctl as a member
-        p = subprocess.run([scoutlib.scoutctl_for_anyone(), "-s", a.socket, "version"], capture_output=True, text=True,
-                           timeout=30, env=scoutlib.ENV, user=NOBODY, group=NOGROUP, extra_groups=[])
+        ctl = scoutlib.scoutctl_for_anyone()
+        p = subprocess.run([ctl, "-s", a.socket, "version"], capture_output=True, text=True, timeout=30,
+                           env=scoutlib.ENV, user=NOBODY, group=NOGROUP, extra_groups=[])
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(a.status()["socket"]["denied"], 0)
         rc, took = a.stop()
