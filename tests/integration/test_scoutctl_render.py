@@ -12,7 +12,6 @@ one serves hostile text from snmpsim to a real scoutd."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -296,15 +295,6 @@ def hostile_snmprec():
     return "".join("%s|%s|%s\n" % r for r in rows)
 
 
-def free_udp_port(addr):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind((addr, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
 # a real recording whose supply descriptions hold newlines (it broke the
 # devices table); used when the shared printer set is there
 HP_NEWLINES = "hp_clj-flow-m880"
@@ -320,9 +310,8 @@ class RenderSnmp(scoutlib.AgentTest):
         else:
             print("shared printer recordings not found at %s: the hostile agent only" % peers.TESTDATA, flush=True)
         ip = SIM_BASE + str(SIM_FIRST)
-        port = free_udp_port(ip)
-        sim = peers.Snmpsim(names, base=SIM_BASE, first=SIM_FIRST, port=port,
-                            extra={"evil": hostile_snmprec()}).start()
+        sim = peers.Snmpsim(names, base=SIM_BASE, first=SIM_FIRST, extra={"evil": hostile_snmprec()}).start()
+        port = sim.port
         try:
             a = self.agent()
             a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") + (
