@@ -153,7 +153,9 @@ class Render(scoutlib.AgentTest):
                 self.assertTrue(ln.startswith("description"), ln)
         readings = [ln for ln in text.splitlines() if ln.startswith("2024-01-0")]
         self.assertEqual(len(readings), 3, text)
-        self.assertTrue(all(ln.endswith("\\x1b[2J") or "\\x1b[2J " in ln for ln in readings), readings)
+        # time (escaped), total, mono, color
+        self.assertEqual([ln.split() for ln in readings],
+                         [["2024-01-0%dT00:00:00Z\\x1b[2J" % (i + 1), str(i), str(i), "0"] for i in range(3)])
 
     def test_status_escapes_everything(self):
         st = {"version": "1.0\x1b[2J", "pid": 1, "uptime_s": 5, "config": "/etc/scout\n.conf",

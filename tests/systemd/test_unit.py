@@ -132,7 +132,8 @@ def settings():
           f"ExecStart=/usr/sbin/scoutd -c /etc/scout/scoutd.conf (got {one('ExecStart')})")
     check((one("ExecReload") or "").endswith("kill -HUP $MAINPID"), "ExecReload= sends SIGHUP to $MAINPID")
     check(one("Restart") == "on-failure", "Restart=on-failure (a watchdog kill restarts)")
-    check(one("NotifyAccess") in (None, "main"), "notifications accepted from the main process only")
+    check(one("NotifyAccess") == "main",
+          f"NotifyAccess=main: notifications accepted from the main process only (got {one('NotifyAccess')})")
     check(one("StateDirectory") == "scout" and one("RuntimeDirectory") == "scout",
           "StateDirectory=scout and RuntimeDirectory=scout")
     check(one("LimitCORE") == "0", "LimitCORE=0")
@@ -140,7 +141,7 @@ def settings():
     fams = " ".join(svc.get("RestrictAddressFamilies", [])).split()
     check(all(f in fams for f in ("AF_UNIX", "AF_INET", "AF_INET6")) and not any(f.startswith("~") for f in fams),
           f"RestrictAddressFamilies= allows AF_UNIX, AF_INET, AF_INET6 (got {' '.join(fams)})")
-    check(one("PrivateNetwork") in (None, "no", "false"), "the host's network is reachable")
+    check(one("PrivateNetwork") == "no", f"PrivateNetwork=no: the host's network is reachable (got {one('PrivateNetwork')})")
     return one("StateDirectory"), one("RuntimeDirectory")
 
 
