@@ -27,7 +27,7 @@ SCOUT_BUILD_DEPS=(
 
 # Tests, fuzzing and peers.
 SCOUT_TEST_DEPS=(
-	libcmocka-dev clang libclang-rt-14-dev python3 lmdb-utils systemd
+	libcmocka-dev clang clang-format libclang-rt-14-dev python3 lmdb-utils systemd
 	snmpsim snmpd snmp
 	curl openssl
 )

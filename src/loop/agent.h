@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#define SCOUT_VERSION "0.1.0"
+#include "scout-version.h" /* SCOUT_VERSION: meson's project() version */
 #define SCOUT_EMBEDDED_NAME "<embedded default>"
 
 /* The configuration scoutd runs on without -c. */

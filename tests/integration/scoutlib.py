@@ -81,6 +81,25 @@ def sanitizer_problems(text):
     return [m for m in SANITIZER_MARKERS if m in text]
 
 
+def scoutctl_for_anyone():
+    """The path of a copy of scoutctl that any user can run, for tests that
+    act as another user (uid 65534). The build tree may lie under a
+    directory only its owner can enter (root's home is 0700), so $SCOUTCTL
+    itself may be out of that user's reach. One copy per test process, in
+    a 0755 directory under /tmp, removed at exit."""
+    global _scoutctl_copy
+    if _scoutctl_copy is None:
+        d = make_tmpdir(0o755)
+        dst = os.path.join(d, "scoutctl")
+        shutil.copyfile(SCOUTCTL, dst)
+        os.chmod(dst, 0o755)
+        _scoutctl_copy = dst
+    return _scoutctl_copy
+
+
+_scoutctl_copy = None
+
+
 def make_tmpdir(mode=0o700):
     # /tmp keeps socket paths far below the 107-byte limit
     d = tempfile.mkdtemp(prefix="scout-it-", dir="/tmp")
@@ -459,12 +478,35 @@ def mdb_entries(state_dir, db):
     raise AssertionError("no Entries line in mdb_stat output:\n" + p.stdout)
 
 
+EXIT_SKIPPED = 77  # what meson (and automake) count as a skipped test
+
+
+def exit_code(result):
+    """0 when something ran and nothing failed, 1 on any failure, and 77
+    (meson: SKIP) when every test was skipped or none ran: a file whose
+    checks could not run must not show as passed. Prints each skip and why."""
+    for test, why in result.skipped:
+        print("SKIP %s: %s" % (test.id() if hasattr(test, "id") else test, why), flush=True)
+    if not result.wasSuccessful():
+        return 1
+    # a class skipped in setUpClass is one entry but no test in testsRun
+    ran = result.testsRun - sum(1 for t, _ in result.skipped if isinstance(t, unittest.TestCase))
+    if ran <= 0:
+        print("every test here was skipped (%d skipped, %d run): exit %d" %
+              (len(result.skipped), result.testsRun, EXIT_SKIPPED), flush=True)
+        return EXIT_SKIPPED
+    if result.skipped:
+        print("%d passed, %d skipped" % (ran, len(result.skipped)), flush=True)
+    return 0
+
+
 def main():
-    """Runs the calling module's tests verbosely; exits non-zero on failure."""
+    """Runs the calling module's tests verbosely (or those named on the
+    command line); exits 0, 1 on failure, or 77 when all were skipped."""
     if not os.access(SCOUTD, os.X_OK) or not os.access(SCOUTCTL, os.X_OK):
         print("scoutd/scoutctl not found: SCOUTD=%s SCOUTCTL=%s" % (SCOUTD, SCOUTCTL), file=sys.stderr)
         sys.exit(1)
     print("scoutd: %s\nscoutctl: %s" % (SCOUTD, SCOUTCTL), flush=True)
     prog = unittest.main(module="__main__", verbosity=2, exit=False, buffer=False)
     _kill_leftovers()
-    sys.exit(0 if prog.result.wasSuccessful() else 1)
+    sys.exit(exit_code(prog.result))

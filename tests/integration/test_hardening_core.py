@@ -204,11 +204,12 @@ class FileDescriptors(scoutlib.AgentTest):
     def test_snmpv3_socket_above_1024(self):
         # with the limit raised, an SNMPv3 session's socket can be numbered
         # 1024 or more, past what an fd_set holds
-        ip, port = "127.0.0.174", 1161
+        ip = "127.0.0.174"
         try:
-            snmpd = peers.Snmpd(ip, port).start()
+            snmpd = peers.Snmpd(ip).start()
         except (RuntimeError, OSError) as e:
             self.skipTest("no snmpd: %s" % e)
+        port = snmpd.port
         try:
             a = self.agent_with((256, 4096))
             a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") + (

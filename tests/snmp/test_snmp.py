@@ -1,7 +1,9 @@
 """The snmp module against real peers: snmpsim serving every recording of
 the shared printer set on its own 127.0.0.x address, net-snmp's snmpd as a
 host that is not a printer, and an excluded address that must receive
-nothing. Skips (with a message) when the shared set is missing."""
+nothing. The tests that need the shared set are skipped (with a message)
+when it is missing; meson runs them as their own test (snmp-recordings),
+which then exits 77. Every port is chosen per run (peers.free_udp_port)."""
 
 import json
 import os
@@ -19,17 +21,25 @@ import expected as E  # noqa: E402
 
 SNMPD_IP = "127.0.0.70"
 EXCLUDED_IP = "127.0.0.66"
-PORT = 1161
 
 
-def snmp_config(agent, extra=""):
+def snmp_config(agent, port, extra=""):
     return scoutlib.config_text(agent.state_dir, health="enabled = no\n") + (
         "\n[snmp]\nenabled = yes\n"
         "ranges = 127.0.0.1-127.0.0.80\n"
         "exclude = %s\n"
         "communities = not-this-one, public\n"
         "port = %d\ntimeout_ms = 1000\nretries = 0\nrate = 0\n"
-        "discovery_interval = 0\nstatus_interval = 0\n%s" % (EXCLUDED_IP, PORT, extra))
+        "discovery_interval = 0\nstatus_interval = 0\n%s" % (EXCLUDED_IP, port, extra))
+
+
+def needs_recordings(cls):
+    """Marks a class that serves the shared printer recordings: skipped
+    when they are missing, and run by `test_snmp.py --recordings` (meson's
+    snmp-recordings) instead of by the plain run (snmp-peers)."""
+    cls.needs_recordings = True
+    return unittest.skipUnless(peers.testdata_present(),
+                               "shared printer recordings not found at %s" % peers.TESTDATA)(cls)
 
 
 def snmp_example(doc):
@@ -43,15 +53,35 @@ def snmp_example(doc):
     raise AssertionError("%s has no [snmp] example" % doc)
 
 
-@unittest.skipUnless(peers.testdata_present(), "shared printer recordings not found at %s" % peers.TESTDATA)
+@needs_recordings
 class SnmpSweep(scoutlib.AgentTest):
     @classmethod
     def setUpClass(cls):
         cls.names = peers.recordings()
-        cls.sim = peers.Snmpsim(cls.names, first=20, port=PORT).start()
-        cls.snmpd = peers.Snmpd(SNMPD_IP, PORT).start()
-        cls.listener = peers.Listener(EXCLUDED_IP, PORT)
         cls.expected = E.load_expected(peers.TESTDATA)
+        sim = peers.Snmpsim(cls.names, first=20)
+        # the printers, the host that is not one and the excluded address
+        # all on one port, free on each of them
+        cls.sim, cls.snmpd, cls.listener = peers.on_free_port(sim.addrs() + [SNMPD_IP, EXCLUDED_IP],
+                                                              lambda port: cls.start_peers(sim, port))
+        cls.port = cls.sim.port
+
+    @staticmethod
+    def start_peers(sim, port):
+        sim.port = port
+        sim.start()
+        try:
+            snmpd = peers.Snmpd(SNMPD_IP, port).start()
+        except BaseException:
+            sim.stop()
+            raise
+        try:
+            listener = peers.Listener(EXCLUDED_IP, port)
+        except BaseException:
+            snmpd.stop()
+            sim.stop()
+            raise
+        return sim, snmpd, listener
 
     @classmethod
     def tearDownClass(cls):
@@ -79,12 +109,13 @@ class SnmpSweep(scoutlib.AgentTest):
 
     def test_sweep_reads_every_printer(self):
         a = self.agent()
-        a.write_config(snmp_config(a))
+        a.write_config(snmp_config(a, self.port))
         a.start()
         self.listener.count()
         out = self.scan(a)
         n = len(self.names)
-        self.assertIn("probed 80 of 80 addresses", out.replace("79 of 79", "80 of 80"))
+        # 127.0.0.1-127.0.0.80 less the excluded address
+        self.assertIn("probed 79 of 79 addresses", out)
         self.assertIn("%d answered, %d printers" % (n + 1, n), out)
 
         devices = self.devices(a)
@@ -155,7 +186,7 @@ class SnmpSweep(scoutlib.AgentTest):
                 section = "\n".join("ranges = 127.0.0.20-127.0.0.%d" % (19 + n) if line.startswith("ranges") else line
                                      for line in example.splitlines())
                 a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") + "\n" + section +
-                               "\nport = %d\n" % PORT)
+                               "\nport = %d\n" % self.port)
                 a.start()
                 # the windows as written may be closed now: --force sweeps anyway
                 p = a.ctl("scan", "--wait", "--force", timeout=120)
@@ -172,7 +203,7 @@ class SnmpSweep(scoutlib.AgentTest):
 
     def test_table_and_status(self):
         a = self.agent()
-        a.write_config(snmp_config(a))
+        a.write_config(snmp_config(a, self.port))
         a.start()
         self.scan(a)
         p = a.ctl("devices")
@@ -192,7 +223,7 @@ class SnmpSweep(scoutlib.AgentTest):
         t = time.localtime(time.time() + 12 * 3600)
         win = "%s %02d:%02d-%02d:%02d" % (("mon", "tue", "wed", "thu", "fri", "sat", "sun")[t.tm_wday], t.tm_hour,
                                           t.tm_min, t.tm_hour, (t.tm_min + 1) % 60)
-        a.write_config(snmp_config(a, "windows = %s\n" % win))
+        a.write_config(snmp_config(a, self.port, "windows = %s\n" % win))
         a.start()
         p = a.ctl("scan", "--wait")
         self.assertEqual(p.returncode, 1)
@@ -205,7 +236,7 @@ class SnmpSweep(scoutlib.AgentTest):
         self.assertIn("%d printers" % len(self.names), p.stdout)
 
 
-@unittest.skipUnless(peers.testdata_present(), "shared printer recordings not found at %s" % peers.TESTDATA)
+@needs_recordings
 class SnmpIdentity(scoutlib.AgentTest):
     """A printer that moves to another address, and a meter that goes down."""
 
@@ -220,14 +251,16 @@ class SnmpIdentity(scoutlib.AgentTest):
         return "\n".join(out) + "\n"
 
     def serve(self, first, total):
-        return peers.Snmpsim(["sharp"], first=first, port=PORT, extra={"sharp": self.recording(total)}).start()
+        return peers.Snmpsim(["sharp"], first=first, port=self.port, extra={"sharp": self.recording(total)}).start()
 
     def test_moves_and_resets(self):
+        # one port for both addresses; the printers come and go on it
+        self.port = peers.free_udp_port(["127.0.0.90", "127.0.0.91"])
         a = self.agent()
         a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") +
                        "\n[snmp]\nenabled = yes\nranges = 127.0.0.90-127.0.0.91\nport = %d\n"
                        "timeout_ms = 500\nretries = 0\nrate = 0\ndiscovery_interval = 0\n"
-                       "status_interval = 1s\n" % PORT)
+                       "status_interval = 1s\n" % self.port)
         a.start()
         sim = self.serve(90, 1000)
         try:
@@ -256,7 +289,7 @@ class SnmpIdentity(scoutlib.AgentTest):
         self.assertIn("a meter went down", a.log())
 
         # another printer takes .91: a status read notices and reads it whole
-        other = peers.Snmpsim(["hp_clj-pro-m252dw"], first=91, port=PORT).start()
+        other = peers.Snmpsim(["hp_clj-pro-m252dw"], first=91, port=self.port).start()
         try:
             def two(st):
                 return [m for m in st["modules"] if m["name"] == "snmp"][0]["printers"] == 2
@@ -271,7 +304,7 @@ class SnmpIdentity(scoutlib.AgentTest):
         self.assertEqual(rc, 0)
 
 
-@unittest.skipUnless(peers.testdata_present(), "shared printer recordings not found at %s" % peers.TESTDATA)
+@needs_recordings
 class SnmpSlowPrinter(scoutlib.AgentTest):
     """A printer slow to answer what only the read asks (snmpsim's delay
     variation on its supply names): scan --wait answers after the printer it
@@ -283,12 +316,12 @@ class SnmpSlowPrinter(scoutlib.AgentTest):
                           if line.startswith("1.3.6.1.2.1.43.11.1.1.6.1.") else line + "\n"
                           for line in f.read().splitlines())
         self.assertIn("delay", rec)
-        sim = peers.Snmpsim(["slow"], first=95, port=PORT, extra={"slow": rec}).start()
+        sim = peers.Snmpsim(["slow"], first=95, extra={"slow": rec}).start()
         try:
             a = self.agent()
             a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") +
                            "\n[snmp]\nenabled = yes\nranges = 127.0.0.95\nport = %d\ntimeout_ms = 8000\nrate = 0\n"
-                           "retries = 0\ndiscovery_interval = 0\nstatus_interval = 0\n" % PORT)
+                           "retries = 0\ndiscovery_interval = 0\nstatus_interval = 0\n" % sim.port)
             a.start()
             p = a.ctl("scan", "--wait", timeout=120)
             self.assertEqual(p.returncode, 0, p.stderr)
@@ -309,7 +342,7 @@ class SnmpV3(scoutlib.AgentTest):
 
     @classmethod
     def setUpClass(cls):
-        cls.snmpd = peers.Snmpd(cls.IP, PORT).start()
+        cls.snmpd = peers.Snmpd(cls.IP).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -320,7 +353,7 @@ class SnmpV3(scoutlib.AgentTest):
             "\n[snmp]\nenabled = yes\nranges = 127.0.0.71-127.0.0.73\nversion = 3\n"
             "v3_user = %s\nv3_auth = sha\nv3_auth_password = %s\nv3_priv = aes\nv3_priv_password = %s\n"
             "port = %d\ntimeout_ms = 500\nretries = 1\ndiscovery_interval = 0\n"
-            % (peers.Snmpd.V3_USER, auth_pass, peers.Snmpd.V3_PRIV, PORT))
+            % (peers.Snmpd.V3_USER, auth_pass, peers.Snmpd.V3_PRIV, self.snmpd.port))
 
     def test_v3_user_answers(self):
         a = self.agent()
@@ -352,14 +385,14 @@ class SnmpV3(scoutlib.AgentTest):
 class SnmpIPv6(scoutlib.AgentTest):
     def test_sweep_over_ipv6(self):
         try:
-            d = peers.Snmpd("::1", 1162).start()
+            d = peers.Snmpd("::1").start()
         except (RuntimeError, OSError) as e:
             self.skipTest("no IPv6 loopback here: %s" % e)
         try:
             a = self.agent()
             a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") +
-                           "\n[snmp]\nenabled = yes\nranges = ::1, ::2\nport = 1162\ntimeout_ms = 500\n"
-                           "retries = 0\ndiscovery_interval = 0\n")
+                           "\n[snmp]\nenabled = yes\nranges = ::1, ::2\nport = %d\ntimeout_ms = 500\n"
+                           "retries = 0\ndiscovery_interval = 0\n" % d.port)
             a.start()
             p = a.ctl("scan", "--wait", timeout=60)
             self.assertEqual(p.returncode, 0, p.stderr)
@@ -371,14 +404,24 @@ class SnmpIPv6(scoutlib.AgentTest):
             d.stop()
 
 
+def silent_port(test, addrs):
+    """A port on which addrs never answer: held there by sockets that only
+    count (so no other run's peer answers) until the test ends."""
+    held = peers.listeners(addrs)
+    for ls in held:
+        test.addCleanup(ls.close)
+    return held[0].port
+
+
 class SnmpSilent(scoutlib.AgentTest):
     def test_single_silent_address(self):
         # the sweep's last probe used to end the sweep before it was
         # counted, so a one-address scan --wait never got its answer
+        port = silent_port(self, ["127.0.0.200"])
         a = self.agent()
         a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") +
-                       "\n[snmp]\nenabled = yes\nranges = 127.0.0.200\nport = 1199\ntimeout_ms = 200\n"
-                       "retries = 0\ndiscovery_interval = 0\n")
+                       "\n[snmp]\nenabled = yes\nranges = 127.0.0.200\nport = %d\ntimeout_ms = 200\n"
+                       "retries = 0\ndiscovery_interval = 0\n" % port)
         a.start()
         p = a.ctl("scan", "--wait", timeout=15)
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -389,10 +432,12 @@ class SnmpSilent(scoutlib.AgentTest):
         a.stop()
 
     def test_more_communities_than_inflight(self):
+        port = silent_port(self, ["127.0.0.%d" % i for i in range(200, 204)])
         a = self.agent()
         a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") +
                        "\n[snmp]\nenabled = yes\nranges = 127.0.0.200-127.0.0.203\ncommunities = a, b, c\n"
-                       "max_inflight = 1\nport = 1199\ntimeout_ms = 100\nretries = 0\ndiscovery_interval = 0\n")
+                       "max_inflight = 1\nport = %d\ntimeout_ms = 100\nretries = 0\ndiscovery_interval = 0\n"
+                       % port)
         a.start()
         p = a.ctl("scan", "--wait", timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -441,9 +486,10 @@ class SnmpCommands(scoutlib.AgentTest):
     def test_device_id_of_multibyte_characters(self):
         # the id is quoted in the error, cut to 100 bytes: once in the middle
         # of a character, which made the reply invalid and closed the socket
+        port = silent_port(self, ["127.0.0.200"])
         a = self.agent()
         a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") +
-                       "\n[snmp]\nenabled = yes\nranges = 127.0.0.200\nport = 1199\ndiscovery_interval = 0\n")
+                       "\n[snmp]\nenabled = yes\nranges = 127.0.0.200\nport = %d\ndiscovery_interval = 0\n" % port)
         a.start()
         for key in ("a" + "é" * 80, "€" * 60, "x" * 99 + "😀"):
             p = a.ctl("device", key)
@@ -496,7 +542,7 @@ class SnmpConfig(scoutlib.AgentTest):
         first = base.count("\n") + 4  # the blank line, [snmp], enabled, ranges
         a.write_config(base + "\n[snmp]\nenabled = yes\n"
                        "ranges = 10.0.0.0/24, 8.8.8.0/30, 239.255.255.250, 192.168.1.0/24\n"
-                       "rate = 20000\ndiscovery_interval = 30s\nport = 1199\n")
+                       "rate = 20000\ndiscovery_interval = 30s\nport = 1199\n")  # only checked: nothing is sent
         p = a.spawn(["--check-config", "-c", a.config_path])
         p.wait(10)
         out = a.log()
@@ -520,9 +566,10 @@ class SnmpConfig(scoutlib.AgentTest):
         self.assertEqual(b.log().strip(), "")
 
     def test_warning_logged_at_start(self):
+        port = silent_port(self, ["127.0.0.200"])
         a = self.agent()
         a.write_config(scoutlib.config_text(a.state_dir, health="enabled = no\n") +
-                       "\n[snmp]\nenabled = yes\nranges = 127.0.0.200\nport = 1199\ndiscovery_interval = 10s\n")
+                       "\n[snmp]\nenabled = yes\nranges = 127.0.0.200\nport = %d\ndiscovery_interval = 10s\n" % port)
         a.start()
         self.assertIn("warning: [snmp] discovery_interval: under a minute", a.log())
         self.assertEqual(a.module("snmp")["state"], "running")
@@ -538,5 +585,18 @@ class SnmpConfig(scoutlib.AgentTest):
         self.assertNotIn("s3cret", a.log())
 
 
+def select(recordings):
+    """The test classes here that need the recordings, or the others."""
+    return sorted(name for name, c in globals().items()
+                  if isinstance(c, type) and issubclass(c, unittest.TestCase) and c.__module__ == __name__ and
+                  getattr(c, "needs_recordings", False) == recordings)
+
+
 if __name__ == "__main__":
+    # --recordings: only the classes that need the shared recordings (all
+    # skipped, exit 77, without them); no argument: all the others; names
+    # of classes or tests: those
+    args = sys.argv[1:]
+    if not args or args == ["--recordings"]:
+        sys.argv[1:] = select(bool(args))
     scoutlib.main()
