@@ -168,9 +168,9 @@ class Render(scoutlib.AgentTest):
                 self.assertTrue(ln.startswith("description"), ln)
         readings = [ln for ln in text.splitlines() if ln.startswith("2024-01-0")]
         self.assertEqual(len(readings), 3, text)
-        # time (escaped), total, mono, color
+        # time (escaped), total, mono, color, reset (absent here: "-")
         self.assertEqual([ln.split() for ln in readings],
-                         [["2024-01-0%dT00:00:00Z\\x1b[2J" % (i + 1), str(i), str(i), "0"] for i in range(3)])
+                         [["2024-01-0%dT00:00:00Z\\x1b[2J" % (i + 1), str(i), str(i), "0", "-"] for i in range(3)])
 
     def test_status_escapes_everything(self):
         st = {"version": "1.0\x1b[2J", "pid": 1, "uptime_s": 5, "config": "/etc/scout\n.conf",
