@@ -1,11 +1,12 @@
 /* The agent's lifecycle. Start-up: load and validate the config, take the
- * state directory (a lock so two agents never share it), open the store,
- * listen on the status socket, start the modules, tell systemd READY=1.
- * SIGHUP (or the "reload" command) parses and validates the new file off the
- * loop and applies it only when all of it is good. SIGTERM/SIGINT stop the
- * modules, then close every handle, so uv_loop_close() returns 0. */
-#include "agent.h"
-
+ * state directory (a lock so two agents never share it), open the store and
+ * keep the run record (clean or unclean stops, crash loops), listen on the
+ * status socket, start the modules, tell systemd READY=1 and keep its
+ * STATUS= line and watchdog current. SIGHUP starts a reload (agent-reload.c);
+ * SIGTERM/SIGINT stop the modules, then close every handle, so
+ * uv_loop_close() returns 0. This file owns struct agent and its handles;
+ * the status replies are in agent-status.c, the metrics in agent-metrics.c,
+ * the configuration in agent-config.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "agent-internal.h"
 #include "bus.h"
 #include "config.h"
 #include "log.h"
@@ -33,158 +35,8 @@
 #include "modules/health/health.h"
 
 #define STOP_TIMEOUT_MS 4500
-/* Unclean starts in a row from which the agent calls it a crash loop. */
-#define CRASH_LOOP_STARTS 3
 
-const char scout_default_config[] = "; scoutd's built-in configuration: state under ./var, no cloud.\n"
-				    "[agent]\n"
-				    "state_dir = ./var\n"
-				    "status_socket = ./var/scoutd.sock\n"
-				    "log_level = info\n"
-				    "\n"
-				    "[health]\n"
-				    "enabled = yes\n";
-
-/* ---- the [agent] section ---------------------------------------------- */
-
-struct agent_conf {
-	char *state_dir;
-	char *status_socket;
-	char *status_group;
-	int log_level; /* index into log_levels */
-	uint64_t store_max_size;
-	uint64_t status_idle_timeout; /* ms */
-};
-
-static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
-
-static const struct scout_option agent_options[] = {
-	{.key = "state_dir",
-	 .type = SCOUT_OPT_PATH,
-	 .offset = offsetof(struct agent_conf, state_dir),
-	 .def = "./var",
-	 .help = "directory for the store and the lock file; created (mode 0750) if missing; must belong to "
-		 "scoutd's user (or root) and not be writable by group or others"},
-	{.key = "status_socket",
-	 .type = SCOUT_OPT_STRING,
-	 .offset = offsetof(struct agent_conf, status_socket),
-	 .def = "",
-	 .help = "path of the status socket; empty means STATE_DIR/scoutd.sock"},
-	{.key = "status_group",
-	 .type = SCOUT_OPT_STRING,
-	 .offset = offsetof(struct agent_conf, status_group),
-	 .def = "",
-	 .help = "group whose members may use the status socket; empty means the agent's group"},
-	{.key = "log_level",
-	 .type = SCOUT_OPT_ENUM,
-	 .offset = offsetof(struct agent_conf, log_level),
-	 .def = "info",
-	 .choices = log_levels,
-	 .help = "error, warn, info or debug"},
-	{.key = "store_max_size",
-	 .type = SCOUT_OPT_SIZE,
-	 .offset = offsetof(struct agent_conf, store_max_size),
-	 .def = "4G",
-	 .min = 1 << 20,
-	 .max = INT64_C(1) << 40,
-	 .help = "largest size the store may grow to"},
-	{.key = "status_idle_timeout",
-	 .type = SCOUT_OPT_DURATION,
-	 .offset = offsetof(struct agent_conf, status_idle_timeout),
-	 .def = "60s",
-	 .min = 1000,
-	 .max = 86400000,
-	 .help = "a status connection with no request in flight that reads and writes nothing this long is "
-		 "closed"},
-	{0},
-};
-
-static void agent_check(void *conf, struct scout_check *c)
-{
-	struct agent_conf *a = conf;
-
-	if (!*a->status_socket) {
-		free(a->status_socket);
-		if (asprintf(&a->status_socket, "%s/scoutd.sock", a->state_dir) < 0) {
-			a->status_socket = NULL;
-			scout_check_error(c, "status_socket", "out of memory");
-			return;
-		}
-	}
-	if (strlen(a->status_socket) >= 108)
-		scout_check_error(c, a->status_socket[0] ? "status_socket" : "state_dir",
-				  "socket path '%s' is longer than 107 bytes", a->status_socket);
-}
-
-static const struct scout_section agent_section = {
-	.name = "agent",
-	.options = agent_options,
-	.conf_size = sizeof(struct agent_conf),
-	.check = agent_check,
-};
-
-/* ---- state ------------------------------------------------------------ */
-
-struct run_record {
-	uint64_t starts;
-	bool running; /* true while a run is in progress: still set after a crash */
-	uint64_t started, stopped;
-	uint64_t unclean; /* starts in a row, up to this one, after a run that did not stop */
-};
-
-struct reload_job {
-	uv_work_t work;
-	struct agent *agent;
-	char *path;
-	struct scout_diag diag;
-	struct scout_config *config;
-	int r;
-};
-
-struct waiter {
-	struct scout_status_req *req;
-	struct waiter *next;
-};
-
-struct agent {
-	uv_loop_t loop;
-	const struct scout_schema *schema;
-	char *config_path; /* NULL: embedded */
-	struct agent_conf *conf;
-	struct scout_host *host;
-	struct scout_bus *bus;
-	struct scout_store *store;
-	struct scout_db *db;
-	struct scout_status_server *status;
-	struct scout_sub *health_sub;
-	uv_signal_t sig[3];
-	uv_timer_t watchdog, stop_timer;
-	int lock_fd;
-	uint64_t start_hr;
-	time_t started;
-	struct run_record prev;
-	bool have_prev;
-	uint64_t unclean_starts;
-	bool stopping, forced;
-	bool stopped_rest; /* finish_stop ran: only a reload job may be left */
-	int exit_code;
-	/* reload */
-	bool reloading, reload_again;
-	struct waiter *waiters;
-	unsigned reloads_ok, reloads_failed;
-	time_t reload_time;
-	json_t *reload_errors, *reload_notes;
-	/* last health report */
-	bool health_known, health_ok;
-	char health_problem[256];
-};
-
-static uint64_t uptime_s(const struct agent *a)
-{
-	return (uv_hrtime() - a->start_hr) / 1000000000u;
-}
-
-static void notify_status(struct agent *a)
+void agent_notify_status(struct agent *a)
 {
 	size_t running = scout_host_count(a->host, SCOUT_MOD_RUNNING);
 	size_t failed = scout_host_count(a->host, SCOUT_MOD_FAILED);
@@ -252,327 +104,6 @@ static void load_run(struct agent *a)
 	free(data);
 }
 
-/* ---- status ------------------------------------------------------------ */
-
-static json_t *store_json(struct agent *a)
-{
-	struct scout_store_info info;
-
-	if (scout_store_info(a->store, &info) < 0)
-		return json_null();
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:i}", "path", scout_store_path(a->store), "used_bytes",
-			 (json_int_t)info.used, "map_bytes", (json_int_t)info.map_size, "max_bytes",
-			 (json_int_t)info.max_size, "file_bytes", (json_int_t)info.file_size, "readers",
-			 (int)info.readers);
-}
-
-static json_t *bus_json(struct agent *a)
-{
-	json_t *o = json_object();
-
-	for (size_t t = 0; t < scout_bus_topics(a->bus); t++) {
-		const struct scout_topic *topic = scout_bus_topic_at(a->bus, t);
-		const struct scout_topic_stats *st = scout_topic_stats(topic);
-		json_object_set_new(o, scout_topic_name(topic),
-				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "published", (json_int_t)st->published,
-					      "delivered", (json_int_t)st->delivered, "dropped",
-					      (json_int_t)st->dropped, "requests", (json_int_t)st->requests, "replies",
-					      (json_int_t)st->replies, "timed_out", (json_int_t)st->timed_out));
-	}
-	return o;
-}
-
-static void iso_time(time_t t, char *buf, size_t size)
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static json_t *time_json(time_t t)
-{
-	char buf[32];
-
-	if (!t)
-		return json_null();
-	iso_time(t, buf, sizeof(buf));
-	return json_string(buf);
-}
-
-static json_t *status_json(struct agent *a)
-{
-	const struct scout_status_stats *ss = scout_status_stats(a->status);
-	size_t rss = 0;
-	json_t *mods = json_array(), *o;
-
-	uv_resident_set_memory(&rss);
-	scout_host_status(a->host, mods);
-	o = json_pack("{s:s, s:i, s:I, s:o, s:o, s:s, s:s, s:s, s:I}", "version", SCOUT_VERSION, "pid", (int)getpid(),
-		      "uptime_s", (json_int_t)uptime_s(a), "started", time_json(a->started), "config",
-		      a->config_path ? json_string(a->config_path) : json_string(SCOUT_EMBEDDED_NAME), "state_dir",
-		      a->conf->state_dir, "status_socket", a->conf->status_socket, "log_level",
-		      log_levels[a->conf->log_level], "rss_bytes", (json_int_t)rss);
-	json_object_set_new(o, "previous_run",
-			    !a->have_prev ? json_string("none")
-					  : json_string(a->prev.running ? "unclean" : "clean"));
-	json_object_set_new(o, "starts", json_integer((json_int_t)(a->prev.starts + 1)));
-	json_object_set_new(o, "unclean_starts", json_integer((json_int_t)a->unclean_starts));
-	json_object_set_new(o, "crash_loop", json_boolean(a->unclean_starts >= CRASH_LOOP_STARTS));
-	json_object_set_new(o, "modules", mods);
-	json_object_set_new(o, "bus", bus_json(a));
-	json_object_set_new(o, "store", store_json(a));
-	json_object_set_new(o, "socket",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "open", (json_int_t)ss->open,
-				      "connections", (json_int_t)ss->connections, "requests", (json_int_t)ss->requests,
-				      "errors", (json_int_t)ss->errors, "denied", (json_int_t)ss->denied, "busy",
-				      (json_int_t)ss->busy, "idle_closed", (json_int_t)ss->idle_closed,
-				      "overflow_closed", (json_int_t)ss->overflow_closed, "queued_bytes",
-				      (json_int_t)ss->queued_bytes));
-	json_t *last = json_null();
-	if (a->reload_time)
-		last = json_pack("{s:o, s:b, s:O, s:O}", "time", time_json(a->reload_time), "ok",
-				 json_array_size(a->reload_errors) == 0, "errors", a->reload_errors, "notes",
-				 a->reload_notes);
-	json_object_set_new(o, "reload",
-			    json_pack("{s:i, s:i, s:o}", "ok", a->reloads_ok, "failed", a->reloads_failed, "last", last));
-	return o;
-}
-
-static void metric_name(char *out, size_t size, const char *a, const char *b)
-{
-	size_t k = (size_t)snprintf(out, size, "scout_%s_%s", a, b);
-	for (size_t i = 6; i < k && i < size; i++)
-		if (!((out[i] >= 'a' && out[i] <= 'z') || (out[i] >= '0' && out[i] <= '9') || out[i] == '_'))
-			out[i] = '_';
-}
-
-/* Prometheus text exposition of the counters in the status object. */
-static char *metrics_text(struct agent *a)
-{
-	json_t *st = status_json(a);
-	char *buf = NULL, name[128];
-	size_t len = 0, i;
-	json_t *m, *v;
-	const char *k;
-	FILE *f = open_memstream(&buf, &len);
-
-	if (!f) {
-		json_decref(st);
-		return NULL;
-	}
-	fprintf(f, "# HELP scout_info Agent version.\n# TYPE scout_info gauge\nscout_info{version=\"%s\"} 1\n",
-	       SCOUT_VERSION);
-	fprintf(f, "# TYPE scout_uptime_seconds gauge\nscout_uptime_seconds %" PRIu64 "\n", uptime_s(a));
-	fprintf(f, "# TYPE scout_rss_bytes gauge\nscout_rss_bytes %" JSON_INTEGER_FORMAT "\n",
-	       json_integer_value(json_object_get(st, "rss_bytes")));
-	json_t *store = json_object_get(st, "store");
-	fprintf(f, "# TYPE scout_store_used_bytes gauge\nscout_store_used_bytes %" JSON_INTEGER_FORMAT "\n",
-	       json_integer_value(json_object_get(store, "used_bytes")));
-	fprintf(f, "# TYPE scout_store_map_bytes gauge\nscout_store_map_bytes %" JSON_INTEGER_FORMAT "\n",
-	       json_integer_value(json_object_get(store, "map_bytes")));
-	fprintf(f, "# TYPE scout_reloads_total counter\nscout_reloads_total{result=\"ok\"} %u\n"
-			      "scout_reloads_total{result=\"failed\"} %u\n",
-	       a->reloads_ok, a->reloads_failed);
-	json_t *sock = json_object_get(st, "socket");
-	json_object_foreach(sock, k, v)
-	{
-		metric_name(name, sizeof(name), "status_socket", k);
-		fprintf(f, "# TYPE %s %s\n%s %" JSON_INTEGER_FORMAT "\n", name,
-		       strcmp(k, "open") && strcmp(k, "queued_bytes") ? "counter" : "gauge", name,
-		       json_integer_value(v));
-	}
-	fprintf(f, "# HELP scout_module_up 1 when the module is running.\n# TYPE scout_module_up gauge\n");
-	json_array_foreach(json_object_get(st, "modules"), i, m)
-	{
-		fprintf(f, "scout_module_up{module=\"%s\",state=\"%s\"} %d\n",
-		       json_string_value(json_object_get(m, "name")), json_string_value(json_object_get(m, "state")),
-		       strcmp(json_string_value(json_object_get(m, "state")), "running") == 0);
-	}
-	json_array_foreach(json_object_get(st, "modules"), i, m)
-	{
-		const char *mod = json_string_value(json_object_get(m, "name"));
-		json_object_foreach(json_object_get(m, "counters"), k, v)
-		{
-			if (!json_is_number(v))
-				continue;
-			metric_name(name, sizeof(name), mod, k);
-			fprintf(f, "%s %.17g\n", name, json_number_value(v));
-		}
-	}
-	static const char *const bus_fields[] = {"published", "delivered", "dropped", "requests", "replies",
-						 "timed_out"};
-	for (size_t b = 0; b < 6; b++) {
-		fprintf(f, "# TYPE scout_bus_%s_total counter\n", bus_fields[b]);
-		json_object_foreach(json_object_get(st, "bus"), k, v)
-		{
-			fprintf(f, "scout_bus_%s_total{topic=\"%s\"} %" JSON_INTEGER_FORMAT "\n",
-			       bus_fields[b], k, json_integer_value(json_object_get(v, bus_fields[b])));
-		}
-	}
-	fclose(f);
-	json_decref(st);
-	return buf;
-}
-
-/* ---- reload ------------------------------------------------------------ */
-
-static void start_reload(struct agent *a);
-static void close_handle(uv_handle_t *h);
-
-static void reload_work(uv_work_t *w)
-{
-	struct reload_job *j = w->data;
-
-	if (j->path)
-		j->r = scout_config_load(j->agent->schema, j->path, &j->diag, &j->config);
-	else
-		j->r = scout_config_parse(j->agent->schema, SCOUT_EMBEDDED_NAME, scout_default_config,
-					  strlen(scout_default_config), &j->diag, &j->config);
-}
-
-static void note(json_t *notes, const char *key, const char *old, const char *new)
-{
-	char msg[600];
-
-	if (strcmp(old, new) == 0)
-		return;
-	snprintf(msg, sizeof(msg), "[agent] %s: change from '%s' to '%s' takes effect at the next start", key, old,
-		 new);
-	log_warn("reload: %s", msg);
-	json_array_append_new(notes, json_string(msg));
-}
-
-static void apply(struct agent *a, struct scout_config *cfg, json_t *refused)
-{
-	struct agent_conf *n = scout_config_take(cfg, 0);
-	char oldsz[32], newsz[32];
-
-	note(a->reload_notes, "state_dir", a->conf->state_dir, n->state_dir);
-	note(a->reload_notes, "status_socket", a->conf->status_socket, n->status_socket);
-	note(a->reload_notes, "status_group", a->conf->status_group, n->status_group);
-	snprintf(oldsz, sizeof(oldsz), "%" PRIu64, a->conf->store_max_size);
-	snprintf(newsz, sizeof(newsz), "%" PRIu64, n->store_max_size);
-	note(a->reload_notes, "store_max_size", oldsz, newsz);
-	enum scout_log_level lvl;
-	a->conf->log_level = n->log_level;
-	a->conf->status_idle_timeout = n->status_idle_timeout;
-	scout_status_set_idle_timeout(a->status, n->status_idle_timeout);
-	if (scout_log_level_parse(log_levels[n->log_level], &lvl) == 0)
-		scout_log_set_level(lvl);
-	scout_section_conf_free(&agent_section, n);
-	scout_host_reload(a->host, cfg, refused);
-}
-
-static void reload_done(uv_work_t *w, int status)
-{
-	struct reload_job *j = w->data;
-	struct agent *a = j->agent;
-	json_t *refused = json_array();
-
-	a->reloading = false;
-	a->reload_time = time(NULL);
-	json_decref(a->reload_errors);
-	json_decref(a->reload_notes);
-	a->reload_errors = json_array();
-	a->reload_notes = json_array();
-	if (status < 0 || a->stopping) {
-		json_array_append_new(a->reload_errors, json_string(status < 0 ? "reload cancelled" : "agent stopping"));
-	} else if (j->r < 0) {
-		for (size_t i = 0; i < j->diag.n; i++) {
-			log_error("reload: %s", j->diag.msgs[i]);
-			json_array_append_new(a->reload_errors, json_string(j->diag.msgs[i]));
-		}
-		if (!j->diag.n)
-			json_array_append_new(a->reload_errors, json_string(strerror(-j->r)));
-		log_error("reload: rejected; still running on the previous configuration");
-	} else {
-		for (size_t i = 0; i < j->diag.n; i++) {
-			log_warn("reload: %s", j->diag.msgs[i]);
-			json_array_append_new(a->reload_notes, json_string(j->diag.msgs[i]));
-		}
-		json_t *m;
-		size_t i;
-		apply(a, j->config, refused);
-		/* the others run on the new file; a module that refused keeps
-		 * its previous settings, and the reload is not "applied" */
-		json_array_foreach(refused, i, m)
-			json_array_append_new(a->reload_errors,
-					      json_sprintf("%s: reload refused: %s; it keeps its previous settings",
-							   json_string_value(json_object_get(m, "module")),
-							   json_string_value(json_object_get(m, "reason"))));
-		if (json_array_size(refused))
-			log_error("reload: applied %s except for %zu module%s that refused it",
-				  j->path ? j->path : SCOUT_EMBEDDED_NAME, json_array_size(refused),
-				  json_array_size(refused) == 1 ? "" : "s");
-		else
-			log_info("reload: applied %s", j->path ? j->path : SCOUT_EMBEDDED_NAME);
-	}
-	if (json_array_size(a->reload_errors))
-		a->reloads_failed++;
-	else
-		a->reloads_ok++;
-	scout_config_free(j->config);
-	scout_diag_free(&j->diag);
-	free(j->path);
-	free(j);
-	if (a->stopping && a->stopped_rest) {
-		uv_timer_stop(&a->stop_timer);
-		close_handle((uv_handle_t *)&a->stop_timer);
-	}
-
-	while (a->waiters) {
-		struct waiter *wt = a->waiters;
-		a->waiters = wt->next;
-		json_t *res = json_pack("{s:b, s:O, s:O, s:O}", "applied", json_array_size(a->reload_errors) == 0,
-					"errors", a->reload_errors, "notes", a->reload_notes, "refused", refused);
-		if (json_array_size(a->reload_errors))
-			scout_status_reply(wt->req, json_pack("{s:b, s:o}", "ok", 0, "reload", res));
-		else
-			scout_status_reply(wt->req, json_pack("{s:o}", "reload", res));
-		free(wt);
-	}
-	json_decref(refused);
-	if (a->stopping)
-		return;
-	sd_notify(0, "READY=1");
-	notify_status(a);
-	if (a->reload_again) {
-		a->reload_again = false;
-		start_reload(a);
-	}
-}
-
-static void start_reload(struct agent *a)
-{
-	struct reload_job *j;
-	struct timespec ts;
-
-	if (a->stopping)
-		return;
-	if (a->reloading) {
-		a->reload_again = true;
-		return;
-	}
-	j = calloc(1, sizeof(*j));
-	if (!j || (a->config_path && !(j->path = strdup(a->config_path)))) {
-		free(j);
-		log_error("reload: out of memory");
-		return;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
-		   (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
-	log_info("reload: reading %s", a->config_path ? a->config_path : SCOUT_EMBEDDED_NAME);
-	j->agent = a;
-	j->work.data = j;
-	a->reloading = true;
-	if (uv_queue_work(&a->loop, &j->work, reload_work, reload_done) < 0) {
-		a->reloading = false;
-		free(j->path);
-		free(j);
-	}
-}
-
 /* ---- stop -------------------------------------------------------------- */
 
 static void close_handle(uv_handle_t *h)
@@ -610,6 +141,12 @@ static void finish_stop(struct agent *a)
 	for (int i = 0; i < 3; i++)
 		close_handle((uv_handle_t *)&a->sig[i]);
 	close_handle((uv_handle_t *)&a->watchdog);
+}
+
+void agent_reload_settled(struct agent *a)
+{
+	uv_timer_stop(&a->stop_timer);
+	close_handle((uv_handle_t *)&a->stop_timer);
 }
 
 static void on_modules_stopped(void *arg)
@@ -657,7 +194,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	struct agent *a = h->data;
 
 	if (signum == SIGHUP)
-		start_reload(a);
+		agent_start_reload(a);
 	else
 		begin_stop(a, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
@@ -667,63 +204,6 @@ static void on_watchdog(uv_timer_t *t)
 	(void)t;
 	/* a stalled loop stops this timer, so systemd restarts the service */
 	sd_notify(0, "WATCHDOG=1");
-}
-
-/* ---- status requests --------------------------------------------------- */
-
-/* The core's commands, answered below; listed in help with the modules'. */
-static const char *const version_text[] = {"scoutd {version}", NULL};
-static const struct scout_command core_commands[] = {
-	{.name = "status", .help = "agent, modules, bus, store and last reload"},
-	{.name = "metrics", .help = "the same counters as Prometheus text"},
-	{.name = "reload", .help = "re-read the configuration (like SIGHUP) and show the result"},
-	{.name = "version", .help = "the agent's version", .text = version_text},
-	{.name = "help", .help = "the commands scoutd serves, with their arguments"},
-	{0},
-};
-
-static json_t *help_json(struct agent *a)
-{
-	json_t *arr = json_array();
-
-	for (const struct scout_command *c = core_commands; c->name; c++)
-		json_array_append_new(arr, scout_command_json(c, NULL));
-	scout_host_help(a->host, arr);
-	return arr;
-}
-
-static void on_request(struct scout_status_req *req, const char *cmd, json_t *request, void *arg)
-{
-	struct agent *a = arg;
-
-	if (strcmp(cmd, "status") == 0) {
-		scout_status_reply(req, json_pack("{s:o}", "status", status_json(a)));
-	} else if (strcmp(cmd, "metrics") == 0) {
-		char *text = metrics_text(a);
-		if (!text) {
-			scout_status_error(req, "internal", "out of memory");
-			return;
-		}
-		scout_status_reply(req, json_pack("{s:s}", "metrics", text));
-		free(text);
-	} else if (strcmp(cmd, "version") == 0) {
-		scout_status_reply(req, json_pack("{s:s}", "version", SCOUT_VERSION));
-	} else if (strcmp(cmd, "help") == 0) {
-		scout_status_reply(req, json_pack("{s:o}", "help", help_json(a)));
-	} else if (strcmp(cmd, "reload") == 0) {
-		struct waiter *w = calloc(1, sizeof(*w));
-		if (!w || a->stopping) {
-			free(w);
-			scout_status_error(req, "unavailable", "agent is stopping");
-			return;
-		}
-		w->req = req;
-		w->next = a->waiters;
-		a->waiters = w;
-		start_reload(a);
-	} else if (!scout_host_command(a->host, cmd, req, request)) {
-		scout_status_error(req, "unknown_command", "unknown command '%s'", cmd);
-	}
 }
 
 /* ---- health summary ---------------------------------------------------- */
@@ -744,7 +224,7 @@ static void on_health(const struct scout_msg *msg, void *arg)
 	a->health_known = true;
 	a->health_ok = rep.ok;
 	if (changed || !rep.ok)
-		notify_status(a);
+		agent_notify_status(a);
 }
 
 /* ---- start-up ---------------------------------------------------------- */
@@ -864,98 +344,6 @@ static void raise_nofile_limit(void)
 			  (unsigned long long)rl.rlim_max);
 }
 
-static int load_config(struct agent *a, const char *path, struct scout_config **ret)
-{
-	struct scout_diag diag = {0};
-	int r;
-
-	if (path)
-		r = scout_config_load(a->schema, path, &diag, ret);
-	else
-		r = scout_config_parse(a->schema, SCOUT_EMBEDDED_NAME, scout_default_config,
-				       strlen(scout_default_config), &diag, ret);
-	for (size_t i = 0; i < diag.n; i++) {
-		if (diag.warning[i])
-			log_warn("%s", diag.msgs[i]);
-		else
-			log_error("%s", diag.msgs[i]);
-	}
-	scout_diag_free(&diag);
-	return r;
-}
-
-int scout_agent_schema(const struct scout_schema **ret_schema)
-{
-	return scout_host_schema(&agent_section, ret_schema);
-}
-
-static const char *type_name(const struct scout_option *o)
-{
-	switch (o->type) {
-	case SCOUT_OPT_BOOL:
-		return "yes/no";
-	case SCOUT_OPT_INT:
-		return "integer";
-	case SCOUT_OPT_DURATION:
-		return "duration";
-	case SCOUT_OPT_SIZE:
-		return "size";
-	case SCOUT_OPT_STRING:
-		return "string";
-	case SCOUT_OPT_PATH:
-		return "path";
-	case SCOUT_OPT_ENUM:
-		return "choice";
-	case SCOUT_OPT_CUSTOM:
-		return "list";
-	}
-	return "?";
-}
-
-void scout_agent_config_reference(FILE *out)
-{
-	const struct scout_schema *schema;
-
-	if (scout_agent_schema(&schema) < 0)
-		return;
-	for (size_t i = 0; i < schema->n; i++) {
-		const struct scout_section *sec = schema->sections[i];
-		fprintf(out, "## [%s]\n\n| key | type | default | meaning |\n|---|---|---|---|\n", sec->name);
-		if (sec->has_enabled)
-			fprintf(out, "| `enabled` | yes/no | `%s` | run this module |\n", sec->default_enabled ? "yes" : "no");
-		for (const struct scout_option *o = sec->options; o && o->key; o++) {
-			char range[96] = "";
-			if ((o->min || o->max) && o->type == SCOUT_OPT_INT)
-				snprintf(range, sizeof(range), " (%lld to %lld)", (long long)o->min, (long long)o->max);
-			const char *def = !o->def ? "required" : *o->def ? o->def : "(empty)";
-			fprintf(out, "| `%s` | %s | %s%s%s | %s%s |\n", o->key, type_name(o), o->def && *o->def ? "`" : "",
-				def, o->def && *o->def ? "`" : "", o->help ? o->help : "", range);
-		}
-		fprintf(out, "\n");
-	}
-}
-
-int scout_agent_check(const char *path, FILE *out)
-{
-	const struct scout_schema *schema;
-	struct scout_diag diag = {0};
-	struct scout_config *cfg = NULL;
-	int r;
-
-	if (scout_host_schema(&agent_section, &schema) < 0)
-		return 1;
-	if (path)
-		r = scout_config_load(schema, path, &diag, &cfg);
-	else
-		r = scout_config_parse(schema, SCOUT_EMBEDDED_NAME, scout_default_config, strlen(scout_default_config),
-				       &diag, &cfg);
-	for (size_t i = 0; i < diag.n; i++)
-		fprintf(out, "%s\n", diag.msgs[i]);
-	scout_diag_free(&diag);
-	scout_config_free(cfg);
-	return r < 0 ? 1 : 0;
-}
-
 static void log_leftover(uv_handle_t *h, void *arg)
 {
 	(void)arg;
@@ -999,13 +387,13 @@ int scout_agent_run(const char *path)
 		return 1;
 	if (path)
 		a->config_path = absolute(path);
-	if (load_config(a, a->config_path, &cfg) < 0) {
+	if (agent_load_config(a, a->config_path, &cfg) < 0) {
 		log_error("agent: not started: the configuration has errors");
 		r = 1;
 		goto out;
 	}
 	a->conf = scout_config_take(cfg, 0);
-	scout_log_level_parse(log_levels[a->conf->log_level], &lvl);
+	scout_log_level_parse(agent_log_levels[a->conf->log_level], &lvl);
 	scout_log_set_level(lvl);
 	raise_nofile_limit();
 
@@ -1033,7 +421,7 @@ int scout_agent_run(const char *path)
 	if (a->have_prev && a->prev.running)
 		log_warn("agent: the previous run (started %" PRIu64 ") did not stop cleanly", a->prev.started);
 	a->unclean_starts = a->have_prev && a->prev.running ? a->prev.unclean + 1 : 0;
-	if (a->unclean_starts >= CRASH_LOOP_STARTS)
+	if (a->unclean_starts >= AGENT_CRASH_LOOP_STARTS)
 		log_warn("agent: %" PRIu64 " unclean starts in a row: a crash loop; the end of each earlier run's log "
 			 "says why (journalctl -u scoutd), and `scoutctl status` shows the count",
 			 a->unclean_starts);
@@ -1052,7 +440,7 @@ int scout_agent_run(const char *path)
 		r = 1;
 		goto close_loop;
 	}
-	if (scout_status_listen(&a->loop, a->conf->status_socket, a->conf->status_group, on_request, a, &a->status, err,
+	if (scout_status_listen(&a->loop, a->conf->status_socket, a->conf->status_group, agent_on_request, a, &a->status, err,
 				sizeof(err)) < 0) {
 		log_error("agent: status socket: %s", err);
 		a->status = NULL;
@@ -1078,7 +466,7 @@ int scout_agent_run(const char *path)
 		.bus = a->bus,
 		.store = a->store,
 		.state_dir = a->conf->state_dir,
-		.core_commands = core_commands,
+		.core_commands = agent_core_commands,
 	};
 	scout_host_start(a->host, &env, cfg);
 	scout_config_free(cfg);
@@ -1097,7 +485,7 @@ int scout_agent_run(const char *path)
 	log_info("agent: scoutd %s running (config %s, state %s, socket %s)", SCOUT_VERSION,
 		 a->config_path ? a->config_path : SCOUT_EMBEDDED_NAME, a->conf->state_dir, a->conf->status_socket);
 	sd_notify(0, "READY=1");
-	notify_status(a);
+	agent_notify_status(a);
 
 	uv_run(&a->loop, UV_RUN_DEFAULT);
 	r = a->exit_code;
