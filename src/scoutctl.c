@@ -1069,6 +1069,79 @@ static int render(const char *name, json_t *reply, json_t *cmd, bool json)
 	return 0;
 }
 
+/* The daemon's commands ({"cmd":"help"}), in *ret_help (caller frees), and
+ * the one named verb in it (borrowed from it). Returns 0, or the exit code
+ * after saying why. */
+static int find_command(const char *path, const char *verb, json_t **ret_help, json_t **ret_cmd)
+{
+	json_t *help_req = json_pack("{s:s}", "cmd", "help");
+	json_t *help = call(path, help_req, TIMEOUT_MS);
+	json_t *cmds, *cmd = NULL, *k;
+	size_t i;
+	int rc;
+
+	json_decref(help_req);
+	if (!json_is_true(json_object_get(help, "ok"))) {
+		rc = error_reply(help);
+		json_decref(help);
+		return rc;
+	}
+	cmds = json_object_get(help, "help");
+	json_array_foreach(cmds, i, k)
+		if (strcmp(otherwise(str(k, "name"), ""), verb) == 0)
+			cmd = k;
+	if (!cmd) {
+		term_line(stderr, "scoutctl: unknown command '%s'", verb);
+		usage(stderr);
+		fprintf(stderr, "\n");
+		print_help(stderr, cmds);
+		json_decref(help);
+		return 2;
+	}
+	*ret_help = help;
+	*ret_cmd = cmd;
+	return 0;
+}
+
+/* Sends cmd with the arguments in argv and renders its reply; returns the
+ * exit code. */
+static int run_command(const char *path, json_t *help, json_t *cmd, char **argv, int argc, bool json)
+{
+	const char *name = str(cmd, "name");
+	json_t *request = json_pack("{s:s}", "cmd", name), *reply;
+	int timeout_ms = TIMEOUT_MS, rc;
+
+	rc = build_request(cmd, argv, argc, request, &json, &timeout_ms);
+	if (rc) {
+		json_decref(request);
+		return rc;
+	}
+	if (strcmp(name, "help") == 0)
+		reply = json_incref(help);
+	else
+		reply = call(path, request, timeout_ms);
+	json_decref(request);
+	rc = render(name, reply, cmd, json);
+	json_decref(reply);
+	return rc;
+}
+
+/* Output that did not all reach stdout is not a success. */
+static int check_output(int rc)
+{
+	if (render_error) {
+		fprintf(stderr, "scoutctl: output incomplete: %s\n", strerror(-render_error));
+		rc = rc ? rc : 1;
+	}
+	/* a full disk or a closed pipe loses output: not a success */
+	int werr = fflush(stdout) != 0 ? errno : ferror(stdout) ? EIO : 0;
+	if (werr) {
+		fprintf(stderr, "scoutctl: cannot write output: %s\n", strerror(werr));
+		rc = rc ? rc : 1;
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1079,7 +1152,8 @@ int main(int argc, char **argv)
 	};
 	const char *path = NULL;
 	bool json = false;
-	int c, rc = 0;
+	json_t *help = NULL, *cmd = NULL;
+	int c, rc;
 
 	/* only for wcwidth(): the replies are UTF-8 whatever the user's locale,
 	 * and table columns are counted in what a UTF-8 terminal shows */
@@ -1109,53 +1183,9 @@ int main(int argc, char **argv)
 	const char *verb = argv[optind++];
 
 	/* the daemon's commands, then the one asked for */
-	json_t *help_req = json_pack("{s:s}", "cmd", "help");
-	json_t *help = call(path, help_req, TIMEOUT_MS);
-	json_decref(help_req);
-	if (!json_is_true(json_object_get(help, "ok"))) {
-		rc = error_reply(help);
-		json_decref(help);
+	if ((rc = find_command(path, verb, &help, &cmd)) != 0)
 		return rc;
-	}
-	json_t *cmds = json_object_get(help, "help"), *cmd = NULL, *k;
-	size_t i;
-	json_array_foreach(cmds, i, k)
-		if (strcmp(otherwise(str(k, "name"), ""), verb) == 0)
-			cmd = k;
-	if (!cmd) {
-		term_line(stderr, "scoutctl: unknown command '%s'", verb);
-		usage(stderr);
-		fprintf(stderr, "\n");
-		print_help(stderr, cmds);
-		json_decref(help);
-		return 2;
-	}
-	const char *name = str(cmd, "name");
-	json_t *request = json_pack("{s:s}", "cmd", name), *reply;
-	int timeout_ms = TIMEOUT_MS;
-	rc = build_request(cmd, argv + optind, argc - optind, request, &json, &timeout_ms);
-	if (rc) {
-		json_decref(request);
-		json_decref(help);
-		return rc;
-	}
-	if (strcmp(name, "help") == 0)
-		reply = json_incref(help);
-	else
-		reply = call(path, request, timeout_ms);
-	json_decref(request);
-	rc = render(name, reply, cmd, json);
-	json_decref(reply);
+	rc = run_command(path, help, cmd, argv + optind, argc - optind, json);
 	json_decref(help);
-	if (render_error) {
-		fprintf(stderr, "scoutctl: output incomplete: %s\n", strerror(-render_error));
-		rc = rc ? rc : 1;
-	}
-	/* a full disk or a closed pipe loses output: not a success */
-	int werr = fflush(stdout) != 0 ? errno : ferror(stdout) ? EIO : 0;
-	if (werr) {
-		fprintf(stderr, "scoutctl: cannot write output: %s\n", strerror(werr));
-		rc = rc ? rc : 1;
-	}
-	return rc;
+	return check_output(rc);
 }

@@ -364,14 +364,12 @@ static char *absolute(const char *path)
 	return out;
 }
 
-int scout_agent_run(const char *path)
+/* The process and the configuration: no core files, no SIGPIPE, the log
+ * level. On failure the agent does not start. */
+static int init_agent(struct agent *a, const char *path, struct scout_config **ret_config)
 {
-	struct agent agent = {.lock_fd = -1, .exit_code = 0}, *a = &agent;
 	struct scout_config *cfg = NULL;
-	struct run_record now = {0};
 	enum scout_log_level lvl;
-	char err[512];
-	int r;
 
 	/* Documents, keys and credentials pass through this process: keep them
 	 * out of core files. */
@@ -384,39 +382,28 @@ int scout_agent_run(const char *path)
 	a->reload_notes = json_array();
 
 	if (scout_host_schema(&agent_section, &a->schema) < 0 || scout_host_new(a->schema, &a->host) < 0)
-		return 1;
+		return -ENOMEM;
 	if (path)
 		a->config_path = absolute(path);
 	if (agent_load_config(a, a->config_path, &cfg) < 0) {
 		log_error("agent: not started: the configuration has errors");
-		r = 1;
-		goto out;
+		return -EINVAL;
 	}
 	a->conf = scout_config_take(cfg, 0);
 	scout_log_level_parse(agent_log_levels[a->conf->log_level], &lvl);
 	scout_log_set_level(lvl);
 	raise_nofile_limit();
+	*ret_config = cfg;
+	return 0;
+}
 
-	r = mkdirs(a->conf->state_dir, 0750);
-	if (r < 0) {
-		log_error("agent: cannot create state_dir %s: %s", a->conf->state_dir, strerror(-r));
-		r = 1;
-		goto out;
-	}
-	if (check_state_dir(a->conf->state_dir) < 0 || lock_state_dir(a) < 0) {
-		r = 1;
-		goto out;
-	}
-	if (scout_store_open(a->conf->state_dir, a->conf->store_max_size, &a->store, err, sizeof(err)) < 0) {
-		log_error("agent: %s", err);
-		r = 1;
-		goto out;
-	}
-	if ((r = scout_store_db(a->store, "agent", &a->db)) < 0) {
-		log_error("agent: store: cannot open database 'agent': %s", strerror(-r));
-		r = 1;
-		goto out;
-	}
+/* Reads the previous run's record (was it a crash? how many in a row?)
+ * and writes this one's as running, in ret_now. */
+static int record_start(struct agent *a, struct run_record *ret_now)
+{
+	struct run_record now;
+	int r;
+
 	load_run(a);
 	if (a->have_prev && a->prev.running)
 		log_warn("agent: the previous run (started %" PRIu64 ") did not stop cleanly", a->prev.started);
@@ -431,27 +418,55 @@ int scout_agent_run(const char *path)
 				  .unclean = a->unclean_starts};
 	if ((r = save_run(a, &now)) < 0) {
 		log_error("agent: store: cannot write: %s", strerror(-r));
-		r = 1;
-		goto out;
+		return r;
 	}
+	*ret_now = now;
+	return 0;
+}
 
-	uv_loop_init(&a->loop);
-	if (scout_bus_new(&a->loop, &a->bus) < 0) {
-		r = 1;
-		goto close_loop;
+/* The state directory (created, checked, locked), the store in it and the
+ * run record. */
+static int open_state(struct agent *a, struct run_record *ret_now)
+{
+	char err[512];
+	int r;
+
+	r = mkdirs(a->conf->state_dir, 0750);
+	if (r < 0) {
+		log_error("agent: cannot create state_dir %s: %s", a->conf->state_dir, strerror(-r));
+		return r;
 	}
-	if (scout_status_listen(&a->loop, a->conf->status_socket, a->conf->status_group, agent_on_request, a, &a->status, err,
-				sizeof(err)) < 0) {
+	if ((r = check_state_dir(a->conf->state_dir)) < 0 || (r = lock_state_dir(a)) < 0)
+		return r;
+	if ((r = scout_store_open(a->conf->state_dir, a->conf->store_max_size, &a->store, err, sizeof(err))) < 0) {
+		log_error("agent: %s", err);
+		return r;
+	}
+	if ((r = scout_store_db(a->store, "agent", &a->db)) < 0) {
+		log_error("agent: store: cannot open database 'agent': %s", strerror(-r));
+		return r;
+	}
+	return record_start(a, ret_now);
+}
+
+/* The bus, the status socket, the signals and the timers on a->loop. */
+static int open_loop(struct agent *a)
+{
+	static const int signums[3] = {SIGTERM, SIGINT, SIGHUP};
+	char err[512];
+
+	if (scout_bus_new(&a->loop, &a->bus) < 0)
+		return -ENOMEM;
+	if (scout_status_listen(&a->loop, a->conf->status_socket, a->conf->status_group, agent_on_request, a,
+				&a->status, err, sizeof(err)) < 0) {
 		log_error("agent: status socket: %s", err);
 		a->status = NULL;
-		r = 1;
 		a->exit_code = 1;
 		scout_bus_close(a->bus, on_bus_closed, a);
 		a->bus = NULL;
-		goto close_loop;
+		return -EIO;
 	}
 	scout_status_set_idle_timeout(a->status, a->conf->status_idle_timeout);
-	static const int signums[3] = {SIGTERM, SIGINT, SIGHUP};
 	for (int i = 0; i < 3; i++) {
 		uv_signal_init(&a->loop, &a->sig[i]);
 		a->sig[i].data = a;
@@ -460,7 +475,12 @@ int scout_agent_run(const char *path)
 	uv_timer_init(&a->loop, &a->watchdog);
 	uv_timer_init(&a->loop, &a->stop_timer);
 	a->watchdog.data = a->stop_timer.data = a;
+	return 0;
+}
 
+/* Starts the modules on cfg, subscribes to health, tells systemd READY=1. */
+static void start_modules(struct agent *a, struct scout_config *cfg)
+{
 	struct scout_host_env env = {
 		.loop = &a->loop,
 		.bus = a->bus,
@@ -468,9 +488,9 @@ int scout_agent_run(const char *path)
 		.state_dir = a->conf->state_dir,
 		.core_commands = agent_core_commands,
 	};
+	uint64_t wd_usec = 0;
+
 	scout_host_start(a->host, &env, cfg);
-	scout_config_free(cfg);
-	cfg = NULL;
 	/* health publishes from a timer, so nothing is missed by subscribing
 	 * once the host has declared the topics */
 	struct scout_topic *health = scout_bus_find(a->bus, HEALTH_TOPIC_REPORT);
@@ -479,46 +499,45 @@ int scout_agent_run(const char *path)
 	else
 		log_debug("agent: no %s topic: STATUS= shows no health", HEALTH_TOPIC_REPORT);
 
-	uint64_t wd_usec = 0;
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000)
 		uv_timer_start(&a->watchdog, on_watchdog, 0, wd_usec / 2000);
 	log_info("agent: scoutd %s running (config %s, state %s, socket %s)", SCOUT_VERSION,
 		 a->config_path ? a->config_path : SCOUT_EMBEDDED_NAME, a->conf->state_dir, a->conf->status_socket);
 	sd_notify(0, "READY=1");
 	agent_notify_status(a);
+}
 
+/* After the loop ran: closes what is still closing; the loop must then be
+ * empty (70 when it is not). A forced stop leaves it as it is. */
+static int close_loop(struct agent *a, int r)
+{
+	if (a->forced)
+		return r;
 	uv_run(&a->loop, UV_RUN_DEFAULT);
-	r = a->exit_code;
-	if (a->forced && a->reloading) {
-		/* The reload's thread is stuck in the file system, and libuv
-		 * joins its pool's threads at exit: a plain return would wait
-		 * for it for ever. */
-		log_error("agent: exiting with a reload still running");
-		_exit(r);
+	if (uv_loop_close(&a->loop) != 0) {
+		uv_walk(&a->loop, log_leftover, NULL);
+		log_error("agent: event loop not empty at exit");
+		return 70;
 	}
+	return r;
+}
 
-close_loop:
-	if (!a->forced) {
-		/* close anything still closing, then the loop must be empty */
-		uv_run(&a->loop, UV_RUN_DEFAULT);
-		if (uv_loop_close(&a->loop) != 0) {
-			uv_walk(&a->loop, log_leftover, NULL);
-			log_error("agent: event loop not empty at exit");
-			r = 70;
-		}
-	}
-	if (now.running && !a->forced) {
-		/* a clean stop, or a start that failed after the record was
-		 * written: neither is a crash the next start should report */
-		now.running = false;
-		now.stopped = (uint64_t)time(NULL);
-		if (save_run(a, &now) < 0)
-			log_warn("agent: cannot record the stop");
-		if (r == 0)
-			log_info("agent: stopped");
-	}
-out:
-	scout_config_free(cfg);
+/* A clean stop, or a start that failed after the record was written:
+ * neither is a crash the next start should report. */
+static void record_stop(struct agent *a, struct run_record *now, int r)
+{
+	if (!now->running || a->forced)
+		return;
+	now->running = false;
+	now->stopped = (uint64_t)time(NULL);
+	if (save_run(a, now) < 0)
+		log_warn("agent: cannot record the stop");
+	if (r == 0)
+		log_info("agent: stopped");
+}
+
+static void free_agent(struct agent *a)
+{
 	if (!a->forced) {
 		scout_host_free(a->host);
 		scout_store_close(a->store);
@@ -530,5 +549,36 @@ out:
 	json_decref(a->reload_errors);
 	json_decref(a->reload_notes);
 	free(a->config_path);
+}
+
+int scout_agent_run(const char *path)
+{
+	struct agent agent = {.lock_fd = -1, .exit_code = 0}, *a = &agent;
+	struct scout_config *cfg = NULL;
+	struct run_record now = {0};
+	int r = 1;
+
+	if (init_agent(a, path, &cfg) < 0 || open_state(a, &now) < 0)
+		goto out;
+	uv_loop_init(&a->loop);
+	if (open_loop(a) == 0) {
+		start_modules(a, cfg);
+		scout_config_free(cfg);
+		cfg = NULL;
+		uv_run(&a->loop, UV_RUN_DEFAULT);
+		r = a->exit_code;
+		if (a->forced && a->reloading) {
+			/* The reload's thread is stuck in the file system, and
+			 * libuv joins its pool's threads at exit: a plain return
+			 * would wait for it for ever. */
+			log_error("agent: exiting with a reload still running");
+			_exit(r);
+		}
+	}
+	r = close_loop(a, r);
+	record_stop(a, &now, r);
+out:
+	scout_config_free(cfg);
+	free_agent(a);
 	return r;
 }

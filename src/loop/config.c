@@ -265,6 +265,89 @@ static unsigned edit_distance(const char *a, const char *b)
 	return row[lb];
 }
 
+/* Reports a line that inih would take wrongly or not at all: a NUL byte,
+ * a carriage return inside it, more than num - 2 characters. True when it
+ * did (the line is then handed over empty). */
+static bool bad_raw_line(struct parse *p, const char *start, size_t body, int num)
+{
+	if (memchr(start, 0, body)) {
+		scout_diag_add(p->diag, p->file, p->line, "NUL byte in line");
+		return true;
+	}
+	/* Before the length check: a file saved with CR-only line endings is
+	 * one long line here, and what its author needs to hear is why. */
+	if (memchr(start, '\r', body)) {
+		scout_diag_add(p->diag, p->file, p->line,
+			       "carriage return inside a line (a file with CR-only line endings?); end lines with LF "
+			       "or CRLF");
+		return true;
+	}
+	if (body + 2 > (size_t)num) {
+		scout_diag_add(p->diag, p->file, p->line,
+			       "line longer than %d characters; continue a long value on an indented next line",
+			       num - 2);
+		return true;
+	}
+	return false;
+}
+
+/* inih ignores what follows ']'; "[agent] state_dir = x" would set nothing
+ * and say nothing. Blanks and a comment may follow. */
+static void check_after_section(struct parse *p, const char *rest)
+{
+	char buf[80], text[80];
+	size_t lt;
+
+	while (*rest == ' ' || *rest == '\t')
+		rest++;
+	if (*rest == '\n' || *rest == ';' || *rest == '#')
+		return;
+	lt = strcspn(rest, "\n");
+	while (lt && (rest[lt - 1] == ' ' || rest[lt - 1] == '\t'))
+		lt--;
+	if (lt >= sizeof(text))
+		lt = sizeof(text) - 1;
+	memcpy(text, rest, lt);
+	text[lt] = 0;
+	scout_diag_add(p->diag, p->file, p->line, "syntax error: text after ']' ('%s'); put it on a line of its own",
+		       shown(text, buf, sizeof(buf)));
+}
+
+/* A "[name]" line (t at its '['): the section it starts, an unknown one
+ * reported with the known ones. False when it has no ']'. */
+static bool section_line(struct parse *p, const char *t)
+{
+	const char *close = strchr(t, ']');
+	char name[64];
+
+	if (!close) {
+		scout_diag_add(p->diag, p->file, p->line, "syntax error: '[' without ']'");
+		return false;
+	}
+	size_t ln = (size_t)(close - t - 1);
+	if (ln >= sizeof(name))
+		ln = sizeof(name) - 1;
+	memcpy(name, t + 1, ln);
+	name[ln] = 0;
+	/* the section still starts here, so the lines after it are checked
+	 * against it rather than reported again */
+	check_after_section(p, close + 1);
+	p->have_key = false;
+	p->section = scout_schema_find(p->schema, name);
+	if (p->section < 0) {
+		char buf[80], known[256] = "";
+		size_t k = 0;
+		for (size_t i = 0; i < p->schema->n && k < sizeof(known) - 40; i++)
+			k += (size_t)snprintf(known + k, sizeof(known) - k, "%s%s", i ? ", " : "",
+					      p->schema->sections[i]->name);
+		scout_diag_add(p->diag, p->file, p->line, "unknown section [%s] (known: %s)",
+			       shown(name, buf, sizeof(buf)), known);
+	} else if (!p->section_lines[p->section]) {
+		p->section_lines[p->section] = p->line;
+	}
+	return true;
+}
+
 /* Hands inih one line at a time and reports what inih would not: lines too
  * long for it, NUL bytes, and lines that are neither section, key nor
  * comment. A bad line is handed over empty so inih stays in step. */
@@ -285,24 +368,8 @@ static char *reader(char *str, int num, void *stream)
 	size_t body = n;
 	while (body && (start[body - 1] == '\n' || start[body - 1] == '\r'))
 		body--;
-	if (memchr(start, 0, body)) {
-		scout_diag_add(p->diag, p->file, p->line, "NUL byte in line");
+	if (bad_raw_line(p, start, body, num))
 		goto blank;
-	}
-	/* Before the length check: a file saved with CR-only line endings is
-	 * one long line here, and what its author needs to hear is why. */
-	if (memchr(start, '\r', body)) {
-		scout_diag_add(p->diag, p->file, p->line,
-			       "carriage return inside a line (a file with CR-only line endings?); end lines with LF "
-			       "or CRLF");
-		goto blank;
-	}
-	if (body + 2 > (size_t)num) {
-		scout_diag_add(p->diag, p->file, p->line,
-			       "line longer than %d characters; continue a long value on an indented next line",
-			       num - 2);
-		goto blank;
-	}
 	memcpy(str, start, body);
 	str[body] = '\n';
 	str[body + 1] = 0;
@@ -318,54 +385,11 @@ static char *reader(char *str, int num, void *stream)
 	if (p->line_indented && p->have_key)
 		return str; /* continuation of the previous value */
 	if (*t == '[') {
-		const char *close = strchr(t, ']');
-		if (!close) {
-			scout_diag_add(p->diag, p->file, p->line, "syntax error: '[' without ']'");
+		if (!section_line(p, t))
 			goto blank;
-		}
-		char name[64];
-		size_t ln = (size_t)(close - t - 1);
-		if (ln >= sizeof(name))
-			ln = sizeof(name) - 1;
-		memcpy(name, t + 1, ln);
-		name[ln] = 0;
-		/* inih ignores what follows ']'; "[agent] state_dir = x" would set
-		 * nothing and say nothing. Blanks and a comment may follow. The
-		 * section still starts here, so the lines after it are checked
-		 * against it rather than reported again. */
-		const char *rest = close + 1;
-		while (*rest == ' ' || *rest == '\t')
-			rest++;
-		if (*rest != '\n' && *rest != ';' && *rest != '#') {
-			char buf[80], text[80];
-			size_t lt = strcspn(rest, "\n");
-			while (lt && (rest[lt - 1] == ' ' || rest[lt - 1] == '\t'))
-				lt--;
-			if (lt >= sizeof(text))
-				lt = sizeof(text) - 1;
-			memcpy(text, rest, lt);
-			text[lt] = 0;
-			scout_diag_add(p->diag, p->file, p->line,
-				       "syntax error: text after ']' ('%s'); put it on a line of its own",
-				       shown(text, buf, sizeof(buf)));
-		}
-		p->have_key = false;
-		p->section = scout_schema_find(p->schema, name);
-		if (p->section < 0) {
-			char buf[80], known[256] = "";
-			size_t k = 0;
-			for (size_t i = 0; i < p->schema->n && k < sizeof(known) - 40; i++)
-				k += (size_t)snprintf(known + k, sizeof(known) - k, "%s%s", i ? ", " : "",
-						      p->schema->sections[i]->name);
-			scout_diag_add(p->diag, p->file, p->line, "unknown section [%s] (known: %s)",
-				       shown(name, buf, sizeof(buf)), known);
-		} else if (!p->section_lines[p->section]) {
-			p->section_lines[p->section] = p->line;
-		}
 		return str;
 	}
-	const char *eq = strpbrk(t, "=:");
-	if (!eq) {
+	if (!strpbrk(t, "=:")) {
 		scout_diag_add(p->diag, p->file, p->line, "syntax error: expected [section], key = value or a comment");
 		goto blank;
 	}

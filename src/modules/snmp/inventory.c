@@ -893,20 +893,13 @@ static int save_device(struct snmp_inventory *inv, const char *id, const char *o
 	return job_commit(inv, j);
 }
 
-int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, time_t now, json_t **ret_record,
-			  unsigned *ret_flags, json_t **ret_meters)
+/* The record a read makes of a device known as old (NULL: new): a status
+ * read keeps old's identity and replaces what it reads; a full read is the
+ * record, with what it missed but an earlier read knew. Takes fresh. */
+static json_t *merge_read(json_t *old, json_t *fresh, bool full)
 {
-	const char *matched = NULL;
-	bool flap;
-	json_t *old = match(inv, fresh, &matched, &flap), *rec;
-	json_t *displaced = json_object(), *forget = json_array(), *reading = NULL;
-	char id[512], old_id[512] = "", ts[32], *text = NULL;
-	const char *moved_from;
-	unsigned flags = 0;
-	int r;
+	json_t *rec;
 
-	if (old)
-		snprintf(old_id, sizeof(old_id), "%s", matched);
 	if (old && !full) {
 		/* a status read: identity stays, what changes is replaced */
 		rec = json_deep_copy(old);
@@ -927,13 +920,23 @@ int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, 
 				json_object_set(rec, *f, json_object_get(old, *f));
 	}
 	json_decref(fresh);
+	return rec;
+}
+
+/* Seen times and id (written to id) of rec; the flags a read of a device
+ * known as old (or new) raises so far: found, alerts changed. */
+static unsigned stamp_record(json_t *rec, json_t *old, bool flap, time_t now, char *id, size_t idsize)
+{
+	json_t *first = old ? json_object_get(old, "first_seen") : NULL;
+	unsigned flags = 0;
+	char ts[32];
+
 	if (flap)
 		json_object_set_new(rec, "serial_unstable", json_true());
 	snmp_iso_time(now, ts, sizeof(ts));
-	json_t *first = old ? json_object_get(old, "first_seen") : NULL;
 	json_object_set_new(rec, "first_seen", first ? json_incref(first) : json_string(ts));
 	json_object_set_new(rec, "last_seen", json_string(ts));
-	make_id(rec, id, sizeof(id));
+	make_id(rec, id, idsize);
 	json_object_set_new(rec, "id", json_string(id));
 	if (!old)
 		flags |= SNMP_INV_FOUND;
@@ -942,18 +945,65 @@ int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, 
 		flags |= SNMP_INV_ALERTS;
 	if (!old && (json_array_size(json_object_get(rec, "errors")) || json_array_size(json_object_get(rec, "alerts"))))
 		flags |= SNMP_INV_ALERTS;
+	return flags;
+}
+
+/* A new device past max_devices is refused (logged once, counted): room is
+ * never made by dropping a device that is still there. */
+static bool refuse_new(struct snmp_inventory *inv, json_t *rec, json_t *old, json_t *forget, const char *id)
+{
+	if (old || !inv->max_devices || json_object_size(inv->devices) + 1 - json_array_size(forget) <= inv->max_devices)
+		return false;
+	inv->stats.refused++;
+	if (!inv->full_logged)
+		log_warn("snmp: %s: new printer not recorded: the inventory holds %zu printers (max_devices); "
+			 "more are only counted (devices_refused) until there is room",
+			 str(rec, "ip") ? str(rec, "ip") : id, json_object_size(inv->devices));
+	inv->full_logged = true;
+	return true;
+}
+
+/* Once saved: the records in memory follow (forgotten, displaced, moved
+ * from old_id when moved, rec put under id, which takes rec). */
+static void apply_saved(struct snmp_inventory *inv, json_t *rec, const char *id, const char *moved_from,
+			json_t *displaced, json_t *forget)
+{
+	const char *oid;
+	size_t i;
+	json_t *v;
+
+	log_forgotten(inv, str(rec, "ip"), forget);
+	json_array_foreach(forget, i, v)
+		drop_rec(inv, json_string_value(v));
+	inv->stats.forgotten += json_array_size(forget);
+	json_object_foreach(displaced, oid, v)
+		put_rec(inv, oid, json_loads(json_string_value(v), 0, NULL));
+	if (moved_from)
+		drop_rec(inv, moved_from);
+	put_rec(inv, id, rec);
+	room_again(inv);
+}
+
+int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, time_t now, json_t **ret_record,
+			  unsigned *ret_flags, json_t **ret_meters)
+{
+	const char *matched = NULL;
+	bool flap;
+	json_t *old = match(inv, fresh, &matched, &flap), *rec;
+	json_t *displaced = json_object(), *forget = json_array(), *reading = NULL;
+	char id[512], old_id[512] = "", *text = NULL;
+	const char *moved_from;
+	unsigned flags;
+	int r;
+
+	if (old)
+		snprintf(old_id, sizeof(old_id), "%s", matched);
+	rec = merge_read(old, fresh, full);
+	flags = stamp_record(rec, old, flap, now, id, sizeof(id));
 
 	if ((r = plan_address(inv, rec, old, displaced, forget)) < 0)
 		goto out;
-	if (!old && inv->max_devices &&
-	    json_object_size(inv->devices) + 1 - json_array_size(forget) > inv->max_devices) {
-		/* never make room by dropping a device that is still there */
-		inv->stats.refused++;
-		if (!inv->full_logged)
-			log_warn("snmp: %s: new printer not recorded: the inventory holds %zu printers (max_devices); "
-				 "more are only counted (devices_refused) until there is room",
-				 str(rec, "ip") ? str(rec, "ip") : id, json_object_size(inv->devices));
-		inv->full_logged = true;
+	if (refuse_new(inv, rec, old, forget, id)) {
 		r = -ENOSPC;
 		goto out;
 	}
@@ -968,21 +1018,9 @@ int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, 
 		log_warn("snmp: %s: its serial number changed from %s to %s, its MAC and sysObjectID did not; "
 			 "identifying it by its MAC (%s) from now on",
 			 str(rec, "ip"), str(old, "serial"), str(rec, "serial"), str(rec, "mac"));
-	log_forgotten(inv, str(rec, "ip"), forget);
-	size_t i;
-	json_t *v;
-	json_array_foreach(forget, i, v)
-		drop_rec(inv, json_string_value(v));
-	inv->stats.forgotten += json_array_size(forget);
-	const char *oid;
-	json_object_foreach(displaced, oid, v)
-		put_rec(inv, oid, json_loads(json_string_value(v), 0, NULL));
-	if (moved_from) {
-		drop_rec(inv, old_id);
+	if (moved_from)
 		flags |= SNMP_INV_REKEYED;
-	}
-	put_rec(inv, id, rec);
-	room_again(inv);
+	apply_saved(inv, rec, id, moved_from, displaced, forget);
 	*ret_record = rec;
 	*ret_flags = flags;
 	if (ret_meters)

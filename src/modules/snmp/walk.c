@@ -175,13 +175,89 @@ static int hexval(int c)
 	return -1;
 }
 
+/* "4142..." into a malloc'd buffer (caller frees) of *ret_len bytes. */
+static int hex_bytes(const char *value, uint8_t **ret_bytes, uint32_t *ret_len)
+{
+	size_t n = strlen(value);
+	uint8_t *bytes;
+
+	if (n % 2)
+		return -EINVAL;
+	bytes = malloc(n / 2 + 1);
+	if (!bytes)
+		return -ENOMEM;
+	for (size_t i = 0; i < n / 2; i++) {
+		int a = hexval(value[2 * i]), b = hexval(value[2 * i + 1]);
+		if (a < 0 || b < 0) {
+			free(bytes);
+			return -EINVAL;
+		}
+		bytes[i] = (uint8_t)(a << 4 | b);
+	}
+	*ret_bytes = bytes;
+	*ret_len = (uint32_t)(n / 2);
+	return 0;
+}
+
+/* The value of a tag's type, from its text (hex: its bytes are in vb
+ * already). vb may point into value and val_oid until it is added. */
+static int parse_value(struct snmp_vb *vb, long tag, char *value, bool hex, struct snmp_oid *val_oid)
+{
+	char *end;
+
+	switch (tag) {
+	case SNMP_INTEGER:
+		vb->i = strtoll(value, &end, 10);
+		return *end || end == value ? -EINVAL : 0;
+	case SNMP_OCTETS:
+	case SNMP_OPAQUE:
+		if (!hex) {
+			/* as snmpsim serves it: trailing blanks of plain text dropped */
+			size_t vl = strlen(value);
+			while (vl && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
+				vl--;
+			vb->data = (const uint8_t *)value;
+			vb->len = (uint32_t)vl;
+		}
+		return 0;
+	case SNMP_NULL:
+		return 0;
+	case SNMP_OBJECT_ID:
+		if (snmp_oid_parse(value, val_oid) < 0)
+			return -EINVAL;
+		vb->val_oid = val_oid->arc;
+		vb->val_oid_len = val_oid->n;
+		return 0;
+	case SNMP_IPADDRESS:
+		if (!hex) {
+			unsigned a, b, c, d;
+			static uint8_t ip[4];
+			if (sscanf(value, "%u.%u.%u.%u", &a, &b, &c, &d) != 4 || a > 255 || b > 255 || c > 255 || d > 255)
+				return -EINVAL;
+			ip[0] = (uint8_t)a, ip[1] = (uint8_t)b, ip[2] = (uint8_t)c, ip[3] = (uint8_t)d;
+			vb->data = ip;
+			vb->len = 4;
+			return 0;
+		}
+		return vb->len == 4 ? 0 : -EINVAL;
+	case SNMP_COUNTER32:
+	case SNMP_GAUGE32:
+	case SNMP_TIMETICKS:
+	case SNMP_COUNTER64:
+		vb->u = strtoull(value, &end, 10);
+		return *end || end == value ? -EINVAL : 0;
+	default:
+		return -EINVAL;
+	}
+}
+
 static int parse_line(struct snmp_walk *w, char *line)
 {
 	char *bar1 = strchr(line, '|'), *bar2, *value, *end;
-	struct snmp_oid name;
+	struct snmp_oid name, val_oid;
 	struct snmp_vb vb = {0};
 	uint8_t *bytes = NULL;
-	int rc = -EINVAL;
+	int rc;
 
 	if (!bar1 || !(bar2 = strchr(bar1 + 1, '|')))
 		return -EINVAL;
@@ -199,73 +275,13 @@ static int parse_line(struct snmp_walk *w, char *line)
 	vb.oid_len = name.n;
 	vb.type = (uint8_t)tag;
 	if (hex) {
-		size_t n = strlen(value);
-		if (n % 2)
-			return -EINVAL;
-		bytes = malloc(n / 2 + 1);
-		if (!bytes)
-			return -ENOMEM;
-		for (size_t i = 0; i < n / 2; i++) {
-			int a = hexval(value[2 * i]), b = hexval(value[2 * i + 1]);
-			if (a < 0 || b < 0)
-				goto out;
-			bytes[i] = (uint8_t)(a << 4 | b);
-		}
+		if ((rc = hex_bytes(value, &bytes, &vb.len)) < 0)
+			return rc;
 		vb.data = bytes;
-		vb.len = (uint32_t)(n / 2);
 	}
-	struct snmp_oid val_oid;
-	switch (tag) {
-	case SNMP_INTEGER:
-		vb.i = strtoll(value, &end, 10);
-		if (*end || end == value)
-			goto out;
-		break;
-	case SNMP_OCTETS:
-	case SNMP_OPAQUE:
-		if (!hex) {
-			/* as snmpsim serves it: trailing blanks of plain text dropped */
-			size_t vl = strlen(value);
-			while (vl && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
-				vl--;
-			vb.data = (const uint8_t *)value;
-			vb.len = (uint32_t)vl;
-		}
-		break;
-	case SNMP_NULL:
-		break;
-	case SNMP_OBJECT_ID:
-		if (snmp_oid_parse(value, &val_oid) < 0)
-			goto out;
-		vb.val_oid = val_oid.arc;
-		vb.val_oid_len = val_oid.n;
-		break;
-	case SNMP_IPADDRESS:
-		if (!hex) {
-			unsigned a, b, c, d;
-			static uint8_t ip[4];
-			if (sscanf(value, "%u.%u.%u.%u", &a, &b, &c, &d) != 4 || a > 255 || b > 255 || c > 255 || d > 255)
-				goto out;
-			ip[0] = (uint8_t)a, ip[1] = (uint8_t)b, ip[2] = (uint8_t)c, ip[3] = (uint8_t)d;
-			vb.data = ip;
-			vb.len = 4;
-		} else if (vb.len != 4) {
-			goto out;
-		}
-		break;
-	case SNMP_COUNTER32:
-	case SNMP_GAUGE32:
-	case SNMP_TIMETICKS:
-	case SNMP_COUNTER64:
-		vb.u = strtoull(value, &end, 10);
-		if (*end || end == value)
-			goto out;
-		break;
-	default:
-		goto out;
-	}
-	rc = snmp_walk_add(w, &vb);
-out:
+	rc = parse_value(&vb, tag, value, hex, &val_oid);
+	if (rc == 0)
+		rc = snmp_walk_add(w, &vb);
 	free(bytes);
 	return rc;
 }
