@@ -98,3 +98,5 @@ char *agent_metrics_text(struct agent *a);
 void agent_start_reload(struct agent *a);
 /* Queues req for the result of the next reload to finish. */
 void agent_reload_request(struct agent *a, struct scout_status_req *req);
+/* Answers every waiting request with "agent stopping" (applied false). */
+void agent_reload_abandon(struct agent *a);

@@ -190,3 +190,17 @@ void agent_reload_request(struct agent *a, struct scout_status_req *req)
 	a->waiters = w;
 	agent_start_reload(a);
 }
+
+/* The agent stops: the reload job may still be reading the file (and may
+ * never return), and the status socket closes once the modules stop. Each
+ * waiting request gets its one answer now, while it can still be sent. */
+void agent_reload_abandon(struct agent *a)
+{
+	while (a->waiters) {
+		struct reload_waiter *wt = a->waiters;
+		a->waiters = wt->next;
+		scout_status_reply(wt->req, json_pack("{s:b, s:{s:b, s:[s], s:[], s:[]}}", "ok", 0, "reload", "applied", 0,
+						      "errors", "agent stopping", "notes", "refused"));
+		free(wt);
+	}
+}

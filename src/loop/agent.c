@@ -184,6 +184,7 @@ static void begin_stop(struct agent *a, const char *why)
 	sd_notify(0, "STOPPING=1");
 	log_info("agent: stopping (%s)", why);
 	uv_timer_start(&a->stop_timer, on_stop_timeout, STOP_TIMEOUT_MS, 0);
+	agent_reload_abandon(a);
 	scout_bus_unsubscribe(a->health_sub);
 	a->health_sub = NULL;
 	scout_host_stop(a->host, on_modules_stopped, a);

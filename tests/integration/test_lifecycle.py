@@ -92,19 +92,51 @@ class Stop(scoutlib.AgentTest):
         self.assertCleanLog(a)
 
     def test_stop_during_reload_requests(self):
+        """Reload requests still waiting for a reload that reads its file
+        when the agent stops each get one answer, "agent stopping", before
+        the socket closes. The shim in slow-open.c holds the reload in
+        open() while the flag file exists."""
         a = self.agent()
-        a.start()
-        conns = [a.connect() for _ in range(3)]
-        for c in conns:
-            c.send({"cmd": "reload"})
-        rc, took = a.stop(signal.SIGTERM)
+        flag = os.path.join(a.tmp, "hold-reload")
+        env = dict(scoutlib.ENV)
+        env["LD_PRELOAD"] = os.environ["SCOUT_SLOW_OPEN_SO"]
+        env["SCOUT_SLOW_OPEN"] = a.config_path
+        env["SCOUT_SLOW_OPEN_FLAG"] = flag
+        # the shim comes before the sanitizer runtimes in an ASan build
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+        saved = dict(scoutlib.ENV)
+        scoutlib.ENV.clear()
+        scoutlib.ENV.update(env)
+        try:
+            a.start()
+        finally:
+            scoutlib.ENV.clear()
+            scoutlib.ENV.update(saved)
+        open(flag, "w").close()
+        try:
+            before = a.status()["socket"]["requests"]
+            conns = [a.connect() for _ in range(3)]
+            for c in conns:
+                c.send({"cmd": "reload"})
+            polls = [0]  # each status request of the wait counts too
+
+            def all_read(st):
+                polls[0] += 1
+                return st["socket"]["requests"] >= before + 3 + polls[0]
+            a.wait_for(all_read, 30, "the three reload requests to be read")
+            self.assertIn("reload: reading", a.log())
+            self.assertTrue(os.path.exists(flag))
+            a.send_signal(signal.SIGTERM)
+            for c in conns:
+                r = c.reply()
+                self.assertEqual(r, {"ok": False, "reload": {"applied": False, "errors": ["agent stopping"],
+                                                             "notes": [], "refused": []}})
+                self.assertTrue(c.at_eof(), "more than one answer")
+                c.close()
+        finally:
+            os.unlink(flag)
+        rc = a.proc.wait(30)
         self.assertEqual(rc, 0, a.log())
-        for c in conns:
-            # answered (either way) or just closed: never hangs
-            line = c.readline()
-            if line is not None:
-                self.assertIn(b'"ok"', line)
-            c.close()
         self.assertCleanLog(a)
 
 
