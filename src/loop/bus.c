@@ -3,7 +3,7 @@
  * with no lookup), one refcounted copy per published message, a ring of
  * message pointers per subscriber, a list of subscribers with work, and one
  * uv_idle handle that drains them on the loop. Pending requests sit in a list
- * in request order (a reply finds its request from the newest end) and each
+ * in request order (a reply finds its request from the nearer end) and each
  * holds a deadline in the deadline heap (timer.h); completions (replies,
  * timeouts, "no responder") go through the same dispatch pass as messages,
  * so nothing ever runs inside the call that caused it. Every list is a
@@ -37,11 +37,13 @@ struct bmsg {
 };
 
 struct scout_sub {
+	/* first: publish walks the topic's list, and at offset 0 the walk
+	 * needs no arithmetic */
+	struct scout_list link;	      /* the topic's list; the graveyard once dead */
 	struct scout_bus *bus;
 	struct scout_topic *topic;
 	scout_bus_handler handler;
 	void *arg;
-	struct scout_list link;	      /* the topic's list; the graveyard once dead */
 	struct scout_list ready_link; /* the ready list, or the batch a dispatch pass walks */
 	bool dead;
 	size_t limit, mask, head, count;
@@ -177,7 +179,9 @@ static void kick(struct scout_bus *bus);
 
 static void mark_ready(struct scout_sub *s)
 {
-	if (scout_list_linked(&s->ready_link))
+	/* scout_list_linked() without its NULL test: ready_link is always
+	 * initialised, and this runs once per message and subscriber */
+	if (s->ready_link.next != &s->ready_link)
 		return;
 	scout_list_insert_tail(&s->bus->ready, &s->ready_link);
 	kick(s->bus);
@@ -206,7 +210,7 @@ static void sub_free(struct scout_sub *s)
 	free(s);
 }
 
-static void bury(struct scout_bus *bus)
+static void bury_all(struct scout_bus *bus)
 {
 	struct scout_sub *s;
 
@@ -214,6 +218,14 @@ static void bury(struct scout_bus *bus)
 		scout_list_remove(&s->link);
 		sub_free(s);
 	}
+}
+
+/* Inline: a dispatch pass calls it every time, and the graveyard is
+ * nearly always empty. */
+static inline void bury(struct scout_bus *bus)
+{
+	if (!scout_list_empty(&bus->graveyard))
+		bury_all(bus);
 }
 
 /* ---- pending requests ------------------------------------------------- */
@@ -241,13 +253,32 @@ static void on_deadline(struct scout_deadline *d)
 	complete(p->bus, p, -ETIMEDOUT, NULL);
 }
 
+/* The pending list is in corr order (corr grows, requests join at the tail
+ * and leave from anywhere), so the search starts from the nearer end and
+ * stops where corr would be: answers usually come in the order asked (the
+ * oldest, at the head) or quickly (the newest, at the tail). */
 static struct pending *pend_find(struct scout_bus *bus, uint64_t corr)
 {
-	/* newest first: answers usually come quickly */
-	for (struct scout_list *l = bus->pending.prev; l != &bus->pending; l = l->prev) {
-		struct pending *p = scout_list_entry(l, struct pending, link);
-		if (p->corr == corr)
-			return p;
+	struct pending *first = scout_list_first_entry(&bus->pending, struct pending, link), *p;
+	struct scout_list *l;
+
+	if (!first)
+		return NULL;
+	struct pending *last = scout_list_entry(bus->pending.prev, struct pending, link);
+	if (corr < first->corr || corr > last->corr)
+		return NULL;
+	if (corr - first->corr <= last->corr - corr) {
+		for (l = &first->link; l != &bus->pending; l = l->next) {
+			p = scout_list_entry(l, struct pending, link);
+			if (p->corr >= corr)
+				return p->corr == corr ? p : NULL;
+		}
+	} else {
+		for (l = &last->link; l != &bus->pending; l = l->prev) {
+			p = scout_list_entry(l, struct pending, link);
+			if (p->corr <= corr)
+				return p->corr == corr ? p : NULL;
+		}
 	}
 	return NULL;
 }
@@ -499,7 +530,8 @@ int scout_bus_request(struct scout_bus *bus, struct scout_topic *topic, const vo
 		topic->stats.dropped++;
 		return -ENOBUFS;
 	}
-	p = calloc(1, sizeof(*p));
+	/* not calloc: every field is set here, and the request path is hot */
+	p = malloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->corr = bus->next_corr;
@@ -507,6 +539,8 @@ int scout_bus_request(struct scout_bus *bus, struct scout_topic *topic, const vo
 	p->topic = topic;
 	p->cb = cb;
 	p->arg = arg;
+	p->status = 0;
+	p->reply = NULL;
 	scout_deadline_init(&p->deadline, on_deadline);
 	if (s) {
 		/* armed before anything is queued: the only step that can fail */
