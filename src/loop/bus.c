@@ -545,7 +545,7 @@ int scout_bus_request(struct scout_bus *bus, struct scout_topic *topic, const vo
 	if (s) {
 		/* armed before anything is queued: the only step that can fail */
 		m = bmsg_new(topic, p->corr, 0, data, len, 1);
-		if (!m || scout_timers_arm_in(&bus->timers, &p->deadline, timeout_ms) < 0) {
+		if (!m || scout_timers_arm(&bus->timers, &p->deadline, uv_now(bus->loop) + timeout_ms) < 0) {
 			free(m);
 			free(p);
 			return -ENOMEM;
