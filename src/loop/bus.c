@@ -39,7 +39,7 @@ struct bmsg {
 struct scout_sub {
 	/* first: publish walks the topic's list, and at offset 0 the walk
 	 * needs no arithmetic */
-	struct scout_list link;	      /* the topic's list; the graveyard once dead */
+	struct scout_list link; /* the topic's list; the graveyard once dead */
 	struct scout_bus *bus;
 	struct scout_topic *topic;
 	scout_bus_handler handler;
@@ -72,7 +72,7 @@ struct scout_bus {
 	struct scout_list ready;     /* subscribers with messages */
 	struct scout_list graveyard; /* unsubscribed, freed after the pass */
 	struct scout_list pending;   /* in corr order, so newest last */
-	struct scout_list done;	     /* completions to deliver, in order */
+	struct scout_list done;      /* completions to deliver, in order */
 	size_t npending, ndone;
 	uint64_t next_corr;
 	bool dispatching, idle_on, closing;

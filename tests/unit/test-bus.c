@@ -922,8 +922,8 @@ static void test_cancel_and_reply_from_the_middle(void **state)
 		 * them out before the test answers */
 		m->timeout[i] = i % 3 == 2 ? 100000 : 1 + xorshift(&seed) % 40;
 		args[i] = (struct many_arg){m, i};
-		assert_int_equal(
-			scout_bus_request(e->bus, QUERY, NULL, 0, m->timeout[i], on_many, &args[i], &corr[i]), 0);
+		assert_int_equal(scout_bus_request(e->bus, QUERY, NULL, 0, m->timeout[i], on_many, &args[i], &corr[i]),
+				 0);
 	}
 	for (unsigned i = 1; i < NREQ; i += 3) {
 		scout_bus_cancel(e->bus, corr[i]);
