@@ -3,9 +3,11 @@
  * with no lookup), one refcounted copy per published message, a ring of
  * message pointers per subscriber, a list of subscribers with work, and one
  * uv_idle handle that drains them on the loop. Pending requests sit in a list
- * sorted by deadline under one uv_timer; completions (replies, timeouts,
- * "no responder") go through the same dispatch pass as messages, so nothing
- * ever runs inside the call that caused it. */
+ * in request order (a reply finds its request from the nearer end) and each
+ * holds a deadline in the deadline heap (timer.h); completions (replies,
+ * timeouts, "no responder") go through the same dispatch pass as messages,
+ * so nothing ever runs inside the call that caused it. Every list is a
+ * list.h list. */
 #include "bus.h"
 
 #include <errno.h>
@@ -13,12 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "closer.h"
+#include "list.h"
 #include "log.h"
+#include "timer.h"
 
 struct scout_topic {
 	struct scout_topic_decl decl;
 	const char *owner;
-	struct scout_sub *head, *tail; /* subscribers, in subscription order */
+	struct scout_list subs; /* scout_sub.link, in subscription order */
 	struct scout_topic_stats stats;
 };
 
@@ -32,25 +37,27 @@ struct bmsg {
 };
 
 struct scout_sub {
+	/* first: publish walks the topic's list, and at offset 0 the walk
+	 * needs no arithmetic */
+	struct scout_list link; /* the topic's list; the graveyard once dead */
 	struct scout_bus *bus;
 	struct scout_topic *topic;
 	scout_bus_handler handler;
 	void *arg;
-	struct scout_sub *prev, *next; /* topic list, in subscription order */
-	struct scout_sub *ready_next;  /* ready list, or the chain a dispatch pass walks */
-	struct scout_sub *grave_next;  /* graveyard; not ready_next, which a pass may be walking */
-	bool ready, dead;
+	struct scout_list ready_link; /* the ready list, or the batch a dispatch pass walks */
+	bool dead;
 	size_t limit, mask, head, count;
 	struct bmsg **ring;
 };
 
 struct pending {
 	uint64_t corr;
-	uint64_t deadline; /* uv_now() milliseconds */
+	struct scout_deadline deadline; /* armed while pending, in bus->timers */
+	struct scout_bus *bus;
 	struct scout_topic *topic;
 	scout_bus_reply_cb cb;
 	void *arg;
-	struct pending *prev, *next; /* pending list by deadline, or done list */
+	struct scout_list link; /* pending list (oldest first), or done list */
 	int status;
 	struct bmsg *reply;
 };
@@ -58,17 +65,17 @@ struct pending {
 struct scout_bus {
 	uv_loop_t *loop;
 	uv_idle_t idle;
-	uv_timer_t timer;
+	struct scout_timers timers;
+	struct scout_closer closer;
 	struct scout_topic **topics;
 	size_t ntopics, topics_cap;
-	struct scout_sub *ready_head, *ready_tail;
-	struct scout_sub *graveyard;
-	struct pending *pend_head, *pend_tail;
-	struct pending *done_head, *done_tail;
-	size_t npending;
+	struct scout_list ready;     /* subscribers with messages */
+	struct scout_list graveyard; /* unsubscribed, freed after the pass */
+	struct scout_list pending;   /* in corr order, so newest last */
+	struct scout_list done;      /* completions to deliver, in order */
+	size_t npending, ndone;
 	uint64_t next_corr;
-	bool dispatching, idle_on;
-	int closing; /* handles still to close */
+	bool dispatching, idle_on, closing;
 	void (*close_done)(void *);
 	void *close_arg;
 };
@@ -138,6 +145,7 @@ int scout_bus_declare(struct scout_bus *bus, const struct scout_topic_decl *decl
 		return -ENOMEM;
 	t->decl = *decl;
 	t->owner = owner ? owner : "";
+	scout_list_init(&t->subs);
 	bus->topics[bus->ntopics++] = t;
 	if (ret_topic)
 		*ret_topic = t;
@@ -171,18 +179,12 @@ static void kick(struct scout_bus *bus);
 
 static void mark_ready(struct scout_sub *s)
 {
-	struct scout_bus *bus = s->bus;
-
-	if (s->ready)
+	/* scout_list_linked() without its NULL test: ready_link is always
+	 * initialised, and this runs once per message and subscriber */
+	if (s->ready_link.next != &s->ready_link)
 		return;
-	s->ready = true;
-	s->ready_next = NULL;
-	if (bus->ready_tail)
-		bus->ready_tail->ready_next = s;
-	else
-		bus->ready_head = s;
-	bus->ready_tail = s;
-	kick(bus);
+	scout_list_insert_tail(&s->bus->ready, &s->ready_link);
+	kick(s->bus);
 }
 
 static void push(struct scout_sub *s, struct bmsg *m)
@@ -208,142 +210,132 @@ static void sub_free(struct scout_sub *s)
 	free(s);
 }
 
-/* Drops dead subscribers from the ready list (they may have been queued
- * before they died). */
-static void prune_ready(struct scout_bus *bus)
+static void bury_all(struct scout_bus *bus)
 {
-	struct scout_sub **pp = &bus->ready_head, *last = NULL;
+	struct scout_sub *s;
 
-	while (*pp) {
-		struct scout_sub *s = *pp;
-		if (s->dead) {
-			*pp = s->ready_next;
-			s->ready = false;
-		} else {
-			last = s;
-			pp = &s->ready_next;
-		}
-	}
-	bus->ready_tail = last;
-}
-
-static void bury(struct scout_bus *bus)
-{
-	if (!bus->graveyard)
-		return;
-	prune_ready(bus);
-	while (bus->graveyard) {
-		struct scout_sub *s = bus->graveyard;
-		bus->graveyard = s->grave_next;
+	while ((s = scout_list_first_entry(&bus->graveyard, struct scout_sub, link))) {
+		scout_list_remove(&s->link);
 		sub_free(s);
 	}
 }
 
+/* Inline: a dispatch pass calls it every time, and the graveyard is
+ * nearly always empty. */
+static inline void bury(struct scout_bus *bus)
+{
+	if (!scout_list_empty(&bus->graveyard))
+		bury_all(bus);
+}
+
 /* ---- pending requests ------------------------------------------------- */
-
-static void pend_unlink(struct scout_bus *bus, struct pending *p)
-{
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		bus->pend_head = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
-	else
-		bus->pend_tail = p->prev;
-	p->prev = p->next = NULL;
-	bus->npending--;
-}
-
-static void on_timer(uv_timer_t *t);
-
-static void arm_timer(struct scout_bus *bus)
-{
-	if (bus->closing)
-		return;
-	if (!bus->pend_head) {
-		uv_timer_stop(&bus->timer);
-		return;
-	}
-	uint64_t now = uv_now(bus->loop), at = bus->pend_head->deadline;
-	uv_timer_start(&bus->timer, on_timer, at > now ? at - now : 0, 0);
-}
 
 /* Moves p from pending to the done list, to be delivered by dispatch. */
 static void complete(struct scout_bus *bus, struct pending *p, int status, struct bmsg *reply)
 {
-	pend_unlink(bus, p);
+	scout_timers_disarm(&bus->timers, &p->deadline);
+	scout_list_remove(&p->link);
+	bus->npending--;
 	p->status = status;
 	p->reply = reply;
-	p->next = NULL;
-	if (bus->done_tail)
-		bus->done_tail->next = p;
-	else
-		bus->done_head = p;
-	bus->done_tail = p;
+	scout_list_insert_tail(&bus->done, &p->link);
+	bus->ndone++;
 	kick(bus);
 }
 
-static void on_timer(uv_timer_t *t)
+/* A request's deadline passed before its reply: the heap fires them in
+ * deadline order, each exactly once, and disarms it before the call. */
+static void on_deadline(struct scout_deadline *d)
 {
-	struct scout_bus *bus = t->data;
-	uint64_t now = uv_now(bus->loop);
+	struct pending *p = scout_container_of(d, struct pending, deadline);
 
-	while (bus->pend_head && bus->pend_head->deadline <= now) {
-		struct pending *p = bus->pend_head;
-		p->topic->stats.timed_out++;
-		complete(bus, p, -ETIMEDOUT, NULL);
-	}
-	arm_timer(bus);
+	p->topic->stats.timed_out++;
+	complete(p->bus, p, -ETIMEDOUT, NULL);
 }
 
+/* The pending list is in corr order (corr grows, requests join at the tail
+ * and leave from anywhere), so the search starts from the nearer end and
+ * stops where corr would be: answers usually come in the order asked (the
+ * oldest, at the head) or quickly (the newest, at the tail). */
 static struct pending *pend_find(struct scout_bus *bus, uint64_t corr)
 {
-	/* newest first: answers usually come quickly */
-	for (struct pending *p = bus->pend_tail; p; p = p->prev)
-		if (p->corr == corr)
-			return p;
+	struct pending *first = scout_list_first_entry(&bus->pending, struct pending, link), *p;
+	struct scout_list *l;
+
+	if (!first)
+		return NULL;
+	struct pending *last = scout_list_entry(bus->pending.prev, struct pending, link);
+	if (corr < first->corr || corr > last->corr)
+		return NULL;
+	if (corr - first->corr <= last->corr - corr) {
+		for (l = &first->link; l != &bus->pending; l = l->next) {
+			p = scout_list_entry(l, struct pending, link);
+			if (p->corr >= corr)
+				return p->corr == corr ? p : NULL;
+		}
+	} else {
+		for (l = &last->link; l != &bus->pending; l = l->prev) {
+			p = scout_list_entry(l, struct pending, link);
+			if (p->corr <= corr)
+				return p->corr == corr ? p : NULL;
+		}
+	}
 	return NULL;
+}
+
+static void pend_free(struct pending *p)
+{
+	bmsg_unref(p->reply);
+	free(p);
 }
 
 /* ---- dispatch --------------------------------------------------------- */
 
-static void on_idle(uv_idle_t *h)
+static void deliver_done(struct scout_bus *bus)
 {
-	struct scout_bus *bus = h->data;
-	struct scout_sub *s;
-
-	bus->dispatching = true;
-
 	/* Completions present now, popped one by one so that a callback may
 	 * still cancel any other request. */
-	size_t ndone = 0;
-	for (struct pending *p = bus->done_head; p; p = p->next)
-		ndone++;
-	while (ndone-- && bus->done_head) {
-		struct pending *p = bus->done_head;
-		bus->done_head = p->next;
-		if (!bus->done_head)
-			bus->done_tail = NULL;
+	size_t n = bus->ndone;
+	struct pending *p;
+
+	while (n-- && (p = scout_list_first_entry(&bus->done, struct pending, link))) {
+		scout_list_remove(&p->link);
+		bus->ndone--;
 		if (p->reply) {
 			struct scout_msg msg = {p->topic, p->corr, p->status, p->reply->data, p->reply->len};
 			p->cb(p->status, &msg, p->arg);
 		} else {
 			p->cb(p->status, NULL, p->arg);
 		}
-		bmsg_unref(p->reply);
-		free(p);
+		pend_free(p);
 	}
+}
+
+static void on_idle(uv_idle_t *h)
+{
+	struct scout_bus *bus = h->data;
+	struct scout_list batch;
+	struct scout_sub *s;
+
+	bus->dispatching = true;
+	deliver_done(bus);
 
 	/* Serve each subscriber what it had when the pass began; messages
-	 * published by handlers wait for the next pass, so I/O is not starved. */
-	s = bus->ready_head;
-	bus->ready_head = bus->ready_tail = NULL;
-	while (s) {
-		struct scout_sub *next = s->ready_next;
+	 * published by handlers wait for the next pass, so I/O is not starved.
+	 * The ready list moves to a local batch: a subscriber that becomes
+	 * ready again goes back on bus->ready, and one that unsubscribes
+	 * unlinks itself from whichever of the two holds it. */
+	scout_list_init(&batch);
+	if (!scout_list_empty(&bus->ready)) {
+		batch.next = bus->ready.next;
+		batch.prev = bus->ready.prev;
+		batch.next->prev = batch.prev->next = &batch;
+		scout_list_init(&bus->ready);
+	}
+	while ((s = scout_list_first_entry(&batch, struct scout_sub, ready_link))) {
 		size_t n = s->count;
 
-		s->ready = false;
+		scout_list_remove(&s->ready_link);
 		while (n-- && !s->dead && s->count) {
 			struct bmsg *m = s->ring[s->head];
 			s->head = (s->head + 1) & s->mask;
@@ -355,12 +347,11 @@ static void on_idle(uv_idle_t *h)
 		}
 		if (!s->dead && s->count)
 			mark_ready(s);
-		s = next;
 	}
 
 	bus->dispatching = false;
 	bury(bus);
-	if (!bus->ready_head && !bus->done_head && bus->idle_on) {
+	if (scout_list_empty(&bus->ready) && scout_list_empty(&bus->done) && bus->idle_on) {
 		uv_idle_stop(&bus->idle);
 		bus->idle_on = false;
 	}
@@ -384,55 +375,62 @@ int scout_bus_new(uv_loop_t *loop, struct scout_bus **ret_bus)
 		return -ENOMEM;
 	bus->loop = loop;
 	bus->next_corr = 1;
+	scout_list_init(&bus->ready);
+	scout_list_init(&bus->graveyard);
+	scout_list_init(&bus->pending);
+	scout_list_init(&bus->done);
 	uv_idle_init(loop, &bus->idle);
-	uv_timer_init(loop, &bus->timer);
-	bus->idle.data = bus->timer.data = bus;
+	bus->idle.data = bus;
+	scout_timers_init(loop, &bus->timers);
+	scout_closer_init(&bus->closer);
 	*ret_bus = bus;
 	return 0;
 }
 
-static void on_handle_closed(uv_handle_t *h)
+static void on_closed(void *arg)
 {
-	struct scout_bus *bus = h->data;
+	struct scout_bus *bus = arg;
+	void (*done)(void *) = bus->close_done;
+	void *done_arg = bus->close_arg;
 
-	if (--bus->closing == 0) {
-		void (*done)(void *) = bus->close_done;
-		void *arg = bus->close_arg;
-		for (size_t i = 0; i < bus->ntopics; i++)
-			free(bus->topics[i]);
-		free(bus->topics);
-		free(bus);
-		if (done)
-			done(arg);
-	}
+	for (size_t i = 0; i < bus->ntopics; i++)
+		free(bus->topics[i]);
+	free(bus->topics);
+	free(bus);
+	if (done)
+		done(done_arg);
 }
 
 void scout_bus_close(struct scout_bus *bus, void (*done)(void *arg), void *arg)
 {
-	while (bus->pend_head) {
-		struct pending *p = bus->pend_head;
-		pend_unlink(bus, p);
-		free(p);
+	struct pending *p;
+
+	/* first: the heap forgets the pending requests unfired before they
+	 * are freed */
+	scout_timers_close(&bus->timers, &bus->closer);
+	while ((p = scout_list_first_entry(&bus->pending, struct pending, link))) {
+		scout_list_remove(&p->link);
+		pend_free(p);
 	}
-	while (bus->done_head) {
-		struct pending *p = bus->done_head;
-		bus->done_head = p->next;
-		bmsg_unref(p->reply);
-		free(p);
+	while ((p = scout_list_first_entry(&bus->done, struct pending, link))) {
+		scout_list_remove(&p->link);
+		pend_free(p);
 	}
-	for (size_t t = 0; t < bus->ntopics; t++)
-		while (bus->topics[t]->head) {
-			struct scout_sub *s = bus->topics[t]->head;
+	bus->npending = bus->ndone = 0;
+	for (size_t t = 0; t < bus->ntopics; t++) {
+		struct scout_sub *s;
+		while ((s = scout_list_first_entry(&bus->topics[t]->subs, struct scout_sub, link))) {
 			log_warn("bus: %s: subscriber still present at close", scout_topic_name(bus->topics[t]));
 			scout_bus_unsubscribe(s);
 		}
+	}
 	bus->dispatching = false;
 	bury(bus);
-	bus->closing = 2;
+	bus->closing = true;
 	bus->close_done = done;
 	bus->close_arg = arg;
-	uv_close((uv_handle_t *)&bus->idle, on_handle_closed);
-	uv_close((uv_handle_t *)&bus->timer, on_handle_closed);
+	scout_closer_close(&bus->closer, (uv_handle_t *)&bus->idle);
+	scout_closer_wait(&bus->closer, on_closed, bus);
 }
 
 int scout_bus_subscribe(struct scout_bus *bus, struct scout_topic *topic, scout_bus_handler handler, void *arg,
@@ -463,12 +461,8 @@ int scout_bus_subscribe(struct scout_bus *bus, struct scout_topic *topic, scout_
 	s->arg = arg;
 	s->limit = queue_limit;
 	s->mask = cap - 1;
-	s->prev = topic->tail;
-	if (s->prev)
-		s->prev->next = s;
-	else
-		topic->head = s;
-	topic->tail = s;
+	scout_list_init(&s->ready_link);
+	scout_list_insert_tail(&topic->subs, &s->link);
 	*ret_sub = s;
 	return 0;
 }
@@ -481,19 +475,11 @@ void scout_bus_unsubscribe(struct scout_sub *s)
 		return;
 	bus = s->bus;
 	s->dead = true;
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		s->topic->head = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	else
-		s->topic->tail = s->prev;
-	/* Freed after the dispatch pass: the dispatcher may hold it now. */
-	if (s->ready)
-		prune_ready(bus);
-	s->grave_next = bus->graveyard;
-	bus->graveyard = s;
+	scout_list_remove(&s->link);
+	/* off the ready list or the batch being walked; freed after the
+	 * dispatch pass, since the dispatcher may be in its handler now */
+	scout_list_remove(&s->ready_link);
+	scout_list_insert_tail(&bus->graveyard, &s->link);
 	if (!bus->dispatching)
 		bury(bus);
 }
@@ -502,12 +488,14 @@ int scout_bus_publish(struct scout_bus *bus, struct scout_topic *topic, const vo
 {
 	uint32_t accepted = 0;
 	bool full = false;
+	struct scout_sub *s;
 	struct bmsg *m;
 
+	(void)bus;
 	if (!topic || topic->decl.kind != SCOUT_TOPIC_EVENT)
 		return -EINVAL;
 	topic->stats.published++;
-	for (struct scout_sub *s = topic->head; s; s = s->next) {
+	scout_list_foreach(s, &topic->subs, link) {
 		if (s->count < s->limit)
 			accepted++;
 		else {
@@ -520,7 +508,7 @@ int scout_bus_publish(struct scout_bus *bus, struct scout_topic *topic, const vo
 	m = bmsg_new(topic, 0, 0, data, len, accepted);
 	if (!m)
 		return -ENOMEM;
-	for (struct scout_sub *s = topic->head; s; s = s->next)
+	scout_list_foreach(s, &topic->subs, link)
 		if (s->count < s->limit)
 			push(s, m);
 	return full ? -ENOBUFS : 0;
@@ -531,53 +519,45 @@ int scout_bus_request(struct scout_bus *bus, struct scout_topic *topic, const vo
 {
 	struct scout_sub *s;
 	struct pending *p;
+	struct bmsg *m = NULL;
 
 	if (!topic || topic->decl.kind != SCOUT_TOPIC_REQUEST || !cb)
 		return -EINVAL;
 	if (bus->npending >= SCOUT_BUS_MAX_PENDING)
 		return -EAGAIN;
-	s = topic->head;
+	s = scout_list_first_entry(&topic->subs, struct scout_sub, link);
 	if (s && s->count >= s->limit) {
 		topic->stats.dropped++;
 		return -ENOBUFS;
 	}
-	p = calloc(1, sizeof(*p));
+	/* not calloc: every field is set here, and the request path is hot */
+	p = malloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->corr = bus->next_corr++;
-	p->deadline = uv_now(bus->loop) + timeout_ms;
+	p->corr = bus->next_corr;
+	p->bus = bus;
 	p->topic = topic;
 	p->cb = cb;
 	p->arg = arg;
+	p->status = 0;
+	p->reply = NULL;
+	scout_deadline_init(&p->deadline, on_deadline);
 	if (s) {
-		struct bmsg *m = bmsg_new(topic, p->corr, 0, data, len, 1);
-		if (!m) {
+		/* armed before anything is queued: the only step that can fail */
+		m = bmsg_new(topic, p->corr, 0, data, len, 1);
+		if (!m || scout_timers_arm(&bus->timers, &p->deadline, uv_now(bus->loop) + timeout_ms) < 0) {
+			free(m);
 			free(p);
 			return -ENOMEM;
 		}
 		push(s, m);
 	}
-
-	/* insert by deadline, from the tail: most requests share a timeout */
-	struct pending *after = bus->pend_tail;
-	while (after && after->deadline > p->deadline)
-		after = after->prev;
-	p->prev = after;
-	p->next = after ? after->next : bus->pend_head;
-	if (p->next)
-		p->next->prev = p;
-	else
-		bus->pend_tail = p;
-	if (after)
-		after->next = p;
-	else
-		bus->pend_head = p;
+	bus->next_corr++;
+	scout_list_insert_tail(&bus->pending, &p->link);
 	bus->npending++;
 	topic->stats.requests++;
-
 	if (!s)
 		complete(bus, p, -ENOENT, NULL);
-	arm_timer(bus);
 	if (ret_corr)
 		*ret_corr = p->corr;
 	return 0;
@@ -597,7 +577,6 @@ int scout_bus_reply(struct scout_bus *bus, uint64_t corr, int status, const void
 		return -ENOMEM;
 	p->topic->stats.replies++;
 	complete(bus, p, status, m);
-	arm_timer(bus);
 	return 0;
 }
 
@@ -606,20 +585,18 @@ void scout_bus_cancel(struct scout_bus *bus, uint64_t corr)
 	struct pending *p = pend_find(bus, corr);
 
 	if (p) {
-		pend_unlink(bus, p);
-		free(p);
-		arm_timer(bus);
+		scout_timers_disarm(&bus->timers, &p->deadline);
+		scout_list_remove(&p->link);
+		bus->npending--;
+		pend_free(p);
 		return;
 	}
-	for (struct pending **pp = &bus->done_head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
-		if ((*pp)->corr != corr)
+	scout_list_foreach(p, &bus->done, link) {
+		if (p->corr != corr)
 			continue;
-		p = *pp;
-		*pp = p->next;
-		if (bus->done_tail == p)
-			bus->done_tail = prev;
-		bmsg_unref(p->reply);
-		free(p);
+		scout_list_remove(&p->link);
+		bus->ndone--;
+		pend_free(p);
 		return;
 	}
 }

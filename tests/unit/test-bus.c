@@ -800,6 +800,245 @@ static void test_stats(void **state)
 	scout_bus_unsubscribe(server.sub);
 }
 
+/* ---- deadlines (the heap) and cancel from the middle ------------------ */
+
+/* A small fixed-seed generator: the same "random" deadlines on every run. */
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+#define NREQ 300
+
+struct many {
+	uv_loop_t *loop;
+	uint64_t t0;
+	uint64_t timeout[NREQ];
+	unsigned calls[NREQ];
+	int status[NREQ];
+	bool early[NREQ]; /* called back before its deadline */
+	unsigned order[NREQ], norder;
+};
+
+struct many_arg {
+	struct many *m;
+	unsigned i;
+};
+
+static void on_many(int status, const struct scout_msg *reply, void *arg)
+{
+	struct many_arg *a = arg;
+	struct many *m = a->m;
+
+	m->calls[a->i]++;
+	m->status[a->i] = status;
+	if (status == -ETIMEDOUT && uv_now(m->loop) < m->t0 + m->timeout[a->i])
+		m->early[a->i] = true;
+	if (status == 0)
+		assert_memory_equal(reply->data, "pong", 4);
+	if (m->norder < NREQ)
+		m->order[m->norder++] = a->i;
+}
+
+/* Timed-out requests were called back in deadline order (equal deadlines
+ * in request order), each once, with -ETIMEDOUT, never early. */
+static void check_timeouts_in_order(const struct many *m, const bool *skip)
+{
+	unsigned prev = NREQ;
+
+	for (unsigned k = 0; k < m->norder; k++) {
+		unsigned i = m->order[k];
+		if (skip[i])
+			continue;
+		assert_int_equal(m->status[i], -ETIMEDOUT);
+		assert_false(m->early[i]);
+		if (prev != NREQ) {
+			assert_true(m->timeout[prev] <= m->timeout[i]);
+			if (m->timeout[prev] == m->timeout[i])
+				assert_true(prev < i);
+		}
+		prev = i;
+	}
+}
+
+static void test_many_deadlines_in_order(void **state)
+{
+	/* requests with random deadlines, nobody answers: all fire, in
+	 * deadline order, exactly once */
+	struct env *e = *state;
+	struct rec server = {.bus = e->bus};
+	struct many *m = calloc(1, sizeof(*m));
+	struct many_arg *args = calloc(NREQ, sizeof(*args));
+	bool skip[NREQ] = {false};
+	uint64_t seed = 0x9e3779b97f4a7c15u;
+
+	assert_non_null(m);
+	assert_non_null(args);
+	assert_int_equal(scout_bus_subscribe(e->bus, QUERY, on_msg, &server, NREQ, &server.sub), 0);
+	m->loop = &e->loop;
+	uv_update_time(&e->loop);
+	m->t0 = uv_now(&e->loop);
+	for (unsigned i = 0; i < NREQ; i++) {
+		m->timeout[i] = 1 + xorshift(&seed) % 40; /* many equal deadlines too */
+		args[i] = (struct many_arg){m, i};
+		assert_int_equal(scout_bus_request(e->bus, QUERY, NULL, 0, m->timeout[i], on_many, &args[i], NULL), 0);
+	}
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	assert_int_equal(m->norder, NREQ);
+	for (unsigned i = 0; i < NREQ; i++)
+		assert_int_equal(m->calls[i], 1);
+	check_timeouts_in_order(m, skip);
+	assert_int_equal(scout_topic_stats(QUERY)->timed_out, NREQ);
+	assert_int_equal(server.calls, NREQ);
+	scout_bus_unsubscribe(server.sub);
+	free(args);
+	free(m);
+}
+
+static void test_cancel_and_reply_from_the_middle(void **state)
+{
+	/* of requests with random deadlines, every third is cancelled while
+	 * pending and every third answered: the cancelled never call back,
+	 * the answered once with the reply, the rest time out in order */
+	struct env *e = *state;
+	struct rec server = {.bus = e->bus};
+	struct many *m = calloc(1, sizeof(*m));
+	struct many_arg *args = calloc(NREQ, sizeof(*args));
+	uint64_t corr[NREQ];
+	bool skip[NREQ] = {false};
+	uint64_t seed = 12345;
+
+	assert_non_null(m);
+	assert_non_null(args);
+	assert_int_equal(scout_bus_subscribe(e->bus, QUERY, on_msg, &server, NREQ, &server.sub), 0);
+	m->loop = &e->loop;
+	uv_update_time(&e->loop);
+	m->t0 = uv_now(&e->loop);
+	for (unsigned i = 0; i < NREQ; i++) {
+		/* the answered ones wait long, so a loaded machine cannot time
+		 * them out before the test answers */
+		m->timeout[i] = i % 3 == 2 ? 100000 : 1 + xorshift(&seed) % 40;
+		args[i] = (struct many_arg){m, i};
+		assert_int_equal(scout_bus_request(e->bus, QUERY, NULL, 0, m->timeout[i], on_many, &args[i], &corr[i]),
+				 0);
+	}
+	for (unsigned i = 1; i < NREQ; i += 3) {
+		scout_bus_cancel(e->bus, corr[i]);
+		skip[i] = true;
+	}
+	uv_run(&e->loop, UV_RUN_NOWAIT); /* the server sees every request */
+	assert_int_equal(server.calls, NREQ);
+	for (unsigned i = 2; i < NREQ; i += 3) {
+		assert_int_equal(scout_bus_reply(e->bus, corr[i], 0, "pong", 4), 0);
+		skip[i] = true;
+	}
+	uv_run(&e->loop, UV_RUN_DEFAULT); /* returns: no deadline left armed */
+	for (unsigned i = 0; i < NREQ; i++) {
+		assert_int_equal(m->calls[i], i % 3 == 1 ? 0 : 1);
+		if (i % 3 == 2)
+			assert_int_equal(m->status[i], 0);
+		if (i % 3 == 1)
+			assert_int_equal(scout_bus_reply(e->bus, corr[i], 0, NULL, 0), -ENOENT);
+	}
+	check_timeouts_in_order(m, skip);
+	assert_int_equal(scout_topic_stats(QUERY)->timed_out, NREQ / 3);
+	assert_int_equal(scout_topic_stats(QUERY)->replies, NREQ / 3);
+	scout_bus_unsubscribe(server.sub);
+	free(args);
+	free(m);
+}
+
+/* A timeout callback that cancels two other requests. */
+struct double_canceller {
+	struct scout_bus *bus;
+	uint64_t due_too, far;
+	unsigned calls;
+	int status;
+};
+
+static void on_timeout_cancel(int status, const struct scout_msg *reply, void *arg)
+{
+	struct double_canceller *c = arg;
+
+	(void)reply;
+	c->calls++;
+	c->status = status;
+	scout_bus_cancel(c->bus, c->due_too);
+	scout_bus_cancel(c->bus, c->far);
+}
+
+static void test_cancel_from_timeout_callback(void **state)
+{
+	/* a timed-out request's callback cancels one whose deadline fired in
+	 * the same run (its completion is queued) and one far from due (still
+	 * in the heap): neither calls back, and the loop ends at once, since
+	 * nothing is left armed (an armed far deadline would call back after
+	 * 100 s) */
+	struct env *e = *state;
+	struct rec server = {.bus = e->bus};
+	struct double_canceller c = {.bus = e->bus};
+	struct answer due_too = {0}, far = {0};
+
+	assert_int_equal(scout_bus_subscribe(e->bus, QUERY, on_msg, &server, 0, &server.sub), 0);
+	assert_int_equal(scout_bus_request(e->bus, QUERY, NULL, 0, 5, on_timeout_cancel, &c, NULL), 0);
+	assert_int_equal(scout_bus_request(e->bus, QUERY, NULL, 0, 5, on_answer, &due_too, &c.due_too), 0);
+	assert_int_equal(scout_bus_request(e->bus, QUERY, NULL, 0, 100000, on_answer, &far, &c.far), 0);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.status, -ETIMEDOUT);
+	assert_int_equal(due_too.calls, 0);
+	assert_int_equal(far.calls, 0);
+	assert_int_equal(scout_bus_reply(e->bus, c.far, 0, NULL, 0), -ENOENT);
+	scout_bus_unsubscribe(server.sub);
+}
+
+/* A subscriber that, on its first message, publishes again (so the other
+ * subscriber, already served in this pass, is ready again) and then
+ * unsubscribes that other one. */
+struct reready {
+	struct scout_bus *bus;
+	struct scout_sub *other;
+	unsigned calls;
+};
+
+static void on_reready(const struct scout_msg *msg, void *arg)
+{
+	struct reready *r = arg;
+
+	r->calls++;
+	if (r->calls == 1) {
+		assert_int_equal(scout_bus_publish(r->bus, msg->topic, "again", 5), 0);
+		scout_bus_unsubscribe(r->other);
+		r->other = NULL;
+	}
+}
+
+static void test_unsubscribe_ready_again(void **state)
+{
+	/* the unsubscribed subscriber sits on the ready list for the next pass
+	 * (not in the batch being walked): it leaves it and never runs again */
+	struct env *e = *state;
+	struct rec first = {.bus = e->bus};
+	struct reready second = {.bus = e->bus};
+	struct scout_sub *second_sub;
+
+	assert_int_equal(scout_bus_subscribe(e->bus, REPORT, on_msg, &first, 0, &first.sub), 0);
+	assert_int_equal(scout_bus_subscribe(e->bus, REPORT, on_reready, &second, 0, &second_sub), 0);
+	second.other = first.sub;
+	assert_int_equal(scout_bus_publish(e->bus, REPORT, "m", 1), 0);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	assert_int_equal(first.calls, 1);
+	assert_int_equal(second.calls, 2);
+	assert_int_equal(scout_bus_publish(e->bus, REPORT, "m", 1), 0);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	assert_int_equal(first.calls, 1);
+	assert_int_equal(second.calls, 3);
+	scout_bus_unsubscribe(second_sub);
+}
+
 static void test_close_without_running(void **state)
 {
 	/* a bus created and closed at once: teardown runs the loop to close */
@@ -835,6 +1074,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_from_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_deadlines_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_and_reply_from_the_middle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_from_timeout_callback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsubscribe_ready_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_without_running, setup, teardown),
 	};
 
