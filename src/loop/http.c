@@ -1518,8 +1518,10 @@ void scout_http_resume(struct scout_http_req *r)
 
 /* ---- responses ---------------------------------------------------------- */
 
+/* Writes the status line and headers; with body (a whole response), the
+ * body goes in the same write: one syscall per small response. */
 static int resp_start(struct scout_http_req *r, int status, const struct scout_http_header *h, size_t n,
-		      int64_t length, bool whole)
+		      int64_t length, const void *body, size_t blen)
 {
 	struct conn *c = r->conn;
 	struct sbuf b = {0};
@@ -1558,16 +1560,19 @@ static int resp_start(struct scout_http_req *r, int status, const struct scout_h
 	r->resp_left = r->bodiless ? 0 : length;
 	if (r->bodiless)
 		r->chunked = false;
-	ret = link_write(&c->link, b.p, b.len, NULL, NULL);
+	uv_buf_t bufs[2] = {uv_buf_init(b.p, (unsigned)b.len), uv_buf_init((char *)body, (unsigned)blen)};
+	bool with_body = body && blen && !r->bodiless;
+	ret = link_writev(&c->link, bufs, with_body ? 2 : 1, NULL, NULL);
 	free(b.p);
-	(void)whole;
+	if (ret == 0 && with_body)
+		r->resp_left = 0;
 	return ret;
 }
 
 int scout_http_start(struct scout_http_req *r, int status, const struct scout_http_header *h, size_t n,
 		     int64_t length)
 {
-	return resp_start(r, status, h, n, length, false);
+	return resp_start(r, status, h, n, length, NULL, 0);
 }
 
 int scout_http_write(struct scout_http_req *r, const void *data, size_t len, scout_http_write_cb cb, void *arg)
@@ -1619,14 +1624,10 @@ int scout_http_end(struct scout_http_req *r)
 int scout_http_respond(struct scout_http_req *r, int status, const struct scout_http_header *h, size_t n,
 		       const void *body, size_t len)
 {
-	int ret = resp_start(r, status, h, n, (int64_t)len, true);
+	int ret = resp_start(r, status, h, n, (int64_t)len, body, len);
 
 	if (ret < 0)
 		return ret;
-	if (len && !r->bodiless) {
-		r->resp_left = 0;
-		ret = link_write(&r->conn->link, body, len, NULL, NULL);
-	}
 	r->ended = true;
 	conn_response_done(r->conn);
 	return ret;
