@@ -24,6 +24,7 @@
 #include "loop/log.h"
 #include "loop/module.h"
 #include "loop/pack.h"
+#include "loop/status.h"
 #include "loop/store.h"
 
 struct env {
@@ -43,6 +44,13 @@ struct env {
 	unsigned answers;
 	int answer_status;
 	bool answer_has_ok;
+	/* a status socket for module commands (the failure-path tests) */
+	struct scout_status_server *srv;
+	char sock[96];
+	uv_pipe_t client;
+	char reply[4096];
+	size_t reply_len;
+	bool replied, client_closed;
 };
 
 static void on_report(const struct scout_msg *msg, void *arg)
@@ -172,6 +180,8 @@ static int teardown(void **state)
 	struct env *e = *state;
 	char cmd[128];
 
+	if (e->srv) /* first: its timers would keep the stop's loop running */
+		scout_status_close(e->srv, NULL, NULL);
 	if (!e->stopped) {
 		scout_host_stop(e->host, on_stopped, e);
 		uv_run(&e->loop, UV_RUN_DEFAULT);
@@ -388,6 +398,21 @@ static void test_reload_disable_then_enable_before_stopped(void **state)
 	json_t *m = module_status(e, "health");
 	assert_int_equal(json_integer_value(json_object_get(m, "starts")), 2);
 	json_decref(m);
+}
+
+/* Stopped right after its first tick: the statfs it started may still be
+ * on the thread pool, and health's closer waits for it (a hold) before it
+ * frees its state; the loop then closes empty. */
+static void test_stop_during_first_sample(void **state)
+{
+	struct env *e = *state;
+
+	start_default(e);
+	uv_run(&e->loop, UV_RUN_NOWAIT); /* the tick fires and asks for statfs */
+	scout_host_stop(e->host, on_stopped, e);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	assert_true(e->stopped);
+	assert_state(e, "health", "stopped");
 }
 
 static void test_start_disabled(void **state)
@@ -797,6 +822,8 @@ static void cmd_ping(struct scout_mod *m, struct scout_status_req *req, json_t *
 	(void)request;
 	f->t->pings++;
 	assert_int_equal(scout_bus_publish(scout_mod_bus(m), f->topic, "p", 1), 0);
+	if (req)
+		scout_status_reply(req, json_pack("{s:i}", "pings", f->t->pings));
 }
 
 static void later_fail(uv_timer_t *timer)
@@ -813,6 +840,8 @@ static void cmd_break(struct scout_mod *m, struct scout_status_req *req, json_t 
 	(void)request;
 	f->timer.data = f;
 	uv_timer_start(&f->timer, later_fail, 0, 0);
+	if (req)
+		scout_status_reply(req, NULL);
 }
 
 /* flood-burst: ten ticks in a row, counting the ones the full queue refused */
@@ -829,6 +858,8 @@ static void cmd_burst(struct scout_mod *m, struct scout_status_req *req, json_t 
 			assert_int_equal(r, 0);
 		f->t->published++;
 	}
+	if (req)
+		scout_status_reply(req, NULL);
 }
 
 static const struct scout_command ok_cmds[] = {{"ok-ping", cmd_ping, "publishes a tick"}, {0}};
@@ -868,10 +899,103 @@ static void on_tick_seen(const struct scout_msg *msg, void *arg)
 	ticks_seen++;
 }
 
+/* The status socket's handler, as the agent's passes module commands on. */
+static void on_request(struct scout_status_req *req, const char *cmd, json_t *request, void *arg)
+{
+	struct env *e = arg;
+
+	if (!scout_host_command(e->host, cmd, req, request))
+		scout_status_error(req, "unknown", "no command %s", cmd);
+}
+
 static void start_faults(struct env *e, const char *text)
 {
+	char err[256] = "";
+
 	memset(tally, 0, sizeof(tally));
 	start_registry(e, fault_registry, FK_N, text);
+	snprintf(e->sock, sizeof(e->sock), "%s/status.sock", e->dir);
+	if (scout_status_listen(&e->loop, e->sock, NULL, on_request, e, &e->srv, err, sizeof(err)) < 0)
+		fail_msg("status socket: %s", err);
+}
+
+static void on_client_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct env *e = h->data;
+	(void)hint;
+	*buf = uv_buf_init(e->reply + e->reply_len, (unsigned)(sizeof(e->reply) - 1 - e->reply_len));
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+	struct env *e = h->data;
+	e->client_closed = true;
+}
+
+static void on_client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct env *e = st->data;
+	(void)buf;
+	if (n > 0)
+		e->reply_len += (size_t)n;
+	if (n < 0 || memchr(e->reply, '\n', e->reply_len) || e->reply_len == sizeof(e->reply) - 1) {
+		e->reply[e->reply_len] = 0;
+		e->replied = true;
+		uv_close((uv_handle_t *)st, on_client_closed);
+	}
+}
+
+static void on_client_written(uv_write_t *w, int status)
+{
+	free(w);
+}
+
+static void on_client_connected(uv_connect_t *c, int status)
+{
+	struct env *e = c->handle->data;
+	uv_write_t *w = malloc(sizeof(*w));
+	uv_buf_t b = uv_buf_init(e->reply, (unsigned)strlen(e->reply));
+
+	assert_int_equal(status, 0);
+	assert_non_null(w);
+	assert_int_equal(uv_write(w, c->handle, &b, 1, on_client_written), 0);
+	assert_int_equal(uv_read_start(c->handle, on_client_alloc, on_client_read), 0);
+	free(c);
+}
+
+/* Sends one request line over the status socket, as scoutctl does, and
+ * returns the reply (caller decrefs). */
+static json_t *ask(struct env *e, const char *line)
+{
+	uv_connect_t *c = malloc(sizeof(*c));
+	json_error_t jerr;
+
+	assert_non_null(c);
+	snprintf(e->reply, sizeof(e->reply), "%s\n", line); /* written from here, then overwritten */
+	e->reply_len = 0;
+	e->replied = e->client_closed = false;
+	assert_int_equal(uv_pipe_init(&e->loop, &e->client, 0), 0);
+	e->client.data = e;
+	uv_pipe_connect(c, &e->client, e->sock, on_client_connected);
+	WAIT_FOR(e, e->replied && e->client_closed);
+	json_t *r = json_loads(e->reply, 0, &jerr);
+	if (!r)
+		fail_msg("reply to %s is not JSON: %s", line, e->reply);
+	return r;
+}
+
+/* The reply's error code, or "" when it is ok. */
+static const char *ask_error(struct env *e, const char *line)
+{
+	static char code[64];
+	json_t *r = ask(e, line);
+
+	snprintf(code, sizeof(code), "%s",
+		 json_is_true(json_object_get(r, "ok"))
+			 ? ""
+			 : json_string_value(json_object_get(json_object_get(r, "error"), "code")) ?: "?");
+	json_decref(r);
+	return code;
 }
 
 static json_int_t status_int(struct env *e, const char *name, const char *path)
@@ -912,8 +1036,10 @@ static void assert_ok_runs(struct env *e)
 	assert_true(status_is_null(e, "ok", "reason"));
 	assert_int_equal(scout_bus_subscribe(e->bus, scout_bus_find(e->bus, "ok.tick"), on_tick_seen, e, 0, &sub), 0);
 	ticks_seen = 0;
-	assert_true(scout_host_command(e->host, "ok-ping", NULL, NULL));
-	assert_int_equal(tally[FK_OK].pings, pings + 1);
+	json_t *r = ask(e, "{\"cmd\":\"ok-ping\"}");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(r, "pings")), pings + 1);
+	json_decref(r);
 	WAIT_FOR(e, ticks_seen == 1 && tally[FK_OK].got == got + 1);
 	scout_bus_unsubscribe(sub);
 	assert_int_equal(status_int(e, "ok", "counters.pings"), pings + 1);
@@ -929,6 +1055,16 @@ static const char *only_ok_and(const char *name)
 		if (strcmp(fault_names[i], "ok") && strcmp(fault_names[i], name))
 			k += (size_t)snprintf(text + k, sizeof(text) - k, "[%s]\nenabled = no\n", fault_names[i]);
 	return text;
+}
+
+/* The host's stop, run until the loop has nothing left (the status
+ * socket closed first). */
+static void stop_host(struct env *e)
+{
+	scout_status_close(e->srv, NULL, NULL);
+	e->srv = NULL;
+	scout_host_stop(e->host, on_stopped, e);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
 }
 
 /* A module whose start fails is closed (its handle too), marked failed
@@ -972,9 +1108,14 @@ static void test_fail_later(void **state)
 
 	start_faults(e, only_ok_and("later"));
 	assert_state(e, "later", "running");
-	assert_true(scout_host_command(e->host, "later-break", NULL, NULL));
+	assert_string_equal(ask_error(e, "{\"cmd\":\"later-break\"}"), "");
 	WAIT_FOR(e, strcmp(state_of(e, "later"), "failed") == 0);
 	assert_string_equal(reason_of(e, "later"), "lost its device");
+	/* its command is answered, with why it cannot run */
+	json_t *r = ask(e, "{\"cmd\":\"later-break\"}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+			    "module later is failed");
+	json_decref(r);
 	assert_int_equal(tally[FK_LATER].stops, 1);
 	assert_true(status_is_null(e, "later", "uptime_s"));
 	json_t *m = module_status(e, "later");
@@ -992,6 +1133,7 @@ static void test_fail_later(void **state)
 	/* failing again; a reload while it still closes must not stop it a
 	 * second time, and it starts once closed */
 	scout_mod_fail(tally[FK_LATER].m, "lost it again");
+	scout_mod_fail(tally[FK_LATER].m, "and again"); /* the first reason stays */
 	assert_state(e, "later", "failed");
 	assert_string_equal(reason_of(e, "later"), "lost it again");
 	scout_host_stuck(e->host, stuck, sizeof(stuck));
@@ -1034,6 +1176,8 @@ static void test_stop_while_failed_module_closes(void **state)
 	start_faults(e, only_ok_and("later"));
 	scout_mod_fail(tally[FK_LATER].m, "lost its device");
 	assert_int_equal(tally[FK_LATER].cleanups, 0);
+	scout_status_close(e->srv, NULL, NULL);
+	e->srv = NULL;
 	scout_host_stop(e->host, on_stopped, e);
 	assert_false(e->stopped);
 	uv_run(&e->loop, UV_RUN_DEFAULT);
@@ -1093,8 +1237,7 @@ static void test_stop_never_finishes(void **state)
 	scout_host_stuck(e->host, stuck, sizeof(stuck));
 	assert_string_equal(stuck, "ok, hang");
 
-	scout_host_stop(e->host, on_stopped, e);
-	uv_run(&e->loop, UV_RUN_DEFAULT); /* returns: no handle is left open */
+	stop_host(e); /* returns: no handle is left open */
 	assert_false(e->stopped);
 	assert_state(e, "ok", "stopped");
 	assert_state(e, "hang", "stopping");
@@ -1122,6 +1265,7 @@ static void test_publish_to_full_queue(void **state)
 	assert_int_equal(scout_bus_subscribe(e->bus, t, on_tick_seen, e, 4, &slow), 0);
 	ticks_seen = 0;
 	assert_true(scout_host_command(e->host, "flood-burst", NULL, NULL));
+	/* (nothing delivered yet: delivery is on the loop, after publish) */
 	assert_int_equal(tally[FK_FLOOD].dropped, 6);
 	assert_int_equal(scout_topic_stats(t)->dropped, 6);
 	assert_state(e, "flood", "running");
@@ -1159,8 +1303,7 @@ static void test_all_faults_together(void **state)
 	assert_int_equal(scout_host_count(e->host, SCOUT_MOD_STOPPING), 1); /* hang */
 	assert_int_equal(status_int(e, "flood", "counters.dropped"), 9);
 	scout_bus_unsubscribe(slow);
-	scout_host_stop(e->host, on_stopped, e);
-	uv_run(&e->loop, UV_RUN_DEFAULT);
+	stop_host(e);
 	assert_false(e->stopped);
 	scout_mod_stopped(tally[FK_HANG].m);
 	assert_true(e->stopped);
@@ -1177,6 +1320,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_disable_enable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_disable_then_enable_before_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_disabled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_during_first_sample, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_topics_declared_by_modules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_topics_of_disabled_module, setup, teardown),
