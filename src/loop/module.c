@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "closer.h"
 #include "log.h"
 #include "status.h"
 #include "store.h"
@@ -22,6 +23,7 @@ struct scout_mod {
 	enum scout_mod_state state;
 	bool enabled;
 	bool active;     /* started and not yet reported stopped */
+	bool closing;    /* its stop hook ran for this start */
 	bool restart;    /* start again with pending_conf once stopped */
 	void *conf;      /* owned */
 	void *pending_conf;
@@ -32,6 +34,9 @@ struct scout_mod {
 	bool in_reload;
 	uint64_t started_at; /* uv_now() ms */
 	unsigned starts;
+	struct scout_closer closer;
+	void (*cleanup)(void *arg);
+	void *cleanup_arg;
 };
 
 struct scout_host {
@@ -240,14 +245,24 @@ void scout_host_free(struct scout_host *h)
 	free(h);
 }
 
+/* The module's stop hook, once per start: a module that failed is closing
+ * already, and a second stop would close its handles twice. */
+static void close_module(struct scout_mod *m)
+{
+	if (!m->active || m->closing)
+		return;
+	m->closing = true;
+	m->desc->stop(m);
+}
+
 static void begin_stop(struct scout_mod *m)
 {
-	if (!m->active || m->state == SCOUT_MOD_STOPPING)
+	if (!m->active || m->closing)
 		return;
 	if (m->state != SCOUT_MOD_FAILED)
 		m->state = SCOUT_MOD_STOPPING;
 	log_debug("%s: stopping", m->desc->name);
-	m->desc->stop(m);
+	close_module(m);
 }
 
 static void start_module(struct scout_mod *m)
@@ -264,6 +279,9 @@ static void start_module(struct scout_mod *m)
 	m->reason[0] = 0;
 	m->state = SCOUT_MOD_STARTING;
 	m->active = true;
+	m->closing = false;
+	scout_closer_init(&m->closer);
+	m->cleanup = NULL;
 	m->starts++;
 	m->started_at = uv_now(m->host->env.loop);
 	r = m->desc->start(m);
@@ -274,8 +292,7 @@ static void start_module(struct scout_mod *m)
 			log_error("%s: %s", m->desc->name, m->reason);
 		m->state = SCOUT_MOD_FAILED;
 		/* let it close whatever it opened before failing */
-		if (m->active)
-			m->desc->stop(m);
+		close_module(m);
 		return;
 	}
 	m->state = SCOUT_MOD_RUNNING;
@@ -294,8 +311,29 @@ void scout_mod_fail(struct scout_mod *m, const char *fmt, ...)
 	va_end(ap);
 	log_error("%s: failed: %s", m->desc->name, m->reason);
 	m->state = SCOUT_MOD_FAILED;
-	if (!starting && m->active) /* start_module closes it otherwise */
-		m->desc->stop(m);
+	if (!starting) /* start_module closes it otherwise */
+		close_module(m);
+}
+
+struct scout_closer *scout_mod_closer(struct scout_mod *m)
+{
+	return &m->closer;
+}
+
+static void on_mod_closed(void *arg)
+{
+	struct scout_mod *m = arg;
+
+	if (m->cleanup)
+		m->cleanup(m->cleanup_arg);
+	scout_mod_stopped(m);
+}
+
+void scout_mod_stopped_when_closed(struct scout_mod *m, void (*cleanup)(void *arg), void *arg)
+{
+	m->cleanup = cleanup;
+	m->cleanup_arg = arg;
+	scout_closer_wait(&m->closer, on_mod_closed, m);
 }
 
 void scout_mod_refuse(struct scout_mod *m, const char *fmt, ...)
@@ -344,8 +382,12 @@ void scout_mod_stopped(struct scout_mod *m)
 		return;
 	m->active = false;
 	m->priv = NULL;
-	if (m->state != SCOUT_MOD_FAILED)
-		m->state = m->enabled ? SCOUT_MOD_STOPPED : SCOUT_MOD_DISABLED;
+	/* a module disabled while it closed after failing shows as disabled,
+	 * as one that failed before being disabled does */
+	if (!m->enabled)
+		m->state = SCOUT_MOD_DISABLED;
+	else if (m->state != SCOUT_MOD_FAILED)
+		m->state = SCOUT_MOD_STOPPED;
 	log_debug("%s: stopped", m->desc->name);
 	if (h->stopping) {
 		if (--h->waiting == 0 && h->stop_done)
@@ -517,10 +559,10 @@ void scout_host_stop(struct scout_host *h, void (*done)(void *arg), void *arg)
 		if (!m->active)
 			continue;
 		h->waiting++;
-		if (m->state == SCOUT_MOD_FAILED || m->state == SCOUT_MOD_STOPPING)
-			continue; /* already closing */
+		if (m->closing)
+			continue; /* failed, disabled or restarting: closing already */
 		m->state = SCOUT_MOD_STOPPING;
-		m->desc->stop(m);
+		close_module(m);
 	}
 	if (--h->waiting == 0 && done)
 		done(arg);

@@ -15,8 +15,11 @@
  *              reply names it.
  *   status     add the module's fields to its status object; numbers under
  *              "counters" are also exported as metrics.
- *   stop       begin closing; call scout_mod_stopped() once every handle is
- *              closed (may be called before stop returns).
+ *   stop       begin closing: hand every handle to scout_mod_closer() and
+ *              call scout_mod_stopped_when_closed() (or count them yourself
+ *              and call scout_mod_stopped() once all are closed; either may
+ *              happen before stop returns). The host calls stop once per
+ *              start, also when the module failed.
  *
  * A module never includes another module's header: it talks over the bus. */
 #pragma once
@@ -29,6 +32,7 @@
 #include "config.h"
 
 struct scout_mod;
+struct scout_closer;
 struct scout_db;
 struct scout_store;
 struct scout_status_req;
@@ -136,6 +140,16 @@ __attribute__((format(printf, 2, 3))) void scout_mod_refuse(struct scout_mod *m,
 /* Marks a running module failed with a reason and stops it. */
 __attribute__((format(printf, 2, 3))) void scout_mod_fail(struct scout_mod *m, const char *fmt, ...);
 void scout_mod_stopped(struct scout_mod *m);
+/* The module's handle closer (closer.h), fresh at each start. In stop,
+ * give it every uv handle (scout_closer_close) and hold it for anything
+ * else that ends later (scout_closer_hold/release), then call
+ * scout_mod_stopped_when_closed(). */
+struct scout_closer *scout_mod_closer(struct scout_mod *m);
+/* The module is stopped once everything handed to its closer has ended:
+ * cleanup(arg) runs then (free the module's state there; NULL: nothing to
+ * free), and scout_mod_stopped() after it. Right here when nothing is
+ * pending. */
+void scout_mod_stopped_when_closed(struct scout_mod *m, void (*cleanup)(void *arg), void *arg);
 
 /* ---- the host (used by the agent) ------------------------------------- */
 

@@ -19,10 +19,12 @@
 
 #include "loop/agent.h"
 #include "loop/bus.h"
+#include "loop/closer.h"
 #include "loop/config.h"
 #include "loop/log.h"
 #include "loop/module.h"
 #include "loop/pack.h"
+#include "loop/status.h"
 #include "loop/store.h"
 
 struct env {
@@ -42,6 +44,13 @@ struct env {
 	unsigned answers;
 	int answer_status;
 	bool answer_has_ok;
+	/* a status socket for module commands (the failure-path tests) */
+	struct scout_status_server *srv;
+	char sock[96];
+	uv_pipe_t client;
+	char reply[4096];
+	size_t reply_len;
+	bool replied, client_closed;
 };
 
 static void on_report(const struct scout_msg *msg, void *arg)
@@ -171,6 +180,8 @@ static int teardown(void **state)
 	struct env *e = *state;
 	char cmd[128];
 
+	if (e->srv) /* first: its timers would keep the stop's loop running */
+		scout_status_close(e->srv, NULL, NULL);
 	if (!e->stopped) {
 		scout_host_stop(e->host, on_stopped, e);
 		uv_run(&e->loop, UV_RUN_DEFAULT);
@@ -387,6 +398,21 @@ static void test_reload_disable_then_enable_before_stopped(void **state)
 	json_t *m = module_status(e, "health");
 	assert_int_equal(json_integer_value(json_object_get(m, "starts")), 2);
 	json_decref(m);
+}
+
+/* Stopped right after its first tick: the statfs it started may still be
+ * on the thread pool, and health's closer waits for it (a hold) before it
+ * frees its state; the loop then closes empty. */
+static void test_stop_during_first_sample(void **state)
+{
+	struct env *e = *state;
+
+	start_default(e);
+	uv_run(&e->loop, UV_RUN_NOWAIT); /* the tick fires and asks for statfs */
+	scout_host_stop(e->host, on_stopped, e);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	assert_true(e->stopped);
+	assert_state(e, "health", "stopped");
 }
 
 static void test_start_disabled(void **state)
@@ -676,6 +702,613 @@ static void test_command_collisions(void **state)
 	assert_true(scout_host_command(e->host, "fa-only", NULL, NULL));
 }
 
+/* ---- failure paths -----------------------------------------------------
+ * A registry of fakes, each failing in one way, next to "ok", a healthy
+ * one with a timer, a topic and a command. Each test checks that ok runs
+ * on (running, its command answers, its bus traffic flows) and that the
+ * status objects tell the truth about the failing one. The fakes close
+ * through the host's closer (scout_mod_closer). */
+
+enum { FK_OK, FK_BOOM, FK_LATER, FK_NOREL, FK_HANG, FK_FLOOD, FK_N };
+static const char *const fault_names[FK_N] = {"ok", "boom", "later", "norel", "hang", "flood"};
+
+/* What happened to each fake, kept across its starts. */
+struct tally {
+	struct scout_mod *m; /* the last start's */
+	unsigned starts, stops, cleanups;
+	unsigned pings, got; /* commands run; messages received */
+	int64_t n;           /* conf n when started */
+	uint64_t published, dropped;
+};
+static struct tally tally[FK_N];
+
+struct faker {
+	struct scout_mod *m;
+	struct tally *t;
+	uv_timer_t timer; /* a handle: stop is asynchronous */
+	struct scout_topic *topic;
+	struct scout_sub *sub;
+};
+
+static struct tally *tally_of(struct scout_mod *m)
+{
+	for (int i = 0; i < FK_N; i++)
+		if (strcmp(scout_mod_name(m), fault_names[i]) == 0)
+			return &tally[i];
+	fail_msg("no tally for %s", scout_mod_name(m));
+	return NULL;
+}
+
+static void faker_on_msg(const struct scout_msg *msg, void *arg)
+{
+	struct faker *f = arg;
+	(void)msg;
+	f->t->got++;
+}
+
+static void faker_on_timer(uv_timer_t *timer)
+{
+	(void)timer;
+}
+
+static int faker_start(struct scout_mod *m)
+{
+	struct faker *f = calloc(1, sizeof(*f));
+	const struct fake_conf *conf = scout_mod_conf(m);
+	char topic[32];
+
+	if (!f)
+		return -ENOMEM;
+	f->m = m;
+	f->t = tally_of(m);
+	f->t->m = m;
+	f->t->starts++;
+	f->t->n = conf->n;
+	scout_mod_set_priv(m, f);
+	uv_timer_init(scout_mod_loop(m), &f->timer);
+	uv_timer_start(&f->timer, faker_on_timer, 60000, 60000);
+	if (f->t == &tally[FK_BOOM])
+		return -EIO; /* after opening a handle: stop must close it */
+	snprintf(topic, sizeof(topic), "%s.tick", scout_mod_name(m));
+	if (scout_bus_find(scout_mod_bus(m), topic)) {
+		int r = scout_mod_topic(m, topic, &f->topic);
+		if (r == 0)
+			r = scout_bus_subscribe(scout_mod_bus(m), f->topic, faker_on_msg, f, 0, &f->sub);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void faker_free(void *arg)
+{
+	struct faker *f = arg;
+
+	f->t->cleanups++;
+	free(f);
+}
+
+static void faker_stop(struct scout_mod *m)
+{
+	struct faker *f = scout_mod_priv(m);
+
+	f->t->stops++;
+	scout_bus_unsubscribe(f->sub);
+	f->sub = NULL;
+	scout_closer_close(scout_mod_closer(m), (uv_handle_t *)&f->timer);
+	if (f->t == &tally[FK_HANG]) {
+		/* closes its handle but never says it has stopped */
+		scout_closer_wait(scout_mod_closer(m), faker_free, f);
+		return;
+	}
+	scout_mod_stopped_when_closed(m, faker_free, f);
+}
+
+static void faker_status(struct scout_mod *m, json_t *obj)
+{
+	struct faker *f = scout_mod_priv(m);
+	json_t *c = json_object_get(obj, "counters");
+
+	json_object_set_new(c, "pings", json_integer(f->t->pings));
+	json_object_set_new(c, "published", json_integer((json_int_t)f->t->published));
+	json_object_set_new(c, "dropped", json_integer((json_int_t)f->t->dropped));
+}
+
+/* ok-ping: publishes one tick on its own topic */
+static void cmd_ping(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+{
+	struct faker *f = scout_mod_priv(m);
+	(void)req;
+	(void)request;
+	f->t->pings++;
+	assert_int_equal(scout_bus_publish(scout_mod_bus(m), f->topic, "p", 1), 0);
+	if (req)
+		scout_status_reply(req, json_pack("{s:i}", "pings", f->t->pings));
+}
+
+static void later_fail(uv_timer_t *timer)
+{
+	struct faker *f = timer->data;
+	scout_mod_fail(f->m, "lost its device");
+}
+
+/* later-break: fails from the loop, a moment later */
+static void cmd_break(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+{
+	struct faker *f = scout_mod_priv(m);
+	(void)req;
+	(void)request;
+	f->timer.data = f;
+	uv_timer_start(&f->timer, later_fail, 0, 0);
+	if (req)
+		scout_status_reply(req, NULL);
+}
+
+/* flood-burst: ten ticks in a row, counting the ones the full queue refused */
+static void cmd_burst(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+{
+	struct faker *f = scout_mod_priv(m);
+	(void)req;
+	(void)request;
+	for (int i = 0; i < 10; i++) {
+		int r = scout_bus_publish(scout_mod_bus(m), f->topic, "f", 1);
+		if (r == -ENOBUFS)
+			f->t->dropped++;
+		else
+			assert_int_equal(r, 0);
+		f->t->published++;
+	}
+	if (req)
+		scout_status_reply(req, NULL);
+}
+
+static const struct scout_command ok_cmds[] = {{"ok-ping", cmd_ping, "publishes a tick"}, {0}};
+static const struct scout_command later_cmds[] = {{"later-break", cmd_break, "fails soon"}, {0}};
+static const struct scout_command flood_cmds[] = {{"flood-burst", cmd_burst, "ten ticks"}, {0}};
+static const struct scout_topic_decl ok_topics[] = {{"ok.tick", SCOUT_TOPIC_EVENT, "one byte"}, {0}};
+static const struct scout_topic_decl flood_topics[] = {{"flood.tick", SCOUT_TOPIC_EVENT, "one byte"}, {0}};
+
+static int faker_reload(struct scout_mod *m, const void *old_conf)
+{
+	(void)old_conf;
+	tally_of(m)->n = ((const struct fake_conf *)scout_mod_conf(m))->n;
+	return 0;
+}
+
+#define FAKER(mod_name, cmds, tops, reload_fn)                                                                   \
+	{                                                                                                         \
+		.name = mod_name, .summary = "fake", .default_enabled = true, .options = fake_options,            \
+		.conf_size = sizeof(struct fake_conf), .start = faker_start, .reload = reload_fn,                 \
+		.status = faker_status, .stop = faker_stop, .commands = cmds, .topics = tops,                     \
+	}
+
+static const struct scout_module f_ok = FAKER("ok", ok_cmds, ok_topics, faker_reload);
+static const struct scout_module f_boom = FAKER("boom", NULL, NULL, faker_reload);
+static const struct scout_module f_later = FAKER("later", later_cmds, NULL, faker_reload);
+static const struct scout_module f_norel = FAKER("norel", NULL, NULL, NULL);
+static const struct scout_module f_hang = FAKER("hang", NULL, NULL, faker_reload);
+static const struct scout_module f_flood = FAKER("flood", flood_cmds, flood_topics, faker_reload);
+static const struct scout_module *const fault_registry[FK_N] = {&f_ok, &f_boom, &f_later, &f_norel, &f_hang, &f_flood};
+
+static unsigned ticks_seen;
+
+static void on_tick_seen(const struct scout_msg *msg, void *arg)
+{
+	(void)msg;
+	(void)arg;
+	ticks_seen++;
+}
+
+/* The status socket's handler, as the agent's passes module commands on. */
+static void on_request(struct scout_status_req *req, const char *cmd, json_t *request, void *arg)
+{
+	struct env *e = arg;
+
+	if (!scout_host_command(e->host, cmd, req, request))
+		scout_status_error(req, "unknown", "no command %s", cmd);
+}
+
+static void start_faults(struct env *e, const char *text)
+{
+	char err[256] = "";
+
+	memset(tally, 0, sizeof(tally));
+	start_registry(e, fault_registry, FK_N, text);
+	snprintf(e->sock, sizeof(e->sock), "%s/status.sock", e->dir);
+	if (scout_status_listen(&e->loop, e->sock, NULL, on_request, e, &e->srv, err, sizeof(err)) < 0)
+		fail_msg("status socket: %s", err);
+}
+
+static void on_client_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct env *e = h->data;
+	(void)hint;
+	*buf = uv_buf_init(e->reply + e->reply_len, (unsigned)(sizeof(e->reply) - 1 - e->reply_len));
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+	struct env *e = h->data;
+	e->client_closed = true;
+}
+
+static void on_client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct env *e = st->data;
+	(void)buf;
+	if (n > 0)
+		e->reply_len += (size_t)n;
+	if (n < 0 || memchr(e->reply, '\n', e->reply_len) || e->reply_len == sizeof(e->reply) - 1) {
+		e->reply[e->reply_len] = 0;
+		e->replied = true;
+		uv_close((uv_handle_t *)st, on_client_closed);
+	}
+}
+
+static void on_client_written(uv_write_t *w, int status)
+{
+	free(w);
+}
+
+static void on_client_connected(uv_connect_t *c, int status)
+{
+	struct env *e = c->handle->data;
+	uv_write_t *w = malloc(sizeof(*w));
+	uv_buf_t b = uv_buf_init(e->reply, (unsigned)strlen(e->reply));
+
+	assert_int_equal(status, 0);
+	assert_non_null(w);
+	assert_int_equal(uv_write(w, c->handle, &b, 1, on_client_written), 0);
+	assert_int_equal(uv_read_start(c->handle, on_client_alloc, on_client_read), 0);
+	free(c);
+}
+
+/* Sends one request line over the status socket, as scoutctl does, and
+ * returns the reply (caller decrefs). */
+static json_t *ask(struct env *e, const char *line)
+{
+	uv_connect_t *c = malloc(sizeof(*c));
+	json_error_t jerr;
+
+	assert_non_null(c);
+	snprintf(e->reply, sizeof(e->reply), "%s\n", line); /* written from here, then overwritten */
+	e->reply_len = 0;
+	e->replied = e->client_closed = false;
+	assert_int_equal(uv_pipe_init(&e->loop, &e->client, 0), 0);
+	e->client.data = e;
+	uv_pipe_connect(c, &e->client, e->sock, on_client_connected);
+	WAIT_FOR(e, e->replied && e->client_closed);
+	json_t *r = json_loads(e->reply, 0, &jerr);
+	if (!r)
+		fail_msg("reply to %s is not JSON: %s", line, e->reply);
+	return r;
+}
+
+/* The reply's error code, or "" when it is ok. */
+static const char *ask_error(struct env *e, const char *line)
+{
+	static char code[64];
+	json_t *r = ask(e, line);
+
+	snprintf(code, sizeof(code), "%s",
+		 json_is_true(json_object_get(r, "ok"))
+			 ? ""
+			 : json_string_value(json_object_get(json_object_get(r, "error"), "code")) ?: "?");
+	json_decref(r);
+	return code;
+}
+
+static json_int_t status_int(struct env *e, const char *name, const char *path)
+{
+	json_t *m = module_status(e, name), *v = m;
+	char key[64];
+	const char *p = path;
+
+	while (v && *p) {
+		size_t n = strcspn(p, ".");
+		snprintf(key, sizeof(key), "%.*s", (int)n, p);
+		v = json_object_get(v, key);
+		p += n + (p[n] == '.');
+	}
+	if (!json_is_integer(v))
+		fail_msg("%s: %s is not an integer", name, path);
+	json_int_t i = json_integer_value(v);
+	json_decref(m);
+	return i;
+}
+
+static bool status_is_null(struct env *e, const char *name, const char *key)
+{
+	json_t *m = module_status(e, name);
+	bool null = json_is_null(json_object_get(m, key));
+	json_decref(m);
+	return null;
+}
+
+/* ok runs on: running, its command answers, its tick reaches it and a
+ * subscriber of ours, and its status counts the ping. */
+static void assert_ok_runs(struct env *e)
+{
+	struct scout_sub *sub;
+	unsigned pings = tally[FK_OK].pings, got = tally[FK_OK].got;
+
+	assert_state(e, "ok", "running");
+	assert_true(status_is_null(e, "ok", "reason"));
+	assert_int_equal(scout_bus_subscribe(e->bus, scout_bus_find(e->bus, "ok.tick"), on_tick_seen, e, 0, &sub), 0);
+	ticks_seen = 0;
+	json_t *r = ask(e, "{\"cmd\":\"ok-ping\"}");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(r, "pings")), pings + 1);
+	json_decref(r);
+	WAIT_FOR(e, ticks_seen == 1 && tally[FK_OK].got == got + 1);
+	scout_bus_unsubscribe(sub);
+	assert_int_equal(status_int(e, "ok", "counters.pings"), pings + 1);
+	assert_int_equal(status_int(e, "ok", "starts"), 1);
+}
+
+static const char *only_ok_and(const char *name)
+{
+	static char text[256];
+	size_t k = 0;
+
+	for (int i = 0; i < FK_N; i++)
+		if (strcmp(fault_names[i], "ok") && strcmp(fault_names[i], name))
+			k += (size_t)snprintf(text + k, sizeof(text) - k, "[%s]\nenabled = no\n", fault_names[i]);
+	return text;
+}
+
+/* The host's stop, run until the loop has nothing left (the status
+ * socket closed first). */
+static void stop_host(struct env *e)
+{
+	scout_status_close(e->srv, NULL, NULL);
+	e->srv = NULL;
+	scout_host_stop(e->host, on_stopped, e);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+}
+
+/* A module whose start fails is closed (its handle too), marked failed
+ * with the error, and started again by the next reload. */
+static void test_fail_at_start(void **state)
+{
+	struct env *e = *state;
+
+	start_faults(e, only_ok_and("boom"));
+	assert_state(e, "boom", "failed");
+	assert_string_equal(reason_of(e, "boom"), "start failed: Input/output error");
+	assert_int_equal(tally[FK_BOOM].stops, 1); /* closing what it opened */
+	assert_true(status_is_null(e, "boom", "uptime_s"));
+	assert_int_equal(status_int(e, "boom", "starts"), 1);
+	WAIT_FOR(e, tally[FK_BOOM].cleanups == 1);
+	assert_state(e, "boom", "failed"); /* closed, still failed */
+	assert_int_equal(scout_host_count(e->host, SCOUT_MOD_FAILED), 1);
+	assert_ok_runs(e);
+
+	/* the next reload tries again (and it fails again) */
+	reload_with(e, only_ok_and("boom"), NULL);
+	assert_state(e, "boom", "failed");
+	assert_int_equal(status_int(e, "boom", "starts"), 2);
+	WAIT_FOR(e, tally[FK_BOOM].cleanups == 2);
+	assert_int_equal(tally[FK_BOOM].stops, 2);
+	assert_ok_runs(e);
+	/* disabled, it shows as disabled, without the old reason */
+	reload_with(e, only_ok_and("none"), NULL);
+	assert_state(e, "boom", "disabled");
+	assert_true(status_is_null(e, "boom", "reason"));
+	assert_ok_runs(e);
+}
+
+/* A module that fails while running (scout_mod_fail from the loop) is
+ * closed once, shows its reason, is no longer offered its commands, and a
+ * reload starts it again. */
+static void test_fail_later(void **state)
+{
+	struct env *e = *state;
+	char stuck[64];
+
+	start_faults(e, only_ok_and("later"));
+	assert_state(e, "later", "running");
+	assert_string_equal(ask_error(e, "{\"cmd\":\"later-break\"}"), "");
+	WAIT_FOR(e, strcmp(state_of(e, "later"), "failed") == 0);
+	assert_string_equal(reason_of(e, "later"), "lost its device");
+	/* its command is answered, with why it cannot run */
+	json_t *r = ask(e, "{\"cmd\":\"later-break\"}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+			    "module later is failed");
+	json_decref(r);
+	assert_int_equal(tally[FK_LATER].stops, 1);
+	assert_true(status_is_null(e, "later", "uptime_s"));
+	json_t *m = module_status(e, "later");
+	assert_int_equal(json_object_size(json_object_get(m, "counters")), 0);
+	json_decref(m);
+	assert_int_equal(tally[FK_LATER].cleanups, 1);
+	scout_host_stuck(e->host, stuck, sizeof(stuck));
+	assert_string_equal(stuck, "ok");
+	/* the next reload starts it again */
+	reload_with(e, only_ok_and("later"), NULL);
+	assert_state(e, "later", "running");
+	assert_int_equal(status_int(e, "later", "starts"), 2);
+	assert_true(status_is_null(e, "later", "reason"));
+
+	/* failing again; a reload while it still closes must not stop it a
+	 * second time, and it starts once closed */
+	scout_mod_fail(tally[FK_LATER].m, "lost it again");
+	scout_mod_fail(tally[FK_LATER].m, "and again"); /* the first reason stays */
+	assert_state(e, "later", "failed");
+	assert_string_equal(reason_of(e, "later"), "lost it again");
+	scout_host_stuck(e->host, stuck, sizeof(stuck));
+	assert_string_equal(stuck, "ok, later"); /* its handle is not closed yet */
+	reload_with(e, only_ok_and("later"), NULL);
+	assert_int_equal(tally[FK_LATER].stops, 2);
+	WAIT_FOR(e, strcmp(state_of(e, "later"), "running") == 0);
+	assert_int_equal(tally[FK_LATER].stops, 2);
+	assert_int_equal(tally[FK_LATER].cleanups, 2);
+	assert_int_equal(status_int(e, "later", "starts"), 3);
+	assert_true(status_is_null(e, "later", "reason"));
+	assert_ok_runs(e);
+}
+
+/* Failed, then disabled before its handles closed: it stops once, and
+ * shows as disabled; the host's stop waits for nothing more. */
+static void test_fail_later_then_disabled(void **state)
+{
+	struct env *e = *state;
+
+	start_faults(e, only_ok_and("later"));
+	scout_mod_fail(tally[FK_LATER].m, "lost its device");
+	assert_int_equal(tally[FK_LATER].stops, 1);
+	reload_with(e, only_ok_and("none"), NULL);
+	assert_int_equal(tally[FK_LATER].stops, 1);
+	assert_int_equal(tally[FK_LATER].cleanups, 0);
+	WAIT_FOR(e, tally[FK_LATER].cleanups == 1);
+	assert_state(e, "later", "disabled");
+	assert_true(status_is_null(e, "later", "reason"));
+	assert_int_equal(tally[FK_LATER].stops, 1);
+	assert_ok_runs(e);
+}
+
+/* The host's stop while a failed module is still closing: counted once,
+ * done when it has closed. */
+static void test_stop_while_failed_module_closes(void **state)
+{
+	struct env *e = *state;
+
+	start_faults(e, only_ok_and("later"));
+	scout_mod_fail(tally[FK_LATER].m, "lost its device");
+	assert_int_equal(tally[FK_LATER].cleanups, 0);
+	scout_status_close(e->srv, NULL, NULL);
+	e->srv = NULL;
+	scout_host_stop(e->host, on_stopped, e);
+	assert_false(e->stopped);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	assert_true(e->stopped);
+	assert_int_equal(tally[FK_LATER].stops, 1);
+	assert_int_equal(tally[FK_LATER].cleanups, 1);
+	assert_state(e, "later", "failed");
+	assert_state(e, "ok", "stopped");
+}
+
+/* Without a reload hook, a reload restarts the module with the new
+ * settings: it goes through stopping and is running again. */
+static void test_reload_without_hook_restarts(void **state)
+{
+	struct env *e = *state;
+	char text[300];
+
+	start_faults(e, only_ok_and("norel"));
+	assert_int_equal(tally[FK_NOREL].n, 0);
+	snprintf(text, sizeof(text), "%s[ok]\nn = 5\n[norel]\nn = 7\n", only_ok_and("norel"));
+	reload_with(e, text, NULL);
+	assert_int_equal(tally[FK_OK].n, 5); /* reloaded in place */
+	assert_state(e, "norel", "stopping");
+	WAIT_FOR(e, strcmp(state_of(e, "norel"), "running") == 0);
+	assert_int_equal(tally[FK_NOREL].n, 7);
+	assert_int_equal(tally[FK_NOREL].stops, 1);
+	assert_int_equal(tally[FK_NOREL].cleanups, 1);
+	assert_int_equal(status_int(e, "norel", "starts"), 2);
+	assert_true(status_is_null(e, "norel", "reason"));
+	/* a second reload, before the restart finished, is the one it starts with */
+	snprintf(text, sizeof(text), "%s[norel]\nn = 8\n", only_ok_and("norel"));
+	reload_with(e, text, NULL);
+	snprintf(text, sizeof(text), "%s[norel]\nn = 9\n", only_ok_and("norel"));
+	reload_with(e, text, NULL);
+	WAIT_FOR(e, tally[FK_NOREL].starts == 3 && strcmp(state_of(e, "norel"), "running") == 0);
+	assert_int_equal(tally[FK_NOREL].n, 9);
+	assert_int_equal(tally[FK_NOREL].stops, 2);
+	assert_ok_runs(e);
+}
+
+/* A module that never reports stopped holds the host's stop (the agent's
+ * stop timer ends the process then, naming it): the others stop, it shows
+ * as stopping and is the one scout_host_stuck names. */
+static void test_stop_never_finishes(void **state)
+{
+	struct env *e = *state;
+	char stuck[64];
+
+	start_faults(e, only_ok_and("hang"));
+	assert_ok_runs(e);
+	/* disabled by a reload, it stays "stopping" while ok runs on */
+	reload_with(e, only_ok_and("none"), NULL);
+	WAIT_FOR(e, tally[FK_HANG].cleanups == 1); /* its handle is closed ... */
+	run_for(e, 20);
+	assert_state(e, "hang", "stopping"); /* ... but it has not said so */
+	assert_ok_runs(e);
+	scout_host_stuck(e->host, stuck, sizeof(stuck));
+	assert_string_equal(stuck, "ok, hang");
+
+	stop_host(e); /* returns: no handle is left open */
+	assert_false(e->stopped);
+	assert_state(e, "ok", "stopped");
+	assert_state(e, "hang", "stopping");
+	scout_host_stuck(e->host, stuck, sizeof(stuck));
+	assert_string_equal(stuck, "hang");
+	assert_int_equal(scout_host_count(e->host, SCOUT_MOD_STOPPING), 1);
+	/* when it finally reports, the stop completes */
+	scout_mod_stopped(tally[FK_HANG].m);
+	assert_true(e->stopped);
+	assert_state(e, "hang", "disabled");
+}
+
+/* A publisher whose subscriber's queue is full gets -ENOBUFS for each
+ * message past it, the topic counts the drops, the module runs on and its
+ * status says how many it lost; the queue drains and takes more. */
+static void test_publish_to_full_queue(void **state)
+{
+	struct env *e = *state;
+	struct scout_topic *t;
+	struct scout_sub *slow;
+
+	start_faults(e, only_ok_and("flood"));
+	t = scout_bus_find(e->bus, "flood.tick");
+	assert_non_null(t);
+	assert_int_equal(scout_bus_subscribe(e->bus, t, on_tick_seen, e, 4, &slow), 0);
+	ticks_seen = 0;
+	assert_true(scout_host_command(e->host, "flood-burst", NULL, NULL));
+	/* (nothing delivered yet: delivery is on the loop, after publish) */
+	assert_int_equal(tally[FK_FLOOD].dropped, 6);
+	assert_int_equal(scout_topic_stats(t)->dropped, 6);
+	assert_state(e, "flood", "running");
+	assert_int_equal(status_int(e, "flood", "counters.published"), 10);
+	assert_int_equal(status_int(e, "flood", "counters.dropped"), 6);
+	/* the module's own subscription (default queue) got all ten */
+	WAIT_FOR(e, ticks_seen == 4 && tally[FK_FLOOD].got == 10);
+	assert_ok_runs(e);
+	/* drained: the next burst loses six again, not ten */
+	ticks_seen = 0;
+	assert_true(scout_host_command(e->host, "flood-burst", NULL, NULL));
+	assert_int_equal(status_int(e, "flood", "counters.dropped"), 12);
+	WAIT_FOR(e, ticks_seen == 4);
+	scout_bus_unsubscribe(slow);
+	assert_state(e, "flood", "running");
+}
+
+/* All at once: each fails its own way, and ok still runs. */
+static void test_all_faults_together(void **state)
+{
+	struct env *e = *state;
+	struct scout_sub *slow;
+
+	start_faults(e, "[agent]\n");
+	assert_state(e, "boom", "failed");
+	assert_true(scout_host_command(e->host, "later-break", NULL, NULL));
+	assert_int_equal(scout_bus_subscribe(e->bus, scout_bus_find(e->bus, "flood.tick"), on_tick_seen, e, 1, &slow),
+			 0);
+	assert_true(scout_host_command(e->host, "flood-burst", NULL, NULL));
+	reload_with(e, "[norel]\nn = 1\n[hang]\nenabled = no\n", NULL);
+	WAIT_FOR(e, strcmp(state_of(e, "later"), "failed") == 0 && strcmp(state_of(e, "norel"), "running") == 0);
+	assert_ok_runs(e);
+	assert_int_equal(scout_host_count(e->host, SCOUT_MOD_RUNNING), 3);  /* ok, norel, flood */
+	assert_int_equal(scout_host_count(e->host, SCOUT_MOD_FAILED), 2);   /* boom, later */
+	assert_int_equal(scout_host_count(e->host, SCOUT_MOD_STOPPING), 1); /* hang */
+	assert_int_equal(status_int(e, "flood", "counters.dropped"), 9);
+	scout_bus_unsubscribe(slow);
+	stop_host(e);
+	assert_false(e->stopped);
+	scout_mod_stopped(tally[FK_HANG].m);
+	assert_true(e->stopped);
+}
+
 int main(void)
 {
 	/* the store's growth and the modules' lifecycle log at info */
@@ -687,11 +1320,20 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_disable_enable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_disable_then_enable_before_stopped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_start_disabled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_during_first_sample, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_topics_declared_by_modules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_topics_of_disabled_module, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_collisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_sees_new_conf_and_refusal_keeps_old, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fail_at_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fail_later, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fail_later_then_disabled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_while_failed_module_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_without_hook_restarts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_never_finishes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_publish_to_full_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_faults_together, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

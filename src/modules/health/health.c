@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "loop/bus.h"
+#include "loop/closer.h"
 #include "loop/log.h"
 #include "loop/module.h"
 #include "loop/pack.h"
@@ -78,7 +79,7 @@ struct health {
 	uv_timer_t tick, probe;
 	uv_fs_t fs;
 	bool fs_busy, stopping;
-	int open_handles;
+	bool timers_ready;
 	uint64_t probe_due;   /* uv_hrtime() ns the probe should fire */
 	uint64_t window_lag;  /* worst lag since the last sample, ms */
 	struct scout_sub *query;
@@ -227,14 +228,12 @@ static void take_sample(struct health *h, const uv_statfs_t *fs, int fs_err)
 		h->dropped++;
 }
 
-static void maybe_stopped(struct health *h)
+static void health_free(void *arg)
 {
-	if (!h->stopping || h->open_handles || h->fs_busy)
-		return;
-	struct scout_mod *m = h->m;
+	struct health *h = arg;
+
 	msgpack_sbuffer_destroy(&h->report);
 	free(h);
-	scout_mod_stopped(m);
 }
 
 static void on_statfs(uv_fs_t *req)
@@ -245,7 +244,8 @@ static void on_statfs(uv_fs_t *req)
 	if (!h->stopping)
 		take_sample(h, req->result < 0 ? NULL : req->ptr, (int)req->result);
 	uv_fs_req_cleanup(req);
-	maybe_stopped(h);
+	if (h->stopping)
+		scout_closer_release(scout_mod_closer(h->m)); /* last: it may free h */
 }
 
 static void on_tick(uv_timer_t *t)
@@ -312,7 +312,7 @@ static int health_start(struct scout_mod *m)
 	uv_timer_init(scout_mod_loop(m), &h->tick);
 	uv_timer_init(scout_mod_loop(m), &h->probe);
 	h->tick.data = h->probe.data = h;
-	h->open_handles = 2;
+	h->timers_ready = true;
 	h->probe_due = uv_hrtime() + (uint64_t)PROBE_MS * 1000000;
 	uv_timer_start(&h->probe, on_probe, PROBE_MS, PROBE_MS);
 	uv_timer_start(&h->tick, on_tick, 0, conf->interval);
@@ -328,14 +328,6 @@ static int health_reload(struct scout_mod *m, const void *old_conf)
 	return 0;
 }
 
-static void on_closed(uv_handle_t *handle)
-{
-	struct health *h = handle->data;
-
-	h->open_handles--;
-	maybe_stopped(h);
-}
-
 static void health_stop(struct scout_mod *m)
 {
 	struct health *h = scout_mod_priv(m);
@@ -344,15 +336,18 @@ static void health_stop(struct scout_mod *m)
 		scout_mod_stopped(m);
 		return;
 	}
+	struct scout_closer *c = scout_mod_closer(m);
+
 	h->stopping = true;
 	scout_bus_unsubscribe(h->query);
 	h->query = NULL;
-	if (h->open_handles) {
-		uv_close((uv_handle_t *)&h->tick, on_closed);
-		uv_close((uv_handle_t *)&h->probe, on_closed);
-	} else {
-		maybe_stopped(h);
+	if (h->timers_ready) {
+		scout_closer_close(c, (uv_handle_t *)&h->tick);
+		scout_closer_close(c, (uv_handle_t *)&h->probe);
 	}
+	if (h->fs_busy)
+		scout_closer_hold(c); /* released by on_statfs */
+	scout_mod_stopped_when_closed(m, health_free, h);
 }
 
 static void health_status(struct scout_mod *m, json_t *obj)
