@@ -81,8 +81,8 @@ static bool unicode_widths;
  * annotations, tags). ZWJ and ZWNJ stay: scripts and emoji need them. */
 static bool hidden(uint32_t cp)
 {
-	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x61c || cp == 0x200b || cp == 0x200e ||
-	       cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff ||
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x61c || cp == 0x200b || cp == 0x200e || cp == 0x200f ||
+	       (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff ||
 	       (cp >= 0xfff9 && cp <= 0xfffb) || (cp >= 0xe0000 && cp <= 0xe007f);
 }
 
@@ -151,7 +151,10 @@ static size_t term_escape(const char *s, size_t len, size_t max_cols, char *out,
 			esc[1] = cp == '\n' ? 'n' : cp == '\r' ? 'r' : cp == '\t' ? 't' : '\\';
 			esc[2] = 0;
 		} else if (hidden(cp)) {
-			snprintf(esc, sizeof(esc), cp < 0x80 ? "\\x%02x" : cp <= 0xffff ? "\\u%04x" : "\\U%08x",
+			snprintf(esc, sizeof(esc),
+				 cp < 0x80      ? "\\x%02x"
+				 : cp <= 0xffff ? "\\u%04x"
+						: "\\U%08x",
 				 (unsigned)cp);
 		} else {
 			piece = s + i;
@@ -536,14 +539,13 @@ static void print_status(json_t *st)
 	free(line);
 	print_table(&t);
 	if (json_is_object(last))
-		json_array_foreach(json_object_get(last, "errors"), i, v)
+		json_array_foreach (json_object_get(last, "errors"), i, v)
 			term_line(stdout, "  %s", otherwise(json_string_value(v), "?"));
 
 	printf("\n");
 	t = (struct table){.ncols = 5};
 	row(&t, "MODULE", "ENABLED", "STATE", "UPTIME", "DETAIL");
-	json_array_foreach(json_object_get(st, "modules"), i, m)
-	{
+	json_array_foreach (json_object_get(st, "modules"), i, m) {
 		const char *detail = str(m, "reason") ? str(m, "reason") : str(m, "detail");
 		const char *problem = json_string_value(json_array_get(json_object_get(m, "problems"), 0));
 		json_t *ok = json_object_get(m, "ok");
@@ -562,8 +564,7 @@ static void print_status(json_t *st)
 	printf("\n");
 	t = (struct table){.ncols = 7};
 	row(&t, "TOPIC", "PUBLISHED", "DELIVERED", "DROPPED", "REQUESTS", "REPLIES", "TIMED_OUT");
-	json_object_foreach(json_object_get(st, "bus"), k, v)
-	{
+	json_object_foreach (json_object_get(st, "bus"), k, v) {
 		char n1[24], n2[24], n3[24], n4[24], n5[24], n6[24];
 		row(&t, k, num(json_object_get(v, "published"), n1, 24), num(json_object_get(v, "delivered"), n2, 24),
 		    num(json_object_get(v, "dropped"), n3, 24), num(json_object_get(v, "requests"), n4, 24),
@@ -571,7 +572,6 @@ static void print_status(json_t *st)
 	}
 	print_table(&t);
 }
-
 
 /* ---- generic rendering ---------------------------------------------------
  * What the help reply declares for a command: tables (an array in the reply
@@ -651,8 +651,7 @@ static char *value_text(json_t *v)
 	}
 	if (json_is_object(v)) {
 		bool first = true;
-		json_object_foreach(v, k, x)
-		{
+		json_object_foreach (v, k, x) {
 			char *t = is_scalar(x) ? value_text(x) : NULL;
 			if (!t)
 				continue;
@@ -662,12 +661,12 @@ static char *value_text(json_t *v)
 		}
 	} else {
 		bool scalars = true;
-		json_array_foreach(v, i, x) scalars &= is_scalar(x);
+		json_array_foreach (v, i, x)
+			scalars &= is_scalar(x);
 		if (!scalars) {
 			fprintf(f, "%zu entries (--json shows them)", json_array_size(v));
 		} else {
-			json_array_foreach(v, i, x)
-			{
+			json_array_foreach (v, i, x) {
 				char *t = value_text(x);
 				fprintf(f, "%s%s", i ? ", " : "", t ? t : "?");
 				free(t);
@@ -752,8 +751,7 @@ static bool print_declared_table(json_t *reply, json_t *decl, bool gap)
 		cells[c] = otherwise(str(col, "heading"), otherwise(str(col, "path"), "?"));
 	}
 	row_cells(&t, cells);
-	json_array_foreach(arr, i, item)
-	{
+	json_array_foreach (arr, i, item) {
 		for (c = 0; c < ncols; c++) {
 			col = json_array_get(cols, c);
 			json_int_t max = json_integer_value(json_object_get(col, "max_width"));
@@ -777,7 +775,7 @@ static bool is_table(json_t *cmd, const char *path)
 	json_t *decl;
 	size_t i;
 
-	json_array_foreach(json_object_get(cmd, "tables"), i, decl)
+	json_array_foreach (json_object_get(cmd, "tables"), i, decl)
 		if (strcmp(otherwise(str(decl, "path"), ""), path) == 0)
 			return true;
 	return false;
@@ -792,8 +790,7 @@ static bool print_fields(json_t *reply, json_t *cmd)
 	json_t *v, *v2;
 	char path[256];
 
-	json_object_foreach(reply, k, v)
-	{
+	json_object_foreach (reply, k, v) {
 		if (strcmp(k, "ok") == 0 || is_table(cmd, k))
 			continue;
 		if (!json_is_object(v)) {
@@ -802,8 +799,7 @@ static bool print_fields(json_t *reply, json_t *cmd)
 			free(text);
 			continue;
 		}
-		json_object_foreach(v, k2, v2)
-		{
+		json_object_foreach (v, k2, v2) {
 			snprintf(path, sizeof(path), "%s.%s", k, k2);
 			if (is_table(cmd, path))
 				continue;
@@ -824,8 +820,7 @@ static void print_generic(json_t *reply, json_t *cmd)
 	bool shown = false;
 	size_t i;
 
-	json_array_foreach(json_object_get(cmd, "text"), i, tmpl)
-	{
+	json_array_foreach (json_object_get(cmd, "text"), i, tmpl) {
 		char *line = fill(reply, otherwise(json_string_value(tmpl), ""));
 		if (line) {
 			term_line(stdout, "%s", line);
@@ -836,7 +831,7 @@ static void print_generic(json_t *reply, json_t *cmd)
 	}
 	if (!shown)
 		shown = print_fields(reply, cmd);
-	json_array_foreach(json_object_get(cmd, "tables"), i, decl)
+	json_array_foreach (json_object_get(cmd, "tables"), i, decl)
 		shown |= print_declared_table(reply, decl, shown);
 }
 
@@ -860,8 +855,7 @@ static char *synopsis(json_t *cmd)
 		return NULL;
 	}
 	fputs(otherwise(str(cmd, "name"), "?"), f);
-	json_array_foreach(json_object_get(cmd, "args"), i, a)
-	{
+	json_array_foreach (json_object_get(cmd, "args"), i, a) {
 		const char *name = otherwise(str(a, "name"), "?");
 		if (json_is_true(json_object_get(a, "required"))) {
 			fputc(' ', f);
@@ -887,8 +881,7 @@ static void print_help(FILE *out, json_t *cmds)
 	size_t i, j;
 
 	fprintf(out, "Commands:\n");
-	json_array_foreach(cmds, i, c)
-	{
+	json_array_foreach (cmds, i, c) {
 		char *syn = synopsis(c);
 		const char *module = str(c, "module");
 		if (syn && strlen(syn) <= 24)
@@ -898,11 +891,10 @@ static void print_help(FILE *out, json_t *cmds)
 			term_line(out, "  %s\n  %-24s %s%s%s%s", syn ? syn : "?", "", otherwise(str(c, "help"), ""),
 				  module ? " (" : "", module ? module : "", module ? ")" : "");
 		free(syn);
-		json_array_foreach(json_object_get(c, "args"), j, a)
-		{
+		json_array_foreach (json_object_get(c, "args"), j, a) {
 			const char *name = otherwise(str(a, "name"), "?");
-			term_line(out, "      %s%-18s %s", json_is_true(json_object_get(a, "required")) ? "" : "--", name,
-				  otherwise(str(a, "help"), ""));
+			term_line(out, "      %s%-18s %s", json_is_true(json_object_get(a, "required")) ? "" : "--",
+				  name, otherwise(str(a, "help"), ""));
 		}
 	}
 }
@@ -913,8 +905,7 @@ static json_t *find_arg(json_t *cmd, const char *name, size_t len)
 	json_t *a;
 	size_t i;
 
-	json_array_foreach(json_object_get(cmd, "args"), i, a)
-	{
+	json_array_foreach (json_object_get(cmd, "args"), i, a) {
 		const char *n = str(a, "name");
 		if (n && strlen(n) == len && memcmp(n, name, len) == 0)
 			return a;
@@ -972,8 +963,8 @@ static int build_request(json_t *cmd, char **argv, int argc, json_t *request, bo
 					return 2;
 				}
 				if (set_arg(request, a, value) < 0) {
-					term_line(stderr, "scoutctl: %s: --%s: '%s' is not a number", name, str(a, "name"),
-						  value);
+					term_line(stderr, "scoutctl: %s: --%s: '%s' is not a number", name,
+						  str(a, "name"), value);
 					return 2;
 				}
 				continue;
@@ -982,8 +973,7 @@ static int build_request(json_t *cmd, char **argv, int argc, json_t *request, bo
 			/* the next required argument, in declaration order */
 			json_t *pos = NULL;
 			size_t skip = used;
-			json_array_foreach(args, i, a)
-			{
+			json_array_foreach (args, i, a) {
 				if (json_is_true(json_object_get(a, "required")) && strcmp(arg_type(a), "flag") != 0 &&
 				    skip-- == 0) {
 					pos = a;
@@ -993,7 +983,8 @@ static int build_request(json_t *cmd, char **argv, int argc, json_t *request, bo
 			if (pos) {
 				used++;
 				if (set_arg(request, pos, w) < 0) {
-					term_line(stderr, "scoutctl: %s: %s: '%s' is not a number", name, str(pos, "name"), w);
+					term_line(stderr, "scoutctl: %s: %s: '%s' is not a number", name,
+						  str(pos, "name"), w);
 					return 2;
 				}
 				continue;
@@ -1002,10 +993,10 @@ static int build_request(json_t *cmd, char **argv, int argc, json_t *request, bo
 		term_line(stderr, "scoutctl: %s: unexpected argument '%s'", name, w);
 		return 2;
 	}
-	json_array_foreach(args, i, a)
-	{
+	json_array_foreach (args, i, a) {
 		if (json_is_true(json_object_get(a, "required")) && !json_object_get(request, str(a, "name"))) {
-			term_line(stderr, "scoutctl: %s: which one? give %s", name, otherwise(str(a, "help"), str(a, "name")));
+			term_line(stderr, "scoutctl: %s: which one? give %s", name,
+				  otherwise(str(a, "help"), str(a, "name")));
 			return 2;
 		}
 	}
@@ -1022,12 +1013,13 @@ static int render(const char *name, json_t *reply, json_t *cmd, bool json)
 			size_t i;
 			/* refusals are among the errors, one line each */
 			if (json_array_size(json_object_get(r, "refused")))
-				fprintf(stderr, "scoutctl: reload not applied in full: the modules below refused it and "
-						"keep their previous configuration:\n");
+				fprintf(stderr,
+					"scoutctl: reload not applied in full: the modules below refused it and "
+					"keep their previous configuration:\n");
 			else
 				fprintf(stderr,
 					"scoutctl: reload rejected; scoutd keeps running on the previous configuration:\n");
-			json_array_foreach(json_object_get(r, "errors"), i, v)
+			json_array_foreach (json_object_get(r, "errors"), i, v)
 				term_line(stderr, "  %s", otherwise(json_string_value(v), "?"));
 			return 1;
 		}
@@ -1059,7 +1051,7 @@ static int render(const char *name, json_t *reply, json_t *cmd, bool json)
 		json_t *v;
 		size_t i;
 		printf("reload applied\n");
-		json_array_foreach(json_object_get(json_object_get(reply, "reload"), "notes"), i, v)
+		json_array_foreach (json_object_get(json_object_get(reply, "reload"), "notes"), i, v)
 			term_line(stdout, "  note: %s", otherwise(json_string_value(v), "?"));
 	} else if (strcmp(name, "help") == 0) {
 		print_help(stdout, json_object_get(reply, "help"));
@@ -1087,7 +1079,7 @@ static int find_command(const char *path, const char *verb, json_t **ret_help, j
 		return rc;
 	}
 	cmds = json_object_get(help, "help");
-	json_array_foreach(cmds, i, k)
+	json_array_foreach (cmds, i, k)
 		if (strcmp(otherwise(str(k, "name"), ""), verb) == 0)
 			cmd = k;
 	if (!cmd) {

@@ -148,14 +148,16 @@ void scout_agent_config_reference(FILE *out)
 		const struct scout_section *sec = schema->sections[i];
 		fprintf(out, "## [%s]\n\n| key | type | default | meaning |\n|---|---|---|---|\n", sec->name);
 		if (sec->has_enabled)
-			fprintf(out, "| `enabled` | yes/no | `%s` | run this module |\n", sec->default_enabled ? "yes" : "no");
+			fprintf(out, "| `enabled` | yes/no | `%s` | run this module |\n",
+				sec->default_enabled ? "yes" : "no");
 		for (const struct scout_option *o = sec->options; o && o->key; o++) {
 			char range[96] = "";
 			if ((o->min || o->max) && o->type == SCOUT_OPT_INT)
 				snprintf(range, sizeof(range), " (%lld to %lld)", (long long)o->min, (long long)o->max);
 			const char *def = !o->def ? "required" : *o->def ? o->def : "(empty)";
-			fprintf(out, "| `%s` | %s | %s%s%s | %s%s |\n", o->key, type_name(o), o->def && *o->def ? "`" : "",
-				def, o->def && *o->def ? "`" : "", o->help ? o->help : "", range);
+			fprintf(out, "| `%s` | %s | %s%s%s | %s%s |\n", o->key, type_name(o),
+				o->def && *o->def ? "`" : "", def, o->def && *o->def ? "`" : "", o->help ? o->help : "",
+				range);
 		}
 		fprintf(out, "\n");
 	}

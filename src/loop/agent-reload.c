@@ -81,7 +81,8 @@ static void reload_done(uv_work_t *w, int status)
 	a->reload_errors = json_array();
 	a->reload_notes = json_array();
 	if (status < 0 || a->stopping) {
-		json_array_append_new(a->reload_errors, json_string(status < 0 ? "reload cancelled" : "agent stopping"));
+		json_array_append_new(a->reload_errors,
+				      json_string(status < 0 ? "reload cancelled" : "agent stopping"));
 	} else if (j->r < 0) {
 		for (size_t i = 0; i < j->diag.n; i++) {
 			log_error("reload: %s", j->diag.msgs[i]);
@@ -100,7 +101,7 @@ static void reload_done(uv_work_t *w, int status)
 		apply(a, j->config, refused);
 		/* the others run on the new file; a module that refused keeps
 		 * its previous settings, and the reload is not "applied" */
-		json_array_foreach(refused, i, m)
+		json_array_foreach (refused, i, m)
 			json_array_append_new(a->reload_errors,
 					      json_sprintf("%s: reload refused: %s; it keeps its previous settings",
 							   json_string_value(json_object_get(m, "module")),
@@ -199,8 +200,8 @@ void agent_reload_abandon(struct agent *a)
 	while (a->waiters) {
 		struct reload_waiter *wt = a->waiters;
 		a->waiters = wt->next;
-		scout_status_reply(wt->req, json_pack("{s:b, s:{s:b, s:[s], s:[], s:[]}}", "ok", 0, "reload", "applied", 0,
-						      "errors", "agent stopping", "notes", "refused"));
+		scout_status_reply(wt->req, json_pack("{s:b, s:{s:b, s:[s], s:[], s:[]}}", "ok", 0, "reload", "applied",
+						      0, "errors", "agent stopping", "notes", "refused"));
 		free(wt);
 	}
 }

@@ -75,8 +75,7 @@ json_t *agent_status_json(struct agent *a)
 		      a->conf->state_dir, "status_socket", a->conf->status_socket, "log_level",
 		      agent_log_levels[a->conf->log_level], "rss_bytes", (json_int_t)rss);
 	json_object_set_new(o, "previous_run",
-			    !a->have_prev ? json_string("none")
-					  : json_string(a->prev.running ? "unclean" : "clean"));
+			    !a->have_prev ? json_string("none") : json_string(a->prev.running ? "unclean" : "clean"));
 	json_object_set_new(o, "starts", json_integer((json_int_t)(a->prev.starts + 1)));
 	json_object_set_new(o, "unclean_starts", json_integer((json_int_t)a->unclean_starts));
 	json_object_set_new(o, "crash_loop", json_boolean(a->unclean_starts >= AGENT_CRASH_LOOP_STARTS));
@@ -96,7 +95,8 @@ json_t *agent_status_json(struct agent *a)
 				 json_array_size(a->reload_errors) == 0, "errors", a->reload_errors, "notes",
 				 a->reload_notes);
 	json_object_set_new(o, "reload",
-			    json_pack("{s:i, s:i, s:o}", "ok", a->reloads_ok, "failed", a->reloads_failed, "last", last));
+			    json_pack("{s:i, s:i, s:o}", "ok", a->reloads_ok, "failed", a->reloads_failed, "last",
+				      last));
 	return o;
 }
 

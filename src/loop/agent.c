@@ -45,8 +45,7 @@ void agent_notify_status(struct agent *a)
 	if (a->health_known)
 		snprintf(health, sizeof(health), "; health %s%s%s", a->health_ok ? "ok" : "degraded",
 			 a->health_ok ? "" : ": ", a->health_ok ? "" : a->health_problem);
-	sd_notifyf(0, "STATUS=%zu module%s running, %zu failed%s", running, running == 1 ? "" : "s", failed,
-		   health);
+	sd_notifyf(0, "STATUS=%zu module%s running, %zu failed%s", running, running == 1 ? "" : "s", failed, health);
 }
 
 /* ---- run record -------------------------------------------------------- */
@@ -296,7 +295,8 @@ static int lock_state_dir(struct agent *a)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0640);
 	if (fd < 0 && errno == ELOOP) {
 		log_error("agent: %s is a symbolic link; scoutd does not follow it: remove it (scoutd creates the "
-			  "file itself)", path);
+			  "file itself)",
+			  path);
 		return -ELOOP;
 	}
 	if (fd < 0) {

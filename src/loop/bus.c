@@ -495,7 +495,7 @@ int scout_bus_publish(struct scout_bus *bus, struct scout_topic *topic, const vo
 	if (!topic || topic->decl.kind != SCOUT_TOPIC_EVENT)
 		return -EINVAL;
 	topic->stats.published++;
-	scout_list_foreach(s, &topic->subs, link) {
+	scout_list_foreach (s, &topic->subs, link) {
 		if (s->count < s->limit)
 			accepted++;
 		else {
@@ -508,7 +508,7 @@ int scout_bus_publish(struct scout_bus *bus, struct scout_topic *topic, const vo
 	m = bmsg_new(topic, 0, 0, data, len, accepted);
 	if (!m)
 		return -ENOMEM;
-	scout_list_foreach(s, &topic->subs, link)
+	scout_list_foreach (s, &topic->subs, link)
 		if (s->count < s->limit)
 			push(s, m);
 	return full ? -ENOBUFS : 0;
@@ -591,7 +591,7 @@ void scout_bus_cancel(struct scout_bus *bus, uint64_t corr)
 		pend_free(p);
 		return;
 	}
-	scout_list_foreach(p, &bus->done, link) {
+	scout_list_foreach (p, &bus->done, link) {
 		if (p->corr != corr)
 			continue;
 		scout_list_remove(&p->link);

@@ -32,7 +32,7 @@ enum scout_topic_kind {
 };
 
 struct scout_topic_decl {
-	const char *name;    /* "module.what" */
+	const char *name; /* "module.what" */
 	enum scout_topic_kind kind;
 	const char *payload; /* the msgpack payload (and a request's reply), for docs/bus.md and help */
 };
@@ -50,7 +50,7 @@ struct scout_msg {
 struct scout_topic_stats {
 	uint64_t published;
 	uint64_t delivered;
-	uint64_t dropped;   /* queue full */
+	uint64_t dropped; /* queue full */
 	uint64_t requests;
 	uint64_t replies;
 	uint64_t timed_out; /* deadline passed before the reply */

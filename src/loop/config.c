@@ -19,8 +19,7 @@
 
 #define MAX_CONFIG_BYTES (1024 * 1024)
 
-static void diag_push(struct scout_diag *d, bool warning, const char *file, unsigned line, const char *fmt,
-		      va_list ap)
+static void diag_push(struct scout_diag *d, bool warning, const char *file, unsigned line, const char *fmt, va_list ap)
 {
 	char msg[512];
 	int n;
@@ -172,9 +171,11 @@ int scout_parse_duration_ms(const char *s, uint64_t *ret_ms)
 
 int scout_parse_size(const char *s, uint64_t *ret_bytes)
 {
-	static const char *const names[] = {"b", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib", "t", "tb", "tib", NULL};
-	static const uint64_t mults[] = {1, 1ull << 10, 1ull << 10, 1ull << 10, 1ull << 20, 1ull << 20, 1ull << 20,
-					 1ull << 30, 1ull << 30, 1ull << 30, 1ull << 40, 1ull << 40, 1ull << 40};
+	static const char *const names[] = {"b", "k",  "kb",  "kib", "m",  "mb",  "mib",
+					    "g", "gb", "gib", "t",   "tb", "tib", NULL};
+	static const uint64_t mults[] = {1,          1ull << 10, 1ull << 10, 1ull << 10, 1ull << 20,
+					 1ull << 20, 1ull << 20, 1ull << 30, 1ull << 30, 1ull << 30,
+					 1ull << 40, 1ull << 40, 1ull << 40};
 	return parse_scaled(s, names, mults, 1, ret_bytes);
 }
 
@@ -475,8 +476,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		if (*name == 0)
 			scout_diag_add(p->diag, p->file, p->line, "[%s] empty key name", sec->name);
 		else if (best)
-			scout_diag_add(p->diag, p->file, p->line, "[%s] unknown key '%s' (did you mean '%s'?)", sec->name,
-				       shown(name, buf, sizeof(buf)), best);
+			scout_diag_add(p->diag, p->file, p->line, "[%s] unknown key '%s' (did you mean '%s'?)",
+				       sec->name, shown(name, buf, sizeof(buf)), best);
 		else
 			scout_diag_add(p->diag, p->file, p->line, "[%s] unknown key '%s'", sec->name,
 				       shown(name, buf, sizeof(buf)));
@@ -526,7 +527,8 @@ static bool convert(const struct scout_option *o, const char *v, void *field, ch
 		r = scout_parse_duration_ms(v, &u);
 		if (r < 0 || ((o->min || o->max) && (u < (uint64_t)o->min || u > (uint64_t)o->max))) {
 			if (o->min || o->max)
-				snprintf(err, errlen, "expected a duration from %lldms to %llds (e.g. 500ms, 30s, 5m, 1h)",
+				snprintf(err, errlen,
+					 "expected a duration from %lldms to %llds (e.g. 500ms, 30s, 5m, 1h)",
 					 (long long)o->min, (long long)o->max / 1000);
 			else
 				snprintf(err, errlen, "expected a duration such as 500ms, 30s, 5m, 1h or 2d");
@@ -659,14 +661,14 @@ static int build_section(struct parse *p, struct scout_config *cfg, size_t si)
 			continue;
 		if (!raw[i].value) {
 			/* a default that does not parse is a bug in the schema */
-			scout_diag_add(p->diag, p->file, sline ? sline : 1, "[%s] %s: built-in default '%s' is invalid: %s",
-				       sec->name, o->key, o->def, err);
+			scout_diag_add(p->diag, p->file, sline ? sline : 1,
+				       "[%s] %s: built-in default '%s' is invalid: %s", sec->name, o->key, o->def, err);
 		} else if (o->secret) {
-			scout_diag_add(p->diag, p->file, raw[i].line, "[%s] %s: value is not valid (%s)", sec->name, o->key,
-				       err);
+			scout_diag_add(p->diag, p->file, raw[i].line, "[%s] %s: value is not valid (%s)", sec->name,
+				       o->key, err);
 		} else {
-			scout_diag_add(p->diag, p->file, raw[i].line, "[%s] %s: '%s' is not valid (%s)", sec->name, o->key,
-				       shown(v, buf, sizeof(buf)), err);
+			scout_diag_add(p->diag, p->file, raw[i].line, "[%s] %s: '%s' is not valid (%s)", sec->name,
+				       o->key, shown(v, buf, sizeof(buf)), err);
 		}
 	}
 	if (scout_diag_errors(p->diag) == before && sec->check && enabled) {

@@ -47,9 +47,9 @@ enum scout_opt_type {
 struct scout_option {
 	const char *key;
 	enum scout_opt_type type;
-	size_t offset;   /* of the field in the section's struct */
-	const char *def; /* default, as written in a file; NULL makes the key required */
-	int64_t min, max; /* INT, DURATION (ms) and SIZE (bytes); both 0: unbounded */
+	size_t offset;              /* of the field in the section's struct */
+	const char *def;            /* default, as written in a file; NULL makes the key required */
+	int64_t min, max;           /* INT, DURATION (ms) and SIZE (bytes); both 0: unbounded */
 	const char *const *choices; /* ENUM: NULL-terminated */
 	/* CUSTOM: parse value into field; on error write a message saying what
 	 * is expected into err and return a negative errno. */
@@ -84,9 +84,9 @@ struct scout_schema {
 struct scout_config {
 	char *path; /* NULL for the embedded default */
 	const struct scout_schema *schema;
-	void **confs;   /* [schema->n] */
-	bool *enabled;  /* [schema->n] */
-	unsigned **key_lines; /* [schema->n][options]: 0 where defaulted */
+	void **confs;            /* [schema->n] */
+	bool *enabled;           /* [schema->n] */
+	unsigned **key_lines;    /* [schema->n][options]: 0 where defaulted */
 	unsigned *section_lines; /* first [name] line, 0 if absent */
 };
 
@@ -101,13 +101,13 @@ struct scout_check {
 
 /* Reports a problem at the line of key (or of the section when key is NULL
  * or was not written in the file). */
-__attribute__((format(printf, 3, 4))) void scout_check_error(struct scout_check *c, const char *key,
-							     const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void scout_check_error(struct scout_check *c, const char *key, const char *fmt,
+							     ...);
 /* Reports something allowed but probably not meant (scanning public
  * address space, say): shown by --check-config and logged at start and
  * reload, never a reason to refuse the file. */
-__attribute__((format(printf, 3, 4))) void scout_check_warn(struct scout_check *c, const char *key,
-							    const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void scout_check_warn(struct scout_check *c, const char *key, const char *fmt,
+							    ...);
 
 /* Parses text (len bytes, need not be NUL-terminated) named file in messages.
  * Returns 0 and the config, or -EINVAL with every problem in diag. */

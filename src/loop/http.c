@@ -31,8 +31,8 @@
 #include "log.h"
 
 #define READ_SIZE 65536
-#define LINGER_MS 2000          /* reading and discarding after a final response */
-#define MAX_REFUSING 64         /* connections past the cap being told 503 at once */
+#define LINGER_MS 2000  /* reading and discarding after a final response */
+#define MAX_REFUSING 64 /* connections past the cap being told 503 at once */
 #define REFUSE_LOG_MS 10000
 #define DEF_HEADER_BYTES (16 * 1024)
 #define DEF_HEADERS 100
@@ -50,12 +50,12 @@
 
 struct hstore {
 	char *buf;
-	size_t len, cap;   /* room for max header bytes plus the NULs */
+	size_t len, cap;     /* room for max header bytes plus the NULs */
 	size_t bytes, limit; /* bytes of target, names and values; the limit */
-	uint32_t *off;     /* name, value, name, value... */
-	unsigned n, max;   /* strings stored; max is 2 * max headers */
-	uint32_t target;   /* offset of the target, if any */
-	bool open;         /* a string is being appended to */
+	uint32_t *off;       /* name, value, name, value... */
+	unsigned n, max;     /* strings stored; max is 2 * max headers */
+	uint32_t target;     /* offset of the target, if any */
+	bool open;           /* a string is being appended to */
 };
 
 static int hstore_init(struct hstore *h, size_t max_bytes, unsigned max_headers)
@@ -149,11 +149,11 @@ struct link {
 	uv_loop_t *loop;
 	const struct link_ops *ops;
 	char *rbuf;
-	size_t queued;       /* bytes handed to uv_write and not yet written */
+	size_t queued; /* bytes handed to uv_write and not yet written */
 	unsigned handles;
 	uint64_t last_active;
 	bool fake, reading, want_read, ready, closing, lingering, closed, eof;
-	char *out;           /* fake: what was written */
+	char *out; /* fake: what was written */
 	size_t out_len, out_cap;
 };
 
@@ -272,8 +272,10 @@ static void tls_error(struct scout_tls *t, int err, const char *reason)
 		l->ops->fail(l, err, reason);
 }
 
-static const struct scout_tls_callbacks link_tls_cbs = {
-	.handshake = tls_hs, .read = tls_read, .eof = tls_eof, .error = tls_error};
+static const struct scout_tls_callbacks link_tls_cbs = {.handshake = tls_hs,
+							.read = tls_read,
+							.eof = tls_eof,
+							.error = tls_error};
 
 static void link_timer_cb(uv_timer_t *t)
 {
@@ -531,38 +533,71 @@ static void addr_name(const struct sockaddr_storage *ss, char *out, size_t len)
 const char *scout_http_reason(int status)
 {
 	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 417: return "Expectation Failed";
-	case 426: return "Upgrade Required";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return status < 200 ? "Informational" : status < 400 ? "OK" : status < 500 ? "Client Error"
-											: "Server Error";
+	case 100:
+		return "Continue";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 206:
+		return "Partial Content";
+	case 301:
+		return "Moved Permanently";
+	case 302:
+		return "Found";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 415:
+		return "Unsupported Media Type";
+	case 417:
+		return "Expectation Failed";
+	case 426:
+		return "Upgrade Required";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return status < 200   ? "Informational"
+		       : status < 400 ? "OK"
+		       : status < 500 ? "Client Error"
+				      : "Server Error";
 	}
 }
 
@@ -672,13 +707,13 @@ struct conn {
 	char remote[64];
 	struct scout_tls_peer peer;
 	bool has_peer, refusing, busy, linked, peer_eof;
-	bool in_message;   /* between message begin and headers complete */
-	bool in_request;   /* handed to the handler; the response has not ended */
-	bool msg_done;     /* the parser reached the message's end */
-	bool end_sent;     /* on_end delivered */
-	bool responded;    /* the response ended before the message did */
+	bool in_message; /* between message begin and headers complete */
+	bool in_request; /* handed to the handler; the response has not ended */
+	bool msg_done;   /* the parser reached the message's end */
+	bool end_sent;   /* on_end delivered */
+	bool responded;  /* the response ended before the message did */
 	bool paused, sent_continue, close_after;
-	int err_status;    /* set by a parser callback: answer this */
+	int err_status; /* set by a parser callback: answer this */
 	const char *err_why;
 	uint64_t req_start;
 };
@@ -947,9 +982,12 @@ static void conn_link_fail(struct link *l, int err, const char *reason)
 	conn_close_now(c);
 }
 
-static const struct link_ops conn_ops = {
-	.ready = conn_ready, .data = conn_data, .eof = conn_eof, .fail = conn_link_fail,
-	.timer = conn_timer, .closed = conn_closed};
+static const struct link_ops conn_ops = {.ready = conn_ready,
+					 .data = conn_data,
+					 .eof = conn_eof,
+					 .fail = conn_link_fail,
+					 .timer = conn_timer,
+					 .closed = conn_closed};
 
 /* ---- parser callbacks --------------------------------------------------- */
 
@@ -1520,8 +1558,8 @@ void scout_http_resume(struct scout_http_req *r)
 
 /* Writes the status line and headers; with body (a whole response), the
  * body goes in the same write: one syscall per small response. */
-static int resp_start(struct scout_http_req *r, int status, const struct scout_http_header *h, size_t n,
-		      int64_t length, const void *body, size_t blen)
+static int resp_start(struct scout_http_req *r, int status, const struct scout_http_header *h, size_t n, int64_t length,
+		      const void *body, size_t blen)
 {
 	struct conn *c = r->conn;
 	struct sbuf b = {0};
@@ -1569,8 +1607,7 @@ static int resp_start(struct scout_http_req *r, int status, const struct scout_h
 	return ret;
 }
 
-int scout_http_start(struct scout_http_req *r, int status, const struct scout_http_header *h, size_t n,
-		     int64_t length)
+int scout_http_start(struct scout_http_req *r, int status, const struct scout_http_header *h, size_t n, int64_t length)
 {
 	return resp_start(r, status, h, n, length, NULL, 0);
 }
@@ -1635,8 +1672,8 @@ int scout_http_respond(struct scout_http_req *r, int status, const struct scout_
 
 /* ---- test seam ---------------------------------------------------------- */
 
-int scout_http_server_feed_test(struct scout_http_server *s, const char *data, size_t len, size_t chunk,
-				char **ret_out, size_t *ret_outlen, bool *ret_closed)
+int scout_http_server_feed_test(struct scout_http_server *s, const char *data, size_t len, size_t chunk, char **ret_out,
+				size_t *ret_outlen, bool *ret_closed)
 {
 	struct conn *c;
 	int r;
@@ -1697,8 +1734,8 @@ static void client_maybe_free(struct scout_http_client *c)
 	free(c);
 }
 
-__attribute__((format(printf, 3, 4))) static void client_fail(struct scout_http_client *c, int err,
-							      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void client_fail(struct scout_http_client *c, int err, const char *fmt,
+							      ...)
 {
 	char reason[SCOUT_TLS_ERR_LEN + 128];
 	va_list ap;
@@ -1789,9 +1826,12 @@ static void cl_closed(struct link *l)
 	client_maybe_free((struct scout_http_client *)l);
 }
 
-static const struct link_ops client_ops = {
-	.ready = cl_ready, .data = cl_data, .eof = cl_eof, .fail = cl_link_fail, .timer = cl_timer,
-	.closed = cl_closed};
+static const struct link_ops client_ops = {.ready = cl_ready,
+					   .data = cl_data,
+					   .eof = cl_eof,
+					   .fail = cl_link_fail,
+					   .timer = cl_timer,
+					   .closed = cl_closed};
 
 static int cl_begin(llhttp_t *p)
 {

@@ -64,10 +64,10 @@ struct scout_http_handler {
 };
 
 struct scout_http_server_opts {
-	const char *host; /* address to bind: "127.0.0.1", "::", ... */
-	int port;         /* 0: any free port (see scout_http_server_port) */
-	struct scout_tls_ctx *tls; /* NULL: plain HTTP; else a server context (one ref taken) */
-	struct scout_http_limits limits; /* zeros: the defaults */
+	const char *host;                         /* address to bind: "127.0.0.1", "::", ... */
+	int port;                                 /* 0: any free port (see scout_http_server_port) */
+	struct scout_tls_ctx *tls;                /* NULL: plain HTTP; else a server context (one ref taken) */
+	struct scout_http_limits limits;          /* zeros: the defaults */
 	const struct scout_http_handler *handler; /* borrowed for the server's life */
 	void *arg;
 	const char *name; /* for log lines ("ipp"); default "http" */
@@ -117,12 +117,12 @@ void scout_http_resume(struct scout_http_req *req);
 
 /* A whole response with a Content-Length; the request's end. body is
  * copied. A HEAD request gets the headers only. */
-int scout_http_respond(struct scout_http_req *req, int status, const struct scout_http_header *headers,
-		       size_t nheaders, const void *body, size_t len);
+int scout_http_respond(struct scout_http_req *req, int status, const struct scout_http_header *headers, size_t nheaders,
+		       const void *body, size_t len);
 /* Starts a streamed response: content_length >= 0 sends exactly that many
  * bytes; -1 uses chunked encoding (or close-delimited for HTTP/1.0). */
-int scout_http_start(struct scout_http_req *req, int status, const struct scout_http_header *headers,
-		     size_t nheaders, int64_t content_length);
+int scout_http_start(struct scout_http_req *req, int status, const struct scout_http_header *headers, size_t nheaders,
+		     int64_t content_length);
 typedef void (*scout_http_write_cb)(void *arg, int status);
 /* data is copied; cb (may be NULL) runs once it has been written to the
  * socket (0) or the connection failed (negative errno). Back-pressure:
@@ -141,19 +141,19 @@ const char *scout_http_reason(int status); /* "Not Found" */
  * handlers run as usual and must answer synchronously to be seen. Returns
  * what the server wrote (caller frees) and whether it closed. For unit
  * tests and the fuzz target, with a server made with port -1. */
-int scout_http_server_feed_test(struct scout_http_server *s, const char *data, size_t len, size_t chunk,
-				char **ret_out, size_t *ret_outlen, bool *ret_closed);
+int scout_http_server_feed_test(struct scout_http_server *s, const char *data, size_t len, size_t chunk, char **ret_out,
+				size_t *ret_outlen, bool *ret_closed);
 
 /* ---- client ---- */
 
 struct scout_http_client_opts {
 	const char *host; /* name or IP literal; a name is resolved through uv_getaddrinfo */
 	int port;
-	struct scout_tls_ctx *tls;              /* NULL: plain; else a client context (one ref taken) */
+	struct scout_tls_ctx *tls;                  /* NULL: plain; else a client context (one ref taken) */
 	struct scout_tls_client_conn_opts tls_opts; /* server_name defaults to host */
-	uint64_t connect_timeout_ms;            /* resolve + connect + handshake (default 10 s) */
-	uint64_t timeout_ms;                    /* no byte in or out while a request is open (default 30 s) */
-	size_t max_header_bytes;                /* of a response (default 64 KiB) */
+	uint64_t connect_timeout_ms;                /* resolve + connect + handshake (default 10 s) */
+	uint64_t timeout_ms;                        /* no byte in or out while a request is open (default 30 s) */
+	size_t max_header_bytes;                    /* of a response (default 64 KiB) */
 };
 
 struct scout_http_client_callbacks {

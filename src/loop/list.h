@@ -19,11 +19,14 @@ struct scout_list {
 	struct scout_list *prev, *next;
 };
 
-#define scout_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define scout_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 #define scout_list_entry(ptr, type, member) scout_container_of(ptr, type, member)
 
 /* static struct scout_list l = SCOUT_LIST_INIT(l); */
-#define SCOUT_LIST_INIT(name) {&(name), &(name)}
+#define SCOUT_LIST_INIT(name)    \
+	{                        \
+		&(name), &(name) \
+	}
 
 static inline void scout_list_init(struct scout_list *l)
 {
@@ -82,18 +85,18 @@ static inline struct scout_list *scout_list_last(const struct scout_list *l)
 }
 
 /* The first entry (or NULL) as a pointer to its container. */
-#define scout_list_first_entry(l, type, member)                                                                  \
+#define scout_list_first_entry(l, type, member) \
 	(scout_list_empty(l) ? (type *)NULL : scout_list_entry((l)->next, type, member))
 
 /* Walks the entries of list l in order; pos must not be removed inside the
  * body (use the _safe form for that). */
-#define scout_list_foreach(pos, l, member)                                                                       \
-	for (pos = scout_list_entry((l)->next, __typeof__(*pos), member); &pos->member != (l);                   \
+#define scout_list_foreach(pos, l, member)                                                     \
+	for (pos = scout_list_entry((l)->next, __typeof__(*pos), member); &pos->member != (l); \
 	     pos = scout_list_entry(pos->member.next, __typeof__(*pos), member))
 
 /* The same, where the body may remove (and free) pos; tmp holds the next.
  * Removing an entry other than pos inside the body is not safe. */
-#define scout_list_foreach_safe(pos, tmp, l, member)                                                             \
-	for (pos = scout_list_entry((l)->next, __typeof__(*pos), member),                                        \
-	    tmp = scout_list_entry(pos->member.next, __typeof__(*pos), member);                                     \
+#define scout_list_foreach_safe(pos, tmp, l, member)                            \
+	for (pos = scout_list_entry((l)->next, __typeof__(*pos), member),       \
+	    tmp = scout_list_entry(pos->member.next, __typeof__(*pos), member); \
 	     &pos->member != (l); pos = tmp, tmp = scout_list_entry(tmp->member.next, __typeof__(*pos), member))

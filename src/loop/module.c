@@ -22,10 +22,10 @@ struct scout_mod {
 	size_t index; /* in the schema */
 	enum scout_mod_state state;
 	bool enabled;
-	bool active;     /* started and not yet reported stopped */
-	bool closing;    /* its stop hook ran for this start */
-	bool restart;    /* start again with pending_conf once stopped */
-	void *conf;      /* owned */
+	bool active;  /* started and not yet reported stopped */
+	bool closing; /* its stop hook ran for this start */
+	bool restart; /* start again with pending_conf once stopped */
+	void *conf;   /* owned */
 	void *pending_conf;
 	void *priv;
 	struct scout_db *db;
@@ -126,8 +126,8 @@ int scout_mod_db(struct scout_mod *m, struct scout_db **ret_db)
 
 /* ---- commands --------------------------------------------------------- */
 
-static const char *const arg_types[] = {[SCOUT_ARG_FLAG] = "flag", [SCOUT_ARG_STRING] = "string",
-					[SCOUT_ARG_INT] = "int"};
+static const char *const arg_types[] =
+	{[SCOUT_ARG_FLAG] = "flag", [SCOUT_ARG_STRING] = "string", [SCOUT_ARG_INT] = "int"};
 
 json_t *scout_command_json(const struct scout_command *c, const char *module)
 {
@@ -411,7 +411,8 @@ static const char *topic_conflict(struct scout_host *h, const struct scout_mod *
 	for (const struct scout_topic_decl *d = m->desc->topics; d && d->name; d++) {
 		struct scout_topic *t = scout_bus_find(h->env.bus, d->name);
 		if (t) {
-			snprintf(why, size, "bus topic '%s' is declared by module %s too", d->name, scout_topic_owner(t));
+			snprintf(why, size, "bus topic '%s' is declared by module %s too", d->name,
+				 scout_topic_owner(t));
 			return why;
 		}
 		for (const struct scout_topic_decl *e = m->desc->topics; e < d; e++)
@@ -600,9 +601,10 @@ void scout_host_status(struct scout_host *h, json_t *arr)
 		json_object_set_new(o, "state", json_string(scout_mod_state_name(m->state)));
 		json_object_set_new(o, "reason", m->reason[0] ? json_string(m->reason) : json_null());
 		json_object_set_new(o, "starts", json_integer(m->starts));
-		json_object_set_new(o, "uptime_s", m->state == SCOUT_MOD_RUNNING
-							   ? json_integer((json_int_t)((now - m->started_at) / 1000))
-							   : json_null());
+		json_object_set_new(o, "uptime_s",
+				    m->state == SCOUT_MOD_RUNNING
+					    ? json_integer((json_int_t)((now - m->started_at) / 1000))
+					    : json_null());
 		json_t *counters = json_object();
 		json_object_set_new(o, "counters", counters);
 		if (m->state == SCOUT_MOD_RUNNING && m->desc->status)

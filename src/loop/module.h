@@ -71,17 +71,17 @@ struct scout_column {
 };
 
 struct scout_table {
-	const char *path; /* the array, in the reply */
+	const char *path;                   /* the array, in the reply */
 	const struct scout_column *columns; /* ends with a zeroed entry */
 };
 
 struct scout_command {
 	const char *name;
 	void (*run)(struct scout_mod *m, struct scout_status_req *req, json_t *request);
-	const char *help;                   /* one line */
-	const struct scout_arg *args;       /* ends with a zeroed entry; NULL: none */
-	const struct scout_table *tables;   /* ends with a zeroed entry; NULL: none */
-	const char *const *text;            /* ends with NULL; NULL: none */
+	const char *help;                 /* one line */
+	const struct scout_arg *args;     /* ends with a zeroed entry; NULL: none */
+	const struct scout_table *tables; /* ends with a zeroed entry; NULL: none */
+	const char *const *text;          /* ends with NULL; NULL: none */
 };
 
 /* The command's metadata as the help reply lists it; module is NULL for
@@ -172,8 +172,8 @@ int scout_host_schema(const struct scout_section *first_section, const struct sc
 int scout_host_new(const struct scout_schema *schema, struct scout_host **ret_host);
 /* The same over another list of modules (tests: fake modules). The schema
  * must come from scout_host_schema_of() over the same list. */
-int scout_host_schema_of(const struct scout_section *first_section, const struct scout_module *const *mods,
-			 size_t n, const struct scout_schema **ret_schema);
+int scout_host_schema_of(const struct scout_section *first_section, const struct scout_module *const *mods, size_t n,
+			 const struct scout_schema **ret_schema);
 int scout_host_new_of(const struct scout_schema *schema, const struct scout_module *const *mods, size_t n,
 		      struct scout_host **ret_host);
 void scout_host_free(struct scout_host *host);

@@ -72,15 +72,14 @@ void scout_pack_json(msgpack_packer *pk, const json_t *j)
 	switch (json_typeof(j)) {
 	case JSON_OBJECT:
 		msgpack_pack_map(pk, json_object_size(j));
-		json_object_foreach((json_t *)j, k, v)
-		{
+		json_object_foreach ((json_t *)j, k, v) {
 			scout_pack_str(pk, k);
 			scout_pack_json(pk, v);
 		}
 		break;
 	case JSON_ARRAY:
 		msgpack_pack_array(pk, json_array_size(j));
-		json_array_foreach(j, i, v)
+		json_array_foreach (j, i, v)
 			scout_pack_json(pk, v);
 		break;
 	case JSON_STRING:

@@ -69,17 +69,17 @@ struct scout_status_req {
 
 struct scout_status_server {
 	uv_loop_t *loop;
-	int fd;             /* the listening socket */
-	int reserve_fd;     /* given up to accept a client when out of descriptors */
-	uv_poll_t poll;     /* on fd */
-	uv_timer_t timer;   /* idle connections; accepting again after a pause */
-	uv_idle_t more;     /* runs while connections have requests left over */
+	int fd;                     /* the listening socket */
+	int reserve_fd;             /* given up to accept a client when out of descriptors */
+	uv_poll_t poll;             /* on fd */
+	uv_timer_t timer;           /* idle connections; accepting again after a pause */
+	uv_idle_t more;             /* runs while connections have requests left over */
 	struct scout_closer closer; /* poll, timer and more */
 	bool handles_closed;
-	bool paused;        /* accepting stopped for ACCEPT_PAUSE_MS */
+	bool paused; /* accepting stopped for ACCEPT_PAUSE_MS */
 	unsigned max_conns;
 	uint64_t idle_ms;
-	uint64_t rlimit;    /* RLIMIT_NOFILE when listening began, for messages */
+	uint64_t rlimit; /* RLIMIT_NOFILE when listening began, for messages */
 	struct ratelog busy_log, nofd_log, queue_log;
 	char *path;
 	gid_t gid;
@@ -119,8 +119,8 @@ static bool ratelog_due(struct ratelog *r, uint64_t now, uint64_t *ret_held)
 
 /* ---- request parsing -------------------------------------------------- */
 
-int scout_status_parse_request(const char *line, size_t len, json_t **ret_request, const char **ret_cmd,
-			       char *err, size_t errlen)
+int scout_status_parse_request(const char *line, size_t len, json_t **ret_request, const char **ret_cmd, char *err,
+			       size_t errlen)
 {
 	json_error_t jerr;
 	json_t *req, *cmd;
@@ -252,7 +252,7 @@ static bool make_room(struct conn *c, size_t need)
 		uint64_t held;
 
 		struct conn *x;
-		scout_list_foreach(x, &s->conns, link)
+		scout_list_foreach (x, &s->conns, link)
 			if (!x->closing && x->queued && (!victim || x->queued > victim->queued))
 				victim = x;
 		if (!victim)
@@ -310,7 +310,11 @@ static void send_json(struct conn *c, json_t *obj)
 static size_t utf8_seq(const unsigned char *s)
 {
 	unsigned char c = s[0];
-	size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+	size_t n = c < 0x80                 ? 1
+		   : c >= 0xC2 && c <= 0xDF ? 2
+		   : c >= 0xE0 && c <= 0xEF ? 3
+		   : c >= 0xF0 && c <= 0xF4 ? 4
+					    : 0;
 	unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
 	unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
 
@@ -460,7 +464,7 @@ static void on_more(uv_idle_t *h)
 
 	/* closing a connection only unlinks it in a later turn: the walk is safe */
 	struct conn *c;
-	scout_list_foreach(c, &s->conns, link) {
+	scout_list_foreach (c, &s->conns, link) {
 		if (c->more && !c->closing)
 			process(c);
 		any |= c->more && !c->closing;
@@ -679,10 +683,11 @@ static void on_timer(uv_timer_t *t)
 	if (s->paused) {
 		s->paused = false;
 		uv_poll_start(&s->poll, UV_READABLE, on_listen_readable);
-		uv_timer_start(&s->timer, on_timer, s->idle_ms / 4 ? s->idle_ms / 4 : 1, s->idle_ms / 4 ? s->idle_ms / 4 : 1);
+		uv_timer_start(&s->timer, on_timer, s->idle_ms / 4 ? s->idle_ms / 4 : 1,
+			       s->idle_ms / 4 ? s->idle_ms / 4 : 1);
 	}
 	struct conn *c;
-	scout_list_foreach(c, &s->conns, link) {
+	scout_list_foreach (c, &s->conns, link) {
 		if (c->closing || c->req || now - c->last_active < s->idle_ms)
 			continue;
 		s->stats.idle_closed++;
@@ -778,8 +783,9 @@ static int open_listener(const char *path, gid_t gid, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: cannot set the socket's mode: %s", path, strerror(-r));
 	} else if (st.st_gid != gid && lchown(path, (uid_t)-1, gid) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "%s: cannot give the socket to group %u (it has the group %u of its directory): %s",
-			 path, (unsigned)gid, (unsigned)st.st_gid, strerror(-r));
+		snprintf(err, errlen,
+			 "%s: cannot give the socket to group %u (it has the group %u of its directory): %s", path,
+			 (unsigned)gid, (unsigned)st.st_gid, strerror(-r));
 	} else if (listen(fd, 511) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "%s: cannot listen: %s", path, strerror(-r));
@@ -792,8 +798,8 @@ static int open_listener(const char *path, gid_t gid, char *err, size_t errlen)
 	return fd;
 }
 
-int scout_status_listen(uv_loop_t *loop, const char *path, const char *group, scout_status_handler handler,
-			void *arg, struct scout_status_server **ret_server, char *err, size_t errlen)
+int scout_status_listen(uv_loop_t *loop, const char *path, const char *group, scout_status_handler handler, void *arg,
+			struct scout_status_server **ret_server, char *err, size_t errlen)
 {
 	struct scout_status_server *s;
 	struct sockaddr_un sa;
@@ -874,7 +880,7 @@ void scout_status_close(struct scout_status_server *s, void (*done)(void *arg), 
 	s->done_arg = arg;
 	unlink(s->path);
 	struct conn *c;
-	scout_list_foreach(c, &s->conns, link)
+	scout_list_foreach (c, &s->conns, link)
 		conn_close(c); /* unlinked only in its close callback */
 	if (s->reserve_fd >= 0)
 		close(s->reserve_fd);

@@ -41,8 +41,8 @@ typedef void (*scout_status_handler)(struct scout_status_req *req, const char *c
 
 /* Binds path (removing a stale socket, refusing if another process
  * listens), sets mode 0660 and group (NULL: the process's group). */
-int scout_status_listen(uv_loop_t *loop, const char *path, const char *group, scout_status_handler handler,
-			void *arg, struct scout_status_server **ret_server, char *err, size_t errlen);
+int scout_status_listen(uv_loop_t *loop, const char *path, const char *group, scout_status_handler handler, void *arg,
+			struct scout_status_server **ret_server, char *err, size_t errlen);
 /* Closes connections that have no request in flight and have read or
  * written nothing for ms milliseconds (0: the default, 60 s). */
 void scout_status_set_idle_timeout(struct scout_status_server *s, uint64_t ms);
@@ -58,5 +58,5 @@ __attribute__((format(printf, 3, 4))) void scout_status_error(struct scout_statu
 /* Parses one request line: a JSON object whose "cmd" is 1..32 of [a-z0-9-].
  * Returns 0 with the object (caller decrefs) and its cmd (borrowed from it),
  * or -EINVAL with a message in err. */
-int scout_status_parse_request(const char *line, size_t len, json_t **ret_request, const char **ret_cmd,
-			       char *err, size_t errlen);
+int scout_status_parse_request(const char *line, size_t len, json_t **ret_request, const char **ret_cmd, char *err,
+			       size_t errlen);

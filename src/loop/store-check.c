@@ -37,7 +37,7 @@
 #error "store-check.c knows the data file of LMDB 0.9 only"
 #endif
 
-typedef size_t pgno_t;  /* LMDB's pgno_t and txnid_t are its MDB_ID, a size_t */
+typedef size_t pgno_t; /* LMDB's pgno_t and txnid_t are its MDB_ID, a size_t */
 typedef size_t txnid_t;
 
 #define LMDB_MAGIC 0xBEEFC0DEu
@@ -290,10 +290,11 @@ static int overflow(struct check *c, pgno_t from, unsigned i, pgno_t pgno, size_
 	if (r < 0)
 		return r;
 	if (h.pgno != pgno || h.flags != P_OVERFLOW || h.u.pages < need)
-		return bad(c, SCOUT_STORE_DAMAGED,
-			   "page %llu, record %u: its %zu bytes of data should fill %llu overflow pages from page %llu, "
-			   "which is not such a run",
-			   (unsigned long long)from, i, dsize, (unsigned long long)need, (unsigned long long)pgno);
+		return bad(
+			c, SCOUT_STORE_DAMAGED,
+			"page %llu, record %u: its %zu bytes of data should fill %llu overflow pages from page %llu, "
+			"which is not such a run",
+			(unsigned long long)from, i, dsize, (unsigned long long)need, (unsigned long long)pgno);
 	r = claim(c, pgno + 1, h.u.pages - 1);
 	if (r < 0)
 		return r;
@@ -309,7 +310,8 @@ static int overflow(struct check *c, pgno_t from, unsigned i, pgno_t pgno, size_
 	}
 	r = read_at(c, c->data, dsize, (uint64_t)pgno * c->psize + PAGEHDRSZ);
 	if (r == -ENODATA)
-		return bad(c, SCOUT_STORE_TRUNCATED, "page %llu lies past the end of the file", (unsigned long long)pgno);
+		return bad(c, SCOUT_STORE_TRUNCATED, "page %llu lies past the end of the file",
+			   (unsigned long long)pgno);
 	return r;
 }
 
@@ -323,7 +325,8 @@ static int free_record(struct check *c, pgno_t from, unsigned i, struct key k, c
 
 	memcpy(&id, k.p, sizeof(id));
 	if (id > c->txnid)
-		return bad(c, SCOUT_STORE_DAMAGED, "page %llu, record %u: names transaction %llu, after the snapshot's %llu",
+		return bad(c, SCOUT_STORE_DAMAGED,
+			   "page %llu, record %u: names transaction %llu, after the snapshot's %llu",
 			   (unsigned long long)from, i, (unsigned long long)id, (unsigned long long)c->txnid);
 	if (dsize < sizeof(pgno_t) || dsize % sizeof(pgno_t))
 		return bad(c, SCOUT_STORE_DAMAGED, "page %llu, record %u: a page list of %zu bytes",
@@ -415,7 +418,8 @@ static int leaf_records(struct check *c, pgno_t pgno, const uint8_t *page, unsig
 			r = free_record(c, pgno, i, k, data, dsize);
 		} else if (c->tree == TREE_MAIN) {
 			if (dsize != sizeof(struct db))
-				return bad(c, SCOUT_STORE_DAMAGED, "page %llu, record %u: a database record of %zu bytes",
+				return bad(c, SCOUT_STORE_DAMAGED,
+					   "page %llu, record %u: a database record of %zu bytes",
 					   (unsigned long long)pgno, i, dsize);
 			r = add_named(c, k, data);
 		}
@@ -452,7 +456,8 @@ static int page_nodes(struct check *c, pgno_t pgno, const uint8_t *page, unsigne
 			if (nd.flags & F_BIGDATA)
 				size += sizeof(pgno_t);
 			else if (size + dsize > c->nodemax)
-				return bad(c, SCOUT_STORE_DAMAGED, "page %llu: node %u holds %zu bytes, more than fit a node",
+				return bad(c, SCOUT_STORE_DAMAGED,
+					   "page %llu: node %u holds %zu bytes, more than fit a node",
 					   (unsigned long long)pgno, i, dsize);
 			else
 				size += dsize;
@@ -464,8 +469,8 @@ static int page_nodes(struct check *c, pgno_t pgno, const uint8_t *page, unsigne
 		if (!keyed)
 			continue;
 		struct key k = key_at(page, i);
-		if ((i > (leaf ? 0u : 1u) && compare(c, key_at(page, i - 1), k) >= 0) || (lo && compare(c, k, *lo) < 0) ||
-		    (hi && compare(c, k, *hi) >= 0))
+		if ((i > (leaf ? 0u : 1u) && compare(c, key_at(page, i - 1), k) >= 0) ||
+		    (lo && compare(c, k, *lo) < 0) || (hi && compare(c, k, *hi) >= 0))
 			return bad(c, SCOUT_STORE_DAMAGED, "page %llu: node %u is out of key order",
 				   (unsigned long long)pgno, i);
 	}
@@ -550,10 +555,10 @@ static int walk_tree(struct check *c, enum tree tree, const char *label, const s
 	c->tree = tree;
 	c->label = label;
 	c->branch = c->leaf = c->overflow = c->entries = 0;
-	if (tree == TREE_FREE ? !(db->flags & MDB_INTEGERKEY) ||
-					(db->flags & (MDB_REVERSEKEY | MDB_DUPSORT | MDB_DUPFIXED | MDB_INTEGERDUP |
-						      MDB_REVERSEDUP))
-			      : db->flags != 0)
+	if (tree == TREE_FREE
+		    ? !(db->flags & MDB_INTEGERKEY) || (db->flags & (MDB_REVERSEKEY | MDB_DUPSORT | MDB_DUPFIXED |
+								     MDB_INTEGERDUP | MDB_REVERSEDUP))
+		    : db->flags != 0)
 		return bad(c, SCOUT_STORE_DAMAGED, "flags 0x%x, which scout never sets", db->flags);
 	if (db->root == P_INVALID) {
 		if (db->depth || db->entries || db->branch_pages || db->leaf_pages || db->overflow_pages)
@@ -653,8 +658,8 @@ static int read_meta(struct check *c, unsigned i, uint64_t size, struct meta *re
 		return bad(c, SCOUT_STORE_TRUNCATED, "%llu bytes, shorter than its two header pages",
 			   (unsigned long long)size);
 	if (ret->format != LMDB_FORMAT)
-		return bad(c, i ? SCOUT_STORE_DAMAGED : SCOUT_STORE_FOREIGN, "LMDB data format %u, not %u",
-			   ret->format, LMDB_FORMAT);
+		return bad(c, i ? SCOUT_STORE_DAMAGED : SCOUT_STORE_FOREIGN, "LMDB data format %u, not %u", ret->format,
+			   LMDB_FORMAT);
 	if (h.pgno != i || h.flags != P_META)
 		return bad(c, SCOUT_STORE_DAMAGED, "meta page %u has the header of page %llu with flags 0x%x", i,
 			   (unsigned long long)h.pgno, h.flags);

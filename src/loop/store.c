@@ -219,8 +219,8 @@ static int grow(struct scout_store *s)
 	pthread_rwlock_wrlock(&s->resize);
 	uint64_t next = s->map_size * 2;
 	if (s->map_size >= s->max_size) {
-		log_error("store: %s is full at its maximum size of %llu bytes (raise [agent] store_max_size)",
-			  s->path, (unsigned long long)s->max_size);
+		log_error("store: %s is full at its maximum size of %llu bytes (raise [agent] store_max_size)", s->path,
+			  (unsigned long long)s->max_size);
 		r = -ENOSPC;
 		goto out;
 	}
@@ -333,8 +333,7 @@ int scout_store_read(struct scout_store *s, scout_txn_fn fn, void *arg)
 	return r;
 }
 
-int scout_txn_put(struct scout_txn *t, struct scout_db *db, const void *key, size_t klen, const void *val,
-		  size_t vlen)
+int scout_txn_put(struct scout_txn *t, struct scout_db *db, const void *key, size_t klen, const void *val, size_t vlen)
 {
 	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
 	int rc = mdb_put(t->txn, db->dbi, &k, &v, 0);
@@ -424,8 +423,8 @@ int scout_cursor_last(struct scout_cursor *c, const void **k, size_t *kl, const 
 	return cursor_get(c, MDB_LAST, NULL, k, kl, v, vl);
 }
 
-int scout_cursor_seek(struct scout_cursor *c, const void *key, size_t klen, const void **k, size_t *kl,
-		      const void **v, size_t *vl)
+int scout_cursor_seek(struct scout_cursor *c, const void *key, size_t klen, const void **k, size_t *kl, const void **v,
+		      size_t *vl)
 {
 	MDB_val kk = {klen, (void *)key};
 	return cursor_get(c, MDB_SET_RANGE, &kk, k, kl, v, vl);
@@ -568,13 +567,13 @@ static void commit_batch(void *arg)
 		struct scout_txn t = {.store = s};
 		bool any = false, retry = false;
 
-		scout_list_foreach(w, &c->batch, link)
+		scout_list_foreach (w, &c->batch, link)
 			any |= w->status == 0;
 		if (!any)
 			break;
 		if ((r = begin(s, 0, &t)) < 0)
 			goto fail_all;
-		scout_list_foreach(w, &c->batch, link) {
+		scout_list_foreach (w, &c->batch, link) {
 			if (w->status < 0)
 				continue;
 			r = w->fn(&t, w->arg);
@@ -607,7 +606,7 @@ static void commit_batch(void *arg)
 	}
 	goto out;
 fail_all:
-	scout_list_foreach(w, &c->batch, link)
+	scout_list_foreach (w, &c->batch, link)
 		if (w->status == 0)
 			w->status = r;
 out:

@@ -100,8 +100,8 @@ int scout_cursor_open(struct scout_txn *txn, struct scout_db *db, struct scout_c
 int scout_cursor_first(struct scout_cursor *c, const void **k, size_t *kl, const void **v, size_t *vl);
 int scout_cursor_last(struct scout_cursor *c, const void **k, size_t *kl, const void **v, size_t *vl);
 /* The first key >= key. */
-int scout_cursor_seek(struct scout_cursor *c, const void *key, size_t klen, const void **k, size_t *kl,
-		      const void **v, size_t *vl);
+int scout_cursor_seek(struct scout_cursor *c, const void *key, size_t klen, const void **k, size_t *kl, const void **v,
+		      size_t *vl);
 int scout_cursor_next(struct scout_cursor *c, const void **k, size_t *kl, const void **v, size_t *vl);
 int scout_cursor_prev(struct scout_cursor *c, const void **k, size_t *kl, const void **v, size_t *vl);
 /* Deletes the entry under the cursor (write transactions only). */

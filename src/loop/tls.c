@@ -212,7 +212,7 @@ int scout_tls_ctx_server(const struct scout_tls_server_opts *opts, struct scout_
 	if ((r = ctx_load_pair(c, opts->cert_file, opts->key_file, err, errlen)) < 0)
 		goto fail;
 	if (opts->client_ca_file) {
-		STACK_OF(X509_NAME) *names;
+		STACK_OF(X509_NAME) * names;
 
 		if ((r = check_readable(opts->client_ca_file, "client CA file", err, errlen)) < 0)
 			goto fail;
@@ -724,9 +724,9 @@ static bool is_ip_literal(const char *s)
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-int scout_tls_new_client(struct scout_tls_ctx *ctx, const struct scout_tls_client_conn_opts *opts,
-			 uv_stream_t *stream, const struct scout_tls_callbacks *cbs, void *data,
-			 struct scout_tls **ret_tls, char *err, size_t errlen)
+int scout_tls_new_client(struct scout_tls_ctx *ctx, const struct scout_tls_client_conn_opts *opts, uv_stream_t *stream,
+			 const struct scout_tls_callbacks *cbs, void *data, struct scout_tls **ret_tls, char *err,
+			 size_t errlen)
 {
 	const char *name = opts ? opts->server_name : NULL;
 	bool chain = !opts || opts->verify == SCOUT_TLS_VERIFY_CHAIN || opts->pin_and_chain;
@@ -863,8 +863,8 @@ static X509 *make_cert(const struct cert_spec *spec, EVP_PKEY *key, X509 *issuer
 	     BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x));
 	ok = ok && X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
 	     X509_gmtime_adj(X509_getm_notAfter(x), (long)spec->days * 86400);
-	ok = ok && X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)spec->common_name,
-					      -1, -1, 0);
+	ok = ok &&
+	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)spec->common_name, -1, -1, 0);
 	ok = ok && X509_set_subject_name(x, name) &&
 	     X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
 	ok = ok && X509_set_pubkey(x, key);
@@ -872,9 +872,11 @@ static X509 *make_cert(const struct cert_spec *spec, EVP_PKEY *key, X509 *issuer
 		issuer = x;
 		issuer_key = key;
 	}
-	ok = ok && add_ext(x, issuer, NID_basic_constraints, spec->is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE") == 0;
-	ok = ok && add_ext(x, issuer, NID_key_usage,
-			   spec->is_ca ? "critical,keyCertSign,cRLSign,digitalSignature" : "critical,digitalSignature") == 0;
+	ok = ok &&
+	     add_ext(x, issuer, NID_basic_constraints, spec->is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE") == 0;
+	ok = ok &&
+	     add_ext(x, issuer, NID_key_usage,
+		     spec->is_ca ? "critical,keyCertSign,cRLSign,digitalSignature" : "critical,digitalSignature") == 0;
 	ok = ok && (spec->is_ca || add_ext(x, issuer, NID_ext_key_usage, "serverAuth,clientAuth") == 0);
 	ok = ok && add_ext(x, issuer, NID_subject_key_identifier, "hash") == 0;
 	ok = ok && (issuer == x || add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") == 0);
@@ -936,8 +938,7 @@ fail:
 int scout_tls_selfsigned_write(const char *cert_file, const char *key_file, const char *common_name,
 			       const char *const *alt_names, unsigned days, char *err, size_t errlen)
 {
-	struct cert_spec spec = {
-		.common_name = common_name, .alt_names = alt_names, .days = days ? days : 3650};
+	struct cert_spec spec = {.common_name = common_name, .alt_names = alt_names, .days = days ? days : 3650};
 	EVP_PKEY *key;
 	X509 *x;
 	int r;

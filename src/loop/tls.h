@@ -23,9 +23,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define SCOUT_TLS_PIN_LEN 32       /* SHA-256 of the peer's SubjectPublicKeyInfo */
+#define SCOUT_TLS_PIN_LEN 32 /* SHA-256 of the peer's SubjectPublicKeyInfo */
 #define SCOUT_TLS_PIN_HEX_LEN 64
-#define SCOUT_TLS_ERR_LEN 512      /* a buffer this long holds any reason */
+#define SCOUT_TLS_ERR_LEN 512 /* a buffer this long holds any reason */
 
 struct scout_tls_ctx;
 struct scout_tls;
@@ -74,9 +74,9 @@ struct scout_tls_client_conn_opts {
 struct scout_tls_peer {
 	uint8_t pin[SCOUT_TLS_PIN_LEN]; /* SHA-256 of the peer's SPKI (zero without a certificate) */
 	char pin_hex[SCOUT_TLS_PIN_HEX_LEN + 1];
-	char subject[256];  /* one-line RFC 2253 subject, "" without a certificate */
+	char subject[256]; /* one-line RFC 2253 subject, "" without a certificate */
 	bool has_cert;
-	bool chain_ok;      /* the chain verified against the CA file or store */
+	bool chain_ok;       /* the chain verified against the CA file or store */
 	const char *version; /* "TLSv1.3" */
 	const char *cipher;  /* "TLS_AES_256_GCM_SHA384" */
 };
@@ -101,9 +101,9 @@ struct scout_tls_callbacks {
  * once; a server waits for the client's hello. */
 int scout_tls_new_server(struct scout_tls_ctx *ctx, uv_stream_t *stream, const struct scout_tls_callbacks *cbs,
 			 void *data, struct scout_tls **ret_tls);
-int scout_tls_new_client(struct scout_tls_ctx *ctx, const struct scout_tls_client_conn_opts *opts,
-			 uv_stream_t *stream, const struct scout_tls_callbacks *cbs, void *data,
-			 struct scout_tls **ret_tls, char *err, size_t errlen);
+int scout_tls_new_client(struct scout_tls_ctx *ctx, const struct scout_tls_client_conn_opts *opts, uv_stream_t *stream,
+			 const struct scout_tls_callbacks *cbs, void *data, struct scout_tls **ret_tls, char *err,
+			 size_t errlen);
 void scout_tls_free(struct scout_tls *t);
 void *scout_tls_data(const struct scout_tls *t);
 
@@ -136,8 +136,7 @@ bool scout_tls_handshake_done(const struct scout_tls *t);
 void scout_tls_pin_format(const uint8_t pin[SCOUT_TLS_PIN_LEN], char out[SCOUT_TLS_PIN_HEX_LEN + 1]);
 int scout_tls_pin_parse(const char *s, uint8_t ret_pin[SCOUT_TLS_PIN_LEN]);
 /* The pin of the first certificate in a PEM file (to compare with a peer's). */
-int scout_tls_pin_of_cert_file(const char *cert_file, uint8_t ret_pin[SCOUT_TLS_PIN_LEN], char *err,
-			       size_t errlen);
+int scout_tls_pin_of_cert_file(const char *cert_file, uint8_t ret_pin[SCOUT_TLS_PIN_LEN], char *err, size_t errlen);
 
 /* Writes a new self-signed ECDSA P-256 certificate and its key: key_file
  * mode 0600, cert_file 0644, each written to a temporary file and renamed in

@@ -119,7 +119,7 @@ void scout_work_group_close(struct scout_work_group *g, int cancel, void (*idle)
 	/* uv_cancel only marks a job not yet started; its after-work runs
 	 * later, with UV_ECANCELED, so the list is not changed here */
 	if (cancel)
-		scout_list_foreach(j, &g->jobs, link)
+		scout_list_foreach (j, &g->jobs, link)
 			uv_cancel((uv_req_t *)&j->req);
 	maybe_idle(g);
 }

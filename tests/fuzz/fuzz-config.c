@@ -29,7 +29,7 @@ struct words {
 
 struct test_conf {
 	bool flag;
-	char *name; /* required when enabled */
+	char *name;  /* required when enabled */
 	int64_t pin; /* secret */
 	struct words list;
 	int mode;
@@ -100,7 +100,11 @@ static const struct scout_option test_options[] = {
 	 .def = "a",
 	 .parse = words_parse,
 	 .free = words_free},
-	{.key = "mode", .type = SCOUT_OPT_ENUM, .offset = offsetof(struct test_conf, mode), .def = "fast", .choices = modes},
+	{.key = "mode",
+	 .type = SCOUT_OPT_ENUM,
+	 .offset = offsetof(struct test_conf, mode),
+	 .def = "fast",
+	 .choices = modes},
 	{.key = "timeout", .type = SCOUT_OPT_DURATION, .offset = offsetof(struct test_conf, timeout), .def = "1s"},
 	{.key = "limit", .type = SCOUT_OPT_SIZE, .offset = offsetof(struct test_conf, limit), .def = "1M"},
 	{.key = "count", .type = SCOUT_OPT_INT, .offset = offsetof(struct test_conf, count), .def = "0"},
@@ -147,7 +151,8 @@ static bool about_secret(const struct scout_schema *schema, const char *body)
 	for (size_t i = 0; i < schema->n; i++) {
 		const struct scout_section *sec = schema->sections[i];
 		size_t ls = strlen(sec->name);
-		if (body[0] != '[' || strncmp(body + 1, sec->name, ls) != 0 || body[ls + 1] != ']' || body[ls + 2] != ' ')
+		if (body[0] != '[' || strncmp(body + 1, sec->name, ls) != 0 || body[ls + 1] != ']' ||
+		    body[ls + 2] != ' ')
 			continue;
 		for (const struct scout_option *o = sec->options; o && o->key; o++) {
 			size_t lk = strlen(o->key);

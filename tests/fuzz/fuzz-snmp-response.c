@@ -96,8 +96,7 @@ static void check_msg(const struct snmp_msg *m, const struct snmp_vb *v, const u
 static bool same_vb(const struct snmp_vb *a, const struct snmp_vb *b)
 {
 	return a->type == b->type && a->i == b->i && a->u == b->u && a->data == b->data && a->len == b->len &&
-	       snmp_oid_cmp(a->oid, a->oid_len, b->oid, b->oid_len) == 0 &&
-	       (!a->val_oid) == (!b->val_oid) &&
+	       snmp_oid_cmp(a->oid, a->oid_len, b->oid, b->oid_len) == 0 && (!a->val_oid) == (!b->val_oid) &&
 	       (!a->val_oid || snmp_oid_cmp(a->val_oid, a->val_oid_len, b->val_oid, b->val_oid_len) == 0);
 }
 

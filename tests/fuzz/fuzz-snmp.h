@@ -30,9 +30,21 @@ json_t *__wrap_json_string(const char *value)
 
 /* hrPrinterDetectedErrorState bit names (RFC 3805 / HOST-RESOURCES-MIB) */
 static const char *const fuzz_snmp_error_names[] = {
-	"lowPaper",         "noPaper",           "lowToner",            "noToner",        "doorOpen",
-	"jammed",           "offline",           "serviceRequested",    "inputTrayMissing", "outputTrayMissing",
-	"markerSupplyMissing", "outputNearFull", "outputFull",          "inputTrayEmpty", "overduePreventMaint",
+	"lowPaper",
+	"noPaper",
+	"lowToner",
+	"noToner",
+	"doorOpen",
+	"jammed",
+	"offline",
+	"serviceRequested",
+	"inputTrayMissing",
+	"outputTrayMissing",
+	"markerSupplyMissing",
+	"outputNearFull",
+	"outputFull",
+	"inputTrayEmpty",
+	"overduePreventMaint",
 };
 
 static bool fuzz_snmp_known_error(const char *s)
@@ -53,10 +65,10 @@ static void fuzz_snmp_check_values(json_t *j, int depth)
 	CHECK(j && depth < 8);
 	CHECK(!json_is_null(j));
 	if (json_is_object(j)) {
-		json_object_foreach(j, key, v)
+		json_object_foreach (j, key, v)
 			fuzz_snmp_check_values(v, depth + 1);
 	} else if (json_is_array(j)) {
-		json_array_foreach(j, i, v)
+		json_array_foreach (j, i, v)
 			fuzz_snmp_check_values(v, depth + 1);
 	} else if (json_is_string(j)) {
 		CHECK(strlen(json_string_value(j)) == json_string_length(j));
@@ -107,9 +119,9 @@ static void fuzz_snmp_check_supply(json_t *s)
 /* The record of snmp_normalise(w, ip, ...). */
 static void fuzz_snmp_check_record(json_t *dev, const char *ip)
 {
-	static const char *const strings[] = {"ip",   "description", "sysobjectid", "manufacturer", "model",
-					      "serial", "firmware", "location",   "name",         "asset",
-					      "display", "mac"};
+	static const char *const strings[] = {"ip",    "description", "sysobjectid", "manufacturer",
+					      "model", "serial",      "firmware",    "location",
+					      "name",  "asset",       "display",     "mac"};
 	json_t *v, *x;
 	size_t i;
 
@@ -135,13 +147,13 @@ static void fuzz_snmp_check_record(json_t *dev, const char *ip)
 	v = json_object_get(dev, "supplies");
 	if (v) {
 		CHECK(json_is_array(v));
-		json_array_foreach(v, i, x)
+		json_array_foreach (v, i, x)
 			fuzz_snmp_check_supply(x);
 	}
 	v = json_object_get(dev, "errors");
 	if (v) {
 		CHECK(json_is_array(v));
-		json_array_foreach(v, i, x) {
+		json_array_foreach (v, i, x) {
 			CHECK(json_is_string(x));
 			CHECK(fuzz_snmp_known_error(json_string_value(x)));
 		}
@@ -154,14 +166,14 @@ static void fuzz_snmp_check_record(json_t *dev, const char *ip)
 	v = json_object_get(dev, "alerts");
 	if (v) {
 		CHECK(json_is_array(v) && json_array_size(v) <= 64);
-		json_array_foreach(v, i, x)
+		json_array_foreach (v, i, x)
 			CHECK(json_is_object(x) && json_is_string(json_object_get(x, "code")));
 	}
 	v = json_object_get(dev, "meters");
 	if (v) {
 		const char *key;
 		CHECK(json_is_object(v) && json_object_size(v));
-		json_object_foreach(v, key, x) {
+		json_object_foreach (v, key, x) {
 			if (strcmp(key, "unit") == 0)
 				CHECK(json_is_string(x));
 			else /* page counts */

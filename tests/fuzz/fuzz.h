@@ -10,10 +10,10 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(x)                                                                          \
-	do {                                                                              \
-		if (!(x)) {                                                               \
+#define CHECK(x)                                                                              \
+	do {                                                                                  \
+		if (!(x)) {                                                                   \
 			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); \
-			abort();                                                          \
-		}                                                                         \
+			abort();                                                              \
+		}                                                                             \
 	} while (0)

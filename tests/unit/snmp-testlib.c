@@ -68,8 +68,8 @@ void ber_int(struct ber *b, uint8_t tag, int64_t v)
 	for (int i = 7; i >= 0; i--)
 		tmp[i] = (uint8_t)((uint64_t)v >> (8 * (7 - i)));
 	/* drop leading bytes that only repeat the sign */
-	while (start < 7 && ((tmp[start] == 0x00 && !(tmp[start + 1] & 0x80)) ||
-			     (tmp[start] == 0xFF && (tmp[start + 1] & 0x80))))
+	while (start < 7 &&
+	       ((tmp[start] == 0x00 && !(tmp[start + 1] & 0x80)) || (tmp[start] == 0xFF && (tmp[start + 1] & 0x80))))
 		start++;
 	ber_tlv(b, tag, tmp + start, (size_t)(8 - start));
 }
@@ -148,8 +148,8 @@ void ber_varbind(struct ber *b, const uint32_t *oid, uint32_t n, const struct tv
 	ber_wrap(b, mark, 0x30);
 }
 
-size_t ber_message(struct ber *b, int64_t version, const void *community, size_t community_len, uint8_t pdu,
-		   int64_t id, int64_t a, int64_t c, void (*fn)(struct ber *b, void *arg), void *arg)
+size_t ber_message(struct ber *b, int64_t version, const void *community, size_t community_len, uint8_t pdu, int64_t id,
+		   int64_t a, int64_t c, void (*fn)(struct ber *b, void *arg), void *arg)
 {
 	b->n = 0;
 	ber_int(b, SNMP_INTEGER, version);
@@ -469,9 +469,8 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 		ag->log = realloc(ag->log, ag->caplog * sizeof(*ag->log));
 		assert_non_null(ag->log);
 	}
-	ag->log[ag->nlog++] = (struct agent_log){uv_now(ag->loop), msg.version,		msg.request_id,
-						 msg.pdu_type,	    msg.error_status, msg.error_index,
-						 msg.nvbs};
+	ag->log[ag->nlog++] = (struct agent_log){uv_now(ag->loop), msg.version,     msg.request_id, msg.pdu_type,
+						 msg.error_status, msg.error_index, msg.nvbs};
 	ag->policy(ag, &msg, from);
 }
 

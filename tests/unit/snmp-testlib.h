@@ -46,8 +46,8 @@ void ber_varbind(struct ber *b, const uint32_t *oid, uint32_t n, const struct tv
 
 /* A whole message: SEQUENCE { version, community, pdu { id, a, b, list } }
  * with varbinds written by fn (may be NULL for an empty list). */
-size_t ber_message(struct ber *b, int64_t version, const void *community, size_t community_len, uint8_t pdu,
-		   int64_t id, int64_t a, int64_t c, void (*fn)(struct ber *b, void *arg), void *arg);
+size_t ber_message(struct ber *b, int64_t version, const void *community, size_t community_len, uint8_t pdu, int64_t id,
+		   int64_t a, int64_t c, void (*fn)(struct ber *b, void *arg), void *arg);
 
 /* ---- fake agent --------------------------------------------------------- */
 
@@ -72,10 +72,10 @@ struct agent {
 	agent_policy policy;
 	void *data;
 	/* behaviours of agent_serve */
-	int32_t toobig_over;  /* GETBULK with max-repetitions above this: tooBig (0: off) */
-	bool loop_next;       /* GETNEXT/GETBULK answer the OID asked (never moves on) */
-	bool v1_only;         /* ignore v2c requests */
-	size_t max_vbs;       /* truncate GETBULK responses to this many varbinds (0: 64) */
+	int32_t toobig_over; /* GETBULK with max-repetitions above this: tooBig (0: off) */
+	bool loop_next;      /* GETNEXT/GETBULK answer the OID asked (never moves on) */
+	bool v1_only;        /* ignore v2c requests */
+	size_t max_vbs;      /* truncate GETBULK responses to this many varbinds (0: 64) */
 	/* what came in */
 	struct agent_log *log;
 	size_t nlog, caplog;

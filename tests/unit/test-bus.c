@@ -545,7 +545,7 @@ static void test_reply_later_from_outside_handler(void **state)
 	assert_int_equal(server.calls, 1);
 	assert_int_equal(a.calls, 0);
 	assert_int_equal(scout_bus_reply(e->bus, server.last_corr, 0, "ok", 2), 0);
-	assert_int_equal(a.calls, 0); /* never inside reply either */
+	assert_int_equal(a.calls, 0);     /* never inside reply either */
 	uv_run(&e->loop, UV_RUN_DEFAULT); /* ends at once: the deadline timer was stopped */
 	assert_int_equal(a.calls, 1);
 	assert_int_equal(a.status, 0);

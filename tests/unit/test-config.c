@@ -418,7 +418,7 @@ static void test_crlf(void **state)
 
 	/* line numbers stay right with CRLF */
 	expect_problems("[main]\r\n\r\ncount = 0\r\n", PROBLEMS("t.ini:3: [main] count: '0' is not valid "
-								 "(expected a whole number from 1 to 10)"));
+								"(expected a whole number from 1 to 10)"));
 }
 
 static void test_bom(void **state)
@@ -483,34 +483,35 @@ static void test_empty_key(void **state)
 
 static void test_bad_values(void **state)
 {
-	expect_problems("[main]\n"
-			"flag = maybe\n"
-			"count = 11\n"
-			"timeout = 50ms\n"
-			"limit = 2G\n"
-			"dir =\n"
-			"mode = medium\n"
-			"tags = a, B\n"
-			"pin = 123456\n"
-			"depth = 1.5\n"
-			"wait = 5 fortnights\n"
-			"big = 1Q\n",
-			PROBLEMS("t.ini:2: [main] flag: 'maybe' is not valid (expected yes or no)",
-				 "t.ini:3: [main] count: '11' is not valid (expected a whole number from 1 to 10)",
-				 "t.ini:4: [main] timeout: '50ms' is not valid (expected a duration from 100ms to 60s "
-				 "(e.g. 500ms, 30s, 5m, 1h))",
-				 "t.ini:5: [main] limit: '2G' is not valid (expected a size from 1024 to 1073741824 "
-				 "bytes (e.g. 512K, 100M, 2G))",
-				 "t.ini:6: [main] dir: '' is not valid (expected a file system path)",
-				 "t.ini:7: [main] mode: 'medium' is not valid (expected one of fast, slow, auto)",
-				 "t.ini:8: [main] tags: 'a, B' is not valid (expected words of a-z and 0-9 separated by "
-				 "commas)",
-				 /* a secret's value is never echoed */
-				 "t.ini:9: [main] pin: value is not valid (expected a whole number from 0 to 9999)",
-				 "t.ini:10: [main] depth: '1.5' is not valid (expected a whole number)",
-				 "t.ini:11: [main] wait: '5 fortnights' is not valid (expected a duration such as 500ms, "
-				 "30s, 5m, 1h or 2d)",
-				 "t.ini:12: [main] big: '1Q' is not valid (expected a size such as 512K, 100M or 2G)"));
+	expect_problems(
+		"[main]\n"
+		"flag = maybe\n"
+		"count = 11\n"
+		"timeout = 50ms\n"
+		"limit = 2G\n"
+		"dir =\n"
+		"mode = medium\n"
+		"tags = a, B\n"
+		"pin = 123456\n"
+		"depth = 1.5\n"
+		"wait = 5 fortnights\n"
+		"big = 1Q\n",
+		PROBLEMS("t.ini:2: [main] flag: 'maybe' is not valid (expected yes or no)",
+			 "t.ini:3: [main] count: '11' is not valid (expected a whole number from 1 to 10)",
+			 "t.ini:4: [main] timeout: '50ms' is not valid (expected a duration from 100ms to 60s "
+			 "(e.g. 500ms, 30s, 5m, 1h))",
+			 "t.ini:5: [main] limit: '2G' is not valid (expected a size from 1024 to 1073741824 "
+			 "bytes (e.g. 512K, 100M, 2G))",
+			 "t.ini:6: [main] dir: '' is not valid (expected a file system path)",
+			 "t.ini:7: [main] mode: 'medium' is not valid (expected one of fast, slow, auto)",
+			 "t.ini:8: [main] tags: 'a, B' is not valid (expected words of a-z and 0-9 separated by "
+			 "commas)",
+			 /* a secret's value is never echoed */
+			 "t.ini:9: [main] pin: value is not valid (expected a whole number from 0 to 9999)",
+			 "t.ini:10: [main] depth: '1.5' is not valid (expected a whole number)",
+			 "t.ini:11: [main] wait: '5 fortnights' is not valid (expected a duration such as 500ms, "
+			 "30s, 5m, 1h or 2d)",
+			 "t.ini:12: [main] big: '1Q' is not valid (expected a size such as 512K, 100M or 2G)"));
 }
 
 static void test_bad_ints(void **state)
@@ -527,7 +528,8 @@ static void test_bad_ints(void **state)
 			scout_config_free(cfg);
 			continue;
 		}
-		snprintf(want, sizeof(want), "t.ini:2: [main] depth: '%s' is not valid (expected a whole number)", bad[i]);
+		snprintf(want, sizeof(want), "t.ini:2: [main] depth: '%s' is not valid (expected a whole number)",
+			 bad[i]);
 		expect_problems(text, PROBLEMS(want));
 	}
 }
@@ -543,7 +545,8 @@ static void test_value_shown_safely(void **state)
 	snprintf(want, sizeof(want), "t.ini:2: [main] mode: '%.60s...' is not valid (expected one of fast, slow, auto)",
 		 v);
 	expect_problems(text, PROBLEMS(want));
-	expect_problems("[main]\nmode = a\x01" "b\n",
+	expect_problems("[main]\nmode = a\x01"
+			"b\n",
 			PROBLEMS("t.ini:2: [main] mode: 'a?b' is not valid (expected one of fast, slow, auto)"));
 }
 
@@ -656,18 +659,20 @@ static void test_long_line(void **state)
 	memset(text + n, 'x', 199 - 7);
 	n += 199 - 7;
 	n += snprintf(text + n, sizeof(text) - (size_t)n, "\ncount = 0\n");
-	expect_problems(text, PROBLEMS("t.ini:2: line longer than 198 characters; continue a long value on an "
-				       "indented next line",
-				       "t.ini:3: [main] count: '0' is not valid (expected a whole number from 1 to 10)"));
+	expect_problems(text,
+			PROBLEMS("t.ini:2: line longer than 198 characters; continue a long value on an "
+				 "indented next line",
+				 "t.ini:3: [main] count: '0' is not valid (expected a whole number from 1 to 10)"));
 
 	/* far longer, with a CRLF ending, and the file goes on in step */
 	n = snprintf(text, sizeof(text), "[main]\n");
 	memset(text + n, 'y', 300);
 	n += 300;
 	snprintf(text + n, sizeof(text) - (size_t)n, "\r\nname = ok\n  more\ncount = 11\n");
-	expect_problems(text, PROBLEMS("t.ini:2: line longer than 198 characters; continue a long value on an "
-				       "indented next line",
-				       "t.ini:5: [main] count: '11' is not valid (expected a whole number from 1 to 10)"));
+	expect_problems(text,
+			PROBLEMS("t.ini:2: line longer than 198 characters; continue a long value on an "
+				 "indented next line",
+				 "t.ini:5: [main] count: '11' is not valid (expected a whole number from 1 to 10)"));
 }
 
 static void test_nul_byte(void **state)
@@ -686,17 +691,17 @@ static void test_all_problems_sorted(void **state)
 {
 	/* Found in different passes (syntax while reading, values per section
 	 * in schema order, then checks), reported in line order. */
-	expect_problems("[mod]\n"             /* 1: host missing */
-			"enabled = yes\n"     /* 2 */
-			"port = 0\n"          /* 3: out of range */
-			"[main]\n"            /* 4 */
-			"count = 99\n"        /* 5: out of range */
-			"garbage\n"           /* 6: syntax */
-			"[nope]\n"            /* 7: unknown section */
-			"[main]\n"            /* 8 */
-			"flag = perhaps\n"    /* 9: bad bool */
-			"frag = yes\n"        /* 10: unknown key */
-			"count = 1\n",        /* 11: duplicate */
+	expect_problems("[mod]\n"          /* 1: host missing */
+			"enabled = yes\n"  /* 2 */
+			"port = 0\n"       /* 3: out of range */
+			"[main]\n"         /* 4 */
+			"count = 99\n"     /* 5: out of range */
+			"garbage\n"        /* 6: syntax */
+			"[nope]\n"         /* 7: unknown section */
+			"[main]\n"         /* 8 */
+			"flag = perhaps\n" /* 9: bad bool */
+			"frag = yes\n"     /* 10: unknown key */
+			"count = 1\n",     /* 11: duplicate */
 			PROBLEMS("t.ini:1: [mod] missing required key 'host'",
 				 "t.ini:3: [mod] port: '0' is not valid (expected a whole number from 1 to 65535)",
 				 "t.ini:5: [main] count: '99' is not valid (expected a whole number from 1 to 10)",
@@ -954,14 +959,24 @@ static void test_parse_duration(void **state)
 		const char *s;
 		uint64_t ms;
 	} good[] = {
-		{"0", 0},         {"1", 1000},          {"500ms", 500},        {"30s", 30000},
-		{"30sec", 30000}, {"5m", 300000},       {"5min", 300000},      {"1h", 3600000},
-		{"2d", 172800000}, {"10 s", 10000},     {"7MS", 7},            {"3H", 10800000},
-		{"18446744073709551615ms", UINT64_MAX}, {"18446744073709551s", 18446744073709551000ull},
+		{"0", 0},
+		{"1", 1000},
+		{"500ms", 500},
+		{"30s", 30000},
+		{"30sec", 30000},
+		{"5m", 300000},
+		{"5min", 300000},
+		{"1h", 3600000},
+		{"2d", 172800000},
+		{"10 s", 10000},
+		{"7MS", 7},
+		{"3H", 10800000},
+		{"18446744073709551615ms", UINT64_MAX},
+		{"18446744073709551s", 18446744073709551000ull},
 	};
 	static const char *const bad[] = {"", "-1s", "+1s", "1.5s", "s", "1w", "1 s x", "1ss", " 1s", "1s ", "0x10"};
-	static const char *const overflow[] = {"18446744073709551616ms", "99999999999999999999999", "18446744073709552s",
-					       "213503982335d"};
+	static const char *const overflow[] = {"18446744073709551616ms", "99999999999999999999999",
+					       "18446744073709552s", "213503982335d"};
 	uint64_t v;
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -1038,10 +1053,11 @@ static void test_parse_size(void **state)
 
 static void test_overflow_in_file(void **state)
 {
-	expect_problems("[main]\nbig = 16777216T\nwait = 18446744073709552s\n",
-			PROBLEMS("t.ini:2: [main] big: '16777216T' is not valid (expected a size such as 512K, 100M or 2G)",
-				 "t.ini:3: [main] wait: '18446744073709552s' is not valid (expected a duration such as "
-				 "500ms, 30s, 5m, 1h or 2d)"));
+	expect_problems(
+		"[main]\nbig = 16777216T\nwait = 18446744073709552s\n",
+		PROBLEMS("t.ini:2: [main] big: '16777216T' is not valid (expected a size such as 512K, 100M or 2G)",
+			 "t.ini:3: [main] wait: '18446744073709552s' is not valid (expected a duration such as "
+			 "500ms, 30s, 5m, 1h or 2d)"));
 }
 
 /* ---- the real schema -------------------------------------------------- */

@@ -102,14 +102,14 @@ static void run_for(struct env *e, uint64_t ms)
 
 /* Runs the loop until cond holds; fails after 5 s (a slow machine gets
  * time, a broken module does not hang the suite). */
-#define WAIT_FOR(e, cond)                                                                  \
-	do {                                                                               \
-		uint64_t t0_ = uv_hrtime();                                                \
-		while (!(cond)) {                                                          \
-			if (uv_hrtime() - t0_ > 5000000000ull)                             \
-				fail_msg("timed out waiting for %s", #cond);               \
-			run_for(e, 5);                                                     \
-		}                                                                          \
+#define WAIT_FOR(e, cond)                                                    \
+	do {                                                                 \
+		uint64_t t0_ = uv_hrtime();                                  \
+		while (!(cond)) {                                            \
+			if (uv_hrtime() - t0_ > 5000000000ull)               \
+				fail_msg("timed out waiting for %s", #cond); \
+			run_for(e, 5);                                       \
+		}                                                            \
 	} while (0)
 
 static struct scout_config *parse_real(const struct scout_schema *schema, const char *text)
@@ -207,8 +207,7 @@ static json_t *module_status(struct env *e, const char *name)
 	size_t i;
 
 	scout_host_status(e->host, arr);
-	json_array_foreach(arr, i, m)
-	{
+	json_array_foreach (arr, i, m) {
 		if (strcmp(json_string_value(json_object_get(m, "name")), name) == 0)
 			found = json_incref(m);
 	}
@@ -300,7 +299,8 @@ static void test_start_report_stop(void **state)
 	json_decref(m);
 
 	/* health.query is answered with the last report */
-	assert_int_equal(scout_bus_request(e->bus, scout_bus_find(e->bus, "health.query"), NULL, 0, 1000, on_query_answer, e, NULL),
+	assert_int_equal(scout_bus_request(e->bus, scout_bus_find(e->bus, "health.query"), NULL, 0, 1000,
+					   on_query_answer, e, NULL),
 			 0);
 	WAIT_FOR(e, e->answers == 1);
 	assert_int_equal(e->answer_status, 0);
@@ -326,7 +326,8 @@ static void test_start_report_stop(void **state)
 	assert_string_equal(stuck, "");
 	/* nobody serves health.query any more */
 	e->answers = 0;
-	assert_int_equal(scout_bus_request(e->bus, scout_bus_find(e->bus, "health.query"), NULL, 0, 1000, on_query_answer, e, NULL),
+	assert_int_equal(scout_bus_request(e->bus, scout_bus_find(e->bus, "health.query"), NULL, 0, 1000,
+					   on_query_answer, e, NULL),
 			 0);
 	uv_run(&e->loop, UV_RUN_DEFAULT);
 	assert_int_equal(e->answers, 1);
@@ -512,7 +513,7 @@ static const struct scout_topic_decl fb_topics[] = {
 	{0},
 };
 
-#define FAKE(mod_name, tops)                                                                                  \
+#define FAKE(mod_name, tops)                                                                                   \
 	{                                                                                                      \
 		.name = mod_name, .summary = "fake", .default_enabled = true, .options = fake_options,         \
 		.conf_size = sizeof(struct fake_conf), .start = fake_start, .stop = fake_stop, .topics = tops, \
@@ -527,8 +528,11 @@ static const struct scout_command core_cmds[] = {{.name = "status"}, {0}};
 
 static void start_registry(struct env *e, const struct scout_module *const *reg, size_t n, const char *text)
 {
-	struct scout_host_env henv = {
-		.loop = &e->loop, .bus = e->bus, .store = e->store, .state_dir = e->dir, .core_commands = core_cmds};
+	struct scout_host_env henv = {.loop = &e->loop,
+				      .bus = e->bus,
+				      .store = e->store,
+				      .state_dir = e->dir,
+				      .core_commands = core_cmds};
 
 	scout_host_free(e->host);
 	assert_int_equal(scout_host_schema_of(&fake_first, reg, n, &e->schema), 0);
@@ -608,9 +612,14 @@ static int refusing_reload(struct scout_mod *m, const void *old_conf)
 	return now->n == 14 ? -EIO : 0;
 }
 
-static const struct scout_module fr = {.name = "fa", .default_enabled = true, .options = fake_options,
-				       .conf_size = sizeof(struct fake_conf), .start = fake_start, .stop = fake_stop,
-				       .reload = refusing_reload, .topics = fa_topics};
+static const struct scout_module fr = {.name = "fa",
+				       .default_enabled = true,
+				       .options = fake_options,
+				       .conf_size = sizeof(struct fake_conf),
+				       .start = fake_start,
+				       .stop = fake_stop,
+				       .reload = refusing_reload,
+				       .topics = fa_topics};
 static const struct scout_module *const reload_registry[] = {&fr};
 
 static void reload_with(struct env *e, const char *text, json_t *refused)
@@ -659,18 +668,32 @@ static void fake_cmd(struct scout_mod *m, struct scout_status_req *req, json_t *
 static const struct scout_arg frob_args[] = {{"id", SCOUT_ARG_STRING, true, "which"}, {"all", SCOUT_ARG_FLAG}, {0}};
 static const struct scout_column frob_cols[] = {{"a.b|c", "AB", 10}, {0}};
 static const struct scout_table frob_tables[] = {{"rows", frob_cols}, {0}};
-static const struct scout_command fa_cmds[] = {
-	{"frob", fake_cmd, "frobs", frob_args, frob_tables, NULL}, {"fa-only", fake_cmd}, {0}};
+static const struct scout_command fa_cmds[] = {{"frob", fake_cmd, "frobs", frob_args, frob_tables, NULL},
+					       {"fa-only", fake_cmd},
+					       {0}};
 static const struct scout_command fb_cmds[] = {{"frob", fake_cmd}, {0}};   /* fa's */
 static const struct scout_command fc_cmds[] = {{"status", fake_cmd}, {0}}; /* the core's */
-static const struct scout_module cmd_fa = {.name = "fa", .default_enabled = true, .options = fake_options,
-					   .conf_size = sizeof(struct fake_conf), .start = fake_start, .stop = fake_stop,
-					   .topics = fa_topics, .commands = fa_cmds};
-static const struct scout_module cmd_fb = {.name = "fb", .default_enabled = true, .options = fake_options,
-					   .conf_size = sizeof(struct fake_conf), .start = fake_start, .stop = fake_stop,
+static const struct scout_module cmd_fa = {.name = "fa",
+					   .default_enabled = true,
+					   .options = fake_options,
+					   .conf_size = sizeof(struct fake_conf),
+					   .start = fake_start,
+					   .stop = fake_stop,
+					   .topics = fa_topics,
+					   .commands = fa_cmds};
+static const struct scout_module cmd_fb = {.name = "fb",
+					   .default_enabled = true,
+					   .options = fake_options,
+					   .conf_size = sizeof(struct fake_conf),
+					   .start = fake_start,
+					   .stop = fake_stop,
 					   .commands = fb_cmds};
-static const struct scout_module cmd_fc = {.name = "fc", .default_enabled = true, .options = fake_options,
-					   .conf_size = sizeof(struct fake_conf), .start = fake_start, .stop = fake_stop,
+static const struct scout_module cmd_fc = {.name = "fc",
+					   .default_enabled = true,
+					   .options = fake_options,
+					   .conf_size = sizeof(struct fake_conf),
+					   .start = fake_start,
+					   .stop = fake_stop,
 					   .commands = fc_cmds};
 static const struct scout_module *const cmd_registry[] = {&cmd_fa, &cmd_fb, &cmd_fc};
 
@@ -875,11 +898,11 @@ static int faker_reload(struct scout_mod *m, const void *old_conf)
 	return 0;
 }
 
-#define FAKER(mod_name, cmds, tops, reload_fn)                                                                   \
-	{                                                                                                         \
-		.name = mod_name, .summary = "fake", .default_enabled = true, .options = fake_options,            \
-		.conf_size = sizeof(struct fake_conf), .start = faker_start, .reload = reload_fn,                 \
-		.status = faker_status, .stop = faker_stop, .commands = cmds, .topics = tops,                     \
+#define FAKER(mod_name, cmds, tops, reload_fn)                                                         \
+	{                                                                                              \
+		.name = mod_name, .summary = "fake", .default_enabled = true, .options = fake_options, \
+		.conf_size = sizeof(struct fake_conf), .start = faker_start, .reload = reload_fn,      \
+		.status = faker_status, .stop = faker_stop, .commands = cmds, .topics = tops,          \
 	}
 
 static const struct scout_module f_ok = FAKER("ok", ok_cmds, ok_topics, faker_reload);

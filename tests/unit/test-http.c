@@ -182,8 +182,10 @@ static void on_abort(struct scout_http_req *r, void *arg)
 		h->held = NULL;
 }
 
-static const struct scout_http_handler handler = {
-	.on_request = on_request, .on_body = on_body, .on_end = on_end, .on_abort = on_abort};
+static const struct scout_http_handler handler = {.on_request = on_request,
+						  .on_body = on_body,
+						  .on_end = on_end,
+						  .on_abort = on_abort};
 
 /* ---- the socketless seam ------------------------------------------------ */
 
@@ -334,7 +336,8 @@ static void test_errors(void **state)
 		bool closed = false;
 		const char *out = feed(f, cases[i].in, 0, &closed);
 
-		if (strncmp(out, "HTTP/1.1 ", 9) != 0 || strncmp(out + 9, cases[i].status, strlen(cases[i].status)) != 0)
+		if (strncmp(out, "HTTP/1.1 ", 9) != 0 ||
+		    strncmp(out + 9, cases[i].status, strlen(cases[i].status)) != 0)
 			fail_msg("case %zu: want %s, got:\n%s", i, cases[i].status, out);
 		expect_in(out, "Connection: close\r\n");
 		assert_true(closed);
@@ -457,8 +460,8 @@ struct raw {
 	atomic_bool done;
 	char got[8192];
 	size_t got_len;
-	bool eof;      /* the server closed */
-	bool hold;     /* keep the socket open after the steps (until released) */
+	bool eof;  /* the server closed */
+	bool hold; /* keep the socket open after the steps (until released) */
 	atomic_bool release;
 	int fd;
 };
@@ -705,9 +708,11 @@ static void cl_error(struct scout_http_client *c, int err, const char *reason, v
 	snprintf(x->reason, sizeof(x->reason), "%s", reason);
 }
 
-static const struct scout_http_client_callbacks ccbs = {
-	.on_connect = cl_connect, .on_response = cl_response, .on_body = cl_body, .on_complete = cl_complete,
-	.on_error = cl_error};
+static const struct scout_http_client_callbacks ccbs = {.on_connect = cl_connect,
+							.on_response = cl_response,
+							.on_body = cl_body,
+							.on_complete = cl_complete,
+							.on_error = cl_error};
 
 static void run_until(uv_loop_t *loop, bool *a, bool *b)
 {
@@ -947,41 +952,46 @@ static void test_curl(void **state)
 
 	l = live_new(NULL, false);
 	/* a chunked upload from stdin, with Expect: 100-continue */
-	assert_int_equal(run_cmd(l,
-				 "curl --http1.1 -sS --fail -m 30 -H 'Transfer-Encoding: chunked' "
-				 "-H 'Expect: 100-continue' -T - http://127.0.0.1:%d/big/curl <'%s' >'%s/curl.out' 2>&1",
-				 l->port, upload, dir),
-			 0);
+	assert_int_equal(
+		run_cmd(l,
+			"curl --http1.1 -sS --fail -m 30 -H 'Transfer-Encoding: chunked' "
+			"-H 'Expect: 100-continue' -T - http://127.0.0.1:%d/big/curl <'%s' >'%s/curl.out' 2>&1",
+			l->port, upload, dir),
+		0);
 	snprintf(upload, sizeof(upload), "%s/curl.out", dir);
 	slurp(upload, out, sizeof(out));
 	assert_string_equal(out, "PUT /big/curl len=300000 sum=29400000\n");
 	/* keep-alive: two URLs, one connection */
 	uint64_t before = scout_http_server_stats(l->srv)->connections;
-	assert_int_equal(run_cmd(l, "curl --http1.1 -sS --fail -m 30 http://127.0.0.1:%d/k1 http://127.0.0.1:%d/k2 "
-				    ">'%s/curl.out' 2>&1",
+	assert_int_equal(run_cmd(l,
+				 "curl --http1.1 -sS --fail -m 30 http://127.0.0.1:%d/k1 http://127.0.0.1:%d/k2 "
+				 ">'%s/curl.out' 2>&1",
 				 l->port, l->port, dir),
 			 0);
 	slurp(upload, out, sizeof(out));
 	assert_string_equal(out, "GET /k1 len=0 sum=0\nGET /k2 len=0 sum=0\n");
 	assert_int_equal(scout_http_server_stats(l->srv)->connections, before + 1);
 	/* past the body limit: 413, which curl --fail reports as 22 */
-	assert_int_equal(run_cmd(l, "head -c 2000000 /dev/zero | curl --http1.1 -sS --fail -m 30 -T - "
-				    "http://127.0.0.1:%d/small >/dev/null 2>&1",
+	assert_int_equal(run_cmd(l,
+				 "head -c 2000000 /dev/zero | curl --http1.1 -sS --fail -m 30 -T - "
+				 "http://127.0.0.1:%d/small >/dev/null 2>&1",
 				 l->port),
 			 22);
 	live_free(l);
 
 	/* TLS, checked against our certificate */
 	l = live_new(NULL, true);
-	assert_int_equal(run_cmd(l, "curl --http1.1 -sS --fail -m 30 --cacert '%s' https://localhost:%d/tls "
-				    "--resolve localhost:%d:127.0.0.1 >'%s/curl.out' 2>&1",
+	assert_int_equal(run_cmd(l,
+				 "curl --http1.1 -sS --fail -m 30 --cacert '%s' https://localhost:%d/tls "
+				 "--resolve localhost:%d:127.0.0.1 >'%s/curl.out' 2>&1",
 				 cert, l->port, l->port, dir),
 			 0);
 	slurp(upload, out, sizeof(out));
 	assert_string_equal(out, "GET /tls len=0 sum=0\n");
 	/* TLS 1.1 is refused: curl fails (35: handshake) */
-	assert_int_not_equal(run_cmd(l, "curl --http1.1 -sS -m 30 --cacert '%s' --tls-max 1.1 "
-					"https://127.0.0.1:%d/ >/dev/null 2>&1",
+	assert_int_not_equal(run_cmd(l,
+				     "curl --http1.1 -sS -m 30 --cacert '%s' --tls-max 1.1 "
+				     "https://127.0.0.1:%d/ >/dev/null 2>&1",
 				     cert, l->port),
 			     0);
 	live_free(l);

@@ -21,8 +21,7 @@ static void expect_order(struct scout_list *l, const int *want, size_t n)
 	struct item *it;
 	size_t i = 0;
 
-	scout_list_foreach(it, l, link)
-	{
+	scout_list_foreach (it, l, link) {
 		assert_true(i < n);
 		assert_int_equal(it->v, want[i]);
 		i++;
@@ -87,16 +86,14 @@ static void test_foreach_safe_frees(void **state)
 		scout_list_insert_tail(&l, &it->link);
 	}
 	/* drop the odd ones while walking */
-	scout_list_foreach_safe(it, tmp, &l, link)
-	{
+	scout_list_foreach_safe (it, tmp, &l, link) {
 		if (it->v % 2) {
 			scout_list_remove(&it->link);
 			free(it);
 		}
 	}
 	expect_order(&l, (int[]){0, 2, 4, 6, 8}, 5);
-	scout_list_foreach_safe(it, tmp, &l, link)
-	{
+	scout_list_foreach_safe (it, tmp, &l, link) {
 		scout_list_remove(&it->link);
 		free(it);
 	}

@@ -279,8 +279,11 @@ static void test_decode_integers(void **state)
 	assert_int_equal(decode_value(SNMP_INTEGER, "", 0, &v), -EBADMSG);
 
 	/* through the independent writer, every edge */
-	static const int64_t edges[] = {0, 1, -1, 127, 128, -128, -129, 255, 256, 32767, 32768, -32768, -32769,
-					INT32_MAX, INT32_MIN, (int64_t)INT32_MAX + 1, INT64_MAX, INT64_MIN};
+	static const int64_t edges[] = {0,         1,         -1,        127,
+					128,       -128,      -129,      255,
+					256,       32767,     32768,     -32768,
+					-32769,    INT32_MAX, INT32_MIN, (int64_t)INT32_MAX + 1,
+					INT64_MAX, INT64_MIN};
 	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
 		struct ber b = {.n = 0};
 		ber_int(&b, SNMP_INTEGER, edges[i]);
@@ -315,8 +318,7 @@ static void test_decode_unsigned(void **state)
 	assert_true(uint_value(SNMP_COUNTER64, "\x01\x00\x00\x00\x00", 5) == UINT64_C(1) << 32);
 	assert_true(uint_value(SNMP_COUNTER64, "\x00", 1) == 0);
 	assert_int_equal(decode_value(SNMP_COUNTER64, "\x01\x00\x00\x00\x00\x00\x00\x00\x00", 9, &v), -EBADMSG);
-	assert_int_equal(decode_value(SNMP_COUNTER64, "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 10, &v),
-			 -EBADMSG);
+	assert_int_equal(decode_value(SNMP_COUNTER64, "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 10, &v), -EBADMSG);
 	assert_int_equal(decode_value(SNMP_COUNTER64, "", 0, &v), -EBADMSG);
 }
 
@@ -789,9 +791,11 @@ static void test_oid_parse(void **state)
 	assert_int_equal(snmp_oid_parse("0.0", &o), 0);
 	assert_int_equal(snmp_oid_parse("1.39", &o), 0);
 
-	static const char *const bad[] = {"",     ".",      "1",       "1.",        "1.3.",  "1..3",   "1.3..6",
-					  "3.1",  "1.40",   "0.40",    "1.3.4294967296", "1.3.a", "a.1",   "-1.3",
-					  " 1.3", "1.3 ",   "1.3.6.1x", "1.3.99999999999999999999", "..1.3", "1,3"};
+	static const char *const bad[] =
+		{"",       ".",    "1",    "1.",   "1.3.",           "1..3",
+		 "1.3..6", "3.1",  "1.40", "0.40", "1.3.4294967296", "1.3.a",
+		 "a.1",    "-1.3", " 1.3", "1.3 ", "1.3.6.1x",       "1.3.99999999999999999999",
+		 "..1.3",  "1,3"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		o = keep;
 		if (snmp_oid_parse(bad[i], &o) != -EINVAL)
@@ -856,7 +860,7 @@ static void test_oid_cmp_prefix(void **state)
 	assert_int_equal(snmp_oid_cmp(b.arc, b.n, a.arc, a.n), 1);
 	assert_int_equal(snmp_oid_cmp(b.arc, b.n, c.arc, c.n), -1);
 	assert_int_equal(snmp_oid_cmp(c.arc, c.n, b.arc, b.n), 1);
-	assert_int_equal(snmp_oid_cmp(d.arc, d.n, c.arc, c.n), 1); /* unsigned arcs */
+	assert_int_equal(snmp_oid_cmp(d.arc, d.n, c.arc, c.n), 1);  /* unsigned arcs */
 	assert_int_equal(snmp_oid_cmp(e.arc, e.n, a.arc, a.n), -1); /* numeric, not text */
 	assert_int_equal(snmp_oid_cmp(a.arc, 0, b.arc, 0), 0);
 

@@ -98,8 +98,7 @@ static int teardown(void **state)
 }
 
 /* Merges a record given as JSON text; returns the flags. */
-static unsigned update(struct env *e, const char *text, bool full, time_t now, json_t **ret_record,
-		       json_t **ret_meters)
+static unsigned update(struct env *e, const char *text, bool full, time_t now, json_t **ret_record, json_t **ret_meters)
 {
 	json_error_t err;
 	json_t *fresh = json_loads(text, 0, &err), *rec = NULL;
@@ -231,8 +230,7 @@ static unsigned naming(struct env *e, const char *ip)
 	unsigned n = 0;
 	size_t i;
 
-	json_array_foreach(list, i, rec)
-	{
+	json_array_foreach (list, i, rec) {
 		const char *a = sget(rec, "ip") ? sget(rec, "ip") : sget(rec, "previous_ip");
 		n += a && strcmp(a, ip) == 0;
 	}
@@ -248,8 +246,7 @@ static void check_index(struct env *e)
 	size_t i, j;
 
 	assert_int_equal(json_array_size(list), snmp_inventory_count(e->inv, true));
-	json_array_foreach(list, i, rec)
-	{
+	json_array_foreach (list, i, rec) {
 		assert_ptr_equal(snmp_inventory_find(e->inv, sget(rec, "id")), rec);
 		if (sget(rec, "ip"))
 			assert_ptr_equal(snmp_inventory_find(e->inv, sget(rec, "ip")), rec);
@@ -259,7 +256,7 @@ static void check_index(struct env *e)
 			unsigned n = 0;
 			if (!v)
 				continue;
-			json_array_foreach(list, j, other)
+			json_array_foreach (list, j, other)
 				n += sget(other, keys[k]) && strcmp(sget(other, keys[k]), v) == 0;
 			if (n == 1 && snmp_inventory_find(e->inv, v) != rec)
 				fail_msg("%s %s of %s: found %p, not %p", keys[k], v, sget(rec, "id"),
@@ -330,8 +327,8 @@ static void test_found_by_ip_then_serial(void **state)
 	f = update(e, "{\"ip\": \"10.0.0.6\", \"mac\": \"00:11:22:33:44:55\"}", true, 1300, &rec, NULL);
 	assert_int_equal(f, SNMP_INV_FOUND);
 	assert_string_equal(sget(rec, "id"), "m:00:11:22:33:44:55");
-	f = update(e, "{\"ip\": \"10.0.0.6\", \"mac\": \"00:11:22:33:44:55\", \"serial\": \"XYZ98765\"}", true,
-		   1400, &rec, NULL);
+	f = update(e, "{\"ip\": \"10.0.0.6\", \"mac\": \"00:11:22:33:44:55\", \"serial\": \"XYZ98765\"}", true, 1400,
+		   &rec, NULL);
 	assert_int_equal(f, SNMP_INV_REKEYED);
 	assert_string_equal(sget(rec, "id"), "s:XYZ98765");
 	assert_int_equal(snmp_inventory_count(e->inv, true), 2);
@@ -403,8 +400,8 @@ static void test_placeholders_are_no_identity(void **state)
 	assert_string_equal(sget(snmp_inventory_find(e->inv, "i:10.0.0.1"), "ip"), "10.0.0.1");
 
 	/* other placeholders, and serials that cannot be one */
-	static const char *const bad[] = {"0000000", "N/A", "unknown", "1111111", "AB 123456", "abc", "",
-					  "none", "XXXXXXXX", "12/34/5678"};
+	static const char *const bad[] = {"0000000", "N/A", "unknown", "1111111",  "AB 123456",
+					  "abc",     "",    "none",    "XXXXXXXX", "12/34/5678"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char text[256], want[64];
 		snprintf(text, sizeof(text),
@@ -462,8 +459,8 @@ static void test_history_pruned(void **state)
 	for (int i = 0; i < 12; i++) {
 		snprintf(text, sizeof(text),
 			 "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\", \"meters\": {\"total\": %d}}", 100 + i);
-		assert_int_equal(update(e, text, true, 1000 + 60 * i, NULL, NULL), i ? SNMP_INV_METERS
-								    : SNMP_INV_FOUND | SNMP_INV_METERS);
+		assert_int_equal(update(e, text, true, 1000 + 60 * i, NULL, NULL),
+				 i ? SNMP_INV_METERS : SNMP_INV_FOUND | SNMP_INV_METERS);
 	}
 	json_t *h = snmp_inventory_history(e->inv, "s:SERIAL001");
 	assert_int_equal(json_array_size(h), 5);
@@ -670,15 +667,20 @@ static void test_per_address_bound(void **state)
 
 	update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"OTHER0002\"}", true, 1000, NULL, NULL);
 	/* A, B, C in turn at .1, each with a meter reading */
-	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALA1\", \"meters\": {\"total\": 1}}", true, 1000, NULL, NULL);
-	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALB2\", \"meters\": {\"total\": 2}}", true, 2000, NULL, NULL);
-	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALC3\", \"meters\": {\"total\": 3}}", true, 3000, NULL, NULL);
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALA1\", \"meters\": {\"total\": 1}}", true, 1000, NULL,
+	       NULL);
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALB2\", \"meters\": {\"total\": 2}}", true, 2000, NULL,
+	       NULL);
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALC3\", \"meters\": {\"total\": 3}}", true, 3000, NULL,
+	       NULL);
 	assert_int_equal(naming(e, "10.0.0.1"), 3);
 	/* A comes back at .1: the oldest seen is now B */
-	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALA1\", \"meters\": {\"total\": 4}}", true, 3500, NULL, NULL);
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALA1\", \"meters\": {\"total\": 4}}", true, 3500, NULL,
+	       NULL);
 	assert_int_equal(naming(e, "10.0.0.1"), 3);
 	/* D replaces A: four would name .1, B goes, with its history */
-	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALD4\", \"meters\": {\"total\": 5}}", true, 4000, &rec, NULL);
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIALD4\", \"meters\": {\"total\": 5}}", true, 4000, &rec,
+	       NULL);
 	assert_string_equal(sget(rec, "id"), "s:SERIALD4");
 	assert_int_equal(naming(e, "10.0.0.1"), 3);
 	assert_null(snmp_inventory_find(e->inv, "s:SERIALB2"));
@@ -786,9 +788,12 @@ static void test_forget_after(void **state)
 	struct capture cap;
 	size_t n = 99;
 
-	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\", \"meters\": {\"total\": 1}}", true, 1000, NULL, NULL);
-	update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"SERIAL002\", \"meters\": {\"total\": 1}}", true, 1000, NULL, NULL);
-	update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"SERIAL002\", \"meters\": {\"total\": 2}}", false, 5000, NULL, NULL);
+	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"SERIAL001\", \"meters\": {\"total\": 1}}", true, 1000, NULL,
+	       NULL);
+	update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"SERIAL002\", \"meters\": {\"total\": 1}}", true, 1000, NULL,
+	       NULL);
+	update(e, "{\"ip\": \"10.0.0.2\", \"serial\": \"SERIAL002\", \"meters\": {\"total\": 2}}", false, 5000, NULL,
+	       NULL);
 	update(e, "{\"ip\": \"10.0.0.3\", \"mac\": \"00:11:22:33:44:03\"}", true, 1100, NULL, NULL);
 	assert_int_equal(snmp_inventory_nonprinter(e->inv, "10.0.0.50", "router", NULL, 1000), 0);
 	assert_int_equal(snmp_inventory_nonprinter(e->inv, "10.0.0.51", "router", NULL, 5000), 0);
@@ -851,26 +856,29 @@ static void test_flapping_serial(void **state)
 	json_t *rec;
 	unsigned f;
 
-	update(e, "{\"ip\": \"10.0.0.1\", \"serial\": \"FLAP1000\", \"mac\": \"00:1b:a9:00:00:01\", \"sysobjectid\":"
-		  " \"1.3.6.1.4.1.11.2.3.9.1\", \"model\": \"M1\", \"meters\": {\"total\": 10}}",
+	update(e,
+	       "{\"ip\": \"10.0.0.1\", \"serial\": \"FLAP1000\", \"mac\": \"00:1b:a9:00:00:01\", \"sysobjectid\":"
+	       " \"1.3.6.1.4.1.11.2.3.9.1\", \"model\": \"M1\", \"meters\": {\"total\": 10}}",
 	       true, 1000, &rec, NULL);
 	assert_string_equal(sget(rec, "id"), "s:FLAP1000");
 	capture_begin(e, &cap);
 	int bad = 0;
 	for (int i = 1; i <= 20; i++) {
-		snprintf(text, sizeof(text),
-			 "{\"ip\": \"10.0.0.1\", \"serial\": \"FLAP1%03d\", \"mac\": \"00:1b:a9:00:00:01\", \"sysobjectid\":"
-			 " \"1.3.6.1.4.1.11.2.3.9.1\", \"meters\": {\"total\": %d}}",
-			 i, 10 + i);
+		snprintf(
+			text, sizeof(text),
+			"{\"ip\": \"10.0.0.1\", \"serial\": \"FLAP1%03d\", \"mac\": \"00:1b:a9:00:00:01\", \"sysobjectid\":"
+			" \"1.3.6.1.4.1.11.2.3.9.1\", \"meters\": {\"total\": %d}}",
+			i, 10 + i);
 		json_t *fresh = json_loads(text, 0, NULL);
 		if (snmp_inventory_update(e->inv, fresh, true, 1000 + i, &rec, &f, NULL) < 0 ||
 		    (f & (SNMP_INV_FOUND | SNMP_INV_REKEYED)) != (i == 1 ? SNMP_INV_REKEYED : 0u))
 			bad = bad ? bad : i;
 		/* and the status reads between them, which carry no MAC */
-		snprintf(text, sizeof(text),
-			 "{\"ip\": \"10.0.0.1\", \"serial\": \"STAT1%03d\", \"sysobjectid\": \"1.3.6.1.4.1.11.2.3.9.1\","
-			 " \"meters\": {\"total\": %d}}",
-			 i, 10 + i);
+		snprintf(
+			text, sizeof(text),
+			"{\"ip\": \"10.0.0.1\", \"serial\": \"STAT1%03d\", \"sysobjectid\": \"1.3.6.1.4.1.11.2.3.9.1\","
+			" \"meters\": {\"total\": %d}}",
+			i, 10 + i);
 		fresh = json_loads(text, 0, NULL);
 		if (snmp_inventory_update(e->inv, fresh, false, 1000 + i, &rec, &f, NULL) < 0 || (f & SNMP_INV_FOUND))
 			bad = bad ? bad : 100 + i;
@@ -888,25 +896,29 @@ static void test_flapping_serial(void **state)
 	assert_int_equal(stored(e, "d/"), 1);
 
 	/* it may move like any MAC-keyed device */
-	update(e, "{\"ip\": \"10.0.0.5\", \"serial\": \"FLAP1099\", \"mac\": \"00:1b:a9:00:00:01\", \"sysobjectid\":"
-		  " \"1.3.6.1.4.1.11.2.3.9.1\"}",
+	update(e,
+	       "{\"ip\": \"10.0.0.5\", \"serial\": \"FLAP1099\", \"mac\": \"00:1b:a9:00:00:01\", \"sysobjectid\":"
+	       " \"1.3.6.1.4.1.11.2.3.9.1\"}",
 	       true, 2000, &rec, NULL);
 	assert_string_equal(sget(rec, "id"), "m:00:1b:a9:00:00:01");
 	assert_int_equal(snmp_inventory_count(e->inv, true), 1);
 
 	/* another device at its address (another MAC) is a new record */
-	f = update(e, "{\"ip\": \"10.0.0.5\", \"serial\": \"OTHER001\", \"mac\": \"00:1b:a9:00:00:02\", \"sysobjectid\":"
-		      " \"1.3.6.1.4.1.11.2.3.9.1\"}",
+	f = update(e,
+		   "{\"ip\": \"10.0.0.5\", \"serial\": \"OTHER001\", \"mac\": \"00:1b:a9:00:00:02\", \"sysobjectid\":"
+		   " \"1.3.6.1.4.1.11.2.3.9.1\"}",
 		   true, 3000, &rec, NULL);
 	assert_int_equal(f, SNMP_INV_FOUND);
 	assert_string_equal(sget(snmp_inventory_find(e->inv, "m:00:1b:a9:00:00:01"), "previous_ip"), "10.0.0.5");
 	/* and so is one with the same MAC and another sysObjectID (a print
 	 * server moved to another model) when the serial differs */
-	update(e, "{\"ip\": \"10.0.0.7\", \"serial\": \"PLAIN001\", \"mac\": \"00:1b:a9:00:00:07\", \"sysobjectid\":"
-		  " \"1.3.6.1.4.1.11.2.3.9.1\"}",
+	update(e,
+	       "{\"ip\": \"10.0.0.7\", \"serial\": \"PLAIN001\", \"mac\": \"00:1b:a9:00:00:07\", \"sysobjectid\":"
+	       " \"1.3.6.1.4.1.11.2.3.9.1\"}",
 	       true, 3000, NULL, NULL);
-	f = update(e, "{\"ip\": \"10.0.0.7\", \"serial\": \"PLAIN002\", \"mac\": \"00:1b:a9:00:00:07\", \"sysobjectid\":"
-		      " \"1.3.6.1.4.1.11.2.3.9.2\"}",
+	f = update(e,
+		   "{\"ip\": \"10.0.0.7\", \"serial\": \"PLAIN002\", \"mac\": \"00:1b:a9:00:00:07\", \"sysobjectid\":"
+		   " \"1.3.6.1.4.1.11.2.3.9.2\"}",
 		   true, 3100, &rec, NULL);
 	assert_int_equal(f, SNMP_INV_FOUND);
 	assert_null(json_object_get(rec, "serial_unstable"));
@@ -915,8 +927,9 @@ static void test_flapping_serial(void **state)
 
 	close_all(e);
 	open_all(e);
-	update(e, "{\"ip\": \"10.0.0.9\", \"serial\": \"FLAP1100\", \"mac\": \"00:1b:a9:00:00:01\", \"sysobjectid\":"
-		  " \"1.3.6.1.4.1.11.2.3.9.1\"}",
+	update(e,
+	       "{\"ip\": \"10.0.0.9\", \"serial\": \"FLAP1100\", \"mac\": \"00:1b:a9:00:00:01\", \"sysobjectid\":"
+	       " \"1.3.6.1.4.1.11.2.3.9.1\"}",
 	       true, 4000, &rec, NULL);
 	assert_string_equal(sget(rec, "id"), "m:00:1b:a9:00:00:01");
 	assert_int_equal(snmp_inventory_count(e->inv, true), 4);
@@ -975,7 +988,8 @@ static void test_index_lookups(void **state)
 	/* merges too: each used to scan every record four times */
 	char text[256];
 	for (int i = 0; i < 200; i++) {
-		snprintf(text, sizeof(text), "{\"ip\": \"10.0.%d.%d\", \"serial\": \"BULK%06d\", \"meters\": {\"total\": 1}}",
+		snprintf(text, sizeof(text),
+			 "{\"ip\": \"10.0.%d.%d\", \"serial\": \"BULK%06d\", \"meters\": {\"total\": 1}}",
 			 (i * 97 >> 8) & 255, i * 97 & 255, i * 97);
 		update(e, text, false, 2000, NULL, NULL);
 	}
@@ -1041,8 +1055,8 @@ static void test_async_pending_visible(void **state)
 	block_pool(g); /* the pool's one thread is taken: nothing commits */
 	update(e, "{\"ip\": \"10.0.0.5\", \"meters\": {\"total\": 20}}", true, 2000, NULL, NULL);
 	/* the serial becomes known: the record and its history move to s: */
-	update(e, "{\"ip\": \"10.0.0.5\", \"serial\": \"ASYNC001\", \"meters\": {\"total\": 30}}", true, 3000,
-	       NULL, NULL);
+	update(e, "{\"ip\": \"10.0.0.5\", \"serial\": \"ASYNC001\", \"meters\": {\"total\": 30}}", true, 3000, NULL,
+	       NULL);
 	assert_true(snmp_inventory_pending(e->inv) >= 2);
 	assert_non_null(snmp_inventory_find(e->inv, "s:ASYNC001"));
 	assert_null(snmp_inventory_find(e->inv, "i:10.0.0.5"));

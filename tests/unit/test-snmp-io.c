@@ -218,14 +218,14 @@ static void on_guard(uv_timer_t *t)
 }
 
 /* Runs the loop until cond holds; fails after limit_ms. */
-#define RUN_UNTIL(e, cond, limit_ms)                                                   \
-	do {                                                                           \
-		(e)->expired = false;                                                  \
-		uv_timer_start(&(e)->guard, on_guard, (limit_ms), 0);                  \
-		while (!(cond) && !(e)->expired)                                       \
-			uv_run(&(e)->loop, UV_RUN_ONCE);                               \
-		uv_timer_stop(&(e)->guard);                                            \
-		if (!(cond))                                                           \
+#define RUN_UNTIL(e, cond, limit_ms)                                                            \
+	do {                                                                                    \
+		(e)->expired = false;                                                           \
+		uv_timer_start(&(e)->guard, on_guard, (limit_ms), 0);                           \
+		while (!(cond) && !(e)->expired)                                                \
+			uv_run(&(e)->loop, UV_RUN_ONCE);                                        \
+		uv_timer_stop(&(e)->guard);                                                     \
+		if (!(cond))                                                                    \
 			fail_msg("gave up waiting for %s after %d ms", #cond, (int)(limit_ms)); \
 	} while (0)
 
@@ -552,7 +552,7 @@ static void test_timeout_retries(void **state)
 	for (size_t i = 0; i < 3; i++) {
 		assert_int_equal(e->ag.log[i].version, SNMP_V2C);
 		assert_int_equal(e->ag.log[i].id, e->ag.log[0].id); /* a retry is the same request */
-		if (i) /* in the io's clock: a whole timeout apart */
+		if (i)                                              /* in the io's clock: a whole timeout apart */
 			assert_true(sends.at[i] - sends.at[i - 1] >= 40);
 	}
 	assert_true(a.at - sends.at[2] >= 40);
@@ -771,7 +771,7 @@ static void test_close_cancels(void **state)
 	assert_int_equal(reqs[0].t.calls, 0);
 	assert_int_equal(gone.calls, 0);
 	assert_false(e->close_done); /* that comes once the handles are closed */
-	/* teardown runs the loop and checks uv_loop_close() == 0 */
+				     /* teardown runs the loop and checks uv_loop_close() == 0 */
 }
 
 /* ---- probe and reads ------------------------------------------------------- */
@@ -873,7 +873,7 @@ static void test_room_any_rate(void **state)
 		uint32_t rate, max_inflight;
 		unsigned ncommunities, probes;
 	} cases[] = {
-		{1, 256, 2, 2},   {5, 256, 2, 6},     {5, 1, 3, 3},  {31, 2, 2, 10}, {31, 256, 3, 10},
+		{1, 256, 2, 2},   {5, 256, 2, 6},     {5, 1, 3, 3},   {31, 2, 2, 10}, {31, 256, 3, 10},
 		{32, 256, 2, 40}, {500, 256, 2, 200}, {500, 1, 2, 5}, {0, 3, 3, 40},
 	};
 
@@ -881,15 +881,17 @@ static void test_room_any_rate(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct snmp_io_limits lim = {cases[i].rate, cases[i].max_inflight};
 		/* the agent answers the last community: every probe sends them all */
-		struct snmp_auth auth = {SNMP_V2C, false, communities + 3 - cases[i].ncommunities,
-					 cases[i].ncommunities, e->ag.port, 300, 0};
+		struct snmp_auth auth =
+			{SNMP_V2C, false, communities + 3 - cases[i].ncommunities, cases[i].ncommunities, e->ag.port,
+			 300,      0};
 		struct producer x = {e, &auth, cases[i].probes, 0, 0, 0};
 
 		snmp_io_set_limits(e->io, &lim);
 		snmp_io_on_room(e->io, producer_fill, &x);
 		producer_fill(&x);
 		/* datagrams / rate, with room for a loaded machine */
-		uint64_t limit = 4000 + (cases[i].rate ? 3000ull * cases[i].probes * cases[i].ncommunities / cases[i].rate : 0);
+		uint64_t limit =
+			4000 + (cases[i].rate ? 3000ull * cases[i].probes * cases[i].ncommunities / cases[i].rate : 0);
 		RUN_UNTIL(e, x.finished >= x.want, limit);
 		snmp_io_on_room(e->io, NULL, NULL);
 		print_message("rate %u, max_inflight %u, %u communities: %u probes, %u answered\n", cases[i].rate,
@@ -911,8 +913,8 @@ static void copy_walk(struct snmp_walk *dst, const struct snmp_walk *src)
 	snmp_walk_init(dst);
 	for (size_t i = 0; i < src->n; i++) {
 		const struct snmp_val *v = &src->v[i];
-		struct snmp_vb vb = {v->oid, v->oid_len, v->type, v->i, v->u,
-				     v->data, v->len,	  v->val_oid, v->val_oid_len};
+		struct snmp_vb vb = {v->oid,  v->oid_len, v->type,    v->i,          v->u,
+				     v->data, v->len,     v->val_oid, v->val_oid_len};
 		assert_int_equal(snmp_walk_add(dst, &vb), 0);
 	}
 	snmp_walk_finish(dst);
@@ -984,15 +986,34 @@ static void test_read_full(void **state)
 	read_ok(e, SNMP_V2C, &x);
 	/* the scalars, the columns and the cells of the rows found */
 	static const char *const want[] = {
-		"1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.6.0",
-		"1.3.6.1.2.1.43.5.1.1.17.1", "1.3.6.1.2.1.47.1.1.1.1.15.1", "1.3.6.1.2.1.25.3.5.1.1.1",
-		"1.3.6.1.2.1.25.3.5.1.2.1", "1.3.6.1.2.1.43.10.2.1.4.1.1", "1.3.6.1.2.1.43.10.2.1.3.1.1",
-		"1.3.6.1.2.1.43.10.2.1.6.1.1", "1.3.6.1.4.1.11.2.3.9.4.2.1.1.3.3.0", /* HP's serial, once identified */
-		"1.3.6.1.2.1.2.2.1.6.1", "1.3.6.1.2.1.2.2.1.6.2", "1.3.6.1.2.1.2.2.1.3.2", "1.3.6.1.2.1.2.2.1.8.2",
-		"1.3.6.1.2.1.4.20.1.2.10.0.0.5", "1.3.6.1.2.1.4.20.1.2.127.0.0.1", "1.3.6.1.2.1.25.3.2.1.2.1",
-		"1.3.6.1.2.1.25.3.2.1.3.1", "1.3.6.1.2.1.25.3.2.1.5.1", "1.3.6.1.2.1.43.12.1.1.4.1.4",
-		"1.3.6.1.2.1.43.16.5.1.2.1.1", "1.3.6.1.2.1.43.16.5.1.2.1.2", "1.3.6.1.2.1.43.18.1.1.2.1.7",
-		"1.3.6.1.2.1.43.18.1.1.4.1.7", "1.3.6.1.2.1.43.18.1.1.7.1.7", "1.3.6.1.2.1.43.18.1.1.8.1.7",
+		"1.3.6.1.2.1.1.1.0",
+		"1.3.6.1.2.1.1.2.0",
+		"1.3.6.1.2.1.1.5.0",
+		"1.3.6.1.2.1.1.6.0",
+		"1.3.6.1.2.1.43.5.1.1.17.1",
+		"1.3.6.1.2.1.47.1.1.1.1.15.1",
+		"1.3.6.1.2.1.25.3.5.1.1.1",
+		"1.3.6.1.2.1.25.3.5.1.2.1",
+		"1.3.6.1.2.1.43.10.2.1.4.1.1",
+		"1.3.6.1.2.1.43.10.2.1.3.1.1",
+		"1.3.6.1.2.1.43.10.2.1.6.1.1",
+		"1.3.6.1.4.1.11.2.3.9.4.2.1.1.3.3.0", /* HP's serial, once identified */
+		"1.3.6.1.2.1.2.2.1.6.1",
+		"1.3.6.1.2.1.2.2.1.6.2",
+		"1.3.6.1.2.1.2.2.1.3.2",
+		"1.3.6.1.2.1.2.2.1.8.2",
+		"1.3.6.1.2.1.4.20.1.2.10.0.0.5",
+		"1.3.6.1.2.1.4.20.1.2.127.0.0.1",
+		"1.3.6.1.2.1.25.3.2.1.2.1",
+		"1.3.6.1.2.1.25.3.2.1.3.1",
+		"1.3.6.1.2.1.25.3.2.1.5.1",
+		"1.3.6.1.2.1.43.12.1.1.4.1.4",
+		"1.3.6.1.2.1.43.16.5.1.2.1.1",
+		"1.3.6.1.2.1.43.16.5.1.2.1.2",
+		"1.3.6.1.2.1.43.18.1.1.2.1.7",
+		"1.3.6.1.2.1.43.18.1.1.4.1.7",
+		"1.3.6.1.2.1.43.18.1.1.7.1.7",
+		"1.3.6.1.2.1.43.18.1.1.8.1.7",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!in_walk(&x.w, want[i]))
@@ -1028,8 +1049,8 @@ static void test_read_full(void **state)
 	assert_true(in_walk(&x.w, "1.3.6.1.2.1.43.5.1.1.17.1"));
 	assert_true(in_walk(&x.w, "1.3.6.1.2.1.43.11.1.1.9.1.3"));
 	assert_true(in_walk(&x.w, "1.3.6.1.2.1.25.3.2.1.5.1"));
-	assert_false(in_walk(&x.w, "1.3.6.1.2.1.1.6.0"));       /* no identity */
-	assert_false(in_walk(&x.w, "1.3.6.1.2.1.2.2.1.6.2"));   /* no interfaces */
+	assert_false(in_walk(&x.w, "1.3.6.1.2.1.1.6.0"));        /* no identity */
+	assert_false(in_walk(&x.w, "1.3.6.1.2.1.2.2.1.6.2"));    /* no interfaces */
 	assert_false(in_walk(&x.w, "1.3.6.1.2.1.25.3.2.1.3.1")); /* no model */
 	read_free(&x);
 }
@@ -1161,7 +1182,6 @@ static void test_read_timeout_and_cancel(void **state)
 	assert_int_equal(x.status, -ECANCELED);
 }
 
-
 static int snmprec_file(const struct dirent *d)
 {
 	size_t n = strlen(d->d_name);
@@ -1188,8 +1208,7 @@ static unsigned read_recording(struct env *e, const char *name, struct snmp_walk
 	RUN_UNTIL(e, x.calls == 1, 10000);
 	assert_int_equal(x.status, 0);
 	json_t *want = snmp_normalise(w, "10.0.0.5", NULL);
-	json_object_foreach(want, k, v)
-	{
+	json_object_foreach (want, k, v) {
 		if (json_equal(v, json_object_get(x.dev, k)))
 			continue;
 		char *a = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
@@ -1201,7 +1220,7 @@ static unsigned read_recording(struct env *e, const char *name, struct snmp_walk
 		free(b);
 		diffs++;
 	}
-	json_object_foreach(x.dev, k, v)
+	json_object_foreach (x.dev, k, v)
 		if (!json_object_get(want, k)) {
 			print_message("  %s: %s only in the read\n", name, k);
 			diffs++;

@@ -29,9 +29,14 @@
 /* ---- the comparison rules of tests/snmp/expected.py ---------------------- */
 
 static const char *const parents[][2] = {
-	{"Gestetner", "Ricoh"},   {"Savin", "Ricoh"},       {"Lanier", "Ricoh"},
-	{"NRG", "Ricoh"},         {"Develop", "Konica Minolta"}, {"UTAX", "Kyocera"},
-	{"TA Triumph-Adler", "Kyocera"}, {"Fuji Xerox", "Fujifilm"},
+	{"Gestetner", "Ricoh"},
+	{"Savin", "Ricoh"},
+	{"Lanier", "Ricoh"},
+	{"NRG", "Ricoh"},
+	{"Develop", "Konica Minolta"},
+	{"UTAX", "Kyocera"},
+	{"TA Triumph-Adler", "Kyocera"},
+	{"Fuji Xerox", "Fujifilm"},
 };
 
 static const char *parent_of(const char *brand)
@@ -128,12 +133,10 @@ static void compare_supplies(struct score *s, const char *name, json_t *want, js
 	size_t i;
 	json_t *ws;
 
-	json_array_foreach(want, i, ws)
-	{
+	json_array_foreach (want, i, ws) {
 		json_t *gs = json_array_get(got, i), *wv;
 		const char *k;
-		json_object_foreach(ws, k, wv)
-		{
+		json_object_foreach (ws, k, wv) {
 			json_t *gv = json_object_get(gs, k);
 			const char *gt = json_string_value(gv), *wt = json_string_value(wv);
 			char label[64];
@@ -161,8 +164,7 @@ static void compare(struct score *s, const char *name, json_t *expect, json_t *d
 	json_t *want;
 	const char *manufacturer = json_string_value(json_object_get(expect, "manufacturer"));
 
-	json_object_foreach(expect, field, want)
-	{
+	json_object_foreach (expect, field, want) {
 		json_t *got = json_object_get(dev, field);
 		char label[128];
 
@@ -173,8 +175,7 @@ static void compare(struct score *s, const char *name, json_t *expect, json_t *d
 		if (strcmp(field, "meters") == 0 || strcmp(field, "status") == 0) {
 			const char *k;
 			json_t *wv;
-			json_object_foreach(want, k, wv)
-			{
+			json_object_foreach (want, k, wv) {
 				json_t *gv = json_object_get(got, k);
 				snprintf(label, sizeof(label), "%s.%s", field, k);
 				judge(s, name, label, json_equal(gv, wv), wv, gv);
@@ -309,9 +310,8 @@ static void test_supply_special_values(void **state)
 		/* 5: level above max */
 		SUP "8.1.5|2|100\n" SUP "9.1.5|2|150\n"
 		/* 6..8: rounding half up */
-		SUP "8.1.6|2|200\n" SUP "9.1.6|2|1\n"
-		SUP "8.1.7|2|3\n" SUP "9.1.7|2|2\n"
-		SUP "8.1.8|2|3\n" SUP "9.1.8|2|1\n"
+		SUP "8.1.6|2|200\n" SUP "9.1.6|2|1\n" SUP "8.1.7|2|3\n" SUP "9.1.7|2|2\n" SUP "8.1.8|2|3\n" SUP
+		    "9.1.8|2|1\n"
 		/* 9: max -1 and a level */
 		SUP "8.1.9|2|-1\n" SUP "9.1.9|2|5\n"
 		/* 10: max 0 */
@@ -330,8 +330,19 @@ static void test_supply_special_values(void **state)
 		const char *state;
 		int pct; /* -1: none */
 	} want[] = {
-		{"other", -1}, {"unknown", -1}, {"some_remaining", -1}, {NULL, -1}, {NULL, 100}, {NULL, 1}, {NULL, 67},
-		{NULL, 33},    {NULL, -1},      {NULL, -1},             {"some_remaining", -1},  {NULL, -1}, {NULL, -1},
+		{"other", -1},
+		{"unknown", -1},
+		{"some_remaining", -1},
+		{NULL, -1},
+		{NULL, 100},
+		{NULL, 1},
+		{NULL, 67},
+		{NULL, 33},
+		{NULL, -1},
+		{NULL, -1},
+		{"some_remaining", -1},
+		{NULL, -1},
+		{NULL, -1},
 	};
 	for (size_t i = 0; i < 13; i++) {
 		json_t *s = json_array_get(list, i);
@@ -364,9 +375,9 @@ static void test_supply_columns(void **state)
 	(void)state;
 	json_t *dev = norm(
 		/* rows out of order, two marker devices, a sparse index */
-		SUP "6.2.1|4|Other device\n" SUP "6.1.30|4|Waste\n" SUP "6.1.2|4|Cyan Toner\n"
-		SUP "3.1.2|2|3\n" SUP "5.1.2|2|21\n" SUP "7.1.2|2|19\n" SUP "8.1.2|2|100\n" SUP "9.1.2|2|45\n"
-		"1.3.6.1.2.1.43.12.1.1.4.1.3|4|cyan\n"
+		SUP "6.2.1|4|Other device\n" SUP "6.1.30|4|Waste\n" SUP "6.1.2|4|Cyan Toner\n" SUP "3.1.2|2|3\n" SUP
+		    "5.1.2|2|21\n" SUP "7.1.2|2|19\n" SUP "8.1.2|2|100\n" SUP "9.1.2|2|45\n"
+		    "1.3.6.1.2.1.43.12.1.1.4.1.3|4|cyan\n"
 		/* a colorant index with no colorant row, and a type nobody named */
 		SUP "3.1.30|2|9\n" SUP "5.1.30|2|99\n" SUP "7.1.30|2|99\n"
 		/* a cell of a shape that is not a row */
@@ -489,10 +500,9 @@ static void test_mac(void **state)
 	(void)state;
 
 	/* the interface with the device's address; the loopback is skipped */
-	static const char two[] = IPAD "10.0.0.5|2|2\n" IPAD "127.0.0.1|2|1\n"
-				  IFTYPE "1|2|24\n" IFTYPE "2|2|6\n"
-				  IFPHYS "1|4x|000000000000\n" IFPHYS "2|4x|0011223344AA\n"
-				  IFOPER "1|2|1\n" IFOPER "2|2|1\n";
+	static const char two[] =
+		IPAD "10.0.0.5|2|2\n" IPAD "127.0.0.1|2|1\n" IFTYPE "1|2|24\n" IFTYPE "2|2|6\n" IFPHYS
+		     "1|4x|000000000000\n" IFPHYS "2|4x|0011223344AA\n" IFOPER "1|2|1\n" IFOPER "2|2|1\n";
 	assert_mac(two, "10.0.0.5", "00:11:22:33:44:aa");
 	assert_mac(two, NULL, "00:11:22:33:44:aa");
 	assert_mac(two, "10.0.0.9", "00:11:22:33:44:aa");
@@ -501,21 +511,20 @@ static void test_mac(void **state)
 	assert_mac(IPAD "10.0.0.5|2|1\n" IFTYPE "1|2|24\n" IFPHYS "1|4x|0011223344aa\n", "10.0.0.5", NULL);
 
 	/* the device's own address decides between two interfaces */
-	static const char dual[] = IPAD "10.0.0.5|2|2\n" IPAD "10.1.0.5|2|3\n"
-				   IFPHYS "2|4x|001122334402\n" IFPHYS "3|4x|001122334403\n"
-				   IFOPER "2|2|1\n" IFOPER "3|2|1\n";
+	static const char dual[] = IPAD "10.0.0.5|2|2\n" IPAD "10.1.0.5|2|3\n" IFPHYS "2|4x|001122334402\n" IFPHYS
+					"3|4x|001122334403\n" IFOPER "2|2|1\n" IFOPER "3|2|1\n";
 	assert_mac(dual, "10.1.0.5", "00:11:22:33:44:03");
 	assert_mac(dual, "10.0.0.5", "00:11:22:33:44:02");
 	assert_mac(dual, "192.0.2.1", NULL); /* ambiguous */
 	assert_mac(dual, NULL, NULL);
 
 	/* the interface with the address is down: no MAC */
-	assert_mac(IPAD "10.0.0.5|2|2\n" IFPHYS "1|4x|001122334401\n" IFPHYS "2|4x|001122334402\n"
-		   IFOPER "1|2|1\n" IFOPER "2|2|2\n",
+	assert_mac(IPAD "10.0.0.5|2|2\n" IFPHYS "1|4x|001122334401\n" IFPHYS "2|4x|001122334402\n" IFOPER
+			"1|2|1\n" IFOPER "2|2|2\n",
 		   "10.0.0.5", NULL);
 	/* ... and of two addressed interfaces the one that is up */
-	assert_mac(IPAD "10.0.0.5|2|2\n" IPAD "10.0.0.6|2|3\n" IFPHYS "2|4x|001122334402\n"
-		   IFPHYS "3|4x|001122334403\n" IFOPER "2|2|2\n" IFOPER "3|2|1\n",
+	assert_mac(IPAD "10.0.0.5|2|2\n" IPAD "10.0.0.6|2|3\n" IFPHYS "2|4x|001122334402\n" IFPHYS
+			"3|4x|001122334403\n" IFOPER "2|2|2\n" IFOPER "3|2|1\n",
 		   NULL, "00:11:22:33:44:03");
 
 	/* without ipAddrTable: the only up interface with a non-zero MAC */
@@ -525,10 +534,10 @@ static void test_mac(void **state)
 		   "10.0.0.5", NULL); /* ambiguous */
 	assert_mac(IFPHYS "1|4x|001122334401\n" IFPHYS "2|4x|001122334401\n" IFOPER "1|2|1\n" IFOPER "2|2|1\n",
 		   "10.0.0.5", "00:11:22:33:44:01"); /* the same MAC twice is one */
-	assert_mac(IFPHYS "1|4x|000000000000\n" IFPHYS "2|4x|001122334402\n" IFOPER "1|2|1\n" IFOPER "2|2|1\n",
-		   NULL, "00:11:22:33:44:02");
+	assert_mac(IFPHYS "1|4x|000000000000\n" IFPHYS "2|4x|001122334402\n" IFOPER "1|2|1\n" IFOPER "2|2|1\n", NULL,
+		   "00:11:22:33:44:02");
 	assert_mac(IFPHYS "1|4x|001122334401\n" IFOPER "1|2|7\n", NULL, NULL); /* lowerLayerDown */
-	assert_mac(IFPHYS "1|4x|001122334401\n", NULL, "00:11:22:33:44:01"); /* state unknown */
+	assert_mac(IFPHYS "1|4x|001122334401\n", NULL, "00:11:22:33:44:01");   /* state unknown */
 	assert_mac(IFPHYS "1|4x|001122334401\n" IFTYPE "1|2|24\n", NULL, NULL);
 
 	/* all-zero, or not six bytes: never */
@@ -547,7 +556,7 @@ static void test_mac(void **state)
 static bool valid_utf8(const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p;) {
-		int n = *p < 0x80		? 0
+		int n = *p < 0x80             ? 0
 			: (*p & 0xE0) == 0xC0 ? 1
 			: (*p & 0xF0) == 0xE0 ? 2
 			: (*p & 0xF8) == 0xF0 ? 3
@@ -565,10 +574,10 @@ static bool valid_utf8(const char *s)
 static void test_not_utf8(void **state)
 {
 	(void)state;
-	json_t *dev = norm("1.3.6.1.2.1.1.1.0|4x|4361666520e920ff00\n"      /* "Cafe \xe9 \xff" + NUL */
-			   "1.3.6.1.2.1.1.5.0|4x|7072696e746572c3\n"        /* a cut UTF-8 sequence */
-			   "1.3.6.1.2.1.1.6.0|4x|4bf8626e6861766e\n"        /* Latin-1 */
-			   "1.3.6.1.2.1.43.7.1.1.4.1.1|2|106\n"             /* says UTF-8, is not */
+	json_t *dev = norm("1.3.6.1.2.1.1.1.0|4x|4361666520e920ff00\n" /* "Cafe \xe9 \xff" + NUL */
+			   "1.3.6.1.2.1.1.5.0|4x|7072696e746572c3\n"   /* a cut UTF-8 sequence */
+			   "1.3.6.1.2.1.1.6.0|4x|4bf8626e6861766e\n"   /* Latin-1 */
+			   "1.3.6.1.2.1.43.7.1.1.4.1.1|2|106\n"        /* says UTF-8, is not */
 			   SUP "6.1.1|4x|546f6e6572ff09fe\n"
 			   "1.3.6.1.2.1.43.16.5.1.2.1.1|4x|52656164791b5b306d\n"
 			   "1.3.6.1.2.1.43.18.1.1.7.1.1|2|1101\n"
@@ -576,7 +585,8 @@ static void test_not_utf8(void **state)
 			   "10.0.0.1");
 	assert_string_equal(sget(dev, "description"), "Cafe \xc3\xa9 \xc3\xbf");
 	assert_string_equal(sget(dev, "name"), "printer\xc3\x83");
-	assert_string_equal(sget(dev, "location"), "K\xc3\xb8" "bnhavn");
+	assert_string_equal(sget(dev, "location"), "K\xc3\xb8"
+						   "bnhavn");
 	const char *d = sget(json_array_get(json_object_get(dev, "supplies"), 0), "description");
 	assert_non_null(d);
 	assert_true(valid_utf8(d));
@@ -644,14 +654,11 @@ static void test_absurd_values(void **state)
 	json_decref(dev);
 
 	/* supplies with absurd numbers */
-	dev = norm(SUP "8.1.1|2|-5\n" SUP "9.1.1|2|10\n"
-		   SUP "8.1.2|2|100\n" SUP "9.1.2|2|9223372036854775807\n"
-		   SUP "8.1.3|2|9223372036854775807\n" SUP "9.1.3|2|4611686018427387904\n"
-		   SUP "8.1.4|2|1\n" SUP "9.1.4|2|-9223372036854775808\n"
-		   SUP "8.1.5|2|2147483647\n" SUP "9.1.5|2|2147483647\n"
-		   SUP "3.1.6|2|-7\n" SUP "5.1.6|2|-1\n" SUP "7.1.6|2|2147483647\n" SUP "8.1.6|65|100\n"
-		   SUP "9.1.6|4|50\n"
-		   SUP "3.4294967295.4294967295|2|4294967295\n",
+	dev = norm(SUP "8.1.1|2|-5\n" SUP "9.1.1|2|10\n" SUP "8.1.2|2|100\n" SUP "9.1.2|2|9223372036854775807\n" SUP
+		       "8.1.3|2|9223372036854775807\n" SUP "9.1.3|2|4611686018427387904\n" SUP "8.1.4|2|1\n" SUP
+		       "9.1.4|2|-9223372036854775808\n" SUP "8.1.5|2|2147483647\n" SUP "9.1.5|2|2147483647\n" SUP
+		       "3.1.6|2|-7\n" SUP "5.1.6|2|-1\n" SUP "7.1.6|2|2147483647\n" SUP "8.1.6|65|100\n" SUP
+		       "9.1.6|4|50\n" SUP "3.4294967295.4294967295|2|4294967295\n",
 		   NULL);
 	json_t *list = json_object_get(dev, "supplies");
 	assert_int_equal(json_array_size(list), 7);
@@ -721,8 +728,12 @@ static void test_sysdescr_only(void **state)
 		{"Xerox AltaLink C8045; SS 100.002.008.05702", "Xerox"},
 		{"ZebraNet PrintServer", "Zebra"},
 	};
-	static const char *const others[] = {"Linux router 5.10.0", "HP J9019B Switch 2510B-24", "Cisco IOS Software",
-					     "Dell PowerEdge R640", "Hardware: x86 Family 6 - Software: Windows", ""};
+	static const char *const others[] = {"Linux router 5.10.0",
+					     "HP J9019B Switch 2510B-24",
+					     "Cisco IOS Software",
+					     "Dell PowerEdge R640",
+					     "Hardware: x86 Family 6 - Software: Windows",
+					     ""};
 	(void)state;
 
 	bool covered[64] = {false};
@@ -789,16 +800,11 @@ static void test_sysdescr_only(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_recordings),
-		cmocka_unit_test(test_supply_special_values),
-		cmocka_unit_test(test_supply_columns),
-		cmocka_unit_test(test_error_bits),
-		cmocka_unit_test(test_status),
-		cmocka_unit_test(test_mac),
-		cmocka_unit_test(test_not_utf8),
-		cmocka_unit_test(test_long_display),
-		cmocka_unit_test(test_absurd_values),
-		cmocka_unit_test(test_sysdescr_only),
+		cmocka_unit_test(test_recordings),     cmocka_unit_test(test_supply_special_values),
+		cmocka_unit_test(test_supply_columns), cmocka_unit_test(test_error_bits),
+		cmocka_unit_test(test_status),         cmocka_unit_test(test_mac),
+		cmocka_unit_test(test_not_utf8),       cmocka_unit_test(test_long_display),
+		cmocka_unit_test(test_absurd_values),  cmocka_unit_test(test_sysdescr_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -71,10 +71,10 @@ static void assert_intervals(const struct snmp_ranges *r, const char *const *wan
 	}
 }
 
-#define INTERVALS(r, ...)                                                                    \
-	do {                                                                                 \
-		static const char *const w_[] = {__VA_ARGS__};                               \
-		assert_intervals(r, w_, sizeof(w_) / sizeof(w_[0]));                         \
+#define INTERVALS(r, ...)                                            \
+	do {                                                         \
+		static const char *const w_[] = {__VA_ARGS__};       \
+		assert_intervals(r, w_, sizeof(w_) / sizeof(w_[0])); \
 	} while (0)
 
 /* ---- parsing ------------------------------------------------------------- */
@@ -483,8 +483,8 @@ static void test_format_parse(void **state)
 	assert_string_equal(fmt(A("192.0.2.1")), "192.0.2.1");
 	assert_string_equal(fmt(A("10.1.2.3")), "10.1.2.3");
 	assert_string_equal(fmt(0), "::");
-	static const char *const bad[] = {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "2001:db8:::1", "g::1", " 1.2.3.4",
-					  "1.2.3.4/24", "localhost"};
+	static const char *const bad[] = {"",     "1.2.3",    "1.2.3.4.5",  "256.1.1.1", "2001:db8:::1",
+					  "g::1", " 1.2.3.4", "1.2.3.4/24", "localhost"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snmp_addr128 keep = 7;
 		if (snmp_addr_parse(bad[i], &keep) != -EINVAL)
@@ -543,18 +543,12 @@ static void test_scope(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cidr_v4),
-		cmocka_unit_test(test_spans_and_singles),
-		cmocka_unit_test(test_ipv6_and_mixed),
-		cmocka_unit_test(test_top_and_bottom_of_the_space),
-		cmocka_unit_test(test_whitespace),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_subtract),
-		cmocka_unit_test(test_limit),
-		cmocka_unit_test(test_ipv4_mapped),
-		cmocka_unit_test(test_sockaddr),
-		cmocka_unit_test(test_format_parse),
-		cmocka_unit_test(test_scope),
+		cmocka_unit_test(test_cidr_v4),        cmocka_unit_test(test_spans_and_singles),
+		cmocka_unit_test(test_ipv6_and_mixed), cmocka_unit_test(test_top_and_bottom_of_the_space),
+		cmocka_unit_test(test_whitespace),     cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_subtract),       cmocka_unit_test(test_limit),
+		cmocka_unit_test(test_ipv4_mapped),    cmocka_unit_test(test_sockaddr),
+		cmocka_unit_test(test_format_parse),   cmocka_unit_test(test_scope),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

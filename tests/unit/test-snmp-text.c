@@ -133,7 +133,10 @@ static void test_controls_and_nul(void **state)
 {
 	(void)state;
 
-	expect("a\tb\rc\x01" "d\x7f" "e\x1b", 10, SNMP_CHARSET_UNKNOWN, "a b c d e ");
+	expect("a\tb\rc\x01"
+	       "d\x7f"
+	       "e\x1b",
+	       10, SNMP_CHARSET_UNKNOWN, "a b c d e ");
 	expect("line 1\nline 2", 13, SNMP_CHARSET_UNKNOWN, "line 1\nline 2");
 	expect("a\tb", 3, 5, "a b");
 	expect("a\tb", 3, SNMP_CHARSET_ROMAN8, "a b");
@@ -167,18 +170,23 @@ static void test_invalid_for_charset(void **state)
 	assert_int_equal(strncmp(s, "\xe3\x81\x82", 3), 0); /* HIRAGANA A */
 	free(s);
 	/* UTF-16 of odd length */
-	s = snmp_text((const uint8_t *)"\x00" "A\x00" "B\x00", 5, 1013);
+	s = snmp_text((const uint8_t *)"\x00"
+				       "A\x00"
+				       "B\x00",
+		      5, 1013);
 	assert_clean(s);
 	assert_int_equal(strncmp(s, "AB", 2), 0);
 	free(s);
 	/* a lone UTF-16 surrogate */
-	s = snmp_text((const uint8_t *)"\xd8\x00\x00" "A", 4, 1013);
+	s = snmp_text((const uint8_t *)"\xd8\x00\x00"
+				       "A",
+		      4, 1013);
 	assert_clean(s);
 	free(s);
 
 	/* any bytes in any charset the table knows */
-	static const unsigned charsets[] = {0,  3,  4,   5,   6,   7,   8,    9,    10,   11,   12,   13,
-					    17, 18, 36,  38,  39,  106, 109,  110,  111,  113,  114,  1013,
+	static const unsigned charsets[] = {0,    3,    4,    5,    6,    7,    8,    9,    10,   11,   12,   13,
+					    17,   18,   36,   38,   39,   106,  109,  110,  111,  113,  114,  1013,
 					    1014, 1015, 2004, 2025, 2026, 2084, 2250, 2251, 2252, 2253, 2254, 77};
 	uint32_t seed = 12345;
 	uint8_t buf[64];

@@ -212,7 +212,7 @@ struct live {
 	const struct step *script;
 	char *reads[MAX_READS];
 	unsigned nreads;
-	unsigned eofs;     /* EXPECT_EOF steps that saw the end */
+	unsigned eofs; /* EXPECT_EOF steps that saw the end */
 	char client_err[256];
 };
 
@@ -259,7 +259,8 @@ static void handler(struct scout_status_req *req, const char *cmd, json_t *reque
 		scout_status_error(req, "custom", "failed on purpose (%d)", 42);
 	} else if (strcmp(cmd, "cut") == 0) {
 		/* a careless %.Ns that cuts a character in half, and stray bytes */
-		scout_status_error(req, "custom", "no '%.4s' \xff\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 end", "a\xc3\xa9\xc3\xa9");
+		scout_status_error(req, "custom", "no '%.4s' \xff\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 end",
+				   "a\xc3\xa9\xc3\xa9");
 	} else if (strcmp(cmd, "shutdown") == 0) {
 		/* the server closes under a request in flight: the answer is dropped */
 		close_server(l);
@@ -704,7 +705,7 @@ static void test_live_client_gone_before_answer(void **state)
 		{CONNECT},
 		{SEND, "{\"cmd\":\"later\"}\n"},
 		{CLOSE},
-		{SLEEP}, /* the answer comes meanwhile */
+		{SLEEP},   /* the answer comes meanwhile */
 		{CONNECT}, /* and the server goes on serving others */
 		{SEND, "{\"cmd\":\"echo\"}\n"},
 		{READ},

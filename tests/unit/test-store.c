@@ -506,7 +506,7 @@ static void test_max_size_enospc(void **state)
 	}
 	scout_log_set_level(SCOUT_LOG_INFO);
 	assert_int_equal(r, -ENOSPC);
-	assert_true(committed > 10);  /* more than fits the first 1 MiB */
+	assert_true(committed > 10); /* more than fits the first 1 MiB */
 	assert_true(committed < 32); /* and it did stop at about 2 MiB */
 
 	struct scout_store_info info;
@@ -725,7 +725,6 @@ static void test_refuse_no_permission(void **state)
 	assert_int_equal(chmod(e->dir, 0700), 0);
 	assert_false(exists(e->path));
 }
-
 
 /* ---- damage inside a database ----------------------------------------- */
 

@@ -46,9 +46,9 @@ struct fixture {
 	struct end *server;         /* the last one accepted */
 	struct end *servers[32];    /* all of them, freed with the fixture */
 	unsigned nservers;
-	unsigned open;              /* ends not yet closed */
+	unsigned open; /* ends not yet closed */
 	/* the big transfer */
-	size_t pause_every;         /* server pauses after this many bytes; 0: never */
+	size_t pause_every; /* server pauses after this many bytes; 0: never */
 	uv_timer_t resume;
 };
 
@@ -128,8 +128,7 @@ static void on_error(struct scout_tls *t, int err, const char *reason)
 	snprintf(e->reason, sizeof(e->reason), "%s", reason);
 }
 
-static const struct scout_tls_callbacks cbs = {
-	.handshake = on_hs, .read = on_plain, .eof = on_eof, .error = on_error};
+static const struct scout_tls_callbacks cbs = {.handshake = on_hs, .read = on_plain, .eof = on_eof, .error = on_error};
 
 static void alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *buf)
 {
@@ -366,11 +365,12 @@ static void test_selfsigned_files(void **state)
 	if (system("command -v openssl >/dev/null") == 0) {
 		char cmd[2048];
 
-		snprintf(cmd, sizeof(cmd),
-			 "openssl x509 -in '%s' -noout -text | grep -q 'ASN1 OID: prime256v1' && "
-			 "openssl x509 -in '%s' -noout -text | grep -q 'CA:FALSE' && "
-			 "openssl x509 -in '%s' -noout -ext subjectAltName | grep -q 'DNS:localhost, IP Address:127.0.0.1'",
-			 cert, cert, cert);
+		snprintf(
+			cmd, sizeof(cmd),
+			"openssl x509 -in '%s' -noout -text | grep -q 'ASN1 OID: prime256v1' && "
+			"openssl x509 -in '%s' -noout -text | grep -q 'CA:FALSE' && "
+			"openssl x509 -in '%s' -noout -ext subjectAltName | grep -q 'DNS:localhost, IP Address:127.0.0.1'",
+			cert, cert, cert);
 		assert_int_equal(system(cmd), 0);
 	}
 	assert_int_equal(scout_tls_selfsigned_write(cert, key, "", NULL, 1, err, sizeof(err)), -EINVAL);

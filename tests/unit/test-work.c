@@ -223,7 +223,7 @@ struct wr {
 	struct scout_db *db;
 	char key[32];
 	size_t vlen;
-	int fail; /* returned by fn when < 0 */
+	int fail;  /* returned by fn when < 0 */
 	int calls; /* atomic: fn may run more than once */
 	int status, dones;
 };
@@ -234,7 +234,8 @@ static int write_fn(struct scout_txn *txn, void *arg)
 	static char big[70000];
 
 	__atomic_add_fetch(&w->calls, 1, __ATOMIC_RELAXED);
-	int r = scout_txn_put(txn, w->db, w->key, strlen(w->key), w->vlen ? big : w->key, w->vlen ? w->vlen : strlen(w->key));
+	int r = scout_txn_put(txn, w->db, w->key, strlen(w->key), w->vlen ? big : w->key,
+			      w->vlen ? w->vlen : strlen(w->key));
 	if (r < 0)
 		return r;
 	return w->fail;

@@ -80,8 +80,8 @@ struct health {
 	uv_fs_t fs;
 	bool fs_busy, stopping;
 	bool timers_ready;
-	uint64_t probe_due;   /* uv_hrtime() ns the probe should fire */
-	uint64_t window_lag;  /* worst lag since the last sample, ms */
+	uint64_t probe_due;  /* uv_hrtime() ns the probe should fire */
+	uint64_t window_lag; /* worst lag since the last sample, ms */
 	struct scout_sub *query;
 	struct scout_topic *report_topic;
 	struct scout_db *db;
@@ -189,8 +189,8 @@ static void take_sample(struct health *h, const uv_statfs_t *fs, int fs_err)
 		s.disk_free = fs->f_bavail * fs->f_bsize;
 		s.disk_total = fs->f_blocks * fs->f_bsize;
 		if (s.disk_free < conf->min_free_disk)
-			add_problem(&s, "disk: %" PRIu64 " MiB free for %s (minimum %" PRIu64 " MiB)", s.disk_free >> 20,
-				    scout_mod_state_dir(h->m), conf->min_free_disk >> 20);
+			add_problem(&s, "disk: %" PRIu64 " MiB free for %s (minimum %" PRIu64 " MiB)",
+				    s.disk_free >> 20, scout_mod_state_dir(h->m), conf->min_free_disk >> 20);
 	} else {
 		add_problem(&s, "disk: cannot read free space of %s: %s", scout_mod_state_dir(h->m),
 			    uv_strerror(fs_err));

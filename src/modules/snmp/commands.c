@@ -26,7 +26,8 @@ void snmp_on_lookup(const struct scout_msg *msg, void *arg)
 		return;
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, msg->data, msg->len, NULL) == MSGPACK_UNPACK_SUCCESS &&
-	    (scout_pack_get_str(&u.data, "ip", &key, &klen) == 0 || scout_pack_get_str(&u.data, "serial", &key, &klen) == 0) &&
+	    (scout_pack_get_str(&u.data, "ip", &key, &klen) == 0 ||
+	     scout_pack_get_str(&u.data, "serial", &key, &klen) == 0) &&
 	    klen < sizeof(buf)) {
 		memcpy(buf, key, klen);
 		buf[klen] = 0;
@@ -59,8 +60,9 @@ static void cmd_scan(struct scout_mod *m, struct scout_status_req *req, json_t *
 	int r = snmp_start_sweep(s, arg_true(request, "force"));
 
 	if (r == -EAGAIN) {
-		scout_status_error(req, "unavailable",
-				   "outside the sweep windows; the sweep starts when one opens (scan --force sweeps now)");
+		scout_status_error(
+			req, "unavailable",
+			"outside the sweep windows; the sweep starts when one opens (scan --force sweeps now)");
 		return;
 	}
 	if (r < 0 && r != -EALREADY) {
@@ -96,8 +98,7 @@ static char *lowest_supply(json_t *dev)
 	size_t i;
 	char *out;
 
-	json_array_foreach(json_object_get(dev, "supplies"), i, sup)
-	{
+	json_array_foreach (json_object_get(dev, "supplies"), i, sup) {
 		json_t *p = json_object_get(sup, "level_percent");
 		if (json_is_integer(p) &&
 		    (!best || json_integer_value(p) < json_integer_value(json_object_get(best, "level_percent"))))
@@ -133,8 +134,7 @@ static void cmd_devices(struct scout_mod *m, struct scout_status_req *req, json_
 	size_t i;
 
 	/* each row a shallow copy: the records are the inventory's own */
-	json_array_foreach(list, i, rec)
-	{
+	json_array_foreach (list, i, rec) {
 		json_t *row = json_copy(rec);
 		char *low = lowest_supply(rec);
 		if (low)
@@ -205,12 +205,14 @@ static const struct scout_column alert_columns[] = {
 	{"code", "ALERT", 0}, {"severity", "SEVERITY", 0}, {"group", "GROUP", 0}, {"text", "TEXT", 0}, {0},
 };
 static const struct scout_column supply_columns[] = {
-	{"description", "SUPPLY", 0}, {"kind", "KIND", 0},   {"colorant", "COLORANT", 0},
-	{"level_percent|level_state", "LEVEL", 0}, {"level", "RAW", 0}, {"max", "MAX", 0}, {"unit", "UNIT", 0}, {0},
+	{"description", "SUPPLY", 0}, {"kind", "KIND", 0},
+	{"colorant", "COLORANT", 0},  {"level_percent|level_state", "LEVEL", 0},
+	{"level", "RAW", 0},          {"max", "MAX", 0},
+	{"unit", "UNIT", 0},          {0},
 };
 static const struct scout_column history_columns[] = {
-	{"time", "READING", 0}, {"total", "TOTAL", 0}, {"mono", "MONO", 0}, {"color", "COLOR", 0}, {"reset", "RESET", 0},
-	{0},
+	{"time", "READING", 0}, {"total", "TOTAL", 0}, {"mono", "MONO", 0},
+	{"color", "COLOR", 0},  {"reset", "RESET", 0}, {0},
 };
 static const struct scout_table device_tables[] = {
 	{"device.alerts", alert_columns},
@@ -236,11 +238,14 @@ void snmp_status(struct scout_mod *m, json_t *obj)
 	json_object_set_new(obj, "printers", json_integer((json_int_t)snmp_inventory_count(s->inv, true)));
 	json_object_set_new(obj, "other_hosts", json_integer((json_int_t)snmp_inventory_count(s->inv, false)));
 	json_t *sw = snmp_sweep_summary(s);
-	const char *state = w->running ? (w->paused ? "paused" : "running") : w->pending ? "waiting_for_window" : "idle";
+	const char *state = w->running   ? (w->paused ? "paused" : "running")
+			    : w->pending ? "waiting_for_window"
+					 : "idle";
 	json_object_set_new(sw, "state", json_string(state));
 	if (w->running && w->probed) {
 		uint64_t el = now_ms(s) - w->started_ms;
-		json_object_set_new(sw, "eta_s", json_integer((json_int_t)(el * (w->total - w->probed) / w->probed / 1000)));
+		json_object_set_new(sw, "eta_s",
+				    json_integer((json_int_t)(el * (w->total - w->probed) / w->probed / 1000)));
 	}
 	json_object_set_new(obj, "sweep", w->running || w->pending ? sw : (json_decref(sw), json_null()));
 	json_object_set(obj, "last_sweep", s->last_sweep ? s->last_sweep : json_null());
@@ -248,9 +253,10 @@ void snmp_status(struct scout_mod *m, json_t *obj)
 	/* one line for people (scoutctl's DETAIL column) */
 	char detail[160];
 	if (w->running)
-		snprintf(detail, sizeof(detail), "%zu printers; sweep %s: %" PRIu64 " of %" PRIu64 " probed, %" PRIu64
-			 " printers so far", snmp_inventory_count(s->inv, true), w->paused ? "paused" : "running", w->probed,
-			 w->total, w->printers);
+		snprintf(detail, sizeof(detail),
+			 "%zu printers; sweep %s: %" PRIu64 " of %" PRIu64 " probed, %" PRIu64 " printers so far",
+			 snmp_inventory_count(s->inv, true), w->paused ? "paused" : "running", w->probed, w->total,
+			 w->printers);
 	else if (w->pending)
 		snprintf(detail, sizeof(detail), "%zu printers; sweep waits for its window",
 			 snmp_inventory_count(s->inv, true));

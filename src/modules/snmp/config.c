@@ -97,7 +97,10 @@ static void free_strlist(void *field)
 	*l = (struct strlist){0};
 }
 
-#define OPT(k, t, f, d, ...) {.key = k, .type = t, .offset = offsetof(struct snmp_conf, f), .def = d, __VA_ARGS__}
+#define OPT(k, t, f, d, ...)                                                                        \
+	{                                                                                           \
+		.key = k, .type = t, .offset = offsetof(struct snmp_conf, f), .def = d, __VA_ARGS__ \
+	}
 
 const struct scout_option snmp_options[] = {
 	OPT("ranges", SCOUT_OPT_CUSTOM, ranges, NULL, .parse = parse_ranges, .free = free_ranges,
@@ -184,14 +187,16 @@ void snmp_configure(void *p, struct scout_check *c)
 				 "includes public address space (%s first): sweep only networks you run, or exclude it",
 				 snmp_addr_format(a, ip, sizeof(ip)));
 	if (snmp_ranges_first_group(&targets, &a))
-		scout_check_warn(c, "ranges",
-				 "includes a multicast or broadcast address (%s): one request there reaches many hosts; "
-				 "exclude it",
-				 snmp_addr_format(a, ip, sizeof(ip)));
+		scout_check_warn(
+			c, "ranges",
+			"includes a multicast or broadcast address (%s): one request there reaches many hosts; "
+			"exclude it",
+			snmp_addr_format(a, ip, sizeof(ip)));
 	snmp_ranges_free(&targets);
 	if (conf->discovery_interval && conf->discovery_interval < 60000)
-		scout_check_warn(c, "discovery_interval",
-				 "under a minute: sweeps would run almost without pause and load the network; 12h is usual");
+		scout_check_warn(
+			c, "discovery_interval",
+			"under a minute: sweeps would run almost without pause and load the network; 12h is usual");
 	if (conf->rate > 10000)
 		scout_check_warn(c, "rate", "over 10,000 requests a second can flood links and printers; 500 is usual");
 }

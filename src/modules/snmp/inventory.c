@@ -52,10 +52,11 @@ struct snmp_inventory {
 };
 
 /* serial_unstable is not read from a device: once set, it stays */
-static const char *const identity_fields[] = {"description", "sysobjectid", "manufacturer", "model", "serial",
-					       "mac", "firmware", "location", "name", "asset", "serial_unstable", NULL};
-static const char *const status_fields[] = {"status", "errors", "display", "alerts", "meters", "supplies", "color",
-					     NULL};
+static const char *const identity_fields[] = {"description", "sysobjectid", "manufacturer",    "model",
+					      "serial",      "mac",         "firmware",        "location",
+					      "name",        "asset",       "serial_unstable", NULL};
+static const char *const status_fields[] = {"status", "errors",   "display", "alerts",
+					    "meters", "supplies", "color",   NULL};
 
 static const char *str(json_t *o, const char *k)
 {
@@ -199,8 +200,7 @@ static json_t *first_of(struct snmp_inventory *inv, json_t *set)
 	const char *id;
 	json_t *v, *rec, *any = NULL;
 
-	json_object_foreach(set, id, v)
-	{
+	json_object_foreach (set, id, v) {
 		if (!(rec = json_object_get(inv->devices, id)))
 			continue;
 		if (str(rec, "ip"))
@@ -296,7 +296,7 @@ int snmp_inventory_open(struct scout_store *store, struct scout_db *db, struct s
 	}
 	const char *id;
 	json_t *rec;
-	json_object_foreach(inv->devices, id, rec)
+	json_object_foreach (inv->devices, id, rec)
 		index_rec(inv, id, rec, true);
 	if (l.bad)
 		log_warn("snmp: %u unreadable records in the store were skipped", l.bad);
@@ -461,7 +461,8 @@ static int history_fix(struct scout_txn *t, struct scout_db *db, const char *id,
 		size_t pl = strlen(prefix);
 		if ((r = scout_cursor_open(t, db, &c)) < 0)
 			return r;
-		for (r = scout_cursor_seek(c, prefix, pl, &k, &kl, &v, &vl); r == 0 && kl > pl && memcmp(k, prefix, pl) == 0;
+		for (r = scout_cursor_seek(c, prefix, pl, &k, &kl, &v, &vl);
+		     r == 0 && kl > pl && memcmp(k, prefix, pl) == 0;
 		     r = scout_cursor_seek(c, prefix, pl, &k, &kl, &v, &vl)) {
 			int n = snprintf(key, sizeof(key), "h/%s/%.*s", id, (int)(kl - pl), (const char *)k + pl);
 			if ((r = scout_txn_put(t, db, key, (size_t)n, v, vl)) < 0 || (r = scout_cursor_del(c)) < 0)
@@ -638,7 +639,7 @@ static const char **view_keys(json_t *view, size_t *ret_n)
 		*ret_n = 0;
 		return NULL;
 	}
-	json_object_foreach(view, k, v)
+	json_object_foreach (view, k, v)
 		keys[i++] = k;
 	qsort(keys, n, sizeof(*keys), cmp_str);
 	*ret_n = n;
@@ -662,8 +663,8 @@ static void view_trim(json_t *view, int64_t keep)
  * of job `upto` (all of them with NULL) are done: the store's, then what
  * those jobs do to it, in order. A job already committed but not yet done
  * is replayed too, which changes nothing: readings are keyed by time. */
-static int replay(struct scout_txn *t, struct snmp_inventory *inv, const char *id, const struct job *upto,
-		  size_t stop, json_t *view)
+static int replay(struct scout_txn *t, struct snmp_inventory *inv, const char *id, const struct job *upto, size_t stop,
+		  json_t *view)
 {
 	char prefix[600];
 	struct job *j;
@@ -673,7 +674,7 @@ static int replay(struct scout_txn *t, struct snmp_inventory *inv, const char *i
 		return r;
 	snprintf(prefix, sizeof(prefix), "h/%s/", id);
 	size_t pl = strlen(prefix);
-	scout_list_foreach(j, &inv->pending, link) {
+	scout_list_foreach (j, &inv->pending, link) {
 		for (size_t i = 0; i < j->n; i++) {
 			struct op *o = &j->ops[i];
 			if (j == upto && i == stop)
@@ -722,22 +723,22 @@ static json_t *match(struct snmp_inventory *inv, json_t *fresh, const char **ret
 
 	*ret_flap = false;
 	set = serial ? json_object_get(inv->by_serial, serial) : NULL;
-	json_object_foreach(set, id, v)
+	json_object_foreach (set, id, v)
 		if ((rec = json_object_get(inv->devices, id)) && same(serial, key_serial(rec)))
 			goto found;
 	set = mac ? json_object_get(inv->by_mac, mac) : NULL;
-	json_object_foreach(set, id, v)
-		if ((rec = json_object_get(inv->devices, id)) && same(mac, id_mac(rec)) && (!serial || !key_serial(rec)))
+	json_object_foreach (set, id, v)
+		if ((rec = json_object_get(inv->devices, id)) && same(mac, id_mac(rec)) &&
+		    (!serial || !key_serial(rec)))
 			goto found;
-	json_object_foreach(set, id, v)
+	json_object_foreach (set, id, v)
 		if ((rec = json_object_get(inv->devices, id)) && same(mac, id_mac(rec)) && same(ip, str(rec, "ip")) &&
 		    same(str(fresh, "sysobjectid"), str(rec, "sysobjectid"))) {
 			*ret_flap = true;
 			goto found;
 		}
 	set = ip ? json_object_get(inv->by_addr, ip) : NULL;
-	json_object_foreach(set, id, v)
-	{
+	json_object_foreach (set, id, v) {
 		if (!(rec = json_object_get(inv->devices, id)) || !same(ip, str(rec, "ip")))
 			continue;
 		bool serial_conflict = serial && key_serial(rec) && !same(serial, key_serial(rec));
@@ -781,8 +782,7 @@ static int plan_address(struct snmp_inventory *inv, json_t *rec, json_t *old, js
 		return 0;
 	if (!(others = malloc(json_object_size(set) * sizeof(*others))))
 		return -ENOMEM;
-	json_object_foreach(set, id, v)
-	{
+	json_object_foreach (set, id, v) {
 		json_t *o = json_object_get(inv->devices, id);
 		if (o && o != old)
 			others[n++] = (struct named){id, o};
@@ -843,8 +843,7 @@ static void log_forgotten(struct snmp_inventory *inv, const char *ip, json_t *fo
 	size_t i;
 	json_t *v;
 
-	json_array_foreach(forget, i, v)
-	{
+	json_array_foreach (forget, i, v) {
 		json_t *rec = json_object_get(inv->devices, json_string_value(v));
 		log_info("snmp: %s: forgot %s (last seen %s): more than %u records for this address", ip,
 			 json_string_value(v), str(rec, "last_seen") ? str(rec, "last_seen") : "never",
@@ -866,7 +865,7 @@ static int save_device(struct snmp_inventory *inv, const char *id, const char *o
 
 	if (!j)
 		return -ENOMEM;
-	json_array_foreach(forget, i, v)
+	json_array_foreach (forget, i, v)
 		job_op(j, OP_DEL_DEVICE, json_string_value(v), NULL, NULL, 0);
 	if (old_id) {
 		snprintf(key, sizeof(key), "d/%s", old_id);
@@ -874,7 +873,7 @@ static int save_device(struct snmp_inventory *inv, const char *id, const char *o
 	}
 	snprintf(key, sizeof(key), "d/%s", id);
 	job_op(j, OP_PUT, key, text, NULL, 0);
-	json_object_foreach(displaced, oid, v) {
+	json_object_foreach (displaced, oid, v) {
 		snprintf(key, sizeof(key), "d/%s", oid);
 		job_op(j, OP_PUT, key, json_string_value(v), NULL, 0);
 	}
@@ -943,7 +942,8 @@ static unsigned stamp_record(json_t *rec, json_t *old, bool flap, time_t now, ch
 	if (old && (!same_json(json_object_get(old, "errors"), json_object_get(rec, "errors")) ||
 		    !same_json(json_object_get(old, "alerts"), json_object_get(rec, "alerts"))))
 		flags |= SNMP_INV_ALERTS;
-	if (!old && (json_array_size(json_object_get(rec, "errors")) || json_array_size(json_object_get(rec, "alerts"))))
+	if (!old &&
+	    (json_array_size(json_object_get(rec, "errors")) || json_array_size(json_object_get(rec, "alerts"))))
 		flags |= SNMP_INV_ALERTS;
 	return flags;
 }
@@ -952,7 +952,8 @@ static unsigned stamp_record(json_t *rec, json_t *old, bool flap, time_t now, ch
  * never made by dropping a device that is still there. */
 static bool refuse_new(struct snmp_inventory *inv, json_t *rec, json_t *old, json_t *forget, const char *id)
 {
-	if (old || !inv->max_devices || json_object_size(inv->devices) + 1 - json_array_size(forget) <= inv->max_devices)
+	if (old || !inv->max_devices ||
+	    json_object_size(inv->devices) + 1 - json_array_size(forget) <= inv->max_devices)
 		return false;
 	inv->stats.refused++;
 	if (!inv->full_logged)
@@ -973,10 +974,10 @@ static void apply_saved(struct snmp_inventory *inv, json_t *rec, const char *id,
 	json_t *v;
 
 	log_forgotten(inv, str(rec, "ip"), forget);
-	json_array_foreach(forget, i, v)
+	json_array_foreach (forget, i, v)
 		drop_rec(inv, json_string_value(v));
 	inv->stats.forgotten += json_array_size(forget);
-	json_object_foreach(displaced, oid, v)
+	json_object_foreach (displaced, oid, v)
 		put_rec(inv, oid, json_loads(json_string_value(v), 0, NULL));
 	if (moved_from)
 		drop_rec(inv, moved_from);
@@ -1035,8 +1036,8 @@ out:
 	return r;
 }
 
-int snmp_inventory_nonprinter(struct snmp_inventory *inv, const char *ip, const char *descr,
-			      const char *sysobjectid, time_t now)
+int snmp_inventory_nonprinter(struct snmp_inventory *inv, const char *ip, const char *descr, const char *sysobjectid,
+			      time_t now)
 {
 	json_t *old = json_object_get(inv->nonprinters, ip), *rec = json_object();
 	char ts[32];
@@ -1078,7 +1079,7 @@ json_t *snmp_inventory_find(struct snmp_inventory *inv, const char *key)
 	if ((rec = json_object_get(inv->devices, key)))
 		return rec;
 	/* by address: the device there now, not one that was before */
-	json_object_foreach(json_object_get(inv->by_addr, key), id, v)
+	json_object_foreach (json_object_get(inv->by_addr, key), id, v)
 		if ((rec = json_object_get(inv->devices, id)) && same(key, str(rec, "ip")))
 			return rec;
 	if ((rec = first_of(inv, json_object_get(inv->by_serial, key))))
@@ -1104,9 +1105,9 @@ static int expire_write(struct expire *x)
 
 	if (!j)
 		return -ENOMEM;
-	json_array_foreach(x->devices, i, v)
+	json_array_foreach (x->devices, i, v)
 		job_op(j, OP_DEL_DEVICE, json_string_value(v), NULL, NULL, 0);
-	json_array_foreach(x->hosts, i, v) {
+	json_array_foreach (x->hosts, i, v) {
 		snprintf(key, sizeof(key), "n/%s", json_string_value(v));
 		job_op(j, OP_DEL, key, NULL, NULL, 0);
 	}
@@ -1129,8 +1130,7 @@ static int expire_batch(struct snmp_inventory *inv, struct expire *x, const char
 
 	if (r < 0)
 		return r;
-	json_array_foreach(x->devices, i, v)
-	{
+	json_array_foreach (x->devices, i, v) {
 		json_t *rec = json_object_get(inv->devices, json_string_value(v));
 		if ((*logged)++ < 10)
 			log_info("snmp: forgot %s (%s): not seen for %s (last seen %s)", json_string_value(v),
@@ -1138,8 +1138,7 @@ static int expire_batch(struct snmp_inventory *inv, struct expire *x, const char
 				 str(rec, "last_seen") ? str(rec, "last_seen") : "never");
 		drop_rec(inv, json_string_value(v));
 	}
-	json_array_foreach(x->hosts, i, v)
-	{
+	json_array_foreach (x->hosts, i, v) {
 		json_t *rec = json_object_get(inv->nonprinters, json_string_value(v));
 		if ((*logged)++ < 10)
 			log_info("snmp: forgot the host %s (not a printer): not seen for %s (last seen %s)",
@@ -1166,10 +1165,10 @@ int snmp_inventory_expire(struct snmp_inventory *inv, time_t now, uint64_t forge
 	snmp_iso_time(now - (time_t)forget_after_s, cutoff, sizeof(cutoff));
 	format_duration(forget_after_s, after, sizeof(after));
 	/* the keys first: a batch changes what would be iterated */
-	json_object_foreach(inv->devices, key, rec)
+	json_object_foreach (inv->devices, key, rec)
 		if (unseen_since(rec, cutoff) && due++ < SNMP_INV_EXPIRE_MAX)
 			json_array_append_new(gone, json_string(key));
-	json_object_foreach(inv->nonprinters, key, rec)
+	json_object_foreach (inv->nonprinters, key, rec)
 		if (unseen_since(rec, cutoff) && due++ < SNMP_INV_EXPIRE_MAX)
 			json_array_append_new(gone_hosts, json_string(key));
 	for (i = 0; i < json_array_size(gone) && r >= 0; i++) {
@@ -1225,10 +1224,10 @@ json_t *snmp_inventory_list(struct snmp_inventory *inv, bool all)
 
 	if (!v)
 		return out;
-	json_object_foreach(inv->devices, id, rec)
+	json_object_foreach (inv->devices, id, rec)
 		v[k++] = rec;
 	if (all)
-		json_object_foreach(inv->nonprinters, id, rec)
+		json_object_foreach (inv->nonprinters, id, rec)
 			v[k++] = rec;
 	qsort(v, k, sizeof(*v), cmp_ip);
 	for (size_t i = 0; i < k; i++)
@@ -1311,4 +1310,3 @@ json_t *snmp_inventory_load_meta(struct snmp_inventory *inv, const char *key)
 	scout_store_read(inv->store, load_meta, &m);
 	return m.value;
 }
-

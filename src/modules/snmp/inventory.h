@@ -63,8 +63,8 @@ const struct snmp_inventory_stats *snmp_inventory_stats(const struct snmp_invent
  * -ENOSPC: a new device, and max_devices are kept (logged once). */
 int snmp_inventory_update(struct snmp_inventory *inv, json_t *fresh, bool full, time_t now, json_t **ret_record,
 			  unsigned *ret_flags, json_t **ret_meters);
-int snmp_inventory_nonprinter(struct snmp_inventory *inv, const char *ip, const char *descr,
-			      const char *sysobjectid, time_t now);
+int snmp_inventory_nonprinter(struct snmp_inventory *inv, const char *ip, const char *descr, const char *sysobjectid,
+			      time_t now);
 
 /* Forgets the printers and other hosts last seen before now -
  * forget_after_s, with their history, and logs each; *ret_n (optional)

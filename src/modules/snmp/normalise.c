@@ -26,6 +26,8 @@ static const char *lookup(const struct name *t, int64_t v)
 	return NULL;
 }
 
+/* The tables are laid out by hand, several entries a line. */
+/* clang-format off */
 static const struct name supply_types[] = {
 	{1, "other"},          {2, "unknown"},        {3, "toner"},          {4, "wasteToner"},
 	{5, "ink"},            {6, "inkCartridge"},   {7, "inkRibbon"},      {8, "wasteInk"},
@@ -114,6 +116,7 @@ static const char *const error_bits[] = {
 	"inputTrayMissing", "outputTrayMissing", "markerSupplyMissing", "outputNearFull",
 	"outputFull",       "inputTrayEmpty",    "overduePreventMaint",
 };
+/* clang-format on */
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -541,7 +544,10 @@ static void supplies(struct ctx *c)
 			__int128 pct = ((__int128)level * 200 + max) / ((__int128)max * 2);
 			json_object_set_new(s, "level_percent", json_integer(pct > 100 ? 100 : (json_int_t)pct));
 		} else if (has_level && level < 0) {
-			const char *state = level == -3 ? "some_remaining" : level == -2 ? "unknown" : level == -1 ? "other" : NULL;
+			const char *state = level == -3   ? "some_remaining"
+					    : level == -2 ? "unknown"
+					    : level == -1 ? "other"
+							  : NULL;
 			if (state)
 				json_object_set_new(s, "level_state", json_string(state));
 		}
@@ -598,10 +604,11 @@ static bool has_word(const char *s, const char *w)
 /* A supply that puts colorant on paper (not a drum, fuser, waste box...). */
 static bool is_marking(json_t *s)
 {
-	static const char *const kinds[] = {"toner", "ink", "inkCartridge", "tonerCartridge", "inkRibbon",
-					    "solidWax", "ribbonWax", "matteToner", "matteInk"};
-	static const char *const other[] = {"drum", "fuser", "waste", "kit", "roller", "belt", "transfer",
-					    "staple", "maintenance", "unit", "developer", "opc", "cleaner"};
+	static const char *const kinds[] = {"toner",    "ink",       "inkCartridge", "tonerCartridge", "inkRibbon",
+					    "solidWax", "ribbonWax", "matteToner",   "matteInk"};
+	static const char *const other[] = {"drum",      "fuser",    "waste",  "kit",         "roller",
+					    "belt",      "transfer", "staple", "maintenance", "unit",
+					    "developer", "opc",      "cleaner"};
 	const char *kind = json_string_value(json_object_get(s, "kind"));
 	const char *d = json_string_value(json_object_get(s, "description"));
 
@@ -652,8 +659,7 @@ static void colour(struct ctx *c)
 	json_t *list = json_object_get(c->dev, "supplies"), *s;
 	bool black = false;
 	unsigned marking = 0;
-	json_array_foreach(list, i, s)
-	{
+	json_array_foreach (list, i, s) {
 		const char *d = json_string_value(json_object_get(s, "description"));
 		const char *k = json_string_value(json_object_get(s, "colorant"));
 		if (has_word(d, "cyan") || has_word(d, "magenta") || has_word(d, "yellow") || has_word(k, "cyan") ||
@@ -713,8 +719,7 @@ json_t *snmp_normalise(const struct snmp_walk *w, const char *ip, const struct s
 	return c.dev;
 }
 
-bool snmp_is_printer(const uint32_t *sysobjectid, uint32_t oidlen, const char *descr, bool printer_mib,
-		     bool hr_printer)
+bool snmp_is_printer(const uint32_t *sysobjectid, uint32_t oidlen, const char *descr, bool printer_mib, bool hr_printer)
 {
 	const struct snmp_vendor *v;
 

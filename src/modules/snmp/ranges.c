@@ -157,8 +157,8 @@ static int parse_item(char *item, struct snmp_ranges *r, char *err, size_t errle
 		if (a < 0 || b < 0)
 			goto bad;
 		if (snmp_addr_is_v4(lo) != snmp_addr_is_v4(hi) || hi < lo) {
-			snprintf(err, errlen, "'%s': the end must be an address of the same family at or after the start",
-				 item);
+			snprintf(err, errlen,
+				 "'%s': the end must be an address of the same family at or after the start", item);
 			return -EINVAL;
 		}
 	} else {

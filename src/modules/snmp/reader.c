@@ -23,10 +23,10 @@
 /* ---- probe -------------------------------------------------------------- */
 
 static const char *const probe_oids[] = {
-	"1.3.6.1.2.1.1.1",        /* sysDescr */
-	"1.3.6.1.2.1.1.2",        /* sysObjectID */
-	PRT_MIB,                  /* any Printer-MIB object */
-	HR_DEV_TYPE,              /* the first hrDeviceType */
+	"1.3.6.1.2.1.1.1", /* sysDescr */
+	"1.3.6.1.2.1.1.2", /* sysObjectID */
+	PRT_MIB,           /* any Printer-MIB object */
+	HR_DEV_TYPE,       /* the first hrDeviceType */
 };
 #define PROBE_N 4
 
@@ -98,8 +98,8 @@ static void probe_classify(struct snmp_probe *p, const struct snmp_msg *m)
 			hr = true;
 		}
 	}
-	p->res.printer = snmp_is_printer(p->res.sysobjectid.n ? p->res.sysobjectid.arc : NULL,
-					 p->res.sysobjectid.n, p->res.descr[0] ? p->res.descr : NULL, mib, hr);
+	p->res.printer = snmp_is_printer(p->res.sysobjectid.n ? p->res.sysobjectid.arc : NULL, p->res.sysobjectid.n,
+					 p->res.descr[0] ? p->res.descr : NULL, mib, hr);
 }
 
 static void on_probe(struct snmp_req *r, int status, const struct snmp_msg *m)
@@ -137,11 +137,11 @@ static void on_probe(struct snmp_req *r, int status, const struct snmp_msg *m)
 		probe_finish(p);
 }
 
-int snmp_probe_start(struct snmp_io *io, const struct snmp_auth *auth, snmp_addr128 addr, snmp_probe_cb cb,
-		     void *arg, struct snmp_probe **ret_probe)
+int snmp_probe_start(struct snmp_io *io, const struct snmp_auth *auth, snmp_addr128 addr, snmp_probe_cb cb, void *arg,
+		     struct snmp_probe **ret_probe)
 {
 	/* SNMPv3 has one user instead of communities */
-	unsigned n = auth->version == SNMP_V3 ? 1
+	unsigned n = auth->version == SNMP_V3                    ? 1
 		     : auth->ncommunities < SNMP_MAX_COMMUNITIES ? auth->ncommunities
 								 : SNMP_MAX_COMMUNITIES;
 	struct snmp_probe *p;
@@ -215,8 +215,8 @@ struct snmp_read {
 	unsigned ncols;
 	unsigned in_req[WALK_BATCH], nin_req;
 	int32_t max_rep;
-	int phase; /* 1 scalars, 2 walk, 3 cells */
-	bool identified; /* the vendor's OIDs are in the plan */
+	int phase;             /* 1 scalars, 2 walk, 3 cells */
+	bool identified;       /* the vendor's OIDs are in the plan */
 	bool started, refused; /* the first request was accepted / refused */
 	struct snmp_read_stats stats;
 	snmp_read_cb cb;
@@ -484,7 +484,8 @@ static void plan_cells(struct snmp_read *r)
 			continue;
 		static const unsigned cols[] = {3, 5, 6, 7, 8, 9};
 		for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
-			snprintf(oid, sizeof(oid), PRT_SUPPLIES ".%u.%u.%u", cols[c], v->oid[prefix.n], v->oid[prefix.n + 1]);
+			snprintf(oid, sizeof(oid), PRT_SUPPLIES ".%u.%u.%u", cols[c], v->oid[prefix.n],
+				 v->oid[prefix.n + 1]);
 			if (!snmp_walk_get_str(&r->walk, oid))
 				add_get(r, oid);
 		}
@@ -498,7 +499,8 @@ static void plan_cells(struct snmp_read *r)
 			continue;
 		static const unsigned cols[] = {2, 4, 8};
 		for (size_t c = 0; c < 3; c++) {
-			snprintf(oid, sizeof(oid), PRT_ALERT ".%u.%u.%u", cols[c], v->oid[prefix.n], v->oid[prefix.n + 1]);
+			snprintf(oid, sizeof(oid), PRT_ALERT ".%u.%u.%u", cols[c], v->oid[prefix.n],
+				 v->oid[prefix.n + 1]);
 			add_get(r, oid);
 		}
 	}
@@ -570,12 +572,12 @@ int snmp_read_start(struct snmp_io *io, snmp_addr128 addr, uint16_t port, enum s
 		    enum snmp_read_kind kind, snmp_read_cb cb, void *arg, struct snmp_read **ret_read)
 {
 	struct snmp_read *r = calloc(1, sizeof(*r));
-	static const char *const full_scalars[] = {SYS_DESCR, SYS_OBJECT_ID, SYS_NAME, SYS_LOCATION, PRT_SERIAL,
-						   PRT_NAME, ENT_ASSET, NULL};
-	static const char *const status_scalars[] = {HR_PRINTER_STATUS, HR_PRINTER_ERRORS, PRT_CHARSET,
-						     PRT_LIFE_COUNT, PRT_COUNTER_UNIT, PRT_COLORANTS, NULL};
+	static const char *const full_scalars[] = {SYS_DESCR,  SYS_OBJECT_ID, SYS_NAME,  SYS_LOCATION,
+						   PRT_SERIAL, PRT_NAME,      ENT_ASSET, NULL};
+	static const char *const status_scalars[] = {HR_PRINTER_STATUS, HR_PRINTER_ERRORS, PRT_CHARSET, PRT_LIFE_COUNT,
+						     PRT_COUNTER_UNIT,  PRT_COLORANTS,     NULL};
 	static const char *const full_columns[] = {IF_PHYS, IP_AD_IFINDEX, NULL};
-	static const char *const status_columns[] = {HR_DEV_TYPE,       PRT_SUPPLIES ".9", PRT_COLORANT_VALUE,
+	static const char *const status_columns[] = {HR_DEV_TYPE,      PRT_SUPPLIES ".9", PRT_COLORANT_VALUE,
 						     PRT_CONSOLE_TEXT, PRT_ALERT ".7",    NULL};
 
 	if (!r)

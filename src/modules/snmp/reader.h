@@ -19,7 +19,7 @@
 
 struct snmp_auth {
 	enum snmp_version version;
-	bool v1_fallback; /* 2c: try v1 too on the last attempt */
+	bool v1_fallback;               /* 2c: try v1 too on the last attempt */
 	const char *const *communities; /* NULL-terminated, borrowed */
 	unsigned ncommunities;
 	uint16_t port;
@@ -42,8 +42,8 @@ struct snmp_probe;
 typedef void (*snmp_probe_cb)(struct snmp_probe *p, const struct snmp_probe_result *r, void *arg);
 
 /* Sends the probe to addr with every community at once; cb runs once. */
-int snmp_probe_start(struct snmp_io *io, const struct snmp_auth *auth, snmp_addr128 addr, snmp_probe_cb cb,
-		     void *arg, struct snmp_probe **ret_probe);
+int snmp_probe_start(struct snmp_io *io, const struct snmp_auth *auth, snmp_addr128 addr, snmp_probe_cb cb, void *arg,
+		     struct snmp_probe **ret_probe);
 /* Cancels without calling cb. */
 void snmp_probe_cancel(struct snmp_probe *p);
 

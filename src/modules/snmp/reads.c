@@ -55,7 +55,8 @@ static void publish_changes(struct snmp_mod_state *s, json_t *rec, unsigned flag
 		publish_json(s, s->t_meters, m);
 		json_decref(m);
 		if (flags & SNMP_INV_RESET)
-			log_info("snmp: %s: a meter went down (reset recorded)", json_string_value(json_object_get(rec, "id")));
+			log_info("snmp: %s: a meter went down (reset recorded)",
+				 json_string_value(json_object_get(rec, "id")));
 	}
 	if (flags & SNMP_INV_ALERTS) {
 		json_t *a = json_pack("{s:O, s:O, s:I}", "id", json_object_get(rec, "id"), "ip",
@@ -63,10 +64,12 @@ static void publish_changes(struct snmp_mod_state *s, json_t *rec, unsigned flag
 				      (json_int_t)time(NULL));
 		if (json_object_get(rec, "serial"))
 			json_object_set(a, "serial", json_object_get(rec, "serial"));
-		json_object_set_new(a, "errors", json_object_get(rec, "errors") ? json_incref(json_object_get(rec, "errors"))
-										 : json_array());
-		json_object_set_new(a, "alerts", json_object_get(rec, "alerts") ? json_incref(json_object_get(rec, "alerts"))
-										 : json_array());
+		json_object_set_new(a, "errors",
+				    json_object_get(rec, "errors") ? json_incref(json_object_get(rec, "errors"))
+								   : json_array());
+		json_object_set_new(a, "alerts",
+				    json_object_get(rec, "alerts") ? json_incref(json_object_get(rec, "alerts"))
+								   : json_array());
 		publish_json(s, s->t_alert, a);
 		json_decref(a);
 	}
@@ -116,8 +119,8 @@ static void read_done(struct snmp_read *r, int status, const struct snmp_walk *w
 		json_object_set_new(fresh, "snmp",
 				    a->version == SNMP_V3
 					    ? json_pack("{s:s}", "version", "3")
-					    : json_pack("{s:s, s:i}", "version", a->version == SNMP_V1 ? "1" : "2c", "community",
-							(int)a->community + 1));
+					    : json_pack("{s:s, s:i}", "version", a->version == SNMP_V1 ? "1" : "2c",
+							"community", (int)a->community + 1));
 		json_t *known = a->full ? NULL : snmp_inventory_find(s->inv, a->ip);
 		if (known && !same_device(known, fresh)) {
 			/* another device answers at this address now: read it whole */
@@ -126,7 +129,8 @@ static void read_done(struct snmp_read *r, int status, const struct snmp_walk *w
 			snmp_addr128 addr;
 			if (snmp_addr_parse(a->ip, &addr) == 0)
 				snmp_read_device(s, addr, a->version, a->community, vendor, true, false);
-		} else if ((rc = snmp_inventory_update(s->inv, fresh, a->full, time(NULL), &rec, &flags, &reading)) == 0) {
+		} else if ((rc = snmp_inventory_update(s->inv, fresh, a->full, time(NULL), &rec, &flags, &reading)) ==
+			   0) {
 			publish_changes(s, rec, flags, reading);
 		} else if (rc != -ENOSPC) { /* max_devices: the inventory logged it */
 			log_error("snmp: %s: cannot store the device record: %s", a->ip, strerror(-rc));
@@ -161,15 +165,14 @@ int snmp_read_device(struct snmp_mod_state *s, snmp_addr128 addr, enum snmp_vers
 	a->sweep = from_sweep;
 	snmp_addr_format(addr, a->ip, sizeof(a->ip));
 	struct active_read *o;
-	scout_list_foreach(o, &s->reads, link)
+	scout_list_foreach (o, &s->reads, link)
 		if (strcmp(o->ip, a->ip) == 0) {
 			free(a);
 			return -EALREADY; /* one read per device at a time */
 		}
 	r = snmp_read_start(s->io, addr, (uint16_t)conf->port, version, conf->communities.v[community],
-			    (uint32_t)conf->timeout_ms,
-			    (unsigned)conf->retries, vendor, full ? SNMP_READ_FULL : SNMP_READ_STATUS, read_done, a,
-			    &a->read);
+			    (uint32_t)conf->timeout_ms, (unsigned)conf->retries, vendor,
+			    full ? SNMP_READ_FULL : SNMP_READ_STATUS, read_done, a, &a->read);
 	if (r < 0) {
 		free(a);
 		return r;

@@ -63,7 +63,8 @@ static int snmp_start(struct scout_mod *m)
 	struct scout_topic *lookup;
 	if ((r = scout_mod_topic(m, "snmp.device", &s->t_device)) < 0 ||
 	    (r = scout_mod_topic(m, "snmp.meters", &s->t_meters)) < 0 ||
-	    (r = scout_mod_topic(m, "snmp.alert", &s->t_alert)) < 0 || (r = scout_mod_topic(m, "snmp.lookup", &lookup)) < 0)
+	    (r = scout_mod_topic(m, "snmp.alert", &s->t_alert)) < 0 ||
+	    (r = scout_mod_topic(m, "snmp.lookup", &lookup)) < 0)
 		return r;
 	if ((r = scout_bus_subscribe(scout_mod_bus(m), lookup, snmp_on_lookup, s, 256, &s->lookup)) < 0)
 		return r;
@@ -150,7 +151,7 @@ static void snmp_stop(struct scout_mod *m)
 	scout_bus_unsubscribe(s->lookup);
 	s->lookup = NULL;
 	struct waiter *w, *tmp;
-	scout_list_foreach_safe(w, tmp, &s->sweep.waiters, link) {
+	scout_list_foreach_safe (w, tmp, &s->sweep.waiters, link) {
 		scout_list_remove(&w->link);
 		scout_status_error(w->req, "unavailable", "the snmp module is stopping");
 		free(w);

@@ -21,11 +21,12 @@ json_t *snmp_sweep_summary(struct snmp_mod_state *s)
 {
 	struct sweep *w = &s->sweep;
 	uint64_t end = w->running ? now_ms(s) : w->finished_ms;
-	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I}", "probed", (json_int_t)w->probed, "total", (json_int_t)w->total,
-			      "responders", (json_int_t)w->responders, "printers", (json_int_t)w->printers,
-			      "duration_ms", (json_int_t)(end - w->started_ms));
+	json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I}", "probed", (json_int_t)w->probed, "total",
+			      (json_int_t)w->total, "responders", (json_int_t)w->responders, "printers",
+			      (json_int_t)w->printers, "duration_ms", (json_int_t)(end - w->started_ms));
 	if (w->printers)
-		json_object_set_new(o, "probe_bytes_per_printer", json_integer((json_int_t)(w->bytes_printers / w->printers)));
+		json_object_set_new(o, "probe_bytes_per_printer",
+				    json_integer((json_int_t)(w->bytes_printers / w->printers)));
 	if (w->responders > w->printers)
 		json_object_set_new(o, "probe_bytes_per_other",
 				    json_integer((json_int_t)(w->bytes_others / (w->responders - w->printers))));
@@ -53,8 +54,8 @@ void snmp_finish_sweep(struct snmp_mod_state *s)
 	json_t *sum = snmp_sweep_summary(s);
 	snmp_iso_time(time(NULL), ts, sizeof(ts));
 	json_object_set_new(sum, "finished", json_string(ts));
-	log_info("snmp: sweep done: %" PRIu64 " addresses probed, %" PRIu64 " answered, %" PRIu64
-		 " printers, %" PRIu64 " ms",
+	log_info("snmp: sweep done: %" PRIu64 " addresses probed, %" PRIu64 " answered, %" PRIu64 " printers, %" PRIu64
+		 " ms",
 		 w->probed, w->responders, w->printers, w->finished_ms - w->started_ms);
 	json_decref(s->last_sweep);
 	s->last_sweep = json_incref(sum);
@@ -65,7 +66,7 @@ void snmp_finish_sweep(struct snmp_mod_state *s)
 		snmp_inventory_expire(s->inv, time(NULL), conf_of(s)->forget_after / 1000, NULL);
 	}
 	struct waiter *x, *tmp;
-	scout_list_foreach_safe(x, tmp, &w->waiters, link) {
+	scout_list_foreach_safe (x, tmp, &w->waiters, link) {
 		scout_list_remove(&x->link);
 		scout_status_reply(x->req, json_pack("{s:O}", "scan", sum));
 		free(x);
@@ -92,8 +93,9 @@ static void on_probe(struct snmp_probe *p, const struct snmp_probe_result *res, 
 		if (res->printer) {
 			w->printers++;
 			w->bytes_printers += res->bytes;
-			const struct snmp_vendor *v = snmp_vendor_match(res->sysobjectid.n ? res->sysobjectid.arc : NULL,
-									res->sysobjectid.n, res->descr[0] ? res->descr : NULL);
+			const struct snmp_vendor *v =
+				snmp_vendor_match(res->sysobjectid.n ? res->sysobjectid.arc : NULL, res->sysobjectid.n,
+						  res->descr[0] ? res->descr : NULL);
 			/* counted before it starts, and this probe only after: starting
 			 * the read may pump the io, call sweep_fill and end the sweep
 			 * before the printer it found is read */
@@ -240,8 +242,7 @@ static void on_status_timer(uv_timer_t *t)
 	json_t *list = snmp_inventory_list(s->inv, false), *rec;
 	size_t i;
 
-	json_array_foreach(list, i, rec)
-	{
+	json_array_foreach (list, i, rec) {
 		const char *ip = json_string_value(json_object_get(rec, "ip"));
 		snmp_addr128 a;
 		if (!ip || snmp_addr_parse(ip, &a) < 0)

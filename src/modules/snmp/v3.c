@@ -93,9 +93,8 @@ int snmp_v3_new(uv_loop_t *loop, const struct snmp_v3_cred *cred, snmp_v3_delive
 	v3->auth_proto_len = USM_AUTH_PROTO_SHA_LEN;
 	v3->auth_key_len = sizeof(v3->auth_key);
 	v3->priv_key_len = sizeof(v3->priv_key);
-	if (!v3->user ||
-	    generate_Ku(v3->auth_proto, (u_int)v3->auth_proto_len, (const u_char *)cred->auth_pass, strlen(cred->auth_pass),
-			v3->auth_key, &v3->auth_key_len) != SNMPERR_SUCCESS) {
+	if (!v3->user || generate_Ku(v3->auth_proto, (u_int)v3->auth_proto_len, (const u_char *)cred->auth_pass,
+				     strlen(cred->auth_pass), v3->auth_key, &v3->auth_key_len) != SNMPERR_SUCCESS) {
 		free(v3->user);
 		free(v3);
 		return -EINVAL;
@@ -362,7 +361,7 @@ int snmp_v3_send(struct snmp_v3 *v3, struct snmp_req *r)
 	struct peer *p;
 
 	bool found = false;
-	scout_list_foreach(p, &v3->peers, link)
+	scout_list_foreach (p, &v3->peers, link)
 		if (p->addr == r->addr && p->port == r->port) {
 			found = true;
 			break;
@@ -386,7 +385,7 @@ int snmp_v3_send(struct snmp_v3 *v3, struct snmp_req *r)
 void snmp_v3_forget(struct snmp_v3 *v3, struct snmp_req *r)
 {
 	struct peer *p;
-	scout_list_foreach(p, &v3->peers, link)
+	scout_list_foreach (p, &v3->peers, link)
 		for (unsigned i = 0; i < p->nwaiting; i++)
 			if (p->waiting[i] == r) {
 				p->waiting[i] = p->waiting[--p->nwaiting];
@@ -402,7 +401,7 @@ static void closed(void *arg)
 	void *done_arg = v3->done_arg;
 	struct peer *p, *tmp;
 
-	scout_list_foreach_safe(p, tmp, &v3->peers, link) {
+	scout_list_foreach_safe (p, tmp, &v3->peers, link) {
 		scout_list_remove(&p->link);
 		snmp_sess_close(p->sessp);
 		free(p);
@@ -421,7 +420,7 @@ void snmp_v3_close(struct snmp_v3 *v3, void (*done)(void *arg), void *arg)
 
 	v3->done = done;
 	v3->done_arg = arg;
-	scout_list_foreach(p, &v3->peers, link)
+	scout_list_foreach (p, &v3->peers, link)
 		scout_closer_close(&v3->closer, (uv_handle_t *)&p->poll);
 	scout_closer_wait(&v3->closer, closed, v3);
 }

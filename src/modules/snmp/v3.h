@@ -18,7 +18,7 @@ struct snmp_v3;
 
 struct snmp_v3_cred {
 	const char *user;
-	bool sha256;          /* else HMAC-SHA-96 */
+	bool sha256; /* else HMAC-SHA-96 */
 	const char *auth_pass;
 	const char *priv_pass; /* NULL: authNoPriv */
 };

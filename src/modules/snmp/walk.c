@@ -232,7 +232,8 @@ static int parse_value(struct snmp_vb *vb, long tag, char *value, bool hex, stru
 		if (!hex) {
 			unsigned a, b, c, d;
 			static uint8_t ip[4];
-			if (sscanf(value, "%u.%u.%u.%u", &a, &b, &c, &d) != 4 || a > 255 || b > 255 || c > 255 || d > 255)
+			if (sscanf(value, "%u.%u.%u.%u", &a, &b, &c, &d) != 4 || a > 255 || b > 255 || c > 255 ||
+			    d > 255)
 				return -EINVAL;
 			ip[0] = (uint8_t)a, ip[1] = (uint8_t)b, ip[2] = (uint8_t)c, ip[3] = (uint8_t)d;
 			vb->data = ip;

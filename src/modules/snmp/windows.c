@@ -69,7 +69,8 @@ static int parse_item(char *item, struct snmp_windows *w, char *err, size_t errl
 			goto bad;
 	}
 	if (times && *times) {
-		if (strlen(times) != 11 || times[5] != '-' || parse_hhmm(times, &t0) < 0 || parse_hhmm(times + 6, &t1) < 0)
+		if (strlen(times) != 11 || times[5] != '-' || parse_hhmm(times, &t0) < 0 ||
+		    parse_hhmm(times + 6, &t1) < 0)
 			goto bad;
 		if (t0 == t1)
 			goto bad;

@@ -14,10 +14,10 @@ extern const struct snmp_vendor snmp_vendor_brother, snmp_vendor_canon, snmp_ven
 	snmp_vendor_xerox, snmp_vendor_zebra;
 
 const struct snmp_vendor *const snmp_vendors[] = {
-	&snmp_vendor_brother, &snmp_vendor_canon,   &snmp_vendor_dell,   &snmp_vendor_epson,
-	&snmp_vendor_fujifilm, &snmp_vendor_hp,     &snmp_vendor_konica, &snmp_vendor_kyocera,
-	&snmp_vendor_lexmark, &snmp_vendor_oki,     &snmp_vendor_ricoh,  &snmp_vendor_samsung,
-	&snmp_vendor_sharp,   &snmp_vendor_toshiba, &snmp_vendor_xerox,  &snmp_vendor_zebra,
+	&snmp_vendor_brother,  &snmp_vendor_canon,   &snmp_vendor_dell,   &snmp_vendor_epson,
+	&snmp_vendor_fujifilm, &snmp_vendor_hp,      &snmp_vendor_konica, &snmp_vendor_kyocera,
+	&snmp_vendor_lexmark,  &snmp_vendor_oki,     &snmp_vendor_ricoh,  &snmp_vendor_samsung,
+	&snmp_vendor_sharp,    &snmp_vendor_toshiba, &snmp_vendor_xerox,  &snmp_vendor_zebra,
 };
 const unsigned snmp_vendors_count = sizeof(snmp_vendors) / sizeof(snmp_vendors[0]);
 
@@ -73,8 +73,9 @@ const struct snmp_vendor *snmp_vendor_identify(const struct snmp_walk *w)
 	const struct snmp_val *oid = snmp_walk_get_str(w, "1.3.6.1.2.1.1.2.0");
 	const struct snmp_val *d = snmp_walk_get_str(w, "1.3.6.1.2.1.1.1.0");
 	char *descr = d && d->type == SNMP_OCTETS ? snmp_text(d->data, d->len, SNMP_CHARSET_UNKNOWN) : NULL;
-	const struct snmp_vendor *v = snmp_vendor_match(oid && oid->type == SNMP_OBJECT_ID ? oid->val_oid : NULL,
-							oid && oid->type == SNMP_OBJECT_ID ? oid->val_oid_len : 0, descr);
+	const struct snmp_vendor *v =
+		snmp_vendor_match(oid && oid->type == SNMP_OBJECT_ID ? oid->val_oid : NULL,
+				  oid && oid->type == SNMP_OBJECT_ID ? oid->val_oid_len : 0, descr);
 
 	free(descr);
 	for (unsigned i = 0; !v && i < snmp_vendors_count; i++)
