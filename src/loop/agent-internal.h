@@ -11,6 +11,7 @@
 
 #include "agent.h"
 #include "config.h"
+#include "list.h"
 #include "module.h"
 
 struct scout_status_req;
@@ -37,8 +38,8 @@ struct run_record {
 
 /* A "reload" request waiting for the reload job's result. */
 struct reload_waiter {
+	struct scout_list node; /* in agent.waiters */
 	struct scout_status_req *req;
-	struct reload_waiter *next;
 };
 
 struct agent {
@@ -65,7 +66,7 @@ struct agent {
 	int exit_code;
 	/* reload */
 	bool reloading, reload_again;
-	struct reload_waiter *waiters;
+	struct scout_list waiters; /* reload requests waiting for the job */
 	unsigned reloads_ok, reloads_failed;
 	time_t reload_time;
 	json_t *reload_errors, *reload_notes;

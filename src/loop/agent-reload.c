@@ -124,9 +124,9 @@ static void reload_done(uv_work_t *w, int status)
 	if (a->stopping && a->stopped_rest)
 		agent_reload_settled(a);
 
-	while (a->waiters) {
-		struct reload_waiter *wt = a->waiters;
-		a->waiters = wt->next;
+	struct reload_waiter *wt;
+	while ((wt = scout_list_first_entry(&a->waiters, struct reload_waiter, node))) {
+		scout_list_remove(&wt->node);
 		json_t *res = json_pack("{s:b, s:O, s:O, s:O}", "applied", json_array_size(a->reload_errors) == 0,
 					"errors", a->reload_errors, "notes", a->reload_notes, "refused", refused);
 		if (json_array_size(a->reload_errors))
@@ -187,8 +187,7 @@ void agent_reload_request(struct agent *a, struct scout_status_req *req)
 		return;
 	}
 	w->req = req;
-	w->next = a->waiters;
-	a->waiters = w;
+	scout_list_insert_tail(&a->waiters, &w->node);
 	agent_start_reload(a);
 }
 
@@ -197,9 +196,10 @@ void agent_reload_request(struct agent *a, struct scout_status_req *req)
  * waiting request gets its one answer now, while it can still be sent. */
 void agent_reload_abandon(struct agent *a)
 {
-	while (a->waiters) {
-		struct reload_waiter *wt = a->waiters;
-		a->waiters = wt->next;
+	struct reload_waiter *wt;
+
+	while ((wt = scout_list_first_entry(&a->waiters, struct reload_waiter, node))) {
+		scout_list_remove(&wt->node);
 		scout_status_reply(wt->req, json_pack("{s:b, s:{s:b, s:[s], s:[], s:[]}}", "ok", 0, "reload", "applied",
 						      0, "errors", "agent stopping", "notes", "refused"));
 		free(wt);

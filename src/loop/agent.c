@@ -559,6 +559,8 @@ int scout_agent_run(const char *path)
 	struct run_record now = {0};
 	int r = 1;
 
+	scout_list_init(&a->waiters);
+
 	if (init_agent(a, path, &cfg) < 0 || open_state(a, &now) < 0)
 		goto out;
 	uv_loop_init(&a->loop);

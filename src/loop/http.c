@@ -28,6 +28,7 @@
 
 #include <llhttp.h>
 
+#include "list.h"
 #include "log.h"
 
 #define READ_SIZE 65536
@@ -698,7 +699,7 @@ struct scout_http_req {
 struct conn {
 	struct link link; /* first: link callbacks cast back */
 	struct scout_http_server *srv;
-	struct conn *prev, *next;
+	struct scout_list node; /* in the server's conns */
 	llhttp_t parser;
 	struct hstore h;
 	struct scout_http_req req;
@@ -727,7 +728,7 @@ struct scout_http_server {
 	const struct scout_http_handler *handler;
 	void *arg;
 	char name[32];
-	struct conn *conns;
+	struct scout_list conns;
 	unsigned refusing;
 	struct scout_http_server_stats stats;
 	uint64_t refuse_logged;
@@ -771,13 +772,7 @@ static void conn_unlink(struct conn *c)
 	if (!c->linked)
 		return;
 	c->linked = false;
-	if (c->prev)
-		c->prev->next = c->next;
-	else if (s->conns == c)
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
+	scout_list_remove(&c->node);
 	if (c->refusing)
 		s->refusing--;
 	else
@@ -1271,10 +1266,7 @@ static int conn_new(struct scout_http_server *s, bool fake, bool refusing, struc
 	llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
 	c->parser.data = c;
 	c->req_start = uv_now(s->loop);
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
+	scout_list_insert_head(&s->conns, &c->node);
 	c->linked = true;
 	if (refusing)
 		s->refusing++;
@@ -1372,6 +1364,7 @@ int scout_http_server_new(uv_loop_t *loop, const struct scout_http_server_opts *
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	scout_list_init(&s->conns);
 	s->loop = loop;
 	s->handler = o->handler;
 	s->arg = o->arg;
@@ -1460,10 +1453,13 @@ static void listener_closed(uv_handle_t *h)
 
 void scout_http_server_close(struct scout_http_server *s, void (*done)(void *arg), void *arg)
 {
+	struct conn *c, *tmp;
+
 	s->closing = true;
 	s->done = done;
 	s->done_arg = arg;
-	for (struct conn *c = s->conns; c; c = c->next)
+	/* closing a connection unlinks it */
+	scout_list_foreach_safe (c, tmp, &s->conns, node)
 		conn_close_now(c);
 	if (s->listening)
 		uv_close((uv_handle_t *)&s->listener, listener_closed);
