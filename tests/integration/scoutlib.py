@@ -213,6 +213,51 @@ def daemon_help():
     return _daemon_help
 
 
+# What a copy of the source tree needs to build scoutd and scoutctl.
+TREE_PARTS = ["meson.build", "meson_options.txt", "src", "packaging", "subprojects"]
+
+
+def copy_tree(dst):
+    """Copies the buildable part of the source tree into dst (created)."""
+    os.makedirs(dst, exist_ok=True)
+    for name in TREE_PARTS:
+        path = os.path.join(TOP, name)
+        if os.path.isdir(path):
+            shutil.copytree(path, os.path.join(dst, name), ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(path, dst)
+
+
+def add_module(tree, name, meson_text, c_text):
+    """Adds a module to a copied tree the way an author would: its folder
+    (meson.build and NAME.c) and its name on one line of the registry.
+    Returns the registry's new lines."""
+    folder = os.path.join(tree, "src", "modules", name)
+    os.mkdir(folder)
+    with open(os.path.join(folder, "meson.build"), "w") as f:
+        f.write(meson_text)
+    with open(os.path.join(folder, name + ".c"), "w") as f:
+        f.write(c_text)
+    reg = os.path.join(tree, "src", "modules", "meson.build")
+    with open(reg) as f:
+        lines = f.read().split("\n")
+    start = lines.index("scout_module_names = [")
+    lines.insert(lines.index("]", start), "  '%s'," % name)
+    with open(reg, "w") as f:
+        f.write("\n".join(lines))
+    return lines
+
+
+def build_tree(test, tree, build):
+    """Builds scoutd and scoutctl of tree in build (fails test on an error);
+    returns their paths."""
+    for cmd in (["meson", "setup", build, tree, "--buildtype=plain", "-Dtests=false", "-Dbench=false",
+                 "-Dfuzz=false", "-Dwerror=true"], ["ninja", "-C", build, "-j2", "scoutd", "scoutctl"]):
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(ENV))
+        test.assertEqual(p.returncode, 0, "%s failed:\n%s\n%s" % (cmd[0], p.stdout[-4000:], p.stderr[-4000:]))
+    return os.path.join(build, "scoutd"), os.path.join(build, "scoutctl")
+
+
 class FakeAgent:
     """A status socket server standing in for scoutd: answers each request
     line with answer (the same bytes for every request) or, when answer is

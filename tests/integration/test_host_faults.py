@@ -12,7 +12,6 @@ The unit tests (tests/unit/test-host.c) cover the same paths one by one
 over a fake registry; this one checks the agent and scoutctl around them."""
 
 import os
-import shutil
 import signal
 import subprocess
 
@@ -122,42 +121,18 @@ const struct scout_module scout_faulty_module = {
 };
 """
 
-COPIED = ["meson.build", "meson_options.txt", "src", "packaging", "subprojects"]
-
 
 class HostFaults(scoutlib.AgentTest):
     def test_faults(self):
         tmp = scoutlib.make_tmpdir()
-        src, build = os.path.join(tmp, "src"), os.path.join(tmp, "build")
-        os.mkdir(src)
-        for name in COPIED:
-            path = os.path.join(TOP, name)
-            if os.path.isdir(path):
-                shutil.copytree(path, os.path.join(src, name), ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy2(path, src)
-        os.mkdir(os.path.join(src, "src", "modules", "faulty"))
-        with open(os.path.join(src, "src", "modules", "faulty", "meson.build"), "w") as f:
-            f.write(FAULTY_MESON)
-        with open(os.path.join(src, "src", "modules", "faulty", "faulty.c"), "w") as f:
-            f.write(FAULTY_C)
-        reg = os.path.join(src, "src", "modules", "meson.build")
-        with open(reg) as f:
-            lines = f.read().split("\n")
-        start = lines.index("scout_module_names = [")
-        lines.insert(lines.index("]", start), "  'faulty',")
-        with open(reg, "w") as f:
-            f.write("\n".join(lines))
-        env = dict(scoutlib.ENV)
-        for cmd in (["meson", "setup", build, src, "--buildtype=plain", "-Dtests=false", "-Dbench=false",
-                     "-Dfuzz=false", "-Dwerror=true"],
-                    ["ninja", "-C", build, "-j2", "scoutd", "scoutctl"]):
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-            self.assertEqual(p.returncode, 0, "%s failed:\n%s\n%s" % (cmd[0], p.stdout[-4000:], p.stderr[-4000:]))
+        src = os.path.join(tmp, "src")
+        scoutlib.copy_tree(src)
+        scoutlib.add_module(src, "faulty", FAULTY_MESON, FAULTY_C)
+        scoutd, scoutctl = scoutlib.build_tree(self, src, os.path.join(tmp, "build"))
         saved = scoutlib.SCOUTD
-        scoutlib.SCOUTD = os.path.join(build, "scoutd")
+        scoutlib.SCOUTD = scoutd
         try:
-            self.fail_start_then_later(os.path.join(build, "scoutctl"))
+            self.fail_start_then_later(scoutctl)
             self.stop_never_finishes()
         finally:
             scoutlib.SCOUTD = saved

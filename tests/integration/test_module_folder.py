@@ -15,7 +15,6 @@ import difflib
 import filecmp
 import json
 import os
-import shutil
 import subprocess
 
 import scoutlib
@@ -166,29 +165,10 @@ class ModuleFolder(scoutlib.AgentTest):
     def test_throwaway_module(self):
         tmp = scoutlib.make_tmpdir()
         orig, src = os.path.join(tmp, "orig"), os.path.join(tmp, "src")
-        for d in (orig, src):
-            os.mkdir(d)
-            for name in COPIED:
-                path = os.path.join(TOP, name)
-                if os.path.isdir(path):
-                    shutil.copytree(path, os.path.join(d, name), ignore=shutil.ignore_patterns("__pycache__"))
-                else:
-                    shutil.copy2(path, d)
-
+        scoutlib.copy_tree(orig)
+        scoutlib.copy_tree(src)
         # the module: a folder, and its name on one line of the registry
-        os.mkdir(os.path.join(src, "src", "modules", "widgets"))
-        with open(os.path.join(src, "src", "modules", "widgets", "meson.build"), "w") as f:
-            f.write(FAKE_MESON)
-        with open(os.path.join(src, "src", "modules", "widgets", "widgets.c"), "w") as f:
-            f.write(FAKE_C)
-        reg = os.path.join(src, "src", "modules", "meson.build")
-        with open(reg) as f:
-            lines = f.read().split("\n")
-        start = lines.index("scout_module_names = [")
-        end = lines.index("]", start)
-        lines.insert(end, "  'widgets',")
-        with open(reg, "w") as f:
-            f.write("\n".join(lines))
+        lines = scoutlib.add_module(src, "widgets", FAKE_MESON, FAKE_C)
 
         # nothing else was edited
         self.assertEqual(tree_diff(orig, src), ["src/modules/meson.build", "src/modules/widgets"])
@@ -197,15 +177,7 @@ class ModuleFolder(scoutlib.AgentTest):
         changed = [ln for ln in difflib.ndiff(before, lines) if ln[:1] in "+-?"]
         self.assertEqual(changed, ["+   'widgets',"])
 
-        build = os.path.join(tmp, "build")
-        env = dict(scoutlib.ENV)
-        for cmd in (["meson", "setup", build, src, "--buildtype=plain", "-Dtests=false", "-Dbench=false",
-                     "-Dfuzz=false", "-Dwerror=true"],
-                    ["ninja", "-C", build, "-j2", "scoutd", "scoutctl"]):
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
-            self.assertEqual(p.returncode, 0, "%s failed:\n%s\n%s" % (cmd[0], p.stdout[-4000:], p.stderr[-4000:]))
-        scoutd, scoutctl = os.path.join(build, "scoutd"), os.path.join(build, "scoutctl")
-
+        scoutd, scoutctl = scoutlib.build_tree(self, src, os.path.join(tmp, "build"))
         saved = scoutlib.SCOUTD
         scoutlib.SCOUTD = scoutd
         try:
