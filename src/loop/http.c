@@ -1104,6 +1104,13 @@ static int p_headers_done(llhttp_t *p)
 		}
 		r->expect_continue = !r->http10;
 	}
+	if (p->method == HTTP_CONNECT) {
+		/* a tunnel: llhttp ends the message at the headers whatever
+		 * Content-Length says, and nothing here serves one */
+		c->err_status = 501;
+		c->err_why = "CONNECT is not served";
+		return -1;
+	}
 	c->srv->stats.requests++;
 	c->in_request = true;
 	link_arm(&c->link, conn_idle_ms(c));

@@ -93,7 +93,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static bool known_error(int status)
 {
-	return status == 400 || status == 408 || status == 413 || status == 417 || status == 431 || status == 505;
+	return status == 400 || status == 408 || status == 413 || status == 417 || status == 431 || status == 501 ||
+	       status == 505;
 }
 
 /* Walks the responses in out; returns how many 200s it saw. */

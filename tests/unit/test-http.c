@@ -329,6 +329,10 @@ static void test_errors(void **state)
 		 "431 Request Header Fields Too Large"},
 		{"GET / HTTP/2.0\r\nHost: x\r\n\r\n", "505 HTTP Version Not Supported"},
 		{"GET / HTTP/1.1\r\nExpect: something\r\n\r\n", "417 Expectation Failed"},
+		/* a tunnel is not served: llhttp would end the message at the
+		 * headers, whatever Content-Length says (found by fuzzing) */
+		{"CONNECT p HTTP/1.1\r\nHost: p\r\nContent-Length: 5\r\n\r\nhe6", "501 Not Implemented"},
+		{"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", "501 Not Implemented"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
