@@ -213,6 +213,71 @@ def daemon_help():
     return _daemon_help
 
 
+def as_user(uid, gid, groups, fn):
+    """Runs fn() in a forked child with these ids; returns its JSON result."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.close(r)
+            os.setgroups(groups)
+            os.setgid(gid)
+            os.setuid(uid)
+            out = fn()
+        except BaseException as e:  # report, never fall back into the test runner
+            out = {"exception": repr(e)}
+        try:
+            os.write(w, json.dumps(out).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = b""
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+def talk(path, cmd="status"):
+    """A function for as_user() that connects to the status socket at path,
+    sends {"cmd": cmd} and describes what happened."""
+    def fn():
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            try:
+                s.connect(path)
+            except OSError as e:
+                return {"connect_errno": e.errno}
+            try:
+                s.sendall(json.dumps({"cmd": cmd}).encode() + b"\n")
+            except OSError:
+                pass  # a refused peer may be closed before its request is read
+            buf = b""
+            try:
+                while b"\n" not in buf:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    buf += chunk
+            except OSError as e:
+                return {"recv_errno": e.errno, "data": buf.decode("utf-8", "replace")}
+            if b"\n" not in buf:
+                return {"closed_without_reply": buf.decode("utf-8", "replace")}
+            reply = json.loads(buf.split(b"\n")[0])
+            out = {"reply": reply}
+            if reply.get("ok") is False:
+                try:
+                    out["eof_after"] = s.recv(65536) == b""
+                except ConnectionResetError:
+                    out["eof_after"] = True
+            return out
+    return fn
+
+
 # What a copy of the source tree needs to build scoutd and scoutctl.
 TREE_PARTS = ["meson.build", "meson_options.txt", "src", "packaging", "subprojects"]
 

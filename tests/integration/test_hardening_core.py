@@ -424,62 +424,6 @@ class ConfigSyntax(scoutlib.AgentTest):
         self.assertIn("%s:1: syntax error: text after ']'" % a.config_path, a.log())
 
 
-def as_user(uid, gid, groups, fn):
-    """Runs fn() in a forked child with these ids; returns its JSON result."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        try:
-            os.close(r)
-            os.setgroups(groups)
-            os.setgid(gid)
-            os.setuid(uid)
-            out = fn()
-        except BaseException as e:
-            out = {"exception": repr(e)}
-        try:
-            os.write(w, json.dumps(out).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    data = b""
-    while True:
-        chunk = os.read(r, 65536)
-        if not chunk:
-            break
-        data += chunk
-    os.close(r)
-    os.waitpid(pid, 0)
-    return json.loads(data)
-
-
-def ask_status(path):
-    def fn():
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
-            try:
-                s.connect(path)
-            except OSError as e:
-                return {"connect_errno": e.errno}
-            try:
-                s.sendall(b'{"cmd":"version"}\n')
-            except OSError:
-                pass
-            buf = b""
-            try:
-                while b"\n" not in buf:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    buf += chunk
-            except OSError as e:
-                return {"recv_errno": e.errno}
-            if b"\n" not in buf:
-                return {"closed_without_reply": True}
-            return {"reply": json.loads(buf.split(b"\n")[0])}
-    return fn
-
-
 class SocketGroup(scoutlib.AgentTest):
     """Point 14."""
 
@@ -498,7 +442,7 @@ class SocketGroup(scoutlib.AgentTest):
         self.assertEqual(st.st_gid, os.getegid(), "the socket's group is not scoutd's own")
         self.assertEqual(stat.S_IMODE(st.st_mode), 0o660)
         # a member of the directory's group only is not let in
-        res = as_user(NOBODY, OTHER_GID, [], ask_status(sock))
+        res = scoutlib.as_user(NOBODY, OTHER_GID, [], scoutlib.talk(sock, "version"))
         self.assertNotIn("reply", res, res)
         self.assertEqual(res, {"connect_errno": errno.EACCES}, res)
         rc, took = a.stop()

@@ -6,9 +6,7 @@ skipped (exit 77) otherwise. scoutctl runs as that user from a copy
 anyone can execute, wherever the build tree is."""
 
 import errno
-import json
 import os
-import socket
 import stat
 import subprocess
 
@@ -17,70 +15,6 @@ import scoutlib
 NOBODY = 65534
 NOGROUP = 65534
 OTHER_GID = 54321  # a group nobody else uses
-
-
-def as_user(uid, gid, groups, fn):
-    """Runs fn() in a forked child with these ids; returns its JSON result."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        try:
-            os.close(r)
-            os.setgroups(groups)
-            os.setgid(gid)
-            os.setuid(uid)
-            out = fn()
-        except BaseException as e:  # report, never fall back into the test runner
-            out = {"exception": repr(e)}
-        try:
-            os.write(w, json.dumps(out).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    data = b""
-    while True:
-        chunk = os.read(r, 65536)
-        if not chunk:
-            break
-        data += chunk
-    os.close(r)
-    os.waitpid(pid, 0)
-    return json.loads(data)
-
-
-def talk(path):
-    """Connects and asks for status; describes what happened."""
-    def fn():
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(10)
-            try:
-                s.connect(path)
-            except OSError as e:
-                return {"connect_errno": e.errno}
-            try:
-                s.sendall(b'{"cmd":"status"}\n')
-            except OSError:
-                pass  # a refused peer may be closed before its request is read
-            buf = b""
-            try:
-                while b"\n" not in buf:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    buf += chunk
-            except OSError as e:
-                return {"recv_errno": e.errno, "data": buf.decode("utf-8", "replace")}
-            if b"\n" not in buf:
-                return {"closed_without_reply": buf.decode("utf-8", "replace")}
-            reply = json.loads(buf.split(b"\n")[0])
-            out = {"reply": reply}
-            if reply.get("ok") is False:
-                try:
-                    out["eof_after"] = s.recv(65536) == b""
-                except ConnectionResetError:
-                    out["eof_after"] = True
-            return out
-    return fn
 
 
 class PeerCred(scoutlib.AgentTest):
@@ -102,7 +36,7 @@ class PeerCred(scoutlib.AgentTest):
         st = os.lstat(a.socket)
         self.assertEqual(stat.S_IMODE(st.st_mode), 0o660)
         self.assertEqual((st.st_uid, st.st_gid), (0, 0))
-        res = as_user(NOBODY, NOGROUP, [], talk(a.socket))
+        res = scoutlib.as_user(NOBODY, NOGROUP, [], scoutlib.talk(a.socket))
         self.assertEqual(res, {"connect_errno": errno.EACCES}, res)
 
         # scoutctl as nobody: exit 2 naming the path
@@ -125,7 +59,7 @@ class PeerCred(scoutlib.AgentTest):
         a = self.start()
         os.chmod(a.socket, 0o666)  # e.g. an admin's mistake: the file no longer protects
         try:
-            res = as_user(NOBODY, OTHER_GID, [], talk(a.socket))
+            res = scoutlib.as_user(NOBODY, OTHER_GID, [], scoutlib.talk(a.socket))
         finally:
             os.chmod(a.socket, 0o660)
         self.assertNotIn("exception", res)
@@ -148,14 +82,14 @@ class PeerCred(scoutlib.AgentTest):
         self.assertEqual(st.st_gid, NOGROUP)
         self.assertEqual(stat.S_IMODE(st.st_mode), 0o660)
         # primary group
-        res = as_user(NOBODY, NOGROUP, [], talk(a.socket))
+        res = scoutlib.as_user(NOBODY, NOGROUP, [], scoutlib.talk(a.socket))
         self.assertIs(res.get("reply", {}).get("ok"), True, res)
         self.assertEqual(res["reply"]["status"]["pid"], a.proc.pid)
         # supplementary group (SO_PEERGROUPS)
-        res = as_user(NOBODY, OTHER_GID, [NOGROUP], talk(a.socket))
+        res = scoutlib.as_user(NOBODY, OTHER_GID, [NOGROUP], scoutlib.talk(a.socket))
         self.assertIs(res.get("reply", {}).get("ok"), True, res)
         # neither
-        res = as_user(NOBODY, OTHER_GID, [], talk(a.socket))
+        res = scoutlib.as_user(NOBODY, OTHER_GID, [], scoutlib.talk(a.socket))
         self.assertEqual(res, {"connect_errno": errno.EACCES})
         # scoutctl as a member
         ctl = scoutlib.scoutctl_for_anyone()

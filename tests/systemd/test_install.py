@@ -24,40 +24,9 @@ import subprocess
 import sys
 import tempfile
 
+from checks import check, parse_unit, skip, summary
+
 BUILD = os.environ.get("BUILD_ROOT", "")
-failures = []
-skipped = []
-
-
-def skip(what):
-    """A check that cannot run here: said as SKIP, counted in the summary."""
-    print("SKIP " + what, flush=True)
-    skipped.append(what)
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
-
-
-def unit_settings(path):
-    out = {}
-    sec = None
-    with open(path) as f:
-        for raw in f:
-            line = raw.strip()
-            if not line or line[0] in "#;":
-                continue
-            if line.startswith("["):
-                sec = line.strip("[]")
-                continue
-            k, _, v = line.partition("=")
-            out.setdefault((sec, k.strip()), []).append(v.strip())
-    return out
-
-
 def main():
     if not BUILD or not os.path.exists(os.path.join(BUILD, "meson-private", "install.dat")):
         print(f"FAIL: BUILD_ROOT ({BUILD!r}) is not a configured meson build directory")
@@ -97,10 +66,10 @@ def main():
         check(mode & 0o007 == 0, f"scoutd.conf is not world-accessible (mode {mode:04o})")
         check(mode == 0o640, f"scoutd.conf is mode 0640 (got {mode:04o})")
 
-        settings = unit_settings(at(unit))
-        group = (settings.get(("Service", "Group")) or [None])[-1]
+        service = parse_unit(at(unit)).get("Service", {})
+        group = (service.get("Group") or [None])[-1]
         check(group is not None and group != "", f"the unit names a Group= (got {group!r})")
-        check((settings.get(("Service", "DynamicUser")) or [None])[-1] == "yes", "the unit keeps DynamicUser=yes")
+        check((service.get("DynamicUser") or [None])[-1] == "yes", "the unit keeps DynamicUser=yes")
         check(stat.S_IMODE(os.stat(at(unit)).st_mode) & 0o004, "the unit file is world-readable")
 
         if sysusers:
@@ -120,13 +89,7 @@ def main():
             why = "group %r does not exist here" % group if gid is None else "not root"
             skip(f"scoutd.conf's owner: {why} (meson leaves the owner alone then)")
 
-    if failures:
-        print(f"{len(failures)} check(s) failed:")
-        for f in failures:
-            print(f"  - {f}")
-        return 1
-    print("all install checks passed" + (f" ({len(skipped)} skipped: {'; '.join(skipped)})" if skipped else ""))
-    return 0
+    return summary("install")
 
 
 if __name__ == "__main__":

@@ -27,21 +27,13 @@ import tempfile
 import threading
 import time
 
+from checks import check, failures
+
 SCOUTD = os.environ.get("SCOUTD", "scoutd")
 if "/" in SCOUTD:
     SCOUTD = os.path.abspath(SCOUTD)  # scoutd runs in a temp directory
 WATCHDOG_USEC = 400000  # so scoutd pings every 200 ms
 START_TIMEOUT = 30.0  # generous: sanitizer builds start slowly
-
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
-
 
 class Collector:
     """Binds the notification socket; a thread keeps every datagram as

@@ -20,55 +20,18 @@ import subprocess
 import sys
 import tempfile
 
+from checks import check, parse_unit, skip, summary
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 UNIT = os.environ.get("UNIT") or os.path.join(HERE, "..", "..", "packaging", "systemd", "scoutd.service")
 SCOUTD = os.environ.get("SCOUTD", "")
 MAX_EXPOSURE = 2.0
-
-failures = []
-skipped = []
-
-
-def skip(what):
-    """A check that cannot run here: said as SKIP, counted in the summary."""
-    print("SKIP " + what, flush=True)
-    skipped.append(what)
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-    return cond
-
 
 def run(cmd, cwd=None):
     env = dict(os.environ, SYSTEMD_COLORS="0", SYSTEMD_PAGER="", LC_ALL="C.UTF-8")
     p = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, errors="replace", timeout=60)
     return p.returncode, p.stdout, p.stderr
-
-
-def parse_unit(path):
-    """{section: {key: [values in order]}}; an empty assignment resets a list,
-    as in systemd."""
-    units = {}
-    sec = None
-    with open(path) as f:
-        for raw in f:
-            line = raw.strip()
-            if not line or line[0] in "#;":
-                continue
-            if line.startswith("[") and line.endswith("]"):
-                sec = units.setdefault(line[1:-1], {})
-                continue
-            key, _, val = line.partition("=")
-            key, val = key.strip(), val.strip()
-            vals = sec.setdefault(key, [])
-            if val == "" and key not in ("CapabilityBoundingSet", "AmbientCapabilities"):
-                vals.clear()
-            vals.append(val)
-    return units
 
 
 def with_binary(tmp):
@@ -190,13 +153,7 @@ def main():
         verify(tmp)
     state, runtime = settings()
     config(state, runtime)
-    if failures:
-        print(f"{len(failures)} check(s) failed:")
-        for f in failures:
-            print(f"  - {f}")
-        return 1
-    print("all unit checks passed" + (f" ({len(skipped)} skipped: {'; '.join(skipped)})" if skipped else ""))
-    return 0
+    return summary("unit")
 
 
 if __name__ == "__main__":
