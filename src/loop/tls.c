@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -316,17 +317,6 @@ void scout_tls_pin_format(const uint8_t pin[SCOUT_TLS_PIN_LEN], char out[SCOUT_T
 	out[SCOUT_TLS_PIN_HEX_LEN] = '\0';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int scout_tls_pin_parse(const char *s, uint8_t ret_pin[SCOUT_TLS_PIN_LEN])
 {
 	uint8_t pin[SCOUT_TLS_PIN_LEN];
@@ -339,8 +329,8 @@ int scout_tls_pin_parse(const char *s, uint8_t ret_pin[SCOUT_TLS_PIN_LEN])
 
 		if (i > 0 && *s == ':')
 			s++;
-		hi = hexval(s[0]);
-		lo = hi < 0 ? -1 : hexval(s[1]);
+		hi = OPENSSL_hexchar2int((unsigned char)s[0]);
+		lo = hi < 0 ? -1 : OPENSSL_hexchar2int((unsigned char)s[1]);
 		if (lo < 0)
 			return -EINVAL;
 		pin[i++] = (uint8_t)(hi << 4 | lo);
