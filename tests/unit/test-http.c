@@ -29,6 +29,7 @@
 #include <cmocka.h>
 
 #include "loop/http.h"
+#include "run-cmd.h"
 
 static char dir[] = "/tmp/scout-test-http.XXXXXX";
 static char cert[256], key[256];
@@ -900,35 +901,15 @@ static void test_tls(void **state)
 
 /* ---- curl as a real client ---------------------------------------------------- */
 
-struct cmd {
-	char line[2048];
-	atomic_bool done;
-	int status;
-};
-
-static void *cmd_run(void *arg)
-{
-	struct cmd *c = arg;
-
-	c->status = system(c->line);
-	atomic_store(&c->done, true);
-	return NULL;
-}
-
 static int run_cmd(struct live *l, const char *fmt, ...)
 {
-	struct cmd c = {.done = false};
-	pthread_t th;
+	char line[2048];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(c.line, sizeof(c.line), fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	assert_int_equal(pthread_create(&th, NULL, cmd_run, &c), 0);
-	while (!atomic_load(&c.done))
-		uv_run(&l->loop, UV_RUN_NOWAIT), usleep(1000);
-	pthread_join(th, NULL);
-	return WIFEXITED(c.status) ? WEXITSTATUS(c.status) : -1;
+	return run_cmd_on_loop(&l->loop, line);
 }
 
 static void slurp(const char *path, char *buf, size_t len)

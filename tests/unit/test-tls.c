@@ -29,6 +29,7 @@
 #include <openssl/ssl.h>
 
 #include "loop/tls.h"
+#include "run-cmd.h"
 
 static char dir[] = "/tmp/scout-test-tls.XXXXXX";
 static char cert[256], key[256], cert2[256], key2[256], ccert[256], ckey[256];
@@ -745,35 +746,15 @@ static void test_cbc_refused(void **state)
 
 /* ---- openssl s_client as a real peer ------------------------------------ */
 
-struct cmd_thread {
-	char cmd[1024];
-	atomic_bool done;
-	int status;
-};
-
-static void *cmd_run(void *arg)
-{
-	struct cmd_thread *ct = arg;
-
-	ct->status = system(ct->cmd);
-	atomic_store(&ct->done, true);
-	return NULL;
-}
-
 static int s_client(struct fixture *f, const char *args)
 {
-	struct cmd_thread ct = {.done = false};
-	pthread_t th;
+	char cmd[1024];
 
-	snprintf(ct.cmd, sizeof(ct.cmd),
+	snprintf(cmd, sizeof(cmd),
 		 "echo | timeout 30 openssl s_client -connect 127.0.0.1:%d -CAfile '%s' -verify_return_error %s "
 		 ">'%s/s_client.out' 2>&1",
 		 f->port, cert, args, dir);
-	assert_int_equal(pthread_create(&th, NULL, cmd_run, &ct), 0);
-	while (!atomic_load(&ct.done))
-		uv_run(&f->loop, UV_RUN_ONCE);
-	pthread_join(th, NULL);
-	return WIFEXITED(ct.status) ? WEXITSTATUS(ct.status) : -1;
+	return run_cmd_on_loop(&f->loop, cmd);
 }
 
 static void test_openssl_s_client(void **state)
