@@ -32,6 +32,15 @@ static int mode_of(int flags, va_list ap)
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, int) : 0;
 }
 
+/* Holds, then passes the call on to the next definition of sym. */
+static int held_open(const char *sym, int (**real)(const char *, int, ...), const char *path, int flags, int mode)
+{
+	hold(path);
+	if (!*real)
+		*real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, sym);
+	return (*real)(path, flags, mode);
+}
+
 int open(const char *path, int flags, ...)
 {
 	static int (*real)(const char *, int, ...);
@@ -40,10 +49,7 @@ int open(const char *path, int flags, ...)
 	va_start(ap, flags);
 	int mode = mode_of(flags, ap);
 	va_end(ap);
-	hold(path);
-	if (!real)
-		real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
-	return real(path, flags, mode);
+	return held_open("open", &real, path, flags, mode);
 }
 
 int open64(const char *path, int flags, ...)
@@ -54,10 +60,7 @@ int open64(const char *path, int flags, ...)
 	va_start(ap, flags);
 	int mode = mode_of(flags, ap);
 	va_end(ap);
-	hold(path);
-	if (!real)
-		real = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open64");
-	return real(path, flags, mode);
+	return held_open("open64", &real, path, flags, mode);
 }
 
 int __open64_2(const char *path, int flags)
