@@ -26,6 +26,8 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "loop/utf8.h"
+
 #define DEFAULT_SOCKET "./var/scoutd.sock"
 #define SYSTEM_SOCKET "/run/scout/scoutd.sock"
 #define MAX_REPLY (64u << 20)
@@ -86,39 +88,6 @@ static bool hidden(uint32_t cp)
 	       (cp >= 0xfff9 && cp <= 0xfffb) || (cp >= 0xe0000 && cp <= 0xe007f);
 }
 
-/* The length of the UTF-8 character at s (len bytes left), its code point
- * in *ret_cp; 0 when s does not start a valid one (a stray continuation
- * byte, a cut sequence, an overlong form, a surrogate, past U+10FFFF). */
-static size_t utf8_char(const unsigned char *s, size_t len, uint32_t *ret_cp)
-{
-	uint32_t cp;
-	size_t n;
-
-	if (s[0] < 0x80) {
-		*ret_cp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1fu;
-	else if ((s[0] & 0xf0) == 0xe0)
-		n = 3, cp = s[0] & 0x0fu;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07u;
-	else
-		return 0;
-	if (n > len)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3fu);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	*ret_cp = cp;
-	return n;
-}
-
 /* Columns a shown character takes: two for wide East Asian ones, none for
  * combining marks; one when the C library cannot tell. */
 static size_t columns(uint32_t cp)
@@ -142,7 +111,7 @@ static size_t term_escape(const char *s, size_t len, size_t max_cols, char *out,
 		size_t plen, w, n;
 		uint32_t cp;
 
-		n = utf8_char((const unsigned char *)s + i, len - i, &cp);
+		n = scout_utf8_char((const unsigned char *)s + i, len - i, &cp);
 		if (!n) {
 			snprintf(esc, sizeof(esc), "\\x%02x", (unsigned char)s[i]);
 			n = 1;
@@ -232,7 +201,7 @@ static void put_json(FILE *f, const char *text)
 
 	while (left) {
 		uint32_t cp;
-		size_t n = utf8_char((const unsigned char *)p, left, &cp);
+		size_t n = scout_utf8_char((const unsigned char *)p, left, &cp);
 
 		if (!n || (cp >= 0x7f && hidden(cp))) {
 			fwrite(span, 1, (size_t)(p - span), f);

@@ -28,6 +28,7 @@
 #include "closer.h"
 #include "list.h"
 #include "log.h"
+#include "utf8.h"
 
 #define MAX_CONNS 1024
 #define MAX_QUEUED (1024 * 1024) /* reply bytes a client may leave unread before we stop reading it */
@@ -305,35 +306,17 @@ static void send_json(struct conn *c, json_t *obj)
 	c->srv->stats.queued_bytes += wr->size;
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, nothing past U+10FFFF), or 0. */
-static size_t utf8_seq(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	size_t n = c < 0x80                 ? 1
-		   : c >= 0xC2 && c <= 0xDF ? 2
-		   : c >= 0xE0 && c <= 0xEF ? 3
-		   : c >= 0xF0 && c <= 0xF4 ? 4
-					    : 0;
-	unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
-	unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
-
-	for (size_t i = 1; i < n; i++)
-		if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xBF))
-			return 0;
-	return n;
-}
-
 /* An error message is built with printf from anything (a quoted value cut
  * at a byte count, say): every byte that is not part of valid UTF-8
  * becomes '?', so the reply is always sent. */
 static json_t *error_obj(const char *code, const char *msg)
 {
 	char clean[1024];
-	size_t i = 0, n;
+	size_t i = 0, n, len = strlen(msg);
+	uint32_t cp;
 
-	while (msg[i] && i < sizeof(clean) - 1) {
-		n = utf8_seq((const unsigned char *)msg + i);
+	while (i < len && i < sizeof(clean) - 1) {
+		n = scout_utf8_char((const unsigned char *)msg + i, len - i, &cp);
 		if (!n || i + n > sizeof(clean) - 1) {
 			clean[i++] = '?';
 			continue;

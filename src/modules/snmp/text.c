@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loop/utf8.h"
+
 static const struct {
 	unsigned mib;
 	const char *name;
@@ -24,20 +26,11 @@ static const struct {
 
 static bool valid_utf8(const uint8_t *p, size_t len)
 {
-	for (size_t i = 0; i < len;) {
-		uint8_t c = p[i];
-		size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-		if (!n || i + n > len || (n == 2 && c < 0xC2) || (n == 4 && c > 0xF4))
+	uint32_t cp;
+
+	for (size_t i = 0, n; i < len; i += n)
+		if (!(n = scout_utf8_char(p + i, len - i, &cp)))
 			return false;
-		for (size_t k = 1; k < n; k++)
-			if ((p[i + k] & 0xC0) != 0x80)
-				return false;
-		if (n == 3 && ((c == 0xE0 && p[i + 1] < 0xA0) || (c == 0xED && p[i + 1] >= 0xA0)))
-			return false; /* overlong, or a surrogate */
-		if (n == 4 && ((c == 0xF0 && p[i + 1] < 0x90) || (c == 0xF4 && p[i + 1] >= 0x90)))
-			return false;
-		i += n;
-	}
 	return true;
 }
 
