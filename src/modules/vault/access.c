@@ -1,0 +1,848 @@
+/* What the vault does with jobs once they are held: the analysis after a
+ * commit (job.held), job.list, job.cancel, job.done, the readers
+ * (job.open/read/close), vault.status, and the end of a job: expiry
+ * (record and file gone), or a tombstone (document key and bytes gone,
+ * sealed metadata kept for `history`). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loop/log.h"
+#include "loop/pack.h"
+#include "reader.h"
+#include "state.h"
+
+/* ---- record updates (pool thread, in the store's transaction) ---- */
+
+struct update {
+	struct vault *v;
+	struct job *j; /* NULL once the job is gone (the write still lands) */
+	uint32_t id;
+	uint64_t expires;
+	bool drop_doc, delete;
+	bool had_file;
+	msgpack_sbuffer meta; /* packed metadata; empty: keep the sealed one */
+	void (*then)(struct update *u, int status);
+};
+
+static int update_fn(struct scout_txn *txn, void *arg)
+{
+	struct update *up = arg;
+	struct vault *v = up->v;
+	uint8_t key[5], mk[VAULT_KEY_LEN];
+	uint8_t *meta = NULL;
+	struct record rec;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int r;
+
+	vault_key(up->id, key);
+	if (up->delete) {
+		r = scout_txn_del(txn, v->db, key, sizeof(key));
+		return r == -ENOENT ? 0 : r;
+	}
+	if ((r = vault_record_get(txn, v->db, up->id, &rec)) < 0)
+		return r;
+	if (up->meta.size) {
+		meta = malloc(up->meta.size + VAULT_META_OVERHEAD);
+		if (!meta)
+			return -ENOMEM;
+		if ((r = vault_unwrap(v->site, up->id, 'm', rec.wmk, VAULT_WRAP_LEN, mk)) < 0 ||
+		    (r = vault_meta_seal(mk, up->id, up->meta.data, up->meta.size, meta)) < 0) {
+			vault_wipe(mk, sizeof(mk));
+			free(meta);
+			return r;
+		}
+		vault_wipe(mk, sizeof(mk));
+		rec.meta = meta;
+		rec.meta_len = up->meta.size + VAULT_META_OVERHEAD;
+	}
+	rec.expires = up->expires;
+	if (up->drop_doc)
+		rec.has_doc = false;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	vault_record_pack(&pk, &rec);
+	r = scout_txn_put(txn, v->db, key, sizeof(key), sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	free(meta);
+	return r;
+}
+
+static void unlink_work(void *arg)
+{
+	struct update *up = arg;
+	char path[4096];
+
+	if (vault_file_path(up->v, up->id, path, sizeof(path)) == 0)
+		unlink(path);
+}
+
+static void update_free(struct update *up)
+{
+	msgpack_sbuffer_destroy(&up->meta);
+	free(up);
+}
+
+static void unlink_done(void *arg, int status)
+{
+	update_free(arg);
+}
+
+static void update_done(void *arg, int status)
+{
+	struct update *up = arg;
+	struct vault *v = up->v;
+
+	vault_op_end(v);
+	if (up->then && !v->stopping)
+		up->then(up, status);
+	/* the record no longer names the file: remove it (a crash before
+	 * this leaves an orphan, removed at the next start) */
+	if (status == 0 && up->had_file && !v->stopping &&
+	    scout_work_submit(v->work, unlink_work, unlink_done, up) == 0)
+		return;
+	update_free(up);
+}
+
+static struct update *update_new(struct vault *v, struct job *j)
+{
+	struct update *up = calloc(1, sizeof(*up));
+
+	if (!up)
+		return NULL;
+	up->v = v;
+	up->j = j;
+	up->id = j->id;
+	up->expires = j->expires;
+	msgpack_sbuffer_init(&up->meta);
+	return up;
+}
+
+static int update_submit(struct vault *v, struct update *up)
+{
+	vault_op_begin(v);
+	if (scout_store_write_async(v->store, update_fn, up, update_done) < 0) {
+		vault_op_end(v);
+		update_free(up);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void pack_meta_into(struct job *j, msgpack_sbuffer *sb)
+{
+	msgpack_packer pk;
+
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	vault_meta_pack(j, &pk, false);
+}
+
+/* ---- ending a job ---- */
+
+/* A tombstone: the document key and bytes are gone at once; the
+ * metadata (with the outcome) stays until `history` has passed. */
+int vault_finish(struct vault *v, struct job *j, enum job_state state, const char *reason)
+{
+	const struct vault_conf *conf = scout_mod_conf(v->m);
+	struct update *up;
+
+	if (!j->committed || job_is_tombstone(j->meta.state) || !j->meta_known)
+		return -ENOENT;
+	if (!v->unlocked || v->rotating)
+		return -EACCES;
+	if (!(up = update_new(v, j)))
+		return -ENOMEM;
+	vault_close_handles(v, j);
+	vault_account(v, j, -1);
+	up->had_file = j->in_file && j->has_doc;
+	j->has_doc = false;
+	j->meta.state = state;
+	free(j->meta.reason);
+	j->meta.reason = strdup(reason ? reason : "");
+	j->expires = vault_now() + conf->history / 1000;
+	up->expires = j->expires;
+	if (conf->history == 0) {
+		up->delete = true;
+	} else {
+		up->drop_doc = true;
+		pack_meta_into(j, &up->meta);
+	}
+	v->shredded++;
+	if (update_submit(v, up) < 0)
+		log_error("vault: job %u: cannot write its end (%s)", j->id, vault_state_name(state));
+	vault_arm(v, j);
+	return 0;
+}
+
+/* The deadline: a held job expires (record and file go), a tombstone's
+ * history ends. Needs no key: expiry is in the clear. */
+void vault_expire(struct scout_deadline *d)
+{
+	struct job *j = scout_container_of(d, struct job, dl);
+	struct vault *v = j->v;
+	struct update *up;
+
+	if (v->stopping)
+		return;
+	if (j->busy || j->analysing || v->rotating || !(up = update_new(v, j))) {
+		scout_timers_arm_in(&v->timers, &j->dl, 1000); /* again when it is idle */
+		return;
+	}
+	up->delete = true;
+	up->had_file = j->in_file && j->has_doc;
+	if (!job_is_tombstone(j->meta.state) || !j->meta_known) {
+		v->expired++;
+		v->shredded += j->has_doc;
+		log_info("vault: job %u expired: shredded", j->id);
+	}
+	vault_close_handles(v, j);
+	if (!j->meta_known || !job_is_tombstone(j->meta.state))
+		vault_account(v, j, -1);
+	vault_job_free(v, j);
+	up->j = NULL;
+	update_submit(v, up);
+}
+
+/* ---- analysis ---- */
+
+struct analysis {
+	struct vault *v;
+	uint32_t id;
+	struct vault_reader rd;
+	char format[64], sides[32], color[16];
+	unsigned copies;
+	struct job_analysis out;
+	char problem[160];
+	int r;
+};
+
+/* The one call into the stream analysers (analyse/analyse.h); until they
+ * are built in, the client's attributes stand. */
+static void analyse_doc(struct analysis *a)
+{
+	(void)a;
+}
+
+static int read_inline_fn(struct scout_txn *txn, void *arg)
+{
+	struct analysis *a = arg;
+	struct record rec;
+	int r;
+
+	if ((r = vault_record_get(txn, a->v->db, a->id, &rec)) < 0)
+		return r;
+	if (!rec.has_doc || rec.in_file)
+		return -ENOENT;
+	if (!(a->rd.inline_ = malloc(rec.doc_len)))
+		return -ENOMEM;
+	memcpy(a->rd.inline_, rec.doc, rec.doc_len);
+	a->rd.inline_len = rec.doc_len;
+	return 0;
+}
+
+/* The stored job, as a reader: its record (inline) or its file. */
+static int open_stored(struct vault *v, struct vault_reader *rd)
+{
+	char path[4096];
+	int r;
+
+	if (rd->fd == -2) { /* inline */
+		rd->fd = -1;
+		struct analysis tmp = {.v = v, .id = rd->id};
+		r = scout_store_read(v->store, read_inline_fn, &tmp);
+		rd->inline_ = tmp.rd.inline_;
+		rd->inline_len = tmp.rd.inline_len;
+		if (r < 0)
+			return r;
+	} else {
+		if ((r = vault_file_path(v, rd->id, path, sizeof(path))) < 0)
+			return r;
+		rd->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (rd->fd < 0)
+			return -errno;
+	}
+	return vault_reader_init(rd);
+}
+
+static void analyse_work(void *arg)
+{
+	struct analysis *a = arg;
+
+	a->r = open_stored(a->v, &a->rd);
+	if (a->r == 0)
+		analyse_doc(a);
+	vault_reader_free(&a->rd);
+}
+
+static void publish_held(struct vault *v, struct job *j)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	vault_meta_pack(j, &pk, true);
+	scout_bus_publish(v->bus, v->t_held, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void analysed_written(struct update *up, int status)
+{
+	struct job *j = vault_job_find(up->v, up->id);
+
+	if (status < 0)
+		log_error("vault: job %u: cannot store its analysis: %s", up->id, strerror(-status));
+	if (j && j->meta.state == JOB_HELD)
+		publish_held(up->v, j);
+}
+
+static void analyse_done(void *arg, int status)
+{
+	struct analysis *a = arg;
+	struct vault *v = a->v;
+	struct job *j = vault_job_find(v, a->id);
+
+	if (j)
+		j->analysing = false;
+	if (status == 0 && !v->stopping && j && j->meta.state == JOB_HELD) {
+		if (a->r < 0)
+			log_warn("vault: job %u: cannot analyse: %s", j->id, strerror(-a->r));
+		else if (a->out.format[0] || a->out.pages_source[0])
+			j->meta.an = a->out;
+		if (a->problem[0])
+			log_info("vault: job %u: %s", j->id, a->problem);
+		j->meta.analysed = true;
+		v->analysed++;
+		struct update *up = update_new(v, j);
+		if (up) {
+			pack_meta_into(j, &up->meta);
+			up->then = analysed_written;
+			if (update_submit(v, up) < 0)
+				publish_held(v, j);
+		}
+	}
+	free(a);
+}
+
+/* After the commit, on the pool; never delays job.commit's reply. */
+void vault_analyse(struct vault *v, struct job *j)
+{
+	struct analysis *a = calloc(1, sizeof(*a));
+
+	if (!a) {
+		publish_held(v, j);
+		return;
+	}
+	a->v = v;
+	a->id = j->id;
+	a->rd.id = j->id;
+	a->rd.fd = j->in_file ? -1 : -2;
+	a->rd.size = j->meta.size;
+	a->rd.chunks = j->chunks;
+	memcpy(a->rd.dk, j->dk, VAULT_KEY_LEN);
+	vault_wipe(j->dk, sizeof(j->dk));
+	vault_wipe(j->mk, sizeof(j->mk));
+	snprintf(a->format, sizeof(a->format), "%s", j->meta.format);
+	snprintf(a->sides, sizeof(a->sides), "%s", j->meta.sides);
+	snprintf(a->color, sizeof(a->color), "%s", j->meta.color);
+	a->copies = j->meta.copies;
+	a->out = j->meta.an;
+	if (j->buf) {
+		vault_wipe(j->buf, VAULT_CHUNK);
+		free(j->buf);
+		j->buf = NULL;
+	}
+	j->analysing = true;
+	if (scout_work_submit(v->work, analyse_work, analyse_done, a) < 0) {
+		j->analysing = false;
+		vault_wipe(a->rd.dk, sizeof(a->rd.dk));
+		free(a);
+		publish_held(v, j);
+	}
+}
+
+/* ---- job.list ---- */
+
+static bool str_eq(const char *s, const char *p, size_t n)
+{
+	return s && strlen(s) == n && memcmp(s, p, n) == 0;
+}
+
+void vault_on_list(const struct scout_msg *msg, void *arg)
+{
+	struct vault *v = arg;
+	msgpack_unpacked u;
+	const char *user = NULL, *which = "not-completed";
+	size_t ulen = 0, wlen = strlen(which);
+	uint64_t id = 0, limit = UINT64_MAX;
+	struct job *j;
+
+	if (!msg->corr)
+		return;
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, msg->data, msg->len, NULL) != MSGPACK_UNPACK_SUCCESS ||
+	    u.data.type != MSGPACK_OBJECT_MAP ||
+	    (scout_pack_get(&u.data, "user") && scout_pack_get_str(&u.data, "user", &user, &ulen) < 0) ||
+	    (scout_pack_get(&u.data, "which") && scout_pack_get_str(&u.data, "which", &which, &wlen) < 0) ||
+	    (scout_pack_get(&u.data, "id") && scout_pack_get_uint(&u.data, "id", &id) < 0) ||
+	    (scout_pack_get(&u.data, "limit") && scout_pack_get_uint(&u.data, "limit", &limit) < 0)) {
+		vault_reply_error(v, msg->corr, -EINVAL, "bad job.list: user str, id uint, which str, limit uint");
+		goto out;
+	}
+	int mode = wlen == 13 && memcmp(which, "not-completed", 13) == 0 ? 0
+		   : wlen == 9 && memcmp(which, "completed", 9) == 0     ? 1
+		   : wlen == 3 && memcmp(which, "all", 3) == 0           ? 2
+									 : -1;
+	if (mode < 0) {
+		vault_reply_error(v, msg->corr, -EINVAL, "which is not-completed, completed or all");
+		goto out;
+	}
+	if (!v->unlocked) {
+		vault_reply_error(v, msg->corr, -EACCES, "%s", v->lock_reason);
+		goto out;
+	}
+	size_t n = 0;
+	scout_list_foreach (j, &v->jobs, link) {
+		if (!j->meta_known || !j->committed || (id && j->id != id) ||
+		    (user && !str_eq(j->meta.owner, user, ulen)))
+			continue;
+		bool done = job_is_tombstone(j->meta.state);
+		if ((mode == 0 && done) || (mode == 1 && !done))
+			continue;
+		n++;
+	}
+	if (n > limit)
+		n = (size_t)limit;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 1);
+	scout_pack_str(&pk, "jobs");
+	msgpack_pack_array(&pk, (uint32_t)n);
+	scout_list_foreach (j, &v->jobs, link) {
+		if (!n)
+			break;
+		if (!j->meta_known || !j->committed || (id && j->id != id) ||
+		    (user && !str_eq(j->meta.owner, user, ulen)))
+			continue;
+		bool done = job_is_tombstone(j->meta.state);
+		if ((mode == 0 && done) || (mode == 1 && !done))
+			continue;
+		vault_meta_pack(j, &pk, true);
+		n--;
+	}
+	scout_bus_reply(v->bus, msg->corr, 0, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+out:
+	msgpack_unpacked_destroy(&u);
+}
+
+/* ---- job.cancel, job.done ---- */
+
+/* 0, or an errno with a reason for the asker. */
+int vault_cancel(struct vault *v, uint32_t id, const char *user, size_t ulen, const char *by, char *why, size_t size)
+{
+	struct job *j = vault_job_find(v, id);
+	char reason[200];
+
+	if (!v->unlocked) {
+		snprintf(why, size, "%s", v->lock_reason);
+		return -EACCES;
+	}
+	if (v->rotating) {
+		snprintf(why, size, "the site key is being rotated; try again");
+		return -EBUSY;
+	}
+	if (!j || !j->committed || !j->meta_known) {
+		snprintf(why, size, "no job %u", id);
+		return -ENOENT;
+	}
+	if (user && !str_eq(j->meta.owner, user, ulen)) {
+		snprintf(why, size, "job %u is not %.*s's", id, (int)(ulen > 64 ? 64 : ulen), user);
+		return -EPERM;
+	}
+	if (job_is_tombstone(j->meta.state)) {
+		snprintf(why, size, "job %u is %s already", id, vault_state_name(j->meta.state));
+		return -EALREADY;
+	}
+	snprintf(reason, sizeof(reason), "canceled by %s", by);
+	int r = vault_finish(v, j, JOB_CANCELED, reason);
+	if (r < 0) {
+		snprintf(why, size, "cannot cancel job %u: %s", id, strerror(-r));
+		return r;
+	}
+	v->canceled++;
+	log_info("vault: job %u canceled by %s: shredded", id, by);
+	return 0;
+}
+
+void vault_on_cancel(const struct scout_msg *msg, void *arg)
+{
+	struct vault *v = arg;
+	msgpack_unpacked u;
+	const char *user = NULL;
+	size_t ulen = 0;
+	uint64_t id;
+	char why[256], by[100];
+
+	if (!msg->corr)
+		return;
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, msg->data, msg->len, NULL) != MSGPACK_UNPACK_SUCCESS ||
+	    scout_pack_get_uint(&u.data, "id", &id) < 0 || id > UINT32_MAX ||
+	    (scout_pack_get(&u.data, "user") && scout_pack_get_str(&u.data, "user", &user, &ulen) < 0)) {
+		vault_reply_error(v, msg->corr, -EINVAL, "bad job.cancel: id uint, user str");
+		goto out;
+	}
+	snprintf(by, sizeof(by), "%.*s", user ? (int)(ulen > 64 ? 64 : ulen) : 5, user ? user : "owner");
+	int r = vault_cancel(v, (uint32_t)id, user, ulen, by, why, sizeof(why));
+	if (r < 0)
+		vault_reply_error(v, msg->corr, r, "%s", why);
+	else
+		vault_reply_empty(v, msg->corr);
+out:
+	msgpack_unpacked_destroy(&u);
+}
+
+void vault_on_done(const struct scout_msg *msg, void *arg)
+{
+	struct vault *v = arg;
+	msgpack_unpacked u;
+	const char *outcome, *printer = "", *reason = "";
+	size_t olen, plen = 0, rlen = 0;
+	uint64_t id;
+	enum job_state st;
+	char why[300];
+
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, msg->data, msg->len, NULL) != MSGPACK_UNPACK_SUCCESS ||
+	    scout_pack_get_uint(&u.data, "id", &id) < 0 || id > UINT32_MAX ||
+	    scout_pack_get_str(&u.data, "outcome", &outcome, &olen) < 0 ||
+	    (scout_pack_get(&u.data, "printer") && scout_pack_get_str(&u.data, "printer", &printer, &plen) < 0) ||
+	    (scout_pack_get(&u.data, "reason") && scout_pack_get_str(&u.data, "reason", &reason, &rlen) < 0) ||
+	    vault_state_parse(outcome, olen, &st) < 0 || !job_is_tombstone(st)) {
+		log_warn("vault: a malformed job.done was ignored");
+		goto out;
+	}
+	struct job *j = vault_job_find(v, (uint32_t)id);
+	if (!j || !j->committed) {
+		log_warn("vault: job.done for unknown job %" PRIu64, id);
+		goto out;
+	}
+	snprintf(why, sizeof(why), "%.*s%s%.*s", (int)(rlen > 150 ? 150 : rlen), reason, plen ? " on " : "",
+		 (int)(plen > 100 ? 100 : plen), printer);
+	if (vault_finish(v, j, st, why) == 0) {
+		v->done++;
+		log_info("vault: job %u %s: shredded", j->id, vault_state_name(st));
+	}
+out:
+	msgpack_unpacked_destroy(&u);
+}
+
+/* ---- readers ---- */
+
+struct handle {
+	struct scout_list link;
+	struct vault *v;
+	uint32_t handle, id;
+	uint64_t size;
+	uint32_t chunks;
+	struct vault_reader rd;
+	unsigned reads; /* in flight */
+	bool ready, dead, closed;
+	uint64_t open_corr;
+	uint8_t wdk[VAULT_WRAP_LEN];
+	int r;
+};
+
+static void handle_free(struct handle *h)
+{
+	scout_list_remove(&h->link);
+	vault_reader_free(&h->rd);
+	free(h);
+}
+
+static void handle_release(struct vault *v, struct handle *h)
+{
+	if (h->closed && !h->reads && h->ready)
+		handle_free(h);
+}
+
+static struct handle *handle_find(struct vault *v, uint64_t n)
+{
+	struct handle *h;
+
+	scout_list_foreach (h, &v->handles, link)
+		if (h->handle == n && !h->closed)
+			return h;
+	return NULL;
+}
+
+void vault_close_handles(struct vault *v, struct job *j)
+{
+	struct handle *h;
+
+	scout_list_foreach (h, &v->handles, link)
+		if (h->id == j->id)
+			h->dead = true;
+	j->readers = 0;
+}
+
+void vault_handles_free(struct vault *v)
+{
+	struct handle *h, *tmp;
+
+	if (v->handles.next)
+		scout_list_foreach_safe (h, tmp, &v->handles, link)
+			handle_free(h);
+}
+
+static int read_wdk_fn(struct scout_txn *txn, void *arg)
+{
+	struct handle *h = arg;
+	struct record rec;
+	int r;
+
+	if ((r = vault_record_get(txn, h->v->db, h->id, &rec)) < 0)
+		return r;
+	if (!rec.has_doc)
+		return -ENOENT;
+	memcpy(h->wdk, rec.wdk, VAULT_WRAP_LEN);
+	return 0;
+}
+
+static void open_work(void *arg)
+{
+	struct handle *h = arg;
+
+	if ((h->r = scout_store_read(h->v->store, read_wdk_fn, h)) < 0 ||
+	    (h->r = vault_unwrap(h->v->site, h->id, 'd', h->wdk, VAULT_WRAP_LEN, h->rd.dk)) < 0)
+		return;
+	h->r = open_stored(h->v, &h->rd);
+}
+
+static void open_done(void *arg, int status)
+{
+	struct handle *h = arg;
+	struct vault *v = h->v;
+
+	h->ready = true;
+	vault_op_end(v);
+	if (status < 0 && !h->r)
+		h->r = status;
+	if (h->r < 0 || h->dead) {
+		vault_reply_error(v, h->open_corr, h->r < 0 ? h->r : -ENOENT, "cannot open job %u: %s", h->id,
+				  h->r < 0 ? strerror(-h->r) : "it was canceled");
+		h->closed = true;
+		handle_release(v, h);
+		return;
+	}
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	scout_pack_str(&pk, "handle");
+	msgpack_pack_uint32(&pk, h->handle);
+	scout_pack_str(&pk, "size");
+	msgpack_pack_uint64(&pk, h->size);
+	scout_pack_str(&pk, "chunks");
+	msgpack_pack_uint32(&pk, h->chunks);
+	scout_bus_reply(v->bus, h->open_corr, 0, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+void vault_on_open(const struct scout_msg *msg, void *arg)
+{
+	struct vault *v = arg;
+	msgpack_unpacked u;
+	uint64_t id;
+	struct job *j;
+
+	if (!msg->corr)
+		return;
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, msg->data, msg->len, NULL) != MSGPACK_UNPACK_SUCCESS ||
+	    scout_pack_get_uint(&u.data, "id", &id) < 0 || id > UINT32_MAX) {
+		vault_reply_error(v, msg->corr, -EINVAL, "bad job.open: id uint");
+		goto out;
+	}
+	if (!v->unlocked || v->rotating) {
+		vault_reply_error(v, msg->corr, v->rotating ? -EBUSY : -EACCES, "%s",
+				  v->rotating ? "the site key is being rotated" : v->lock_reason);
+		goto out;
+	}
+	j = vault_job_find(v, (uint32_t)id);
+	if (!j || !j->committed || !j->has_doc || !j->meta_known) {
+		vault_reply_error(v, msg->corr, -ENOENT, "no job %" PRIu64 " with a document", id);
+		goto out;
+	}
+	struct handle *h = calloc(1, sizeof(*h));
+	if (!h) {
+		vault_reply_error(v, msg->corr, -ENOMEM, "out of memory");
+		goto out;
+	}
+	h->v = v;
+	h->id = j->id;
+	h->handle = ++v->next_handle ? v->next_handle : ++v->next_handle;
+	h->size = j->meta.size;
+	h->chunks = j->chunks;
+	h->open_corr = msg->corr;
+	h->rd.id = j->id;
+	h->rd.fd = j->in_file ? -1 : -2;
+	h->rd.size = j->meta.size;
+	h->rd.chunks = j->chunks;
+	scout_list_insert_tail(&v->handles, &h->link);
+	j->readers++;
+	vault_op_begin(v);
+	if (scout_work_submit(v->work, open_work, open_done, h) < 0)
+		open_done(h, -ESHUTDOWN);
+out:
+	msgpack_unpacked_destroy(&u);
+}
+
+struct readreq {
+	struct handle *h;
+	uint64_t corr;
+	uint32_t index;
+	uint8_t *out;
+	int n;
+};
+
+static void read_work(void *arg)
+{
+	struct readreq *rr = arg;
+	struct vault_reader *rd = &rr->h->rd;
+	/* each read decrypts on its own: reads of one handle may overlap */
+	struct vault_reader one = *rd;
+
+	one.cached = -1;
+	one.plain = rr->out;
+	one.sealed = one.fd >= 0 ? malloc(VAULT_SEALED_CHUNK) : NULL;
+	if (one.fd >= 0 && !one.sealed) {
+		rr->n = -ENOMEM;
+		return;
+	}
+	rr->n = vault_reader_chunk(&one, rr->index);
+	free(one.sealed);
+}
+
+static void read_done(void *arg, int status)
+{
+	struct readreq *rr = arg;
+	struct handle *h = rr->h;
+	struct vault *v = h->v;
+
+	h->reads--;
+	if (status < 0 && rr->n >= 0)
+		rr->n = status;
+	if (h->dead) {
+		vault_reply_error(v, rr->corr, -ENOENT, "job %u was shredded", h->id);
+	} else if (rr->n < 0) {
+		log_error("vault: job %u: chunk %u does not decrypt: %s", h->id, rr->index, strerror(-rr->n));
+		vault_reply_error(v, rr->corr, -EIO, "job %u: chunk %u does not decrypt", h->id, rr->index);
+	} else {
+		msgpack_sbuffer sb;
+		msgpack_packer pk;
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 2);
+		scout_pack_str(&pk, "data");
+		msgpack_pack_bin_with_body(&pk, rr->out, (size_t)rr->n);
+		scout_pack_str(&pk, "last");
+		rr->index + 1 == h->chunks ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+		scout_bus_reply(v->bus, rr->corr, 0, sb.data, sb.size);
+		vault_wipe(sb.data, sb.size);
+		msgpack_sbuffer_destroy(&sb);
+	}
+	vault_wipe(rr->out, VAULT_CHUNK);
+	free(rr->out);
+	free(rr);
+	handle_release(v, h);
+}
+
+void vault_on_read(const struct scout_msg *msg, void *arg)
+{
+	struct vault *v = arg;
+	msgpack_unpacked u;
+	uint64_t hn, index;
+	struct handle *h;
+
+	if (!msg->corr)
+		return;
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, msg->data, msg->len, NULL) != MSGPACK_UNPACK_SUCCESS ||
+	    scout_pack_get_uint(&u.data, "handle", &hn) < 0 || scout_pack_get_uint(&u.data, "index", &index) < 0) {
+		vault_reply_error(v, msg->corr, -EINVAL, "bad job.read: handle uint, index uint");
+		goto out;
+	}
+	h = handle_find(v, hn);
+	if (!h || !h->ready || h->dead || index >= h->chunks) {
+		vault_reply_error(v, msg->corr, h && index >= h->chunks ? -EINVAL : -ENOENT,
+				  "no handle %" PRIu64 " or no chunk %" PRIu64, hn, index);
+		goto out;
+	}
+	struct readreq *rr = calloc(1, sizeof(*rr));
+	if (!rr || !(rr->out = malloc(VAULT_CHUNK))) {
+		free(rr);
+		vault_reply_error(v, msg->corr, -ENOMEM, "out of memory");
+		goto out;
+	}
+	rr->h = h;
+	rr->corr = msg->corr;
+	rr->index = (uint32_t)index;
+	h->reads++;
+	if (scout_work_submit(v->work, read_work, read_done, rr) < 0)
+		read_done(rr, -ESHUTDOWN);
+out:
+	msgpack_unpacked_destroy(&u);
+}
+
+void vault_on_close(const struct scout_msg *msg, void *arg)
+{
+	struct vault *v = arg;
+	msgpack_unpacked u;
+	uint64_t hn;
+	struct handle *h;
+
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, msg->data, msg->len, NULL) != MSGPACK_UNPACK_SUCCESS ||
+	    scout_pack_get_uint(&u.data, "handle", &hn) < 0) {
+		vault_reply_error(v, msg->corr, -EINVAL, "bad job.close: handle uint");
+		goto out;
+	}
+	h = handle_find(v, hn);
+	if (!h || !h->ready) {
+		vault_reply_error(v, msg->corr, -ENOENT, "no handle %" PRIu64, hn);
+		goto out;
+	}
+	struct job *j = vault_job_find(v, h->id);
+	if (j && j->readers && !h->dead)
+		j->readers--;
+	h->closed = true;
+	handle_release(v, h);
+	vault_reply_empty(v, msg->corr);
+out:
+	msgpack_unpacked_destroy(&u);
+}
+
+void vault_on_status(const struct scout_msg *msg, void *arg)
+{
+	struct vault *v = arg;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if (!msg->corr)
+		return;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	vault_pack_state(v, &pk);
+	scout_bus_reply(v->bus, msg->corr, 0, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+}
