@@ -517,7 +517,7 @@ static int teardown(void **state)
 
 static void init(struct env *e, const char *pw)
 {
-	assert_true(cmd_ok(e, "{\"cmd\":\"vault-init\",\"password\":\"%s\"}", pw));
+	assert_true(cmd_ok(e, "{\"cmd\":\"vault init\",\"password\":\"%s\"}", pw));
 }
 
 static void fill(uint8_t *p, size_t n, unsigned seed)
@@ -589,7 +589,7 @@ static void test_locked_then_init(void **state)
 	assert_int_equal(create(e, "alice", "a.pdf", 10, &id), -EACCES);
 	assert_true(reply_has_reason(e, "vault init"));
 	assert_int_equal(list(e, NULL, NULL), (size_t)-1);
-	json_t *r = cmd(e, "{\"cmd\":\"vault-status\"}");
+	json_t *r = cmd(e, "{\"cmd\":\"vault status\"}");
 	assert_true(json_is_true(json_object_get(json_object_get(r, "vault"), "locked")));
 	json_decref(r);
 
@@ -601,7 +601,7 @@ static void test_locked_then_init(void **state)
 	assert_int_equal(create(e, "alice", "a.pdf", 10, &id), 0);
 	assert_true(id >= 1 && id <= 0x7fffffff);
 
-	r = cmd(e, "{\"cmd\":\"vault-init\",\"password\":\"wrong\"}");
+	r = cmd(e, "{\"cmd\":\"vault init\",\"password\":\"wrong\"}");
 	assert_false(json_is_true(json_object_get(r, "ok")));
 	assert_non_null(strstr(e->reply, "wrong password"));
 	json_decref(r);
@@ -719,7 +719,7 @@ static void test_quotas(void **state)
 	assert_int_equal(id_req(e, "job.commit", "id", id), 0);
 	assert_int_equal(create(e, "bob", "2", 0, &id), 0);
 	assert_int_equal(write_data(e, id, buf, 60000), -EFBIG); /* over max_bytes_per_user */
-	json_t *r = cmd(e, "{\"cmd\":\"vault-status\"}");
+	json_t *r = cmd(e, "{\"cmd\":\"vault status\"}");
 	assert_true(json_integer_value(
 			    json_object_get(json_object_get(json_object_get(r, "vault"), "refused"), "quota")) >= 2);
 	json_decref(r);
@@ -831,7 +831,7 @@ static void test_restart_orphans_and_dropped(void **state)
 	assert_int_equal(unlink(path), 0);
 
 	start(e);
-	json_t *r = cmd(e, "{\"cmd\":\"vault-status\"}");
+	json_t *r = cmd(e, "{\"cmd\":\"vault status\"}");
 	assert_true(json_is_false(json_object_get(json_object_get(r, "vault"), "locked")));
 	json_decref(r);
 	snprintf(path, sizeof(path), "%s/vault/0badf00d", e->dir);
@@ -895,7 +895,7 @@ static void test_rotate_key(void **state)
 	assert_int_equal(submit(e, "alice", "a", buf, len, &a), 0);
 	assert_int_equal(submit(e, "alice", "b", buf, 10, &b), 0);
 	WAIT_FOR(e, e->held >= 2);
-	assert_true(cmd_ok(e, "{\"cmd\":\"vault-rotate-key\",\"new_password\":\"%s\"}", "new password"));
+	assert_true(cmd_ok(e, "{\"cmd\":\"vault rotate-key\",\"new_password\":\"%s\"}", "new password"));
 	read_file(kp, newk);
 	assert_memory_not_equal(oldk, newk, 32);
 	assert_int_equal(access(np, F_OK), -1);
@@ -905,7 +905,7 @@ static void test_rotate_key(void **state)
 
 	start(e);
 	assert_reads_back(e, a, buf, len);
-	json_t *r = cmd(e, "{\"cmd\":\"vault-init\",\"password\":\"old password\"}");
+	json_t *r = cmd(e, "{\"cmd\":\"vault init\",\"password\":\"old password\"}");
 	assert_false(json_is_true(json_object_get(r, "ok")));
 	json_decref(r);
 	init(e, "new password");

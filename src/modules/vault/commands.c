@@ -222,11 +222,11 @@ static const struct scout_arg id_args[] = {
 	{0},
 };
 static const struct scout_arg init_args[] = {
-	{"password", SCOUT_ARG_STRING, true, "the site password (read without echo, or from stdin)"},
+	{"password", SCOUT_ARG_SECRET, true, "the site password (read without echo, or from stdin)"},
 	{0},
 };
 static const struct scout_arg rotate_args[] = {
-	{"new_password", SCOUT_ARG_STRING, true, "the new site password (the vault must be unlocked)"},
+	{"new_password", SCOUT_ARG_SECRET, true, "the new site password (the vault must be unlocked)", .confirm = true},
 	{0},
 };
 static const char *const cancel_text[] = {"job {canceled} canceled: its document is shredded", NULL};
@@ -241,11 +241,11 @@ const struct scout_command vault_commands[] = {
 	{"jobs", cmd_jobs, "held print jobs (owner, name, pages, size, expiry)", jobs_args, jobs_tables, NULL},
 	{"job", cmd_job, "one held job", id_args, NULL, NULL},
 	{"cancel", cmd_cancel, "cancel a held job: its document is shredded at once", id_args, NULL, cancel_text},
-	{"vault-init", cmd_init, "unlock the vault with the site password (the first time: set it)", init_args, NULL,
+	{"vault init", cmd_init, "unlock the vault with the site password (the first time: set it)", init_args, NULL,
 	 init_text},
-	{"vault-status", cmd_status, "the vault: locked or not, jobs and bytes held, intake rate", NULL, NULL,
+	{"vault status", cmd_status, "the vault: locked or not, jobs and bytes held, intake rate", NULL, NULL,
 	 status_text},
-	{"vault-rotate-key", cmd_rotate, "a new site password: every job's keys re-wrapped, no job re-encrypted",
+	{"vault rotate-key", cmd_rotate, "a new site password: every job's keys re-wrapped, no job re-encrypted",
 	 rotate_args, NULL, rotate_text},
 	{0},
 };
