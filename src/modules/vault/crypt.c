@@ -33,6 +33,12 @@
 #define KDF_MEM_MAX (512ull << 20) /* 128 * r * N */
 #define KDF_WORK_MAX (1ull << 25)  /* N * r * p */
 
+/* The record sizes crypt.h promises, from their parts. */
+_Static_assert(SCOUT_VAULT_WRAPPED_LEN == 1 + NONCE_LEN + SCOUT_VAULT_KEY_LEN + SCOUT_VAULT_TAG_LEN, "wrapped key");
+_Static_assert(SCOUT_VAULT_KEY_CHECK_LEN == 1 + NONCE_LEN + SCOUT_VAULT_TAG_LEN + CHECKSUM_LEN, "key check");
+_Static_assert(SCOUT_VAULT_KDF_PARAMS_LEN == 1 + 1 + 4 + 4 + SCOUT_VAULT_SALT_LEN + CHECKSUM_LEN, "KDF params");
+_Static_assert(SCOUT_VAULT_META_OVERHEAD == 1 + NONCE_LEN + SCOUT_VAULT_TAG_LEN, "metadata");
+
 static const char label_chunk[] = "scout-vault chunk v1";
 static const char label_meta[] = "scout-vault meta v1";
 static const char label_wrap[] = "scout-vault wrap v1";
@@ -279,29 +285,37 @@ static int gcm_seal(const uint8_t key[SCOUT_VAULT_KEY_LEN], const uint8_t nonce[
 	return ok ? 0 : -EIO;
 }
 
-/* sealed -> out (len bytes) checked against tag: 0, or -EBADMSG with out
- * zeroed (GCM writes plaintext before it can check the tag). */
+/* sealed -> out (len bytes) checked against tag: 0, -EBADMSG when the tag
+ * does not match, -ENOMEM or -EIO when OpenSSL could not run; out zeroed
+ * on any failure (GCM writes plaintext before it can check the tag). */
 static int gcm_open(const uint8_t key[SCOUT_VAULT_KEY_LEN], const uint8_t nonce[NONCE_LEN], const uint8_t *aad,
 		    size_t aad_len, const uint8_t *sealed, size_t len, const uint8_t tag[SCOUT_VAULT_TAG_LEN],
 		    uint8_t *out)
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	int n, ok = ctx != NULL && len <= INT_MAX && aad_len <= INT_MAX;
+	int n, r = 0;
 	uint8_t tag_copy[SCOUT_VAULT_TAG_LEN], none[1];
 
 	memcpy(tag_copy, tag, sizeof(tag_copy)); /* the ctrl takes a non-const pointer */
-	ok = ok && EVP_DecryptInit_ex2(ctx, gcm(), key, nonce, NULL) == 1;
-	ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, SCOUT_VAULT_TAG_LEN, tag_copy) == 1;
-	ok = ok && (aad_len == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1);
-	ok = ok && (len == 0 || EVP_DecryptUpdate(ctx, out, &n, sealed, (int)len) == 1);
-	ok = ok && EVP_DecryptFinal_ex(ctx, none, &n) == 1;
+	if (!ctx)
+		r = -ENOMEM;
+	else if (len > INT_MAX || aad_len > INT_MAX || EVP_DecryptInit_ex2(ctx, gcm(), key, nonce, NULL) != 1 ||
+		 EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, SCOUT_VAULT_TAG_LEN, tag_copy) != 1 ||
+		 (aad_len && EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1) ||
+		 (len && EVP_DecryptUpdate(ctx, out, &n, sealed, (int)len) != 1))
+		r = -EIO;
+	else if (EVP_DecryptFinal_ex(ctx, none, &n) != 1)
+		r = -EBADMSG;
 	EVP_CIPHER_CTX_free(ctx);
-	if (!ok) {
-		if (len)
-			OPENSSL_cleanse(out, len);
-		return -EBADMSG;
-	}
-	return 0;
+	if (r < 0 && len)
+		OPENSSL_cleanse(out, len);
+	return r;
+}
+
+/* The reason for a failed open that was not an authentication failure. */
+static const char *open_failure(int r)
+{
+	return r == -ENOMEM ? "out of memory" : "AES-GCM failed";
 }
 
 /* The first 8 bytes of SHA-256(buf): the clear records' corruption check. */
@@ -493,10 +507,13 @@ int vault_key_check_verify(const struct vault_key *site_key, const void *check, 
 	if (len != SCOUT_VAULT_KEY_CHECK_LEN)
 		return set_error(err, -EBADMSG, "key check: %zu bytes, version 1 has %d", len,
 				 SCOUT_VAULT_KEY_CHECK_LEN);
-	if (gcm_open(site_key->b, b + 1, (const uint8_t *)label_check, sizeof(label_check) - 1, NULL, 0,
-		     b + 1 + NONCE_LEN, NULL) < 0)
+	int r = gcm_open(site_key->b, b + 1, (const uint8_t *)label_check, sizeof(label_check) - 1, NULL, 0,
+			 b + 1 + NONCE_LEN, NULL);
+	if (r == -EBADMSG)
 		return set_error(err, -EKEYREJECTED,
 				 "wrong password: the site key does not match this vault's key check");
+	if (r < 0)
+		return set_error(err, r, "key check: %s", open_failure(r));
 	return 0;
 }
 
@@ -548,13 +565,17 @@ int vault_key_unwrap(const struct vault_key *site_key, uint64_t job_id, enum vau
 	if (!k)
 		return set_error(err, -ENOMEM, "job %llu: out of locked memory", (unsigned long long)job_id);
 	wrap_aad(aad, job_id, purpose);
-	if (gcm_open(site_key->b, b + 1, aad, sizeof(aad), b + 1 + NONCE_LEN, SCOUT_VAULT_KEY_LEN,
-		     b + 1 + NONCE_LEN + SCOUT_VAULT_KEY_LEN, k->b) < 0) {
+	int r = gcm_open(site_key->b, b + 1, aad, sizeof(aad), b + 1 + NONCE_LEN, SCOUT_VAULT_KEY_LEN,
+			 b + 1 + NONCE_LEN + SCOUT_VAULT_KEY_LEN, k->b);
+	if (r < 0) {
 		vault_key_free(k);
-		return set_error(
-			err, -EBADMSG,
-			"job %llu: %s key: authentication failed (wrong site key, another job's key, or tampered)",
-			(unsigned long long)job_id, what);
+		if (r != -EBADMSG)
+			return set_error(err, r, "job %llu: %s key: %s", (unsigned long long)job_id, what,
+					 open_failure(r));
+		return set_error(err, -EBADMSG,
+				 "job %llu: %s key: authentication failed (wrong site key, another job's key, or "
+				 "tampered)",
+				 (unsigned long long)job_id, what);
 	}
 	*ret_key = k;
 	return 0;
@@ -639,11 +660,15 @@ int vault_chunk_open(const struct vault_key *doc_key, uint64_t job_id, uint64_t 
 	size_t len = sealed_len - SCOUT_VAULT_TAG_LEN;
 	const uint8_t *s = sealed;
 	chunk_nonce_aad(nonce, aad, job_id, index, last);
-	if (gcm_open(doc_key->b, nonce, aad, sizeof(aad), s, len, s + len, out) < 0)
+	int r = gcm_open(doc_key->b, nonce, aad, sizeof(aad), s, len, s + len, out);
+	if (r == -EBADMSG)
 		return set_error(
 			err, -EBADMSG,
 			"chunk %llu of job %llu: authentication failed (tampered, truncated, moved or wrong key)",
 			(unsigned long long)index, (unsigned long long)job_id);
+	if (r < 0)
+		return set_error(err, r, "chunk %llu of job %llu: %s", (unsigned long long)index,
+				 (unsigned long long)job_id, open_failure(r));
 	return 0;
 }
 
@@ -692,7 +717,6 @@ static int writer_emit(struct vault_chunk_writer *w, const uint8_t *plain, size_
 			set_error(err, r, "chunk %llu of job %llu: could not be stored (%s)",
 				  (unsigned long long)w->index, (unsigned long long)w->job_id, strerror(-r));
 	}
-	OPENSSL_cleanse(w->out, sizeof(w->out)); /* ciphertext, but keep the rule simple */
 	if (r < 0) {
 		w->state = -EPIPE;
 		return r;
@@ -714,7 +738,6 @@ int vault_chunk_writer_write(struct vault_chunk_writer *w, const void *data, siz
 		/* A full chunk goes out only now that more bytes follow it. */
 		if (w->fill == SCOUT_VAULT_CHUNK) {
 			int r = writer_emit(w, w->plain, w->fill, false, err);
-			OPENSSL_cleanse(w->plain, sizeof(w->plain));
 			w->fill = 0;
 			if (r < 0)
 				return r;
@@ -1005,10 +1028,13 @@ int vault_meta_open(const struct vault_key *meta_key, uint64_t job_id, const voi
 				 (unsigned long long)job_id);
 	}
 	meta_aad(aad, job_id);
-	if (gcm_open(meta_key->b, b + 1, aad, sizeof(aad), b + 1 + NONCE_LEN, n, b + 1 + NONCE_LEN + n, out) < 0)
+	int r = gcm_open(meta_key->b, b + 1, aad, sizeof(aad), b + 1 + NONCE_LEN, n, b + 1 + NONCE_LEN + n, out);
+	if (r == -EBADMSG)
 		return set_error(err, -EBADMSG,
 				 "metadata of job %llu: authentication failed (tampered, another job's, or wrong key)",
 				 (unsigned long long)job_id);
+	if (r < 0)
+		return set_error(err, r, "metadata of job %llu: %s", (unsigned long long)job_id, open_failure(r));
 	*ret_len = n;
 	return 0;
 }
