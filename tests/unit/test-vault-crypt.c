@@ -722,6 +722,14 @@ static void test_truncated(void **state)
 	assert_int_equal(open_and_read(d.key, JOB, longer, d.s.len + 500, d.s.len + 500, reason, sizeof(reason)),
 			 -EBADMSG);
 	free(longer);
+	/* the cut at a chunk boundary is found by the open itself, before
+	 * anyone reads a byte */
+	struct vault_chunk_reader *cut = NULL;
+	struct file whole = {d.s.buf, d.s.len, 0};
+	assert_int_equal(vault_chunk_reader_open(d.key, JOB, 2 * SCOUT_VAULT_CHUNK_SEALED, file_read, &whole, &cut,
+						 NULL),
+			 -EBADMSG);
+	assert_null(cut);
 	/* a read error is passed through with its errno */
 	struct vault_chunk_reader *r;
 	struct file f = {d.s.buf, d.s.len, EIO};
