@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "loop/log.h"
@@ -33,7 +34,8 @@ static int update_fn(struct scout_txn *txn, void *arg)
 {
 	struct update *up = arg;
 	struct vault *v = up->v;
-	uint8_t key[5], mk[VAULT_KEY_LEN];
+	struct vault_key *mk = NULL;
+	uint8_t key[5];
 	uint8_t *meta = NULL;
 	struct record rec;
 	msgpack_sbuffer sb;
@@ -48,18 +50,20 @@ static int update_fn(struct scout_txn *txn, void *arg)
 	if ((r = vault_record_get(txn, v->db, up->id, &rec)) < 0)
 		return r;
 	if (up->meta.size) {
-		meta = malloc(up->meta.size + VAULT_META_OVERHEAD);
+		size_t size = up->meta.size + VAULT_META_OVERHEAD;
+		meta = malloc(size);
 		if (!meta)
 			return -ENOMEM;
-		if ((r = vault_unwrap(v->site, up->id, 'm', rec.wmk, VAULT_WRAP_LEN, mk)) < 0 ||
-		    (r = vault_meta_seal(mk, up->id, up->meta.data, up->meta.size, meta)) < 0) {
-			vault_wipe(mk, sizeof(mk));
+		if ((r = vault_key_unwrap(v->site, up->id, VAULT_KEY_METADATA, rec.wmk, VAULT_WRAP_LEN, &mk, NULL)) <
+			    0 ||
+		    (r = vault_meta_seal(mk, up->id, up->meta.data, up->meta.size, meta, size, &rec.meta_len, NULL)) <
+			    0) {
+			vault_key_free(mk);
 			free(meta);
 			return r;
 		}
-		vault_wipe(mk, sizeof(mk));
+		vault_key_free(mk);
 		rec.meta = meta;
-		rec.meta_len = up->meta.size + VAULT_META_OVERHEAD;
 	}
 	rec.expires = up->expires;
 	if (up->drop_doc)
@@ -213,6 +217,8 @@ void vault_expire(struct scout_deadline *d)
 struct analysis {
 	struct vault *v;
 	uint32_t id;
+	struct vault_key *dk;
+	bool in_file;
 	struct vault_reader rd;
 	char format[64], sides[32], color[16];
 	unsigned copies;
@@ -241,39 +247,43 @@ static int read_inline_fn(struct scout_txn *txn, void *arg)
 	if (!(a->rd.inline_ = malloc(rec.doc_len)))
 		return -ENOMEM;
 	memcpy(a->rd.inline_, rec.doc, rec.doc_len);
-	a->rd.inline_len = rec.doc_len;
+	a->rd.sealed_size = rec.doc_len;
 	return 0;
 }
 
 /* The stored job, as a reader: its record (inline) or its file. */
-static int open_stored(struct vault *v, struct vault_reader *rd)
+static int open_stored(struct vault *v, uint32_t id, bool in_file, const struct vault_key *dk, struct vault_reader *rd)
 {
 	char path[4096];
+	struct stat st;
 	int r;
 
-	if (rd->fd == -2) { /* inline */
-		rd->fd = -1;
-		struct analysis tmp = {.v = v, .id = rd->id};
+	rd->fd = -1;
+	if (!in_file) {
+		struct analysis tmp = {.v = v, .id = id, .rd = {.fd = -1}};
 		r = scout_store_read(v->store, read_inline_fn, &tmp);
 		rd->inline_ = tmp.rd.inline_;
-		rd->inline_len = tmp.rd.inline_len;
+		rd->sealed_size = tmp.rd.sealed_size;
 		if (r < 0)
 			return r;
 	} else {
-		if ((r = vault_file_path(v, rd->id, path, sizeof(path))) < 0)
+		if ((r = vault_file_path(v, id, path, sizeof(path))) < 0)
 			return r;
 		rd->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (rd->fd < 0)
+		if (rd->fd < 0 || fstat(rd->fd, &st) < 0)
 			return -errno;
+		rd->sealed_size = (uint64_t)st.st_size;
 	}
-	return vault_reader_init(rd);
+	return vault_reader_open(rd, dk, id);
 }
 
 static void analyse_work(void *arg)
 {
 	struct analysis *a = arg;
 
-	a->r = open_stored(a->v, &a->rd);
+	a->r = open_stored(a->v, a->id, a->in_file, a->dk, &a->rd);
+	vault_key_free(a->dk);
+	a->dk = NULL;
 	if (a->r == 0)
 		analyse_doc(a);
 	vault_reader_free(&a->rd);
@@ -340,13 +350,12 @@ void vault_analyse(struct vault *v, struct job *j)
 	}
 	a->v = v;
 	a->id = j->id;
-	a->rd.id = j->id;
-	a->rd.fd = j->in_file ? -1 : -2;
-	a->rd.size = j->meta.size;
-	a->rd.chunks = j->chunks;
-	memcpy(a->rd.dk, j->dk, VAULT_KEY_LEN);
-	vault_wipe(j->dk, sizeof(j->dk));
-	vault_wipe(j->mk, sizeof(j->mk));
+	a->rd.fd = -1;
+	a->in_file = j->in_file;
+	a->dk = j->dk; /* the analysis is the document key's last use */
+	j->dk = NULL;
+	vault_key_free(j->mk);
+	j->mk = NULL;
 	snprintf(a->format, sizeof(a->format), "%s", j->meta.format);
 	snprintf(a->sides, sizeof(a->sides), "%s", j->meta.sides);
 	snprintf(a->color, sizeof(a->color), "%s", j->meta.color);
@@ -360,7 +369,7 @@ void vault_analyse(struct vault *v, struct job *j)
 	j->analysing = true;
 	if (scout_work_submit(v->work, analyse_work, analyse_done, a) < 0) {
 		j->analysing = false;
-		vault_wipe(a->rd.dk, sizeof(a->rd.dk));
+		vault_key_free(a->dk);
 		free(a);
 		publish_held(v, j);
 	}
@@ -553,6 +562,7 @@ struct handle {
 	uint32_t handle, id;
 	uint64_t size;
 	uint32_t chunks;
+	bool in_file;
 	struct vault_reader rd;
 	unsigned reads; /* in flight */
 	bool ready, dead, closed;
@@ -621,10 +631,13 @@ static void open_work(void *arg)
 {
 	struct handle *h = arg;
 
+	struct vault_key *dk;
+
 	if ((h->r = scout_store_read(h->v->store, read_wdk_fn, h)) < 0 ||
-	    (h->r = vault_unwrap(h->v->site, h->id, 'd', h->wdk, VAULT_WRAP_LEN, h->rd.dk)) < 0)
+	    (h->r = vault_key_unwrap(h->v->site, h->id, VAULT_KEY_DOCUMENT, h->wdk, VAULT_WRAP_LEN, &dk, NULL)) < 0)
 		return;
-	h->r = open_stored(h->v, &h->rd);
+	h->r = open_stored(h->v, h->id, h->in_file, dk, &h->rd);
+	vault_key_free(dk);
 }
 
 static void open_done(void *arg, int status)
@@ -694,10 +707,8 @@ void vault_on_open(const struct scout_msg *msg, void *arg)
 	h->size = j->meta.size;
 	h->chunks = j->chunks;
 	h->open_corr = msg->corr;
-	h->rd.id = j->id;
-	h->rd.fd = j->in_file ? -1 : -2;
-	h->rd.size = j->meta.size;
-	h->rd.chunks = j->chunks;
+	h->rd.fd = -1;
+	h->in_file = j->in_file;
 	scout_list_insert_tail(&v->handles, &h->link);
 	j->readers++;
 	vault_op_begin(v);
@@ -718,19 +729,12 @@ struct readreq {
 static void read_work(void *arg)
 {
 	struct readreq *rr = arg;
-	struct vault_reader *rd = &rr->h->rd;
-	/* each read decrypts on its own: reads of one handle may overlap */
-	struct vault_reader one = *rd;
+	size_t n;
+	bool last;
 
-	one.cached = -1;
-	one.plain = rr->out;
-	one.sealed = one.fd >= 0 ? malloc(VAULT_SEALED_CHUNK) : NULL;
-	if (one.fd >= 0 && !one.sealed) {
-		rr->n = -ENOMEM;
-		return;
-	}
-	rr->n = vault_reader_chunk(&one, rr->index);
-	free(one.sealed);
+	rr->n = vault_reader_chunk(&rr->h->rd, rr->index, rr->out, &n, &last);
+	if (rr->n == 0)
+		rr->n = (int)n;
 }
 
 static void read_done(void *arg, int status)

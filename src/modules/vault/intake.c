@@ -161,7 +161,7 @@ void vault_on_create(const struct scout_msg *msg, void *arg)
 		vault_reply_error(v, msg->corr, -ENOMEM, "out of memory");
 		goto out;
 	}
-	if (vault_random(j->dk, VAULT_KEY_LEN) < 0 || vault_random(j->mk, VAULT_KEY_LEN) < 0) {
+	if (vault_key_generate(&j->dk) < 0 || vault_key_generate(&j->mk) < 0) {
 		vault_job_free(v, j);
 		vault_reply_error(v, msg->corr, -EIO, "no randomness for the job's keys");
 		goto out;
@@ -259,7 +259,7 @@ static int flush_chunk(struct vault *v, struct job *j, bool last, uint8_t *seale
 
 	if ((r = ensure_file(v, j)) < 0)
 		return r;
-	if ((r = vault_chunk_seal(j->dk, j->id, j->next_chunk, last, j->buf, j->buf_len, sealed)) < 0)
+	if ((r = vault_chunk_seal(j->dk, j->id, j->next_chunk, last, j->buf, j->buf_len, sealed, NULL)) < 0)
 		return r;
 	r = pwrite_all(j->fd, sealed, j->buf_len + VAULT_TAG, (off_t)j->next_chunk * VAULT_SEALED_CHUNK);
 	if (r < 0)
@@ -345,7 +345,8 @@ static int put_new_fn(struct scout_txn *txn, void *arg)
 	struct job *j = arg;
 	struct vault *v = j->v;
 	uint8_t wdk[VAULT_WRAP_LEN], wmk[VAULT_WRAP_LEN], key[5];
-	uint8_t *meta = malloc(j->metabuf.size + VAULT_META_OVERHEAD), *doc = NULL;
+	size_t meta_size = j->metabuf.size + VAULT_META_OVERHEAD;
+	uint8_t *meta = malloc(meta_size), *doc = NULL;
 	struct record rec = {.expires = j->expires, .has_doc = true, .chunks = j->chunks, .in_file = j->in_file};
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -354,14 +355,14 @@ static int put_new_fn(struct scout_txn *txn, void *arg)
 	msgpack_sbuffer_init(&sb);
 	if (!meta)
 		goto out;
-	if ((r = vault_wrap(v->site, j->id, 'd', j->dk, wdk)) < 0 ||
-	    (r = vault_wrap(v->site, j->id, 'm', j->mk, wmk)) < 0 ||
-	    (r = vault_meta_seal(j->mk, j->id, j->metabuf.data, j->metabuf.size, meta)) < 0)
+	if ((r = vault_key_wrap(v->site, j->id, VAULT_KEY_DOCUMENT, j->dk, wdk, NULL)) < 0 ||
+	    (r = vault_key_wrap(v->site, j->id, VAULT_KEY_METADATA, j->mk, wmk, NULL)) < 0 ||
+	    (r = vault_meta_seal(j->mk, j->id, j->metabuf.data, j->metabuf.size, meta, meta_size, &rec.meta_len,
+				 NULL)) < 0)
 		goto out;
 	rec.wdk = wdk;
 	rec.wmk = wmk;
 	rec.meta = meta;
-	rec.meta_len = j->metabuf.size + VAULT_META_OVERHEAD;
 	if (j->in_file) {
 		rec.flen = j->flen;
 	} else {
@@ -369,7 +370,7 @@ static int put_new_fn(struct scout_txn *txn, void *arg)
 			r = -ENOMEM;
 			goto out;
 		}
-		if ((r = vault_chunk_seal(j->dk, j->id, 0, true, j->buf, j->buf_len, doc)) < 0)
+		if ((r = vault_chunk_seal(j->dk, j->id, 0, true, j->buf, j->buf_len, doc, NULL)) < 0)
 			goto out;
 		rec.doc = doc;
 		rec.doc_len = j->buf_len + VAULT_TAG;

@@ -136,8 +136,8 @@ void vault_job_free(struct vault *v, struct job *j)
 		vault_wipe(j->buf, VAULT_CHUNK);
 		free(j->buf);
 	}
-	vault_wipe(j->dk, sizeof(j->dk));
-	vault_wipe(j->mk, sizeof(j->mk));
+	vault_key_free(j->dk);
+	vault_key_free(j->mk);
 	msgpack_sbuffer_destroy(&j->metabuf);
 	free(j);
 }

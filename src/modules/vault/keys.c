@@ -31,9 +31,8 @@
 #include "state.h"
 
 struct params {
-	unsigned cost;
-	uint8_t salt[VAULT_SALT_LEN];
-	uint8_t check[VAULT_CHECK_LEN];
+	struct vault_kdf_params kdf;
+	uint8_t check[SCOUT_VAULT_KEY_CHECK_LEN];
 };
 
 int vault_keys_start(struct vault *v)
@@ -67,9 +66,9 @@ int vault_keys_start(struct vault *v)
 /* ---- files ---- */
 
 /* 0 and the key, -ENOENT, or -EINVAL (not 32 bytes) */
-static int read_key(const char *path, uint8_t key[VAULT_KEY_LEN], char *why, size_t whylen)
+static int read_key(const char *path, struct vault_key **ret_key, char *why, size_t whylen)
 {
-	uint8_t buf[VAULT_KEY_LEN + 1];
+	uint8_t buf[SCOUT_VAULT_KEY_LEN + 1];
 	struct stat st;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -88,14 +87,14 @@ static int read_key(const char *path, uint8_t key[VAULT_KEY_LEN], char *why, siz
 			 (unsigned)(st.st_mode & 07777));
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
-	if (n != VAULT_KEY_LEN) {
+	if (n != SCOUT_VAULT_KEY_LEN) {
 		vault_wipe(buf, sizeof(buf));
-		snprintf(why, whylen, "%.200s: not a vault key (%zd bytes, want %d)", path, n, VAULT_KEY_LEN);
+		snprintf(why, whylen, "%.200s: not a vault key (%zd bytes, want %d)", path, n, SCOUT_VAULT_KEY_LEN);
 		return -EINVAL;
 	}
-	memcpy(key, buf, VAULT_KEY_LEN);
+	int r = vault_key_import(buf, SCOUT_VAULT_KEY_LEN, ret_key);
 	vault_wipe(buf, sizeof(buf));
-	return 0;
+	return r;
 }
 
 static void fsync_parent(const char *path)
@@ -115,7 +114,7 @@ static void fsync_parent(const char *path)
 
 /* path written whole and durable, 0600; a temp file renamed into place
  * when tmp_suffix, else path itself (key_file.new, checked at start). */
-static int write_key(const char *path, const uint8_t key[VAULT_KEY_LEN], bool atomic, char *why, size_t whylen)
+static int write_key(const char *path, const struct vault_key *key, bool atomic, char *why, size_t whylen)
 {
 	char tmp[4096];
 	int fd, r = 0;
@@ -129,7 +128,7 @@ static int write_key(const char *path, const uint8_t key[VAULT_KEY_LEN], bool at
 		snprintf(why, whylen, "cannot write %.200s: %s", tmp, strerror(-r));
 		return r;
 	}
-	if (write(fd, key, VAULT_KEY_LEN) != VAULT_KEY_LEN || fsync(fd) < 0)
+	if (write(fd, vault_key_bytes(key), SCOUT_VAULT_KEY_LEN) != SCOUT_VAULT_KEY_LEN || fsync(fd) < 0)
 		r = errno ? -errno : -EIO;
 	if (close(fd) < 0 && !r)
 		r = -errno;
@@ -149,19 +148,17 @@ static int write_key(const char *path, const uint8_t key[VAULT_KEY_LEN], bool at
 static int params_decode(const void *data, size_t len, struct params *ret)
 {
 	msgpack_unpacked u;
-	uint64_t ver, cost;
+	uint64_t ver;
 	int r = -EBADMSG;
 
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, data, len, NULL) == MSGPACK_UNPACK_SUCCESS &&
-	    scout_pack_get_uint(&u.data, "v", &ver) == 0 && ver == 1 &&
-	    scout_pack_get_uint(&u.data, "cost", &cost) == 0 && cost >= 10 && cost <= 24) {
-		const msgpack_object *s = scout_pack_get(&u.data, "salt"), *c = scout_pack_get(&u.data, "check");
-		if (s && s->type == MSGPACK_OBJECT_BIN && s->via.bin.size == VAULT_SALT_LEN && c &&
-		    c->type == MSGPACK_OBJECT_BIN && c->via.bin.size == VAULT_CHECK_LEN) {
-			ret->cost = (unsigned)cost;
-			memcpy(ret->salt, s->via.bin.ptr, VAULT_SALT_LEN);
-			memcpy(ret->check, c->via.bin.ptr, VAULT_CHECK_LEN);
+	    scout_pack_get_uint(&u.data, "v", &ver) == 0 && ver == 1) {
+		const msgpack_object *k = scout_pack_get(&u.data, "kdf"), *c = scout_pack_get(&u.data, "check");
+		if (k && k->type == MSGPACK_OBJECT_BIN && c && c->type == MSGPACK_OBJECT_BIN &&
+		    c->via.bin.size == SCOUT_VAULT_KEY_CHECK_LEN &&
+		    vault_kdf_params_parse(k->via.bin.ptr, k->via.bin.size, &ret->kdf, NULL) == 0) {
+			memcpy(ret->check, c->via.bin.ptr, SCOUT_VAULT_KEY_CHECK_LEN);
 			r = 0;
 		}
 	}
@@ -171,21 +168,22 @@ static int params_decode(const void *data, size_t len, struct params *ret)
 
 static int params_put(struct scout_txn *txn, struct scout_db *db, const struct params *p)
 {
+	uint8_t kdf[SCOUT_VAULT_KDF_PARAMS_LEN];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	int r;
 
+	if ((r = vault_kdf_params_serialise(&p->kdf, kdf, NULL)) < 0)
+		return r;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 4);
+	msgpack_pack_map(&pk, 3);
 	scout_pack_str(&pk, "v");
 	msgpack_pack_uint8(&pk, 1);
-	scout_pack_str(&pk, "cost");
-	msgpack_pack_uint32(&pk, p->cost);
-	scout_pack_str(&pk, "salt");
-	msgpack_pack_bin_with_body(&pk, p->salt, VAULT_SALT_LEN);
+	scout_pack_str(&pk, "kdf");
+	msgpack_pack_bin_with_body(&pk, kdf, sizeof(kdf));
 	scout_pack_str(&pk, "check");
-	msgpack_pack_bin_with_body(&pk, p->check, VAULT_CHECK_LEN);
+	msgpack_pack_bin_with_body(&pk, p->check, SCOUT_VAULT_KEY_CHECK_LEN);
 	r = scout_txn_put(txn, db, "params", 6, sb.data, sb.size);
 	msgpack_sbuffer_destroy(&sb);
 	return r;
@@ -222,7 +220,7 @@ struct loaded {
 
 struct load {
 	struct vault *v;
-	const uint8_t *site; /* NULL: locked, metadata stays sealed */
+	const struct vault_key *site; /* NULL: locked, metadata stays sealed */
 	struct loaded *a;
 	size_t n, cap;
 	int r;
@@ -251,17 +249,20 @@ static int load_fn(struct scout_txn *txn, void *arg)
 		x.id = (uint32_t)key[1] << 24 | (uint32_t)key[2] << 16 | (uint32_t)key[3] << 8 | key[4];
 		x.stored = x.rec.has_doc ? (x.rec.in_file ? x.rec.flen : x.rec.doc_len) : 0;
 		if (l->site) {
-			uint8_t mk[VAULT_KEY_LEN];
+			struct vault_key *mk = NULL;
 			uint8_t *plain = malloc(x.rec.meta_len + 1);
-			int n = -ENOMEM;
-			if (plain && vault_unwrap(l->site, x.id, 'm', x.rec.wmk, VAULT_WRAP_LEN, mk) == 0)
-				n = vault_meta_open(mk, x.id, x.rec.meta, x.rec.meta_len, plain);
-			if (n >= 0 && vault_meta_unpack(plain, (size_t)n, &x.meta) == 0)
+			size_t n = 0;
+			int rc = -ENOMEM;
+			if (plain && (rc = vault_key_unwrap(l->site, x.id, VAULT_KEY_METADATA, x.rec.wmk,
+							    VAULT_WRAP_LEN, &mk, NULL)) == 0)
+				rc = vault_meta_open(mk, x.id, x.rec.meta, x.rec.meta_len, plain, x.rec.meta_len + 1,
+						     &n, NULL);
+			if (rc == 0 && vault_meta_unpack(plain, n, &x.meta) == 0)
 				x.meta_ok = true;
 			else
 				log_error("vault: job %u: its metadata does not open with the site key: kept sealed",
 					  x.id);
-			vault_wipe(mk, sizeof(mk));
+			vault_key_free(mk);
 			if (plain)
 				vault_wipe(plain, x.rec.meta_len);
 			free(plain);
@@ -318,7 +319,7 @@ struct opening {
 	struct load l;
 	bool have_params, unlocked;
 	struct params p;
-	uint8_t site[VAULT_KEY_LEN];
+	struct vault_key *site;
 	char reason[256];
 	uint64_t orphans, dropped;
 	int err;
@@ -345,7 +346,7 @@ static void pick_key(struct opening *o)
 {
 	struct vault *v = o->v;
 	char newp[4096], why[300];
-	uint8_t nk[VAULT_KEY_LEN];
+	struct vault_key *nk = NULL;
 	int r;
 
 	if (!v->key_path[0]) {
@@ -353,8 +354,8 @@ static void pick_key(struct opening *o)
 		return;
 	}
 	snprintf(newp, sizeof(newp), "%s.new", v->key_path);
-	if (o->have_params && read_key(newp, nk, why, sizeof(why)) == 0) {
-		if (vault_check_verify(nk, o->p.check, VAULT_CHECK_LEN) == 0) {
+	if (o->have_params && read_key(newp, &nk, why, sizeof(why)) == 0) {
+		if (vault_key_check_verify(nk, o->p.check, SCOUT_VAULT_KEY_CHECK_LEN, NULL) == 0) {
 			if (rename(newp, v->key_path) == 0) {
 				log_warn("vault: finished an interrupted key rotation: %s replaced by the new key",
 					 v->key_path);
@@ -365,7 +366,7 @@ static void pick_key(struct opening *o)
 				 newp);
 			unlink(newp);
 		}
-		vault_wipe(nk, sizeof(nk));
+		vault_key_free(nk);
 	} else if (!o->have_params) {
 		unlink(newp);
 	}
@@ -373,14 +374,15 @@ static void pick_key(struct opening *o)
 		snprintf(o->reason, sizeof(o->reason), "vault is locked: no site key yet: run scoutctl vault init");
 		return;
 	}
-	r = read_key(v->key_path, o->site, why, sizeof(why));
+	r = read_key(v->key_path, &o->site, why, sizeof(why));
 	if (r < 0) {
 		snprintf(o->reason, sizeof(o->reason), "vault is locked: key file %.200s: run scoutctl vault init",
 			 why);
 		return;
 	}
-	if (vault_check_verify(o->site, o->p.check, VAULT_CHECK_LEN) < 0) {
-		vault_wipe(o->site, sizeof(o->site));
+	if (vault_key_check_verify(o->site, o->p.check, SCOUT_VAULT_KEY_CHECK_LEN, NULL) < 0) {
+		vault_key_free(o->site);
+		o->site = NULL;
 		snprintf(o->reason, sizeof(o->reason),
 			 "vault is locked: key file %s is not this vault's key: run scoutctl vault init", v->key_path);
 		return;
@@ -525,7 +527,8 @@ static void open_done(void *arg, int status)
 			merge(v, &o->l);
 			v->opened = true;
 			if (o->unlocked) {
-				memcpy(v->site, o->site, VAULT_KEY_LEN);
+				v->site = o->site;
+				o->site = NULL;
 				v->unlocked = true;
 				log_info("vault: unlocked with %s; %" PRIu64 " jobs held", v->key_path, v->held_jobs);
 			} else {
@@ -534,7 +537,7 @@ static void open_done(void *arg, int status)
 			vault_publish_state(v);
 		}
 	}
-	vault_wipe(o->site, sizeof(o->site));
+	vault_key_free(o->site);
 	load_free(&o->l);
 	free(o);
 }
@@ -560,7 +563,7 @@ struct init {
 	size_t pwlen;
 	bool fresh; /* no parameters yet: these are new */
 	struct params p;
-	uint8_t site[VAULT_KEY_LEN];
+	struct vault_key *site;
 	int r;
 	char why[300];
 	struct load l;
@@ -572,7 +575,7 @@ static void init_free(struct init *in)
 		vault_wipe(in->pw, in->pwlen);
 		free(in->pw);
 	}
-	vault_wipe(in->site, sizeof(in->site));
+	vault_key_free(in->site);
 	load_free(&in->l);
 	free(in);
 }
@@ -617,7 +620,12 @@ static void unlock_done(void *arg, int status)
 	}
 	if (in->r == 0 && !v->stopping) {
 		merge(v, &in->l);
-		memcpy(v->site, in->site, VAULT_KEY_LEN);
+		/* unlocked already: the same key (checked), and pool steps may
+		 * be using the one in place */
+		if (!v->site) {
+			v->site = in->site;
+			in->site = NULL;
+		}
 		v->have_params = true;
 		if (!v->unlocked)
 			log_info("vault: unlocked by vault init; key written to %s", v->key_path);
@@ -660,20 +668,29 @@ static int params_fn(struct scout_txn *txn, void *arg)
 static void derive_work(void *arg)
 {
 	struct init *in = arg;
+	struct vault_crypt_error err = {""};
 
 	if (!in->fresh) {
-		in->r = vault_kdf(in->pw, in->pwlen, in->p.salt, in->p.cost, in->site);
-		if (in->r == 0 && vault_check_verify(in->site, in->p.check, VAULT_CHECK_LEN) < 0) {
-			in->r = -EACCES;
-			snprintf(in->why, sizeof(in->why),
-				 "wrong password: it does not match the password this vault was set up with");
+		in->r = vault_site_key_derive(in->pw, in->pwlen, &in->p.kdf, &in->site, &err);
+		if (in->r == 0) {
+			in->r = vault_key_check_verify(in->site, in->p.check, SCOUT_VAULT_KEY_CHECK_LEN, &err);
+			if (in->r == -EKEYREJECTED) {
+				in->r = -EACCES;
+				snprintf(in->why, sizeof(in->why),
+					 "wrong password: it does not match the password this vault was set up with");
+			}
 		}
-	} else if ((in->r = vault_random(in->p.salt, VAULT_SALT_LEN)) == 0 &&
-		   (in->r = vault_kdf(in->pw, in->pwlen, in->p.salt, in->p.cost, in->site)) == 0) {
-		in->r = vault_check_make(in->site, in->p.check);
+	} else {
+		uint8_t cost = in->p.kdf.log2_n;
+		if ((in->r = vault_kdf_params_generate(&in->p.kdf)) == 0) {
+			in->p.kdf.log2_n = cost;
+			if ((in->r = vault_site_key_derive(in->pw, in->pwlen, &in->p.kdf, &in->site, &err)) == 0)
+				in->r = vault_key_check_make(in->site, in->p.check, &err);
+		}
 	}
 	if (in->r < 0 && !in->why[0])
-		snprintf(in->why, sizeof(in->why), "cannot derive the key: %s", strerror(-in->r));
+		snprintf(in->why, sizeof(in->why), "cannot derive the key: %s",
+			 err.reason[0] ? err.reason : strerror(-in->r));
 	vault_wipe(in->pw, in->pwlen);
 }
 
@@ -736,7 +753,7 @@ void vault_cmd_init(struct vault *v, struct scout_status_req *req, const char *p
 	scout_store_read(v->store, read_params_fn, &pr);
 	in->fresh = pr.r == -ENOENT;
 	if (in->fresh)
-		in->p.cost = (unsigned)conf->kdf_cost;
+		in->p.kdf.log2_n = (uint8_t)conf->kdf_cost;
 	else if (pr.r == 0)
 		in->p = pr.p;
 	else {
@@ -760,7 +777,8 @@ struct rotate {
 	char *pw;
 	size_t pwlen;
 	struct params p;
-	uint8_t old[VAULT_KEY_LEN], site[VAULT_KEY_LEN];
+	const struct vault_key *old; /* v->site: nothing else uses it while rotating */
+	struct vault_key *site;
 	int r;
 	char why[300];
 	uint64_t rewrapped;
@@ -783,8 +801,7 @@ static void rotate_finish(struct rotate *ro)
 		vault_wipe(ro->pw, ro->pwlen);
 		free(ro->pw);
 	}
-	vault_wipe(ro->old, sizeof(ro->old));
-	vault_wipe(ro->site, sizeof(ro->site));
+	vault_key_free(ro->site);
 	free(ro);
 }
 
@@ -796,15 +813,21 @@ static void rotate_new_path(struct rotate *ro, char *buf, size_t size)
 static void rotate_derive(void *arg)
 {
 	struct rotate *ro = arg;
+	struct vault_crypt_error err = {""};
+	uint8_t cost = ro->p.kdf.log2_n;
 	char newp[4096];
 
-	if ((ro->r = vault_random(ro->p.salt, VAULT_SALT_LEN)) < 0 ||
-	    (ro->r = vault_kdf(ro->pw, ro->pwlen, ro->p.salt, ro->p.cost, ro->site)) < 0 ||
-	    (ro->r = vault_check_make(ro->site, ro->p.check)) < 0) {
-		snprintf(ro->why, sizeof(ro->why), "cannot derive the new key: %s", strerror(-ro->r));
-		return;
+	if ((ro->r = vault_kdf_params_generate(&ro->p.kdf)) == 0) {
+		ro->p.kdf.log2_n = cost;
+		if ((ro->r = vault_site_key_derive(ro->pw, ro->pwlen, &ro->p.kdf, &ro->site, &err)) == 0)
+			ro->r = vault_key_check_make(ro->site, ro->p.check, &err);
 	}
 	vault_wipe(ro->pw, ro->pwlen);
+	if (ro->r < 0) {
+		snprintf(ro->why, sizeof(ro->why), "cannot derive the new key: %s",
+			 err.reason[0] ? err.reason : strerror(-ro->r));
+		return;
+	}
 	rotate_new_path(ro, newp, sizeof(newp));
 	ro->r = write_key(newp, ro->site, false, ro->why, sizeof(ro->why));
 }
@@ -843,16 +866,15 @@ static int rotate_fn(struct scout_txn *txn, void *arg)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct record rec;
-		uint8_t kk[VAULT_KEY_LEN], wmk[VAULT_WRAP_LEN], wdk[VAULT_WRAP_LEN], key[5];
+		uint8_t wmk[VAULT_WRAP_LEN], wdk[VAULT_WRAP_LEN], key[5];
 		if ((r = vault_record_get(txn, db, ids[i], &rec)) < 0)
 			goto out;
-		if ((r = vault_unwrap(ro->old, ids[i], 'm', rec.wmk, VAULT_WRAP_LEN, kk)) < 0 ||
-		    (r = vault_wrap(ro->site, ids[i], 'm', kk, wmk)) < 0)
+		if ((r = vault_key_rewrap(ro->old, ro->site, ids[i], VAULT_KEY_METADATA, rec.wmk, VAULT_WRAP_LEN, wmk,
+					  NULL)) < 0)
 			goto fail;
-		if (rec.has_doc && ((r = vault_unwrap(ro->old, ids[i], 'd', rec.wdk, VAULT_WRAP_LEN, kk)) < 0 ||
-				    (r = vault_wrap(ro->site, ids[i], 'd', kk, wdk)) < 0))
+		if (rec.has_doc && (r = vault_key_rewrap(ro->old, ro->site, ids[i], VAULT_KEY_DOCUMENT, rec.wdk,
+							 VAULT_WRAP_LEN, wdk, NULL)) < 0)
 			goto fail;
-		vault_wipe(kk, sizeof(kk));
 		rec.wmk = wmk;
 		if (rec.has_doc)
 			rec.wdk = wdk;
@@ -869,7 +891,6 @@ static int rotate_fn(struct scout_txn *txn, void *arg)
 		ro->rewrapped++;
 		continue;
 fail:
-		vault_wipe(kk, sizeof(kk));
 		log_error("vault: job %u: its keys do not open with the current site key", ids[i]);
 		goto out;
 	}
@@ -904,7 +925,9 @@ static void rotate_renamed(void *arg, int status)
 		snprintf(ro->why, sizeof(ro->why), "rotated, but the key file was not renamed (the next start will)");
 	}
 	/* the database took the new key either way */
-	memcpy(ro->v->site, ro->site, VAULT_KEY_LEN);
+	vault_key_free(ro->v->site);
+	ro->v->site = ro->site;
+	ro->site = NULL;
 	log_info("vault: site key rotated; %" PRIu64 " jobs re-wrapped", ro->rewrapped);
 	rotate_finish(ro);
 }
@@ -989,8 +1012,8 @@ void vault_cmd_rotate(struct vault *v, struct scout_status_req *req, const char 
 	ro->v = v;
 	ro->req = req;
 	ro->pwlen = strlen(pw);
-	ro->p.cost = (unsigned)conf->kdf_cost;
-	memcpy(ro->old, v->site, VAULT_KEY_LEN);
+	ro->p.kdf.log2_n = (uint8_t)conf->kdf_cost;
+	ro->old = v->site;
 	v->rotating = true;
 	vault_publish_state(v);
 	if (scout_work_submit(v->work, rotate_derive, rotate_derived, ro) < 0) {

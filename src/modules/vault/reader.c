@@ -1,6 +1,6 @@
-/* reader.h: chunk i of a file job is at i * VAULT_SEALED_CHUNK; the last
- * chunk is sealed with the last flag, so a cut file fails to open rather
- * than reading short. */
+/* reader.h: the sealed bytes come from the job's file (pread) or from its
+ * record (a copy of the inline chunk); crypt.h's reader checks the layout,
+ * the last chunk and every chunk it opens. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,85 +8,75 @@
 
 #include "reader.h"
 
-int vault_reader_init(struct vault_reader *r)
+static ssize_t read_sealed(void *arg, uint64_t off, void *buf, size_t len)
 {
-	r->cached = -1;
-	r->plain = malloc(VAULT_CHUNK);
-	r->sealed = r->fd >= 0 ? malloc(VAULT_SEALED_CHUNK) : NULL;
-	return r->plain && (r->fd < 0 || r->sealed) ? 0 : -ENOMEM;
+	struct vault_reader *r = arg;
+	size_t got = 0;
+
+	if (off >= r->sealed_size)
+		return 0;
+	if (len > r->sealed_size - off)
+		len = (size_t)(r->sealed_size - off);
+	if (r->fd < 0) {
+		memcpy(buf, r->inline_ + off, len);
+		return (ssize_t)len;
+	}
+	while (got < len) {
+		ssize_t k = pread(r->fd, (uint8_t *)buf + got, len - got, (off_t)(off + got));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
+int vault_reader_open(struct vault_reader *r, const struct vault_key *doc_key, uint32_t id)
+{
+	if (pthread_mutex_init(&r->lock, NULL) != 0)
+		return -ENOMEM;
+	r->lock_ready = true;
+	return vault_chunk_reader_open(doc_key, id, r->sealed_size, read_sealed, r, &r->cr, NULL);
 }
 
 void vault_reader_free(struct vault_reader *r)
 {
-	if (r->plain) {
-		vault_wipe(r->plain, VAULT_CHUNK);
-		free(r->plain);
-	}
-	free(r->sealed);
+	vault_chunk_reader_free(r->cr);
+	r->cr = NULL;
 	free(r->inline_);
+	r->inline_ = NULL;
 	if (r->fd >= 0)
 		close(r->fd);
-	vault_wipe(r->dk, sizeof(r->dk));
-	r->plain = r->sealed = r->inline_ = NULL;
 	r->fd = -1;
+	if (r->lock_ready)
+		pthread_mutex_destroy(&r->lock);
+	r->lock_ready = false;
 }
 
-int vault_reader_chunk(struct vault_reader *r, uint32_t index)
+int vault_reader_chunk(struct vault_reader *r, uint32_t index, uint8_t *out, size_t *ret_len, bool *ret_last)
 {
-	bool last = index + 1 == r->chunks;
-	const uint8_t *in;
+	const uint8_t *data;
 	size_t len;
-	int n;
+	bool last;
+	int rc;
 
-	if (index >= r->chunks)
-		return -EINVAL;
-	if (r->cached == (int64_t)index)
-		return (int)r->cached_len;
-	r->cached = -1;
-	if (r->fd < 0) {
-		in = r->inline_;
-		len = r->inline_len;
-	} else {
-		size_t want = VAULT_SEALED_CHUNK, got = 0;
-		while (got < want) {
-			ssize_t k = pread(r->fd, r->sealed + got, want - got,
-					  (off_t)index * VAULT_SEALED_CHUNK + (off_t)got);
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0)
-				return -errno;
-			if (k == 0)
-				break;
-			got += (size_t)k;
-		}
-		in = r->sealed;
-		len = got;
+	pthread_mutex_lock(&r->lock);
+	rc = vault_chunk_reader_chunk(r->cr, index, &data, &len, &last, NULL);
+	if (rc == 0) {
+		memcpy(out, data, len);
+		*ret_len = len;
+		*ret_last = last;
 	}
-	n = vault_chunk_open(r->dk, r->id, index, last, in, len, r->plain);
-	if (n < 0)
-		return n;
-	r->cached = index;
-	r->cached_len = (size_t)n;
-	return n;
+	pthread_mutex_unlock(&r->lock);
+	return rc;
 }
 
 ssize_t vault_reader_read_at(void *arg, uint64_t off, void *buf, size_t len)
 {
 	struct vault_reader *r = arg;
-	size_t done = 0;
 
-	while (done < len && off < r->size) {
-		uint32_t idx = (uint32_t)(off / VAULT_CHUNK);
-		size_t in = (size_t)(off % VAULT_CHUNK);
-		int n = vault_reader_chunk(r, idx);
-		if (n < 0)
-			return done ? (ssize_t)done : n;
-		if ((size_t)n <= in)
-			break;
-		size_t k = (size_t)n - in < len - done ? (size_t)n - in : len - done;
-		memcpy((uint8_t *)buf + done, r->plain + in, k);
-		done += k;
-		off += k;
-	}
-	return (ssize_t)done;
+	return vault_chunk_reader_read_at(r->cr, off, buf, len);
 }

@@ -16,6 +16,8 @@
 #include "loop/store.h"
 #include "loop/timer.h"
 #include "loop/work.h"
+#include <errno.h>
+
 #include "seal.h"
 
 struct vault_conf {
@@ -89,8 +91,8 @@ struct job {
 	bool analysing;
 	unsigned readers; /* open handles */
 	/* receiving: owned by the pool while busy */
-	uint8_t dk[VAULT_KEY_LEN], mk[VAULT_KEY_LEN];
-	uint8_t *buf; /* VAULT_CHUNK bytes */
+	struct vault_key *dk, *mk; /* until the commit (mk) and the analysis (dk) */
+	uint8_t *buf;              /* VAULT_CHUNK bytes */
 	size_t buf_len;
 	int fd;
 	uint32_t next_chunk;
@@ -134,7 +136,7 @@ struct vault {
 	bool unlocked;
 	bool have_params;
 	bool rotating, initing;
-	uint8_t site[VAULT_KEY_LEN];
+	struct vault_key *site; /* NULL while locked */
 	char lock_reason[256];
 	/* space */
 	uint64_t disk_free;

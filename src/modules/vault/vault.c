@@ -365,7 +365,7 @@ static void vault_free(void *arg)
 
 	vault_handles_free(v);
 	vault_jobs_free(v);
-	vault_wipe(v->site, sizeof(v->site));
+	vault_key_free(v->site);
 	free(v->dir);
 	free(v->key_path);
 	free(v);
