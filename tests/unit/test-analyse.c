@@ -359,6 +359,39 @@ static void test_pdf_tree_loop(void **state)
 	unlink(path);
 }
 
+/* More objects than qpdf is given: refused before it loads the xref; and
+ * the same file with its xref damaged is not rebuilt. */
+static void test_pdf_many_objects(void **state)
+{
+	enum { OBJECTS = 101000 };
+	char path[4096];
+	FILE *f = tmpdoc(path, sizeof(path));
+	struct pdfw w;
+	struct file fr;
+	struct scout_doc_info d;
+
+	pdfw_open(&w, f, OBJECTS);
+	pdfw_obj(&w, 1, "<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
+	pdfw_obj(&w, 2, "<< /Type /Pages /Count 1 /Kids [3 0 R] >>\nendobj\n");
+	pdfw_obj(&w, 3, "<< /Type /Page /Parent 2 0 R >>\nendobj\n");
+	for (size_t i = 4; i <= OBJECTS; i++)
+		pdfw_obj(&w, i, "null\nendobj\n");
+	pdfw_close(&w);
+
+	analyse_fd(f, &fr, &d);
+	expect(&d, "application/pdf", -1, "default", "unknown", "one-sided");
+	assert_string_equal(d.problem, "PDF: more than 100000 objects, not read");
+
+	assert_int_equal(fseek(f, -8, SEEK_END), 0);
+	fputs("9", f); /* startxref now points into the xref */
+	fflush(f);
+	analyse_fd(f, &fr, &d);
+	expect(&d, "application/pdf", -1, "default", "unknown", "one-sided");
+	assert_string_equal(d.problem, "PDF: damaged, not repaired with more than 100000 objects");
+	fclose(f);
+	unlink(path);
+}
+
 static long maxrss_kib(void)
 {
 	struct rusage ru;
@@ -751,14 +784,23 @@ static void test_hostile(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pdf),           cmocka_unit_test(test_pdf_after_junk),
-		cmocka_unit_test(test_pdf_encrypted), cmocka_unit_test(test_pdf_damaged),
-		cmocka_unit_test(test_pdf_huge_tree), cmocka_unit_test(test_pdf_tree_loop),
-		cmocka_unit_test(test_pdf_50mb),      cmocka_unit_test(test_pwg),
-		cmocka_unit_test(test_urf),           cmocka_unit_test(test_raster_truncated),
-		cmocka_unit_test(test_postscript),    cmocka_unit_test(test_pcl),
-		cmocka_unit_test(test_pjl_pdf),       cmocka_unit_test(test_jpeg),
-		cmocka_unit_test(test_fallback),      cmocka_unit_test(test_read_error),
+		cmocka_unit_test(test_pdf),
+		cmocka_unit_test(test_pdf_after_junk),
+		cmocka_unit_test(test_pdf_encrypted),
+		cmocka_unit_test(test_pdf_damaged),
+		cmocka_unit_test(test_pdf_huge_tree),
+		cmocka_unit_test(test_pdf_tree_loop),
+		cmocka_unit_test(test_pdf_many_objects),
+		cmocka_unit_test(test_pdf_50mb),
+		cmocka_unit_test(test_pwg),
+		cmocka_unit_test(test_urf),
+		cmocka_unit_test(test_raster_truncated),
+		cmocka_unit_test(test_postscript),
+		cmocka_unit_test(test_pcl),
+		cmocka_unit_test(test_pjl_pdf),
+		cmocka_unit_test(test_jpeg),
+		cmocka_unit_test(test_fallback),
+		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_hostile),
 	};
 

@@ -41,6 +41,9 @@
 /* qpdf's xref reconstruction scans the whole file and keeps an entry per
  * object it finds: tried up to this size only. */
 #define PDF_RECOVER_MAX (16ULL << 20)
+/* objects in the xref (qpdf keeps an entry for each, and an object for each
+ * it parses): above this the PDF is not handed to qpdf at all */
+#define PDF_MAX_OBJECTS 100000
 /* page-tree nodes visited before the root's /Count is taken instead */
 #define PDF_MAX_NODES 10000
 #define PDF_MAX_SECONDS 20
@@ -255,15 +258,140 @@ int64_t count_pages(QPDF &pdf, QPDFObjectHandle pages, const struct timespec *de
 	return leaves;
 }
 
+/* The number of xref entries qpdf would load, counted without it: a classic
+ * table by its subsection headers (entries are 20 bytes), an xref stream by
+ * its /Size, following /Prev through at most 32 sections. -1 when the
+ * structure cannot be followed that simply (qpdf then decides, and a rebuild
+ * is bounded by obj_markers()). */
+int64_t xref_entries(const struct scout_doc_reader *r)
+{
+	char buf[4096];
+	uint64_t seen[32];
+	int64_t total = 0;
+
+	uint64_t tail = r->size < 1054 ? r->size : 1054;
+	ssize_t n = doc_pread(r, r->size - tail, buf, (size_t)tail);
+	if (n <= 0)
+		return -1;
+	const char *p = NULL;
+	for (const char *q = buf; (q = (const char *)memmem(q, (size_t)(buf + n - q), "startxref", 9)); q += 9)
+		p = q + 9;
+	if (!p)
+		return -1;
+	std::string tailstr(p, (size_t)(buf + n - p));
+	uint64_t at = strtoull(tailstr.c_str(), NULL, 10);
+
+	for (size_t sec = 0; sec < sizeof(seen) / sizeof(seen[0]); sec++) {
+		for (size_t i = 0; i < sec; i++)
+			if (seen[i] == at)
+				return total; /* a /Prev loop: qpdf stops there too */
+		seen[sec] = at;
+		n = doc_pread(r, at, buf, sizeof(buf) - 1);
+		if (n <= 0)
+			return -1;
+		buf[n] = 0;
+		const char *b = buf + strspn(buf, " \t\r\n");
+		const char *dict;
+		if (!strncmp(b, "xref", 4)) {
+			uint64_t pos = at + (uint64_t)(b - buf) + 4;
+			for (;;) { /* subsections: "first count" then count entries */
+				char line[64];
+				n = doc_pread(r, pos, line, sizeof(line) - 1);
+				if (n <= 0)
+					return -1;
+				line[n] = 0;
+				size_t ws = strspn(line, " \t\r\n");
+				if (!strncmp(line + ws, "trailer", 7)) {
+					pos += ws;
+					break;
+				}
+				char *end;
+				unsigned long long first = strtoull(line + ws, &end, 10);
+				unsigned long long count = strtoull(end, &end, 10);
+				(void)first;
+				if (end == line + ws || count > 10000000)
+					return -1;
+				total += (int64_t)count;
+				if (total > PDF_MAX_OBJECTS)
+					return total;
+				end += strspn(end, " \t");
+				end += strspn(end, "\r\n");
+				pos += (uint64_t)(end - line) + count * 20;
+				if (pos >= r->size)
+					return -1;
+			}
+			n = doc_pread(r, pos, buf, sizeof(buf) - 1);
+			if (n <= 0)
+				return -1;
+			buf[n] = 0;
+			dict = buf;
+		} else if (*b >= '0' && *b <= '9' && strstr(b, " obj")) {
+			const char *size = strstr(b, "/Size");
+			if (!size)
+				return -1;
+			long long v = strtoll(size + 5, NULL, 10);
+			if (v < 0)
+				return -1;
+			total += v;
+			dict = b;
+		} else {
+			return -1;
+		}
+		if (total > PDF_MAX_OBJECTS)
+			return total;
+		const char *prev = strstr(dict, "/Prev");
+		if (!prev)
+			return total;
+		at = strtoull(prev + 5, NULL, 10);
+	}
+	return total;
+}
+
+/* An upper bound on the objects a rebuild would find: "obj" appears in
+ * each "N G obj" (and its "endobj"). Reads the whole file (only small files
+ * are rebuilt), stopping past limit. */
+int64_t obj_markers(const struct scout_doc_reader *r, int64_t limit)
+{
+	std::vector<char> buf(65536 + 2);
+	int64_t count = 0;
+	size_t keep = 0;
+
+	for (uint64_t off = 0; off < r->size && count <= limit;) {
+		ssize_t n = doc_pread(r, off, buf.data() + keep, 65536);
+		if (n <= 0)
+			return n < 0 ? INT64_MAX : count;
+		size_t len = keep + (size_t)n;
+		for (const char *q = buf.data();
+		     (q = (const char *)memmem(q, (size_t)(buf.data() + len - q), "obj", 3)); q += 3)
+			count++;
+		/* the last two bytes again, for a marker across the boundary */
+		keep = len < 2 ? len : 2;
+		memmove(buf.data(), buf.data() + len - keep, keep);
+		if (keep == 2 && !memcmp(buf.data(), "bj", 2))
+			keep = 0; /* counted already */
+		off += (uint64_t)n;
+	}
+	return count;
+}
+
 void analyse(const struct scout_doc_reader *r, struct scout_doc_info *d)
 {
 	std::shared_ptr<DocSource> src;
 
+	int64_t objects = xref_entries(r);
+	if (objects > PDF_MAX_OBJECTS) {
+		doc_problem(d, "PDF: more than %d objects, not read", PDF_MAX_OBJECTS);
+		return;
+	}
+	/* first as it is; a damaged xref is rebuilt on a second try when
+	 * the file is small and has few objects */
+	bool recover = false;
+again:
 	try {
 		src = std::make_shared<DocSource>(r);
 		QPDF pdf;
 		pdf.setSuppressWarnings(true);
-		pdf.setAttemptRecovery(r->size <= PDF_RECOVER_MAX);
+		pdf.setAttemptRecovery(recover);
 		pdf.processInputSource(src);
 		QPDFObjectHandle root = pdf.getRoot();
 		QPDFObjectHandle pages = root.getKey("/Pages");
@@ -286,14 +414,26 @@ void analyse(const struct scout_doc_reader *r, struct scout_doc_info *d)
 			doc_problem(d, "PDF: page tree %s", why);
 		}
 	} catch (QPDFExc &e) {
+		/* damage shows when qpdf opens the file or later, when it
+		 * resolves an object through a broken xref */
+		if (!recover && e.getErrorCode() == qpdf_e_damaged_pdf && src && !src->over_time && !src->over_budget) {
+			if (r->size > PDF_RECOVER_MAX) {
+				doc_problem(d, "PDF: damaged, not repaired above %llu MiB", PDF_RECOVER_MAX >> 20);
+				return;
+			}
+			if (obj_markers(r, 2 * PDF_MAX_OBJECTS) > 2 * PDF_MAX_OBJECTS) {
+				doc_problem(d, "PDF: damaged, not repaired with more than %d objects", PDF_MAX_OBJECTS);
+				return;
+			}
+			recover = true;
+			goto again;
+		}
 		if (src && src->over_time)
 			doc_problem(d, "PDF: reading took too long");
 		else if (src && src->over_budget)
 			doc_problem(d, "PDF: read more than %u times its size", PDF_READ_FACTOR);
 		else if (e.getErrorCode() == qpdf_e_password)
 			doc_problem(d, "PDF is encrypted (password required)");
-		else if (e.getErrorCode() == qpdf_e_damaged_pdf && r->size > PDF_RECOVER_MAX)
-			doc_problem(d, "PDF: damaged, not repaired above %llu MiB", PDF_RECOVER_MAX >> 20);
 		else if (e.getErrorCode() == qpdf_e_damaged_pdf)
 			doc_problem(d, "PDF: damaged beyond repair");
 		else
