@@ -392,6 +392,32 @@ static void test_pdf_many_objects(void **state)
 	unlink(path);
 }
 
+/* A page tree whose /Kids holds 5 million direct numbers (10 MB): qpdf
+ * would parse it whole into 1.3 GB; the analysis stops at its memory budget
+ * and says so. */
+static void test_pdf_memory_budget(void **state)
+{
+	char path[4096];
+	FILE *f = tmpdoc(path, sizeof(path));
+	struct pdfw w;
+	struct file fr;
+	struct scout_doc_info d;
+
+	pdfw_open(&w, f, 2);
+	pdfw_obj(&w, 1, "<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
+	pdfw_obj(&w, 2, "<< /Type /Pages /Count 1 /Kids [");
+	for (int i = 0; i < 5000000; i++)
+		fputs("1 ", f);
+	fputs("] >>\nendobj\n", f);
+	pdfw_close(&w);
+
+	analyse_fd(f, &fr, &d);
+	expect(&d, "application/pdf", -1, "default", "unknown", "one-sided");
+	assert_string_equal(d.problem, "PDF: needs more than 64 MiB of memory");
+	fclose(f);
+	unlink(path);
+}
+
 static long maxrss_kib(void)
 {
 	struct rusage ru;
@@ -791,6 +817,7 @@ int main(void)
 		cmocka_unit_test(test_pdf_huge_tree),
 		cmocka_unit_test(test_pdf_tree_loop),
 		cmocka_unit_test(test_pdf_many_objects),
+		cmocka_unit_test(test_pdf_memory_budget),
 		cmocka_unit_test(test_pdf_50mb),
 		cmocka_unit_test(test_pwg),
 		cmocka_unit_test(test_urf),

@@ -36,6 +36,7 @@
 #include <qpdf/QPDFObjGen.hh>
 #include <qpdf/QPDFObjectHandle.hh>
 
+#include "alloc.h"
 #include "analyse-int.h"
 
 /* qpdf's xref reconstruction scans the whole file and keeps an entry per
@@ -44,6 +45,8 @@
 /* objects in the xref (qpdf keeps an entry for each, and an object for each
  * it parses): above this the PDF is not handed to qpdf at all */
 #define PDF_MAX_OBJECTS 100000
+/* heap qpdf may hold (alloc.cc): past it the analysis stops */
+#define PDF_MAX_MEMORY (64LL << 20)
 /* page-tree nodes visited before the root's /Count is taken instead */
 #define PDF_MAX_NODES 10000
 #define PDF_MAX_SECONDS 20
@@ -439,7 +442,7 @@ again:
 		else
 			doc_problem(d, "PDF: %s", e.getMessageDetail().c_str());
 	} catch (std::bad_alloc &) {
-		doc_problem(d, "PDF: out of memory");
+		doc_problem(d, "PDF: needs more than %lld MiB of memory", PDF_MAX_MEMORY >> 20);
 	} catch (std::exception &e) {
 		if (src && src->over_time)
 			doc_problem(d, "PDF: reading took too long");
@@ -457,5 +460,13 @@ again:
 extern "C" void doc_analyse_pdf(const struct scout_doc_reader *r, struct scout_doc_info *d)
 {
 	doc_set_format(d, DOC_PDF, "pdf");
+	struct scout_doc_info before = *d;
+
+	doc_alloc_limit(PDF_MAX_MEMORY);
 	analyse(r, d);
+	if (doc_alloc_exceeded()) {
+		*d = before;
+		doc_problem(d, "PDF: needs more than %lld MiB of memory", PDF_MAX_MEMORY >> 20);
+	}
+	doc_alloc_limit(0);
 }
