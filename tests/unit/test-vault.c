@@ -657,6 +657,45 @@ static void test_small_and_big_jobs(void **state)
 	free(big);
 }
 
+/* A real PDF: the analysis (on the pool, after the commit) finds its
+ * pages; job.held carries them and the list shows them. */
+static void test_analysis(void **state)
+{
+	struct env *e = *state;
+	const char *dir = getenv("SCOUT_PRINTDATA");
+	char path[512];
+	uint32_t id;
+
+	if (!dir) {
+		print_message("test_analysis: SKIP: SCOUT_PRINTDATA is not set\n");
+		skip();
+	}
+	snprintf(path, sizeof(path), "%s/color3.pdf", dir);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	uint8_t *buf = malloc(1 << 20);
+	size_t n = fread(buf, 1, 1 << 20, f);
+	fclose(f);
+	start(e);
+	init(e, "pw");
+	assert_int_equal(submit(e, "alice", "colour.pdf", buf, n, &id), 0);
+	WAIT_FOR(e, e->held >= 1);
+	assert_int_equal(e->last_held_id, id);
+	assert_int_equal(e->last_held_pages, 3);
+	json_t *r = cmd(e, "{\"cmd\":\"job\",\"id\":%u}", id);
+	json_t *job = json_object_get(r, "job");
+	assert_int_equal(json_integer_value(json_object_get(job, "pages")), 3);
+	assert_string_equal(json_string_value(json_object_get(job, "pages_source")), "pdf");
+	json_decref(r);
+	/* the analysis is sealed in the record: it survives a restart */
+	stop(e);
+	start(e);
+	r = cmd(e, "{\"cmd\":\"job\",\"id\":%u}", id);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "job"), "pages")), 3);
+	json_decref(r);
+	free(buf);
+}
+
 static void test_write_errors_and_abort(void **state)
 {
 	struct env *e = *state;
@@ -1046,6 +1085,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_locked_then_init, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_small_and_big_jobs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_analysis, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_errors_and_abort, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quotas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_and_done, setup, teardown),

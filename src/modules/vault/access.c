@@ -14,6 +14,7 @@
 
 #include "loop/log.h"
 #include "loop/pack.h"
+#include "analyse/analyse.h"
 #include "reader.h"
 #include "state.h"
 
@@ -219,6 +220,7 @@ struct analysis {
 	uint32_t id;
 	struct vault_key *dk;
 	bool in_file;
+	uint64_t size;
 	struct vault_reader rd;
 	char format[64], sides[32], color[16];
 	unsigned copies;
@@ -227,11 +229,27 @@ struct analysis {
 	int r;
 };
 
-/* The one call into the stream analysers (analyse/analyse.h); until they
- * are built in, the client's attributes stand. */
+/* The one call into the stream analysers (analyse/analyse.h), through a
+ * decrypting reader over the stored job. */
 static void analyse_doc(struct analysis *a)
 {
-	(void)a;
+	struct scout_doc_reader r = {.size = a->size, .read_at = vault_reader_read_at, .arg = &a->rd};
+	struct scout_doc_hints h = {.format = a->format, .copies = a->copies, .sides = a->sides, .color = a->color};
+	struct scout_doc_info info;
+	struct job_analysis *out = &a->out;
+
+	if (scout_doc_analyse(&r, &h, &info) < 0)
+		return;
+	snprintf(out->format, sizeof(out->format), "%s", info.format);
+	out->pages = info.pages;
+	out->copies = info.copies;
+	snprintf(out->sides, sizeof(out->sides), "%s", info.sides);
+	snprintf(out->color, sizeof(out->color), "%s", info.color);
+	snprintf(out->pages_source, sizeof(out->pages_source), "%s", info.pages_source ? info.pages_source : "");
+	snprintf(out->copies_source, sizeof(out->copies_source), "%s", info.copies_source ? info.copies_source : "");
+	snprintf(out->sides_source, sizeof(out->sides_source), "%s", info.sides_source ? info.sides_source : "");
+	snprintf(out->color_source, sizeof(out->color_source), "%s", info.color_source ? info.color_source : "");
+	snprintf(a->problem, sizeof(a->problem), "%s", info.problem);
 }
 
 static int read_inline_fn(struct scout_txn *txn, void *arg)
@@ -352,6 +370,7 @@ void vault_analyse(struct vault *v, struct job *j)
 	a->id = j->id;
 	a->rd.fd = -1;
 	a->in_file = j->in_file;
+	a->size = j->meta.size;
 	a->dk = j->dk; /* the analysis is the document key's last use */
 	j->dk = NULL;
 	vault_key_free(j->mk);

@@ -1,0 +1,9 @@
+/* libFuzzer target for the print-stream analyser of PDF (through qpdf: pdf.cc): arbitrary
+ * bytes as a held job's document (fuzz-analyse.h). */
+#include "fuzz-analyse.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	fuzz_analyse(data, size, doc_analyse_pdf, "application/pdf");
+	return 0;
+}
