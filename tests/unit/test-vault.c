@@ -1080,6 +1080,167 @@ static void test_crash(void **state)
 	free(buf);
 }
 
+/* ---- measurements (SCOUT_VAULT_BENCH=1) ---- */
+
+struct client {
+	struct env *e;
+	int state; /* 0 create, 1 write, 2 commit */
+	uint32_t id;
+	uint64_t done;
+	bool stop, once;
+	const uint8_t *data;
+	size_t len, sent, acked;
+	unsigned inflight;
+};
+
+static void client_next(struct client *c);
+
+static void client_reply(int status, const struct scout_msg *reply, void *arg)
+{
+	struct client *c = arg;
+	msgpack_unpacked u;
+	uint64_t id;
+
+	assert_int_equal(status, 0);
+	if (c->state == 0) {
+		msgpack_unpacked_init(&u);
+		assert_int_equal(msgpack_unpack_next(&u, reply->data, reply->len, NULL), MSGPACK_UNPACK_SUCCESS);
+		assert_int_equal(scout_pack_get_uint(&u.data, "id", &id), 0);
+		msgpack_unpacked_destroy(&u);
+		c->id = (uint32_t)id;
+		c->state = 1;
+		c->sent = c->acked = 0;
+	} else if (c->state == 1) {
+		c->inflight--;
+		c->acked++;
+	} else {
+		c->done++;
+		c->state = 0;
+	}
+	client_next(c);
+}
+
+static void client_send(struct client *c, const char *topic, msgpack_sbuffer *sb)
+{
+	assert_int_equal(scout_bus_request(c->e->bus, scout_bus_find(c->e->bus, topic), sb->data, sb->size, 60000,
+					   client_reply, c, NULL),
+			 0);
+	msgpack_sbuffer_destroy(sb);
+}
+
+/* Keeps up to 4 writes in flight, as the ipp module does. */
+static void client_next(struct client *c)
+{
+	size_t piece = 256 * 1024, pieces = (c->len + piece - 1) / piece;
+
+	if (c->state == 0) {
+		if (c->stop || (c->once && c->done))
+			return;
+		PK(sb, pk);
+		msgpack_pack_map(&pk, 2);
+		scout_pack_str(&pk, "owner");
+		scout_pack_str(&pk, "bench");
+		scout_pack_str(&pk, "size_hint");
+		msgpack_pack_uint64(&pk, c->len);
+		client_send(c, "job.create", &sb);
+		return;
+	}
+	if (c->state == 1) {
+		while (c->inflight < 4 && c->sent < pieces) {
+			size_t off = c->sent * piece, n = c->len - off < piece ? c->len - off : piece;
+			PK(sb, pk);
+			msgpack_pack_map(&pk, 2);
+			scout_pack_str(&pk, "id");
+			msgpack_pack_uint32(&pk, c->id);
+			scout_pack_str(&pk, "data");
+			msgpack_pack_bin_with_body(&pk, c->data + off, n);
+			client_send(c, "job.write", &sb);
+			c->sent++;
+			c->inflight++;
+		}
+		if (c->acked == pieces) {
+			c->state = 2;
+			PK(sb, pk);
+			msgpack_pack_map(&pk, 1);
+			scout_pack_str(&pk, "id");
+			msgpack_pack_uint32(&pk, c->id);
+			client_send(c, "job.commit", &sb);
+		}
+	}
+}
+
+static size_t rss_now(void)
+{
+	size_t rss = 0;
+	uv_resident_set_memory(&rss);
+	return rss;
+}
+
+static void test_bench(void **state)
+{
+	struct env *e = *state;
+	struct scout_store_info i0, i1;
+
+	if (!getenv("SCOUT_VAULT_BENCH")) {
+		print_message("test_bench: SKIP: set SCOUT_VAULT_BENCH=1 to measure\n");
+		skip();
+	}
+	/* on the disk the work tree is on (/tmp may be a tmpfs, where fsync
+	 * costs nothing) */
+	if (getenv("SCOUT_VAULT_BENCH_DIR")) {
+		rmdir(e->dir);
+		snprintf(e->dir, sizeof(e->dir), "%s/scout-bench-XXXXXX", getenv("SCOUT_VAULT_BENCH_DIR"));
+		assert_non_null(mkdtemp(e->dir));
+	}
+	strcpy(e->conf_extra, "max_jobs_per_user = 0\nmax_bytes_per_user = 0\nmax_receiving = 4096\n");
+	start(e);
+	init(e, "pw");
+	size_t big = 50u << 20;
+	uint8_t *data = malloc(big);
+	fill(data, big, 42);
+	/* warm: the data buffer itself is resident before the baseline */
+	size_t rss0 = rss_now(), peak = rss0;
+	struct client c = {.e = e, .data = data, .len = big, .once = true};
+	uint64_t t0 = uv_hrtime();
+	client_next(&c);
+	while (c.done < 1) {
+		run_for(e, 5);
+		size_t r = rss_now();
+		if (r > peak)
+			peak = r;
+	}
+	double ms = (double)(uv_hrtime() - t0) / 1e6;
+	print_message("bench: one 50 MiB job, create to commit reply: %.0f ms (%.0f MB/s); RSS grew %zu KiB at "
+		      "most\n",
+		      ms, 50 * 1.048576 / (ms / 1000), (peak - rss0) >> 10);
+
+	/* 8 concurrent clients of 4 kB jobs */
+	struct client cl[8];
+	assert_int_equal(scout_store_info(e->store, &i0), 0);
+	for (int k = 0; k < 8; k++) {
+		cl[k] = (struct client){.e = e, .data = data, .len = 4096};
+		client_next(&cl[k]);
+	}
+	t0 = uv_hrtime();
+	run_for(e, 3000);
+	for (int k = 0; k < 8; k++)
+		cl[k].stop = true;
+	uint64_t jobs = 0;
+	for (int k = 0; k < 8; k++)
+		jobs += cl[k].done;
+	double s = (double)(uv_hrtime() - t0) / 1e9;
+	assert_int_equal(scout_store_info(e->store, &i1), 0);
+	WAIT_FOR(e, ({
+			 bool idle = true;
+			 for (int k = 0; k < 8; k++)
+				 idle &= cl[k].state == 0;
+			 idle;
+		 }));
+	print_message("bench: 8 clients of 4 kB jobs: %.0f jobs/s, %.1f jobs per store commit (fsync)\n", jobs / s,
+		      (double)jobs / (double)(i1.commits - i0.commits));
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1094,8 +1255,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rotate_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bench, setup, teardown),
 	};
 
 	scout_log_set_level(SCOUT_LOG_WARN);
+	if (getenv("TEST_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,9 +73,9 @@ const struct scout_option vault_options[] = {
 	{.key = "kdf_cost",
 	 .type = SCOUT_OPT_INT,
 	 .offset = offsetof(struct vault_conf, kdf_cost),
-	 .def = "15",
+	 .def = "17",
 	 .min = 10,
-	 .max = 20,
+	 .max = 19,
 	 .help = "scrypt's cost for a new site password (N = 2^cost, r = 8: 2^cost KiB of memory)"},
 	{0},
 };
