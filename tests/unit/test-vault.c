@@ -609,6 +609,29 @@ static void test_locked_then_init(void **state)
 	init(e, "correct horse");
 }
 
+/* A key file that cannot be written (a read-only credential, a missing
+ * directory) does not keep the running vault locked; the reply says so,
+ * and the next start is locked again. */
+static void test_init_unwritable_key_file(void **state)
+{
+	struct env *e = *state;
+	uint32_t id;
+
+	snprintf(e->conf_extra, sizeof(e->conf_extra), "key_file = %s/no-such-dir/vault.key\n", e->dir);
+	start(e);
+	json_t *r = cmd(e, "{\"cmd\":\"vault init\",\"password\":\"pw\"}");
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_true(json_is_false(json_object_get(r, "key_file_written")));
+	assert_non_null(strstr(json_string_value(json_object_get(r, "warning")), "no-such-dir"));
+	json_decref(r);
+	assert_int_equal(create(e, "alice", "a", 1, &id), 0);
+	stop(e);
+	start(e);
+	assert_int_equal(create(e, "alice", "a", 1, &id), -EACCES);
+	init(e, "pw");
+	assert_int_equal(create(e, "alice", "a", 1, &id), 0);
+}
+
 static void test_small_and_big_jobs(void **state)
 {
 	struct env *e = *state;
@@ -1245,6 +1268,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_locked_then_init, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_init_unwritable_key_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_small_and_big_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_analysis, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_errors_and_abort, setup, teardown),

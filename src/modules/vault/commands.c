@@ -230,7 +230,8 @@ static const struct scout_arg rotate_args[] = {
 	{0},
 };
 static const char *const cancel_text[] = {"job {canceled} canceled: its document is shredded", NULL};
-static const char *const init_text[] = {"vault unlocked; key written to {key_file}", NULL};
+static const char *const init_text[] = {"vault unlocked, but {warning}", "vault unlocked; key written to {key_file}",
+					NULL};
 static const char *const rotate_text[] = {"site key rotated: {jobs} jobs re-wrapped; key written to {key_file}", NULL};
 static const char *const status_text[] =
 	{"vault: locked {vault.locked}, accepting {vault.accepting} {vault.reason}; {vault.jobs_held} jobs, "

@@ -565,7 +565,7 @@ struct init {
 	struct params p;
 	struct vault_key *site;
 	int r;
-	char why[300];
+	char why[300], key_warning[400];
 	struct load l;
 };
 
@@ -587,9 +587,14 @@ static void init_reply(struct init *in)
 	v->initing = false;
 	if (in->r < 0)
 		scout_status_error(in->req, in->r == -EACCES ? "denied" : "internal", "%s", in->why);
+	else if (in->key_warning[0])
+		scout_status_reply(in->req, json_pack("{s:b, s:s, s:b, s:b, s:I, s:s}", "unlocked", 1, "key_file",
+						      v->key_path, "key_file_written", 0, "created", in->fresh, "jobs",
+						      (json_int_t)v->held_jobs, "warning", in->key_warning));
 	else
-		scout_status_reply(in->req, json_pack("{s:b, s:s, s:b, s:I}", "unlocked", 1, "key_file", v->key_path,
-						      "created", in->fresh, "jobs", (json_int_t)v->held_jobs));
+		scout_status_reply(in->req, json_pack("{s:b, s:s, s:b, s:b, s:I}", "unlocked", 1, "key_file",
+						      v->key_path, "key_file_written", 1, "created", in->fresh, "jobs",
+						      (json_int_t)v->held_jobs));
 	init_free(in);
 }
 
@@ -599,11 +604,14 @@ static void unlock_work(void *arg)
 	struct init *in = arg;
 	char why[300];
 
-	in->r = write_key(in->v->key_path, in->site, true, why, sizeof(why));
-	if (in->r < 0) {
-		snprintf(in->why, sizeof(in->why), "%s", why);
-		return;
-	}
+	/* a key file that cannot be written (a read-only credential) does not
+	 * keep the running vault locked: the reply says so */
+	if (!in->v->key_path[0])
+		snprintf(in->key_warning, sizeof(in->key_warning),
+			 "key_file names a credential and $CREDENTIALS_DIRECTORY is not set: the key was not written; "
+			 "the vault is unlocked until scoutd stops");
+	else if (write_key(in->v->key_path, in->site, true, why, sizeof(why)) < 0)
+		snprintf(in->key_warning, sizeof(in->key_warning), "%s; the vault is unlocked until scoutd stops", why);
 	in->l.v = in->v;
 	in->l.site = in->site;
 	scout_store_read(in->v->store, load_fn, &in->l);
@@ -734,10 +742,6 @@ void vault_cmd_init(struct vault *v, struct scout_status_req *req, const char *p
 				   v->rotating  ? "rotating its key"
 				   : v->initing ? "being initialised"
 						: "opening");
-		return;
-	}
-	if (!v->key_path[0]) {
-		scout_status_error(req, "unavailable", "%s", v->lock_reason);
 		return;
 	}
 	in = calloc(1, sizeof(*in));
