@@ -999,6 +999,13 @@ void vault_cmd_rotate(struct vault *v, struct scout_status_req *req, const char 
 		scout_status_error(req, "unavailable", "%s; rotate-key needs the vault unlocked", v->lock_reason);
 		return;
 	}
+	if (!v->key_path[0]) {
+		scout_status_error(
+			req, "unavailable",
+			"key_file names a credential and $CREDENTIALS_DIRECTORY is not set: nowhere to write "
+			"the new key");
+		return;
+	}
 	/* every step that wraps or unwraps with the site key has ended, and no
 	 * new one starts while rotating (vault_accepting) */
 	if (v->rotating || v->initing || v->receiving || v->ops || !scout_list_empty(&v->handles)) {
