@@ -335,6 +335,8 @@ static void analyse_done(void *arg, int status)
 	struct vault *v = a->v;
 	struct job *j = vault_job_find(v, a->id);
 
+	vault_key_free(a->dk); /* a job cancelled before it ran still holds it */
+	a->dk = NULL;
 	if (j)
 		j->analysing = false;
 	if (status == 0 && !v->stopping && j && j->meta.state == JOB_HELD) {
