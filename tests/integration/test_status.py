@@ -81,7 +81,9 @@ class Status(scoutlib.AgentTest):
 
         bus = st["bus"]
         self.assertEqual(set(bus), {"health.report", "health.query", "snmp.device", "snmp.meters", "snmp.alert",
-                                    "snmp.lookup"})
+                                    "snmp.lookup", "auth.password", "job.create", "job.write", "job.commit",
+                                    "job.abort", "job.held", "job.list", "job.cancel", "job.open", "job.read",
+                                    "job.close", "job.done", "vault.state", "vault.status"})
         for topic, c in bus.items():
             self.assertEqual(set(c), {"published", "delivered", "dropped", "requests", "replies", "timed_out"},
                              topic)
