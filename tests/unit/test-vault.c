@@ -1210,10 +1210,13 @@ static void test_bench(void **state)
 	}
 	/* on the disk the work tree is on (/tmp may be a tmpfs, where fsync
 	 * costs nothing) */
-	if (getenv("SCOUT_VAULT_BENCH_DIR")) {
+	const char *bench_dir = getenv("SCOUT_VAULT_BENCH_DIR");
+	if (bench_dir) {
+		char dir[sizeof(e->dir)];
 		rmdir(e->dir);
-		snprintf(e->dir, sizeof(e->dir), "%s/scout-bench-XXXXXX", getenv("SCOUT_VAULT_BENCH_DIR"));
-		assert_non_null(mkdtemp(e->dir));
+		snprintf(dir, sizeof(dir), "%.90s/scout-bench-XXXXXX", bench_dir);
+		assert_non_null(mkdtemp(dir));
+		memcpy(e->dir, dir, sizeof(dir));
 	}
 	strcpy(e->conf_extra, "max_jobs_per_user = 0\nmax_bytes_per_user = 0\nmax_receiving = 4096\n");
 	start(e);
