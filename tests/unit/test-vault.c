@@ -853,7 +853,7 @@ static void test_expiry(void **state)
 	uint8_t buf[100000];
 	char vdir[200];
 
-	strcpy(e->conf_extra, "hold_for = 1s\nhistory = 1s\n");
+	strcpy(e->conf_extra, "hold_for = 1s\nhistory = 1s\nreceive_timeout = 1s\n");
 	start(e);
 	init(e, "pw");
 	snprintf(vdir, sizeof(vdir), "%s/vault", e->dir);
@@ -861,8 +861,14 @@ static void test_expiry(void **state)
 	assert_int_equal(submit(e, "alice", "a", buf, sizeof(buf), NULL), 0);
 	assert_int_equal(submit(e, "alice", "b", buf, 10, NULL), 0);
 	assert_int_equal(count_files(vdir), 1);
+	/* a job whose client went away without a word */
+	uint32_t id;
+	assert_int_equal(create(e, "alice", "c", 0, &id), 0);
+	assert_int_equal(write_data(e, id, buf, sizeof(buf)), 0);
+	assert_int_equal(count_files(vdir), 2);
 	WAIT_FOR(e, list(e, NULL, "all") == 0);
 	WAIT_FOR(e, count_files(vdir) == 0);
+	assert_int_equal(write_data(e, id, buf, 10), -ENOENT);
 	json_t *r = cmd(e, "{\"cmd\":\"status\"}");
 	json_decref(r);
 }

@@ -194,6 +194,10 @@ void vault_expire(struct scout_deadline *d)
 
 	if (v->stopping)
 		return;
+	if (!j->committed) {
+		vault_receive_idle(v, j);
+		return;
+	}
 	if (j->busy || j->analysing || v->rotating || !(up = update_new(v, j))) {
 		scout_timers_arm_in(&v->timers, &j->dl, 1000); /* again when it is idle */
 		return;

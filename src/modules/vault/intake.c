@@ -194,6 +194,7 @@ void vault_on_create(const struct scout_msg *msg, void *arg)
 	vault_account(v, j, 1);
 	v->receiving++;
 	v->created++;
+	scout_timers_arm_in(&v->timers, &j->dl, conf->receive_timeout);
 	reply_id(v, msg->corr, j);
 	goto out;
 nomem:
@@ -566,6 +567,7 @@ void vault_on_write(const struct scout_msg *msg, void *arg)
 	j->meta.size += n;
 	if (usr)
 		usr->bytes += n;
+	scout_timers_arm_in(&v->timers, &j->dl, conf->receive_timeout);
 	if (!j->busy && scout_list_empty(&j->writes) && j->buf_len + n <= VAULT_CHUNK) {
 		/* fits the buffer: nothing to seal or write yet */
 		memcpy(j->buf + j->buf_len, d->via.bin.ptr, n);
@@ -662,6 +664,19 @@ static void drop_receiving(struct vault *v, struct job *j)
 	v->receiving--;
 	v->aborted++;
 	vault_job_free(v, j);
+}
+
+/* The job's deadline while it arrives: no write for VAULT_RECEIVE_IDLE_MS. */
+void vault_receive_idle(struct vault *v, struct job *j)
+{
+	if (j->busy || j->commit_wanted) {
+		scout_timers_arm_in(&v->timers, &j->dl, 1000);
+		return;
+	}
+	log_warn("vault: job %u: no data for %" PRIu64 " s: aborted", j->id,
+		 ((const struct vault_conf *)scout_mod_conf(v->m))->receive_timeout / 1000);
+	j->abort_wanted = true;
+	drop_receiving(v, j);
 }
 
 /* job.abort */

@@ -535,6 +535,7 @@ static void open_done(void *arg, int status)
 				snprintf(v->lock_reason, sizeof(v->lock_reason), "%s", o->reason);
 			}
 			vault_publish_state(v);
+			vault_check_space(v);
 		}
 	}
 	vault_key_free(o->site);

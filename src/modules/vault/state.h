@@ -21,8 +21,8 @@
 #include "seal.h"
 
 struct vault_conf {
-	char *key_file;             /* "" = <state_dir>/vault.key; "%d/NAME" = $CREDENTIALS_DIRECTORY/NAME */
-	uint64_t hold_for, history; /* ms */
+	char *key_file; /* "" = <state_dir>/vault.key; "%d/NAME" = $CREDENTIALS_DIRECTORY/NAME */
+	uint64_t hold_for, history, receive_timeout; /* ms */
 	int64_t max_jobs_per_user;
 	uint64_t max_bytes_per_user, max_job_size, min_free_disk;
 	int64_t max_receiving, kdf_cost;
@@ -141,6 +141,7 @@ struct vault {
 	/* space */
 	uint64_t disk_free;
 	bool disk_full, store_full;
+	bool enospc; /* a write met ENOSPC: full until well above min_free_disk */
 	char space_reason[128];
 	/* jobs */
 	struct job **hash;
@@ -178,6 +179,7 @@ void vault_reply_empty(struct vault *v, uint64_t corr);
 void vault_note_intake(struct vault *v, uint64_t bytes);
 void vault_rate(struct vault *v, uint64_t *ret_jobs, uint64_t *ret_bytes);
 void vault_space_error(struct vault *v, int err);
+void vault_check_space(struct vault *v);
 void vault_op_begin(struct vault *v);
 void vault_op_end(struct vault *v);
 
@@ -227,6 +229,9 @@ void vault_on_write(const struct scout_msg *msg, void *arg);
 void vault_on_commit(const struct scout_msg *msg, void *arg);
 void vault_on_abort(const struct scout_msg *msg, void *arg);
 void vault_abort_all(struct vault *v);
+/* A receiving job that saw no write for receive_timeout is aborted (its
+ * client or the ipp module went away without a word). */
+void vault_receive_idle(struct vault *v, struct job *j);
 
 /* ---- access.c ---- */
 void vault_on_list(const struct scout_msg *msg, void *arg);

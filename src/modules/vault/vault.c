@@ -39,6 +39,13 @@ const struct scout_option vault_options[] = {
 	 .min = 0,
 	 .max = 366 * 86400000LL,
 	 .help = "how long a canceled or completed job's metadata stays listed (its document is shredded at once)"},
+	{.key = "receive_timeout",
+	 .type = SCOUT_OPT_DURATION,
+	 .offset = offsetof(struct vault_conf, receive_timeout),
+	 .def = "10m",
+	 .min = 1000,
+	 .max = 86400000,
+	 .help = "a job still arriving that gets no data for this long is dropped"},
 	{.key = "max_jobs_per_user",
 	 .type = SCOUT_OPT_INT,
 	 .offset = offsetof(struct vault_conf, max_jobs_per_user),
@@ -250,6 +257,7 @@ void vault_space_error(struct vault *v, int err)
 {
 	if (err == -ENOSPC || err == -EDQUOT) {
 		v->disk_full = true;
+		v->enospc = true;
 		snprintf(v->space_reason, sizeof(v->space_reason), "disk full: %s: %s", v->dir, strerror(-err));
 		vault_publish_state(v);
 	}
@@ -264,8 +272,13 @@ static void on_statfs(uv_fs_t *req)
 	if (!v->stopping && req->result >= 0) {
 		const uv_statfs_t *st = req->ptr;
 		v->disk_free = st->f_bavail * st->f_bsize;
-		bool full = v->disk_free < conf->min_free_disk;
-		if (full)
+		/* after a write met ENOSPC, room for one job is not room: wait
+		 * for 16 MiB more than the minimum */
+		uint64_t need = conf->min_free_disk + (v->enospc ? 16u << 20 : 0);
+		bool full = v->disk_free < need;
+		if (!full)
+			v->enospc = false;
+		if (full && !v->enospc)
 			snprintf(v->space_reason, sizeof(v->space_reason),
 				 "disk full: %" PRIu64 " MiB free in %s (min_free_disk %" PRIu64 " MiB)",
 				 v->disk_free >> 20, v->dir, conf->min_free_disk >> 20);
@@ -280,9 +293,12 @@ static void on_statfs(uv_fs_t *req)
 
 static void on_tick(uv_timer_t *t)
 {
-	struct vault *v = t->data;
+	vault_check_space(t->data);
+}
 
-	if (v->fs_busy || !v->opened)
+void vault_check_space(struct vault *v)
+{
+	if (v->fs_busy || !v->opened || v->stopping)
 		return;
 	v->fs.data = v;
 	if (uv_fs_statfs(scout_mod_loop(v->m), &v->fs, v->dir, on_statfs) == 0)
