@@ -179,7 +179,12 @@ uint64_t vault_chunk_count(uint64_t plain_size);
 
 /* Seals one chunk: len must be SCOUT_VAULT_CHUNK unless last (then
  * 0..SCOUT_VAULT_CHUNK, 0 only for index 0), else -EINVAL; writes len + 16
- * bytes to out. Seal each (key, index) once only: the writer below does. */
+ * bytes to out. Seal each (key, index, last) once only, or again with
+ * the very same bytes: the nonce is derived, so sealing other bytes at the
+ * same place under the same key reuses a GCM nonce, which gives away the
+ * XOR of both plaintexts and lets anyone forge tags. A job whose write
+ * failed is aborted and starts over with a new key, never patched. The
+ * writer below keeps to this by construction. */
 int vault_chunk_seal(const struct vault_key *doc_key, uint64_t job_id, uint64_t index, bool last, const void *plain,
 		     size_t len, uint8_t *out, struct vault_crypt_error *err);
 /* Opens one chunk of sealed_len bytes (tag included) into out (sealed_len
