@@ -2,8 +2,10 @@
  * each format's pages, colour, duplex and copies against documents made by
  * ghostscript and qpdf (tests/data/print, see its README), PJL in front of
  * PDF, the IPP fallback and its sources, damaged, truncated, encrypted and
- * hostile inputs (unknown figures with a reason, never a crash), huge page
- * trees, and a 50 MB PDF analysed lazily: few bytes read, little memory. */
+ * hostile inputs (unknown figures with a reason, never a crash), the PDF
+ * limits (page trees that loop or are huge, too many objects, qpdf's memory
+ * budget), a 50 MB PDF analysed lazily (few bytes read, little memory; the
+ * figures are printed), and analyses on several threads at once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
