@@ -2,11 +2,15 @@
  * each format's pages, colour, duplex and copies against documents made by
  * ghostscript and qpdf (tests/data/print, see its README), PJL in front of
  * PDF, the IPP fallback and its sources, damaged, truncated, encrypted and
- * hostile inputs (unknown figures with a reason, never a crash), huge page
- * trees, and a 50 MB PDF analysed lazily: few bytes read, little memory. */
+ * hostile inputs (unknown figures with a reason, never a crash), the PDF
+ * limits (page trees that loop or are huge, too many objects, qpdf's memory
+ * budget), a 50 MB PDF analysed lazily (few bytes read, little memory; the
+ * figures are printed), and analyses on several threads at once. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -608,6 +612,13 @@ static void test_postscript(void **state)
 	expect(&d, "application/postscript", 2, "postscript-dsc", "unknown", "two-sided-long-edge");
 	assert_int_equal(d.copies, 4);
 
+	/* Windows' PScript5 says copies this way */
+	static const char win[] = "%!PS-Adobe-3.0\r\n%%Pages: 1\r\n%%EndComments\r\n"
+				  "%%BeginNonPPDFeature: NumCopies 3\r\n%%EndNonPPDFeature\r\n%%EOF\r\n";
+	analyse_mem(win, sizeof(win) - 1, NULL, &d);
+	expect(&d, "application/postscript", 1, "postscript-dsc", "unknown", "one-sided");
+	assert_int_equal(d.copies, 3);
+
 	/* no DSC at all */
 	static const char bare[] = "%!\n/Helvetica findfont 12 scalefont setfont showpage\n";
 	analyse_mem(bare, sizeof(bare) - 1, NULL, &d);
@@ -807,6 +818,55 @@ static void test_hostile(void **state)
 	analyse_mem(nest, 8 * (sizeof(uel) - 1), NULL, &d);
 }
 
+/* Analyses on several threads at once (the pool runs up to four) give what
+ * they give alone: no shared state, qpdf's included. */
+struct thread_job {
+	const char *name;
+	struct scout_doc_info alone, together;
+};
+
+static bool same_info(const struct scout_doc_info *a, const struct scout_doc_info *b)
+{
+	return !strcmp(a->format, b->format) && a->format_source == b->format_source && a->pages == b->pages &&
+	       a->pages_source == b->pages_source && a->copies == b->copies && a->copies_source == b->copies_source &&
+	       !strcmp(a->sides, b->sides) && a->sides_source == b->sides_source && !strcmp(a->color, b->color) &&
+	       a->color_source == b->color_source && a->size == b->size && !strcmp(a->problem, b->problem);
+}
+
+static void *thread_main(void *arg)
+{
+	struct thread_job *j = arg;
+	size_t n;
+	uint8_t *p = load(j->name, &n);
+
+	for (int i = 0; i < 20; i++) {
+		struct mem m = {.p = p, .n = n};
+		struct scout_doc_reader r = {.size = n, .read_at = mem_read, .arg = &m};
+		if (scout_doc_analyse(&r, NULL, &j->together) < 0 || !same_info(&j->together, &j->alone))
+			break;
+	}
+	free(p);
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct thread_job jobs[] = {{.name = "color3.pdf"},         {.name = "encrypted-owner.pdf"},
+				    {.name = "encrypted-user.pdf"}, {.name = "color3-duplex.pwg"},
+				    {.name = "color3-ps2write.ps"}, {.name = "color3-duplex.pxl"}};
+	enum { N = sizeof(jobs) / sizeof(jobs[0]) };
+	pthread_t t[N];
+
+	for (size_t i = 0; i < N; i++)
+		analyse_file(jobs[i].name, NULL, &jobs[i].alone);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, thread_main, &jobs[i]), 0);
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_true(same_info(&jobs[i].together, &jobs[i].alone));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -829,6 +889,7 @@ int main(void)
 		cmocka_unit_test(test_fallback),
 		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,23 +35,26 @@ bool doc_alloc_exceeded(void)
 	return exceeded;
 }
 
-void *operator new(std::size_t n)
+/* Every form of new and delete that takes no alignment goes through these
+ * two, so that each allocation is freed by the same allocator (a form left
+ * to the runtime would hand ASan's own new to our delete). */
+static void *counted_new(std::size_t n) noexcept
 {
 	void *p = malloc(n ? n : 1);
 
 	if (!p)
-		throw std::bad_alloc();
+		return NULL;
 	held += (int64_t)malloc_usable_size(p);
 	if (limit && held > limit) {
 		held -= (int64_t)malloc_usable_size(p);
 		free(p);
 		exceeded = true;
-		throw std::bad_alloc();
+		return NULL;
 	}
 	return p;
 }
 
-void operator delete(void *p) noexcept
+static void counted_delete(void *p) noexcept
 {
 	if (!p)
 		return;
@@ -59,7 +62,58 @@ void operator delete(void *p) noexcept
 	free(p);
 }
 
+void *operator new(std::size_t n)
+{
+	void *p = counted_new(n);
+	if (!p)
+		throw std::bad_alloc();
+	return p;
+}
+
+void *operator new[](std::size_t n)
+{
+	void *p = counted_new(n);
+	if (!p)
+		throw std::bad_alloc();
+	return p;
+}
+
+void *operator new(std::size_t n, const std::nothrow_t &) noexcept
+{
+	return counted_new(n);
+}
+
+void *operator new[](std::size_t n, const std::nothrow_t &) noexcept
+{
+	return counted_new(n);
+}
+
+void operator delete(void *p) noexcept
+{
+	counted_delete(p);
+}
+
+void operator delete[](void *p) noexcept
+{
+	counted_delete(p);
+}
+
 void operator delete(void *p, std::size_t) noexcept
 {
-	operator delete(p);
+	counted_delete(p);
+}
+
+void operator delete[](void *p, std::size_t) noexcept
+{
+	counted_delete(p);
+}
+
+void operator delete(void *p, const std::nothrow_t &) noexcept
+{
+	counted_delete(p);
+}
+
+void operator delete[](void *p, const std::nothrow_t &) noexcept
+{
+	counted_delete(p);
 }

@@ -3,7 +3,8 @@
  * when the header says (atend), or else the number of %%Page: comments;
  * duplex and colour from %%Requirements:, %%BeginFeature: / %%IncludeFeature:
  * (*Duplex, *ColorModel), %%DocumentProcessColors: and setpagedevice lines
- * (/Duplex, /Tumble, /NumCopies); copies from numcopies(N) and /NumCopies.
+ * (/Duplex, /Tumble, /NumCopies); copies from numcopies(N), /NumCopies and
+ * %%BeginNonPPDFeature: NumCopies.
  * Documents embedded between %%BeginDocument and %%EndDocument are not
  * counted, and %%BeginData / %%BeginBinary sections are skipped by their
  * length. The file is streamed once, line by line, with a bounded line. */
@@ -144,6 +145,11 @@ static void line_at_top(struct ps_state *st, const char *line)
 		requirements(st, v);
 	} else if (prefix(line, "%%BeginFeature:", &v) || prefix(line, "%%IncludeFeature:", &v)) {
 		feature(st, v);
+	} else if (prefix(line, "%%BeginNonPPDFeature:", &v)) {
+		/* Windows' PScript5: "%%BeginNonPPDFeature: NumCopies 2" */
+		const char *n;
+		if (prefix(v, "NumCopies", &n) && number(n) > 0)
+			st->copies = (long)number(n);
 	} else if (prefix(line, "%%DocumentProcessColors:", &v)) {
 		if (strstr(v, "Cyan") || strstr(v, "Magenta") || strstr(v, "Yellow"))
 			st->color = 1;
