@@ -233,10 +233,10 @@ static const char *const cancel_text[] = {"job {canceled} canceled: its document
 static const char *const init_text[] = {"vault unlocked, but {warning}", "vault unlocked; key written to {key_file}",
 					NULL};
 static const char *const rotate_text[] = {"site key rotated: {jobs} jobs re-wrapped; key written to {key_file}", NULL};
-static const char *const status_text[] =
-	{"vault: locked {vault.locked}, accepting {vault.accepting} {vault.reason}; {vault.jobs_held} jobs, "
-	 "{vault.bytes_held} bytes held",
-	 NULL};
+static const char *const status_text[] = {
+	"vault: locked {vault.locked}, accepting {vault.accepting}; {vault.jobs_held} jobs and {vault.bytes_held} bytes "
+	"held, {vault.receiving} arriving, {vault.intake_jobs_per_min} jobs/min; {vault.reason}",
+	NULL};
 
 const struct scout_command vault_commands[] = {
 	{"jobs", cmd_jobs, "held print jobs (owner, name, pages, size, expiry)", jobs_args, jobs_tables, NULL},
