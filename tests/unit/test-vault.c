@@ -1073,7 +1073,7 @@ static void child_commits(struct env *e, int fd, unsigned first_seed)
 	start(e);
 	for (unsigned seed = first_seed;; seed++) {
 		/* mostly small, some of a few chunks, now and then megabytes */
-		size_t len = seed % 7 == 0   ? 1 + seed * 104729u % (4 << 20)
+		size_t len = seed % 7 == 0   ? 1 + seed * 104729u % (2 << 20)
 			     : seed % 3 == 0 ? 1 + seed * 7919u % 300000
 					     : 1 + seed * 131u % 5000;
 		char name[64];
@@ -1098,7 +1098,7 @@ static void test_crash(void **state)
 	struct env *e = *state;
 	uint8_t *buf = malloc(4 << 20);
 	unsigned acked = 0, checked = 0;
-	int rounds = getenv("SCOUT_VAULT_CRASH_ROUNDS") ? atoi(getenv("SCOUT_VAULT_CRASH_ROUNDS")) : 12;
+	int rounds = getenv("SCOUT_VAULT_CRASH_ROUNDS") ? atoi(getenv("SCOUT_VAULT_CRASH_ROUNDS")) : 8;
 
 	strcpy(e->conf_extra, "max_jobs_per_user = 0\nmax_bytes_per_user = 0\n");
 	start(e);
