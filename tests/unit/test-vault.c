@@ -769,6 +769,22 @@ static void test_write_errors_and_abort(void **state)
 	assert_int_equal(ask(e, "job.abort", &sb), 0);
 	msgpack_sbuffer_destroy(&sb);
 	assert_int_equal(write_data(e, id, buf, 10), -ENOENT);
+
+	/* a locked vault expires jobs too: the expiry is in the clear */
+	strcpy(e->conf_extra, "hold_for = 2s\n");
+	stop(e);
+	start(e);
+	assert_int_equal(submit(e, "alice", "d", buf, sizeof(buf), NULL), 0);
+	assert_int_equal(count_files(vdir), 1);
+	stop(e);
+	char kp[300];
+	snprintf(kp, sizeof(kp), "%s/vault.key", e->dir);
+	assert_int_equal(unlink(kp), 0);
+	start(e);
+	assert_int_equal(list(e, NULL, NULL), (size_t)-1);
+	WAIT_FOR(e, count_files(vdir) == 0);
+	init(e, "pw");
+	assert_int_equal(list(e, NULL, "all"), 0);
 	assert_int_equal(id_req(e, "job.commit", "id", id), -ENOENT);
 	WAIT_FOR(e, count_files(vdir) == 0);
 	assert_int_equal(list(e, NULL, "all"), 0);
