@@ -34,7 +34,7 @@ class Vault(scoutlib.AgentTest):
         a = self.vault_agent()
         a.start()
         self.assertEqual(a.module("vault")["state"], "running")
-        st = a.wait_for(lambda s: [m for m in s["modules"] if m["name"] == "vault"][0].get("reason") !=
+        st = a.wait_for(lambda s: [m for m in s["modules"] if m["name"] == "vault"][0].get("why") !=
                         "vault is opening", what="the vault's start-up scan")
         v = self.vault_status(a)
         self.assertTrue(v["locked"])
@@ -83,7 +83,7 @@ class Vault(scoutlib.AgentTest):
         os.unlink(self.key_file)
         a.start()
         a.wait_for(lambda s: [m for m in s["modules"] if m["name"] == "vault"][0]["locked"] and
-                   "key file" in [m for m in s["modules"] if m["name"] == "vault"][0]["reason"],
+                   "key file" in [m for m in s["modules"] if m["name"] == "vault"][0]["why"],
                    what="locked for want of the key file")
         p = a.ctl("vault", "init", input="correct horse battery\n")
         self.assertNotEqual(p.returncode, 0)
@@ -101,7 +101,10 @@ class Vault(scoutlib.AgentTest):
         a.start()
         a.ctl("vault", "init", input="pw\n")
         m = a.module("vault")
-        for k in ("jobs_held", "bytes_held", "receiving", "intake_jobs_per_min", "intake_bytes_per_s", "refused"):
+        self.assertIsNone(m["reason"])
+        self.assertEqual(m["why"], "")
+        for k in ("locked", "accepting", "jobs_held", "bytes_held", "receiving", "intake_jobs_per_min",
+                  "intake_bytes_per_s", "refused"):
             self.assertIn(k, m)
         self.assertIn("jobs_committed", m["counters"])
         p = a.ctl("metrics")

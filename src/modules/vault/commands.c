@@ -167,6 +167,9 @@ void vault_status(struct scout_mod *m, json_t *obj)
 	if (!v)
 		return;
 	json_t *st = state_json(v);
+	/* "reason" is the host's (why the module failed): ours is "why" */
+	json_object_set(st, "why", json_object_get(st, "reason"));
+	json_object_del(st, "reason");
 	json_object_update(obj, st);
 	json_decref(st);
 	const struct {
