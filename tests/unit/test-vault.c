@@ -1080,6 +1080,42 @@ static void test_full_disk(void **state)
 	free(buf);
 }
 
+/* A full store (store_max_size reached: LMDB's map is full) refuses new
+ * jobs with -ENOSPC and keeps every stored one. */
+static void test_full_store(void **state)
+{
+	struct env *e = *state;
+	uint8_t buf[60000];
+	uint32_t ids[200];
+	int n = 0, r;
+
+	e->store_max = 2 << 20;
+	start(e);
+	init(e, "pw");
+	for (;;) {
+		fill(buf, sizeof(buf), (unsigned)n);
+		r = submit(e, "alice", "inline", buf, sizeof(buf), &ids[n]);
+		if (r < 0)
+			break;
+		n++;
+		assert_true(n < 200);
+	}
+	assert_int_equal(r, -ENOSPC);
+	assert_true(n >= 5);
+	uint32_t id;
+	assert_int_equal(create(e, "alice", "y", 10, &id), -ENOSPC);
+	/* still refused once the free-space reading (5 s) has seen a roomy disk */
+	run_for(e, 5500);
+	assert_int_equal(create(e, "alice", "y", 10, &id), -ENOSPC);
+	assert_true(reply_has_reason(e, "store full"));
+	for (int i = 0; i < n; i++) {
+		fill(buf, sizeof(buf), (unsigned)i);
+		assert_reads_back(e, ids[i], buf, sizeof(buf));
+	}
+	/* canceling makes room for tombstones, not for new jobs: the reserve */
+	assert_int_equal(id_req(e, "job.cancel", "id", ids[0]), 0);
+}
+
 /* ---- kill -9 ---- */
 
 static void child_commits(struct env *e, int fd, unsigned first_seed)
@@ -1350,6 +1386,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_orphans_and_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotate_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bench, setup, teardown),
 	};

@@ -327,7 +327,7 @@ static void write_done(void *arg, int status)
 	}
 	if (j->pool_err && !v->stopping) {
 		log_error("vault: job %u: cannot write its data: %s", j->id, strerror(-j->pool_err));
-		vault_space_error(v, j->pool_err);
+		vault_space_error(v, j->pool_err, false);
 	}
 	step(v, j);
 }
@@ -387,11 +387,11 @@ out:
 	return r;
 }
 
-static void commit_failed(struct vault *v, struct job *j, int err)
+static void commit_failed(struct vault *v, struct job *j, int err, bool store)
 {
 	v->commit_errors++;
 	log_error("vault: job %u: not stored: %s", j->id, strerror(-err));
-	vault_space_error(v, err);
+	vault_space_error(v, err, store);
 	vault_reply_error(v, j->commit_corr, err == -ENOSPC ? -ENOSPC : err,
 			  err == -ENOSPC ? "disk or store full: the job was not stored" : "the job was not stored: %s",
 			  strerror(-err));
@@ -413,7 +413,7 @@ static void record_done(void *arg, int status)
 		return; /* freed with the table */
 	}
 	if (status < 0) {
-		commit_failed(v, j, status);
+		commit_failed(v, j, status, true);
 		return;
 	}
 	j->committed = true;
@@ -472,7 +472,7 @@ static void commit_file_done(void *arg, int status)
 		return;
 	}
 	if (j->pool_err) {
-		commit_failed(v, j, j->pool_err);
+		commit_failed(v, j, j->pool_err, false);
 		return;
 	}
 	write_record(v, j);

@@ -178,7 +178,9 @@ void vault_reply_error(struct vault *v, uint64_t corr, int status, const char *f
 void vault_reply_empty(struct vault *v, uint64_t corr);
 void vault_note_intake(struct vault *v, uint64_t bytes);
 void vault_rate(struct vault *v, uint64_t *ret_jobs, uint64_t *ret_bytes);
-void vault_space_error(struct vault *v, int err);
+/* store: the error came from the store's commit (its map full), else
+ * from a data file */
+void vault_space_error(struct vault *v, int err, bool store);
 void vault_check_space(struct vault *v);
 void vault_op_begin(struct vault *v);
 void vault_op_end(struct vault *v);

@@ -247,20 +247,26 @@ static void check_store(struct vault *v)
 	 * keep the last 1/32 (at least 1 MiB) for tombstones and shredding */
 	uint64_t reserve = info.max_size / 32 > (1u << 20) ? info.max_size / 32 : (1u << 20);
 	bool full = info.used + reserve > info.max_size;
-	if (full && !v->store_full)
+	if (full)
 		snprintf(v->space_reason, sizeof(v->space_reason), "store full: %" PRIu64 " of %" PRIu64 " MiB used",
 			 info.used >> 20, info.max_size >> 20);
 	v->store_full = full;
 }
 
-void vault_space_error(struct vault *v, int err)
+void vault_space_error(struct vault *v, int err, bool store)
 {
-	if (err == -ENOSPC || err == -EDQUOT) {
+	if (err != -ENOSPC && err != -EDQUOT)
+		return;
+	if (store) {
+		v->store_full = true;
+		snprintf(v->space_reason, sizeof(v->space_reason),
+			 "store full: scout.mdb is at [agent] store_max_size (or its disk is full)");
+	} else {
 		v->disk_full = true;
 		v->enospc = true;
 		snprintf(v->space_reason, sizeof(v->space_reason), "disk full: %s: %s", v->dir, strerror(-err));
-		vault_publish_state(v);
 	}
+	vault_publish_state(v);
 }
 
 static void on_statfs(uv_fs_t *req)
