@@ -79,9 +79,11 @@ class BadInput(scoutlib.AgentTest):
         self.expect_error(b'{}\n', "bad_request", '"cmd" must be a string')
 
     def test_cmd_bad_chars(self):
-        self.expect_error(b'{"cmd":"Status"}\n', "bad_request", "of a-z, 0-9 and -")
-        self.expect_error(b'{"cmd":""}\n', "bad_request", "of a-z, 0-9 and -")
-        self.expect_error(json.dumps({"cmd": "a" * 33}).encode() + b"\n", "bad_request", "32 bytes at most")
+        want = '"cmd" must be one or two words ("vault init") of a-z, 0-9 and -, 32 bytes at most'
+        self.expect_error(b'{"cmd":"Status"}\n', "bad_request", want)
+        self.expect_error(b'{"cmd":""}\n', "bad_request", want)
+        self.expect_error(b'{"cmd":"a  b"}\n', "bad_request", want)
+        self.expect_error(json.dumps({"cmd": "a" * 33}).encode() + b"\n", "bad_request", want)
 
     def test_duplicate_keys(self):
         self.expect_error(b'{"cmd":"status","cmd":"version"}\n', "bad_request")
