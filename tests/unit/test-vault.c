@@ -801,6 +801,103 @@ static void test_write_errors_and_abort(void **state)
 	assert_int_equal(write_data(e, id, buf, 0), -EINVAL);
 }
 
+/* job.list's filters, job.read's bounds, vault.status, and payloads of the
+ * wrong types. */
+static void test_list_read_payloads(void **state)
+{
+	struct env *e = *state;
+	uint8_t buf[100];
+	uint32_t a, b;
+
+	start(e);
+	init(e, "pw");
+	fill(buf, sizeof(buf), 12);
+	assert_int_equal(submit(e, "alice", "a", buf, sizeof(buf), &a), 0);
+	assert_int_equal(submit(e, "alice", "b", buf, sizeof(buf), &b), 0);
+	PK(sb, pk);
+	msgpack_pack_map(&pk, 2);
+	scout_pack_str(&pk, "id");
+	msgpack_pack_uint32(&pk, b);
+	scout_pack_str(&pk, "limit");
+	msgpack_pack_uint32(&pk, 5);
+	assert_int_equal(ask(e, "job.list", &sb), 0);
+	msgpack_sbuffer_destroy(&sb);
+	msgpack_unpacked u;
+	msgpack_unpacked_init(&u);
+	assert_int_equal(msgpack_unpack_next(&u, e->data, e->len, NULL), MSGPACK_UNPACK_SUCCESS);
+	const msgpack_object *jobs = scout_pack_get(&u.data, "jobs");
+	assert_int_equal(jobs->via.array.size, 1);
+	uint64_t id;
+	assert_int_equal(scout_pack_get_uint(&jobs->via.array.ptr[0], "id", &id), 0);
+	assert_int_equal(id, b);
+	msgpack_unpacked_destroy(&u);
+
+	PK(sb2, pk2);
+	msgpack_pack_map(&pk2, 1);
+	scout_pack_str(&pk2, "limit");
+	msgpack_pack_uint32(&pk2, 1);
+	assert_int_equal(ask(e, "job.list", &sb2), 0);
+	msgpack_sbuffer_destroy(&sb2);
+	msgpack_unpacked_init(&u);
+	assert_int_equal(msgpack_unpack_next(&u, e->data, e->len, NULL), MSGPACK_UNPACK_SUCCESS);
+	assert_int_equal(scout_pack_get(&u.data, "jobs")->via.array.size, 1);
+	msgpack_unpacked_destroy(&u);
+
+	PK(sb3, pk3);
+	msgpack_pack_map(&pk3, 1);
+	scout_pack_str(&pk3, "which");
+	msgpack_pack_uint32(&pk3, 1);
+	assert_int_equal(ask(e, "job.list", &sb3), -EINVAL);
+	msgpack_sbuffer_destroy(&sb3);
+	PK(sb4, pk4);
+	msgpack_pack_map(&pk4, 1);
+	scout_pack_str(&pk4, "which");
+	scout_pack_str(&pk4, "everything");
+	assert_int_equal(ask(e, "job.list", &sb4), -EINVAL);
+	msgpack_sbuffer_destroy(&sb4);
+
+	/* job.read: past the last chunk, an unknown handle, a closed one */
+	assert_int_equal(id_req(e, "job.open", "id", a), 0);
+	uint64_t h = reply_uint(e, "handle");
+	assert_int_equal(reply_uint(e, "chunks"), 1);
+	assert_int_equal(reply_uint(e, "size"), sizeof(buf));
+	PK(sb5, pk5);
+	msgpack_pack_map(&pk5, 2);
+	scout_pack_str(&pk5, "handle");
+	msgpack_pack_uint64(&pk5, h);
+	scout_pack_str(&pk5, "index");
+	msgpack_pack_uint64(&pk5, 1);
+	assert_int_equal(ask(e, "job.read", &sb5), -EINVAL);
+	msgpack_sbuffer_destroy(&sb5);
+	assert_int_equal(id_req(e, "job.close", "handle", h), 0);
+	assert_int_equal(id_req(e, "job.close", "handle", h), -ENOENT);
+	assert_int_equal(id_req(e, "job.open", "id", 999), -ENOENT);
+
+	/* a payload that is not a map, and garbage */
+	msgpack_sbuffer nil;
+	msgpack_sbuffer_init(&nil);
+	msgpack_sbuffer_write(&nil, "\xc0", 1);
+	assert_int_equal(ask(e, "job.create", &nil), -EINVAL);
+	assert_int_equal(ask(e, "job.write", &nil), -EINVAL);
+	assert_int_equal(ask(e, "job.commit", &nil), -EINVAL);
+	assert_int_equal(ask(e, "job.cancel", &nil), -EINVAL);
+	assert_int_equal(ask(e, "job.open", &nil), -EINVAL);
+	msgpack_sbuffer_destroy(&nil);
+
+	PK(sb6, pk6);
+	msgpack_pack_map(&pk6, 0);
+	assert_int_equal(ask(e, "vault.status", &sb6), 0);
+	msgpack_sbuffer_destroy(&sb6);
+	msgpack_unpacked_init(&u);
+	assert_int_equal(msgpack_unpack_next(&u, e->data, e->len, NULL), MSGPACK_UNPACK_SUCCESS);
+	bool locked = true, accepting = false;
+	assert_int_equal(scout_pack_get_bool(&u.data, "locked", &locked), 0);
+	assert_int_equal(scout_pack_get_bool(&u.data, "accepting", &accepting), 0);
+	assert_false(locked);
+	assert_true(accepting);
+	msgpack_unpacked_destroy(&u);
+}
+
 static void test_quotas(void **state)
 {
 	struct env *e = *state;
@@ -1380,6 +1477,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_analysis, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_big_job_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_errors_and_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_read_payloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quotas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_and_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
