@@ -69,7 +69,7 @@ class CheckConfig(scoutlib.AgentTest):
             "3: [agent] unknown key 'bogus'",
             "4: [agent] log_level: 'loud' is not valid (expected one of error, warn, info, debug)",
             "5: [agent] log_level is set twice (first at line 4)",
-            "6: unknown section [nope] (known: agent, health, snmp, ipp)",
+            "6: unknown section [nope] (known: agent, health, snmp, users, ipp)",
             "9: [health] interval: '5 parsecs' is not valid (expected a duration from 1000ms to 3600s "
             "(e.g. 500ms, 30s, 5m, 1h))",
             "10: syntax error: expected [section], key = value or a comment",
