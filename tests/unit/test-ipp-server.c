@@ -567,7 +567,7 @@ struct exchange {
 	const char *method, *path, *ctype, *auth;
 	const uint8_t *body;
 	size_t len;
-	bool chunked;
+	bool chunked, tls;
 	int status;
 	char *resp;
 	size_t rlen;
@@ -633,13 +633,20 @@ static const struct scout_http_client_callbacks cl_cbs = {cl_connect, cl_respons
 static void exchange(struct env *e, struct exchange *x)
 {
 	struct scout_http_client_opts o = {.host = "127.0.0.1", .port = e->port, .timeout_ms = 10000};
+	struct scout_tls_client_opts to = {0};
 	char err[256];
 
+	if (x->tls) {
+		assert_int_equal(scout_tls_ctx_client(&to, &o.tls, err, sizeof(err)), 0);
+		o.tls_opts.verify = SCOUT_TLS_PIN_FIRST_USE;
+	}
 	if (!x->method)
 		x->method = "POST";
 	if (!x->path)
 		x->path = "/ipp/print";
 	assert_int_equal(scout_http_client_connect(&e->loop, &o, &cl_cbs, x, &x->c, err, sizeof(err)), 0);
+	if (o.tls)
+		scout_tls_ctx_unref(o.tls);
 	WAIT_FOR(e, x->done);
 	scout_http_client_close(x->c);
 }
@@ -722,9 +729,13 @@ static void test_get_printer_attributes(void **state)
 	assert_true(accepting);
 	assert_true(ipp_value_str(ipp_find(m.attrs, IPP_TAG_PRINTER, "printer-uuid")->values, uuid, sizeof(uuid)));
 	assert_int_equal(strncmp(uuid, "urn:uuid:", 9), 0);
-	assert_true(
-		ipp_value_str(ipp_find(m.attrs, IPP_TAG_PRINTER, "printer-uri-supported")->values, buf, sizeof(buf)));
+	a = ipp_find(m.attrs, IPP_TAG_PRINTER, "printer-uri-supported");
+	assert_int_equal(a->nvalues, 2); /* ipps:// and ipp:// on one port */
+	assert_true(ipp_value_str(a->values, buf, sizeof(buf)));
+	assert_int_equal(strncmp(buf, "ipps://127.0.0.1:", 17), 0);
+	assert_true(ipp_value_str(a->values->next, buf, sizeof(buf)));
 	assert_int_equal(strncmp(buf, "ipp://127.0.0.1:", 16), 0);
+	assert_int_equal(ipp_find(m.attrs, IPP_TAG_PRINTER, "uri-security-supported")->nvalues, 2);
 	assert_non_null(ipp_find(m.attrs, IPP_TAG_PRINTER, "media-col-database"));
 	assert_non_null(ipp_find(m.attrs, IPP_TAG_PRINTER, "printer-icons"));
 	done(&x, &m);
@@ -1115,6 +1126,44 @@ static void test_authenticated_needs_tls(void **state)
 	done(&b, &m);
 }
 
+/* Over TLS on the same port: Basic credentials checked with
+ * auth.password; the owner is the name it answers with, not the one the
+ * client claims. */
+static void test_authenticated_over_tls(void **state)
+{
+	struct env *e = *state;
+	struct ipp_writer w;
+	struct ipp_msg m;
+
+	start(e, "owner = authenticated");
+	struct exchange a = {.tls = true, .auth = "Basic YWxpY2U6c2VjcmV0"}; /* alice:secret */
+	request(&w, 0x0002, "mallory");
+	assert_int_equal(ipp_exchange(e, &w, "%PDF", 4, &m, &a), 0);
+	assert_int_equal(m.code, 0);
+	assert_int_equal(fk.auth_calls, 1);
+	assert_string_equal(fk.jobs[0].owner, "alice");
+	done(&a, &m);
+	struct exchange b = {.tls = true, .auth = "Basic YWxpY2U6d3Jvbmc="}; /* alice:wrong */
+	request(&w, 0x0002, "alice");
+	assert_int_equal(ipp_exchange(e, &w, "%PDF", 4, &m, &b), -EIO);
+	assert_int_equal(b.status, 401);
+	free(b.resp);
+	struct exchange c = {.tls = true};
+	request(&w, 0x0002, "alice");
+	assert_int_equal(ipp_exchange(e, &w, "%PDF", 4, &m, &c), -EIO);
+	assert_int_equal(c.status, 401);
+	free(c.resp);
+	struct exchange d = {.tls = true};
+	request(&w, 0x000b, NULL);
+	assert_int_equal(ipp_exchange(e, &w, NULL, 0, &m, &d), 0);
+	assert_int_equal(m.code, 0);
+	char buf[64];
+	ipp_value_str(ipp_find(m.attrs, IPP_TAG_PRINTER, "printer-uri-supported")->values, buf, sizeof(buf));
+	assert_int_equal(strncmp(buf, "ipps://", 7), 0);
+	done(&d, &m);
+	assert_int_equal(fk.njobs, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1126,6 +1175,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_jobs_and_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_job_send_document, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authenticated_needs_tls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_authenticated_over_tls, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

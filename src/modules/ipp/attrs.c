@@ -224,10 +224,22 @@ static void attrs_uris(struct ipp_req *r, struct ipp_writer *w)
 	const char *auth = conf->owner == IPP_OWNER_AUTHENTICATED ? "basic" : "requesting-user-name";
 	char uri[320];
 
-	ipp_printer_uri(r, uri, sizeof(uri));
-	ipp_w_str(w, IPP_TAG_URI, "printer-uri-supported", uri);
-	ipp_w_str(w, IPP_TAG_KEYWORD, "uri-authentication-supported", auth);
-	ipp_w_str(w, IPP_TAG_KEYWORD, "uri-security-supported", r->tls ? "tls" : "none");
+	/* ipps:// and ipp:// on one port: both, each with its security */
+	if (r->ipp->tls) {
+		snprintf(uri, sizeof(uri), "ipps://%s/ipp/print", r->host);
+		ipp_w_str(w, IPP_TAG_URI, "printer-uri-supported", uri);
+		snprintf(uri, sizeof(uri), "ipp://%s/ipp/print", r->host);
+		ipp_w_str(w, IPP_TAG_URI, NULL, uri);
+		ipp_w_str(w, IPP_TAG_KEYWORD, "uri-authentication-supported", auth);
+		ipp_w_str(w, IPP_TAG_KEYWORD, NULL, auth);
+		ipp_w_str(w, IPP_TAG_KEYWORD, "uri-security-supported", "tls");
+		ipp_w_str(w, IPP_TAG_KEYWORD, NULL, "none");
+	} else {
+		snprintf(uri, sizeof(uri), "ipp://%s/ipp/print", r->host);
+		ipp_w_str(w, IPP_TAG_URI, "printer-uri-supported", uri);
+		ipp_w_str(w, IPP_TAG_KEYWORD, "uri-authentication-supported", auth);
+		ipp_w_str(w, IPP_TAG_KEYWORD, "uri-security-supported", "none");
+	}
 	web_uri(r, "/", uri, sizeof(uri));
 	ipp_w_str(w, IPP_TAG_URI, "printer-more-info", uri);
 	ipp_w_str(w, IPP_TAG_URI, "printer-supply-info-uri", uri);

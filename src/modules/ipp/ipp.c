@@ -75,6 +75,12 @@ static const struct scout_option ipp_options[] = {
 	OPT("owner", SCOUT_OPT_ENUM, owner, "authenticated", .choices = owner_modes,
 	    .help = "who owns a job: authenticated (HTTP Basic over TLS, checked with auth.password) or "
 		    "requesting-user-name (whatever name the client sends: trusts the client)"),
+	OPT("tls", SCOUT_OPT_BOOL, tls, "yes",
+	    .help = "also serve ipps:// (TLS 1.2+) on the same port; owner = authenticated needs it"),
+	OPT("tls_cert", SCOUT_OPT_STRING, tls_cert, "",
+	    .help = "PEM certificate (and chain) for ipps://; empty: one is generated on first start in "
+		    "state_dir (ipp-cert.pem, ipp-key.pem)"),
+	OPT("tls_key", SCOUT_OPT_STRING, tls_key, "", .help = "PEM private key of tls_cert"),
 	OPT("name", SCOUT_OPT_STRING, name, "scout", .help = "printer-name and the name clients show"),
 	OPT("location", SCOUT_OPT_STRING, location, "", .help = "printer-location"),
 	OPT("info", SCOUT_OPT_STRING, info, "Secure print: held until you release it at a printer",
@@ -103,6 +109,10 @@ static void ipp_configure(void *conf_, struct scout_check *c)
 		scout_check_error(c, "location", "location must be at most 127 characters");
 	if (strlen(conf->info) > 127)
 		scout_check_error(c, "info", "info must be at most 127 characters");
+	if (!conf->tls_cert[0] != !conf->tls_key[0])
+		scout_check_error(c, conf->tls_cert[0] ? "tls_cert" : "tls_key", "tls_cert and tls_key go together");
+	if (conf->owner == IPP_OWNER_AUTHENTICATED && !conf->tls)
+		scout_check_error(c, "tls", "owner = authenticated needs tls = yes: passwords are taken only over TLS");
 	if (strlen(conf->make_model) > 127)
 		scout_check_error(c, "make_and_model", "make_and_model must be at most 127 characters");
 }
@@ -259,10 +269,14 @@ static int ipp_reload(struct scout_mod *m, const void *old_conf)
 	const struct ipp_conf *conf = scout_mod_conf(m), *old = old_conf;
 
 	if (strcmp(conf->listen.host, old->listen.host) != 0 || conf->listen.port != old->listen.port ||
-	    conf->max_job_size != old->max_job_size || conf->header_timeout != old->header_timeout ||
-	    conf->idle_timeout != old->idle_timeout || conf->max_connections != old->max_connections) {
-		scout_mod_refuse(m, "listen, max_job_size, the timeouts and max_connections take effect at a restart "
-				    "of the module (disable, reload, enable) or of scoutd");
+	    conf->tls != old->tls || strcmp(conf->tls_cert, old->tls_cert) != 0 ||
+	    strcmp(conf->tls_key, old->tls_key) != 0 || conf->max_job_size != old->max_job_size ||
+	    conf->header_timeout != old->header_timeout || conf->idle_timeout != old->idle_timeout ||
+	    conf->max_connections != old->max_connections) {
+		scout_mod_refuse(
+			m,
+			"listen, tls, tls_cert, tls_key, max_job_size, the timeouts and max_connections take effect at a restart "
+			"of the module (disable, reload, enable) or of scoutd");
 		return -EINVAL;
 	}
 	return 0;

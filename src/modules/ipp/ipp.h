@@ -68,8 +68,8 @@ struct ipp_conf {
 	struct ipp_listen listen;
 	int owner; /* enum ipp_owner_mode */
 	char *name, *location, *info, *make_model;
+	bool tls;                 /* ipps:// on the same port as ipp:// */
 	char *tls_cert, *tls_key; /* "" : generated in the state dir */
-	bool dnssd;
 	uint64_t max_job_size;
 	uint64_t idle_timeout, header_timeout;
 	int64_t max_connections;

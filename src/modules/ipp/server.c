@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "ipp.h"
 #include "loop/closer.h"
@@ -582,7 +583,7 @@ static void on_request(struct scout_http_req *h, void *arg)
 	}
 	r->ipp = s;
 	r->http = h;
-	r->tls = scout_http_tls_peer(h) != NULL;
+	r->tls = scout_http_is_tls(h);
 	snprintf(r->remote, sizeof(r->remote), "%s", scout_http_remote(h));
 	host_of(r, h);
 	scout_list_insert_tail(&s->reqs, &r->link);
@@ -599,13 +600,48 @@ static const struct scout_http_handler handler = {
 	.on_abort = on_abort,
 };
 
+/* The certificate: the configured files, or one made on first start in
+ * state_dir (kept, so clients that pinned it keep trusting it). */
+static int tls_setup(struct ipp *s, char *err, size_t errlen)
+{
+	const struct ipp_conf *conf = scout_mod_conf(s->m);
+	char cert[512], key[512], host[256] = "localhost";
+	size_t hl = sizeof(host);
+	int ret;
+
+	if (conf->tls_cert[0]) {
+		snprintf(cert, sizeof(cert), "%s", conf->tls_cert);
+		snprintf(key, sizeof(key), "%s", conf->tls_key);
+	} else {
+		snprintf(cert, sizeof(cert), "%s/ipp-cert.pem", scout_mod_state_dir(s->m));
+		snprintf(key, sizeof(key), "%s/ipp-key.pem", scout_mod_state_dir(s->m));
+		if (access(cert, F_OK) != 0 || access(key, F_OK) != 0) {
+			const char *names[5] = {"localhost", "127.0.0.1", "::1", NULL, NULL};
+			bool any = strcmp(conf->listen.host, "0.0.0.0") == 0 || strcmp(conf->listen.host, "::") == 0;
+			uv_os_gethostname(host, &hl);
+			names[3] = any ? host : conf->listen.host;
+			ret = scout_tls_selfsigned_write(cert, key, host, names, 3650, err, errlen);
+			if (ret < 0)
+				return ret;
+			log_info("ipp: made a self-signed certificate for ipps:// in %s", cert);
+		}
+	}
+	struct scout_tls_server_opts o = {.cert_file = cert, .key_file = key};
+	return scout_tls_ctx_server(&o, &s->tls, err, errlen);
+}
+
 int ipp_server_start(struct ipp *s, char *err, size_t errlen)
 {
 	const struct ipp_conf *conf = scout_mod_conf(s->m);
+	int ret;
+
+	if (conf->tls && (ret = tls_setup(s, err, errlen)) < 0)
+		return ret;
 	struct scout_http_server_opts o = {
 		.host = conf->listen.host,
 		.port = conf->listen.port,
-		.tls = NULL,
+		.tls = s->tls,
+		.tls_optional = true,
 		.limits =
 			{
 				.max_body = conf->max_job_size + IPP_MAX_HEADER,
@@ -617,14 +653,16 @@ int ipp_server_start(struct ipp *s, char *err, size_t errlen)
 		.arg = s,
 		.name = "ipp",
 	};
-	int ret = scout_http_server_new(scout_mod_loop(s->m), &o, &s->http, err, errlen);
-
+	ret = scout_http_server_new(scout_mod_loop(s->m), &o, &s->http, err, errlen);
 	if (ret < 0)
 		return ret;
 	int port = scout_http_server_port(s->http);
 	bool v6 = strchr(conf->listen.host, ':') != NULL;
 	snprintf(s->url[0], sizeof(s->url[0]), "ipp://%s%s%s:%d/ipp/print", v6 ? "[" : "", conf->listen.host,
 		 v6 ? "]" : "", port);
+	if (s->tls)
+		snprintf(s->url[1], sizeof(s->url[1]), "ipps://%s%s%s:%d/ipp/print", v6 ? "[" : "", conf->listen.host,
+			 v6 ? "]" : "", port);
 	return 0;
 }
 
@@ -644,6 +682,9 @@ void ipp_server_stop(struct ipp *s)
 		scout_http_server_close(s->http, server_closed, s);
 		s->http = NULL;
 	}
+	if (s->tls)
+		scout_tls_ctx_unref(s->tls);
+	s->tls = NULL;
 	while (!scout_list_empty(&s->reqs)) {
 		struct ipp_req *r = scout_list_entry(s->reqs.next, struct ipp_req, link);
 		for (size_t i = 0; i < IPP_CALLS; i++)

@@ -59,7 +59,7 @@ static void serve_page(struct ipp *s, struct scout_http_req *h)
 	const struct ipp_conf *conf = scout_mod_conf(s->m);
 	static const struct scout_http_header hdr[] = {{"Content-Type", "text/html; charset=utf-8"},
 						       {"Cache-Control", "no-store"}};
-	struct ipp_req fake = {.ipp = s, .tls = scout_http_tls_peer(h) != NULL};
+	struct ipp_req fake = {.ipp = s, .tls = scout_http_is_tls(h)};
 	char name[256], loc[256], state[600], uri[320], body[4096];
 
 	snprintf(fake.host, sizeof(fake.host), "%s", scout_http_header(h, "host") ? scout_http_header(h, "host") : "");
