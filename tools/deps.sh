@@ -23,6 +23,7 @@ SCOUT_BUILD_DEPS=(
 	libuv1-dev libssl-dev libwebsockets-dev libwebsockets-evlib-uv
 	libsnmp-dev libldap2-dev libmsgpack-dev liblmdb-dev libinih-dev
 	libsystemd-dev libjansson-dev node-llhttp libcrypt-dev
+	libavahi-client-dev
 )
 
 # Tests, fuzzing and peers.
@@ -30,4 +31,5 @@ SCOUT_TEST_DEPS=(
 	libcmocka-dev clang clang-format libclang-rt-14-dev python3 lmdb-utils systemd
 	snmpsim snmpd snmp
 	curl openssl
+	cups-ipp-utils ghostscript avahi-daemon dbus
 )

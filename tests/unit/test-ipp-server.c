@@ -30,7 +30,7 @@ extern const struct scout_module scout_ipp_module;
 
 /* ---- the fake vault ---------------------------------------------------- */
 
-#define MAX_JOBS 16
+#define MAX_JOBS 512
 
 struct fjob {
 	uint32_t id;
@@ -107,6 +107,10 @@ static void on_create(const struct scout_msg *msg, void *arg)
 	msgpack_unpacked u;
 	(void)arg;
 
+	if (fk.njobs == MAX_JOBS) {
+		reply_err(msg->corr, -EBUSY, "the fake vault is full");
+		return;
+	}
 	if (fk.locked || fk.create_err) {
 		reply_err(msg->corr, fk.locked ? -EACCES : fk.create_err, fk.locked ? "vault is locked" : "no");
 		return;
@@ -221,7 +225,9 @@ static void on_abort_job(const struct scout_msg *msg, void *arg)
 
 static void pack_meta(msgpack_packer *pk, const struct fjob *j)
 {
-	msgpack_pack_map(pk, 7);
+	msgpack_pack_map(pk, 8);
+	scout_pack_str(pk, "submitted");
+	msgpack_pack_uint64(pk, 1700000000);
 	scout_pack_str(pk, "id");
 	msgpack_pack_uint32(pk, j->id);
 	scout_pack_str(pk, "owner");
@@ -477,6 +483,8 @@ static json_t *ipp_status(struct env *e)
 	return found;
 }
 
+static int serve_port; /* 0: any free one */
+
 static void start(struct env *e, const char *ipp_conf)
 {
 	struct scout_host_env henv = {.loop = &e->loop, .bus = e->bus, .store = e->store, .state_dir = e->dir};
@@ -484,7 +492,7 @@ static void start(struct env *e, const char *ipp_conf)
 	struct scout_config *cfg = NULL;
 	char text[512];
 
-	snprintf(text, sizeof(text), "[ipp]\nenabled = yes\nlisten = 127.0.0.1:0\n%s\n", ipp_conf);
+	snprintf(text, sizeof(text), "[ipp]\nenabled = yes\nlisten = 127.0.0.1:%d\n%s\n", serve_port, ipp_conf);
 	assert_int_equal(scout_host_schema_of(&first, registry, 3, &e->schema), 0);
 	assert_int_equal(scout_host_new_of(e->schema, registry, 3, &e->host), 0);
 	int r = scout_config_parse(e->schema, "t.ini", text, strlen(text), &d, &cfg);
@@ -1164,8 +1172,53 @@ static void test_authenticated_over_tls(void **state)
 	assert_int_equal(fk.njobs, 1);
 }
 
-int main(void)
+/* dnssd = yes: the AvahiPoll adapter on the loop announces the queue when
+ * avahi-daemon runs, and every watch and timeout it made is closed by the
+ * module's stop (teardown checks that uv_loop_close succeeds). */
+static void test_dnssd_start_stop(void **state)
 {
+	struct env *e = *state;
+	char conf[128];
+
+	snprintf(conf, sizeof(conf), "owner = requesting-user-name\ndnssd = yes\nname = scout-unit-%d", (int)getpid());
+	start(e, conf);
+	if (system("pgrep -x avahi-daemon >/dev/null") != 0) {
+		print_message("avahi-daemon is not running: only the start and stop are checked\n");
+		run_for(e, 200);
+		return;
+	}
+	WAIT_FOR(e, ({
+			 json_t *st = ipp_status(e);
+			 const char *d = json_string_value(json_object_get(st, "dnssd"));
+			 bool ok = d && strcmp(d, "announced") == 0;
+			 json_decref(st);
+			 ok;
+		 }));
+}
+
+/* test-ipp-server --serve PORT: the module with the fake vault on
+ * 127.0.0.1:PORT until killed, for running ipptool by hand before the real
+ * vault is there. A third argument is added to [ipp] ("dnssd = yes"). */
+static int serve(int port, const char *extra)
+{
+	void *state;
+	char conf[128];
+
+	serve_port = port;
+	setup(&state);
+	struct env *e = state;
+	snprintf(conf, sizeof(conf), "owner = requesting-user-name\n%s\n", extra);
+	start(e, conf);
+	fprintf(stderr, "serving on port %d\n", e->port);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 3 && strcmp(argv[1], "--serve") == 0)
+		return serve(atoi(argv[2]), argc > 3 ? argv[3] : "");
+
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_get_printer_attributes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_print_job, setup, teardown),
@@ -1176,6 +1229,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_create_job_send_document, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authenticated_needs_tls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authenticated_over_tls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dnssd_start_stop, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -148,8 +148,8 @@ static void attrs_job_template(struct ipp_writer *w, const struct ipp_conf *conf
 	ipp_w_range(w, "copies-supported", 1, 999);
 	ipp_w_int(w, IPP_TAG_ENUM, "finishings-default", 3);
 	ipp_w_int(w, IPP_TAG_ENUM, "finishings-supported", 3);
-	ipp_w_str(w, IPP_TAG_KEYWORD, "job-hold-until-default", "indefinite");
-	ipp_w_str(w, IPP_TAG_KEYWORD, "job-hold-until-supported", "indefinite");
+	/* no job-hold-until-default/-supported: every job is held, whatever
+	 * the client asks (RFC 8011 would want no-hold among the supported) */
 	ipp_w_str(w, IPP_TAG_KEYWORD, "job-sheets-default", "none");
 	ipp_w_str(w, IPP_TAG_KEYWORD, "job-sheets-supported", "none");
 	ipp_w_strs(w, IPP_TAG_KEYWORD, "job-creation-attributes-supported", creation, N(creation));

@@ -81,6 +81,8 @@ static const struct scout_option ipp_options[] = {
 	    .help = "PEM certificate (and chain) for ipps://; empty: one is generated on first start in "
 		    "state_dir (ipp-cert.pem, ipp-key.pem)"),
 	OPT("tls_key", SCOUT_OPT_STRING, tls_key, "", .help = "PEM private key of tls_cert"),
+	OPT("dnssd", SCOUT_OPT_BOOL, dnssd, "no",
+	    .help = "announce the queue over DNS-SD (_ipp._tcp, _ipps._tcp) through avahi-daemon"),
 	OPT("name", SCOUT_OPT_STRING, name, "scout", .help = "printer-name and the name clients show"),
 	OPT("location", SCOUT_OPT_STRING, location, "", .help = "printer-location"),
 	OPT("info", SCOUT_OPT_STRING, info, "Secure print: held until you release it at a printer",
@@ -261,6 +263,8 @@ static int ipp_start(struct scout_mod *m)
 		return r;
 	}
 	log_info("ipp: printer '%s' at %s, owner = %s", conf->name, s->url[0], owner_modes[conf->owner]);
+	if (conf->dnssd && ipp_dnssd_start(s, &s->dnssd) < 0)
+		log_warn("ipp: the queue runs without its DNS-SD announcement");
 	return 0;
 }
 
@@ -269,13 +273,13 @@ static int ipp_reload(struct scout_mod *m, const void *old_conf)
 	const struct ipp_conf *conf = scout_mod_conf(m), *old = old_conf;
 
 	if (strcmp(conf->listen.host, old->listen.host) != 0 || conf->listen.port != old->listen.port ||
-	    conf->tls != old->tls || strcmp(conf->tls_cert, old->tls_cert) != 0 ||
-	    strcmp(conf->tls_key, old->tls_key) != 0 || conf->max_job_size != old->max_job_size ||
-	    conf->header_timeout != old->header_timeout || conf->idle_timeout != old->idle_timeout ||
-	    conf->max_connections != old->max_connections) {
+	    conf->tls != old->tls || conf->dnssd != old->dnssd || strcmp(conf->name, old->name) != 0 ||
+	    strcmp(conf->tls_cert, old->tls_cert) != 0 || strcmp(conf->tls_key, old->tls_key) != 0 ||
+	    conf->max_job_size != old->max_job_size || conf->header_timeout != old->header_timeout ||
+	    conf->idle_timeout != old->idle_timeout || conf->max_connections != old->max_connections) {
 		scout_mod_refuse(
 			m,
-			"listen, tls, tls_cert, tls_key, max_job_size, the timeouts and max_connections take effect at a restart "
+			"listen, tls, tls_cert, tls_key, dnssd, name, max_job_size, the timeouts and max_connections take effect at a restart "
 			"of the module (disable, reload, enable) or of scoutd");
 		return -EINVAL;
 	}
@@ -306,6 +310,8 @@ static void ipp_stop(struct scout_mod *m)
 	if (s->state_sub)
 		scout_bus_unsubscribe(s->state_sub);
 	s->state_sub = NULL;
+	ipp_dnssd_stop(s->dnssd);
+	s->dnssd = NULL;
 	ipp_server_stop(s);
 	struct ipp_open_job *j;
 	scout_list_foreach (j, &s->open_jobs, link)
@@ -338,6 +344,7 @@ static void ipp_status(struct scout_mod *m, json_t *obj)
 			json_array_append_new(urls, json_string(s->url[i]));
 	json_object_set_new(obj, "urls", urls);
 	json_object_set_new(obj, "printer_uuid", json_string(s->uuid));
+	json_object_set_new(obj, "dnssd", s->dnssd ? json_string(ipp_dnssd_state(s->dnssd)) : json_null());
 	json_object_set_new(obj, "accepting", json_boolean(ipp_accepting(s)));
 	json_object_set_new(obj, "state_message", json_string(ipp_state_message(s)));
 	json_object_set_new(obj, "requests_in_flight", json_integer((json_int_t)list_count(&s->reqs)));

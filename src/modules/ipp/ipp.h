@@ -69,6 +69,7 @@ struct ipp_conf {
 	int owner; /* enum ipp_owner_mode */
 	char *name, *location, *info, *make_model;
 	bool tls;                 /* ipps:// on the same port as ipp:// */
+	bool dnssd;               /* announce through avahi-daemon */
 	char *tls_cert, *tls_key; /* "" : generated in the state dir */
 	uint64_t max_job_size;
 	uint64_t idle_timeout, header_timeout;
@@ -98,8 +99,11 @@ struct ipp_counters {
 	uint64_t refused_not_accepting, auth_ok, auth_failed, aborted, unsupported_ops;
 };
 
+struct ipp_dnssd;
+
 struct ipp {
 	struct scout_mod *m;
+	struct ipp_dnssd *dnssd;
 	struct scout_http_server *http;
 	struct scout_tls_ctx *tls;
 	struct scout_topic *t_create, *t_write, *t_commit, *t_abort, *t_list, *t_cancel, *t_status, *t_state;
@@ -245,6 +249,11 @@ bool ipp_auth_begin(struct ipp_req *r);
 bool ipp_auth_require(struct ipp_req *r);
 /* The requesting-user-name value checked (UTF-8, printable), or "anonymous". */
 void ipp_auth_requesting_user(struct ipp_req *r);
+
+/* ---- dnssd.c ---- */
+int ipp_dnssd_start(struct ipp *s, struct ipp_dnssd **ret);
+const char *ipp_dnssd_state(const struct ipp_dnssd *d);
+void ipp_dnssd_stop(struct ipp_dnssd *d);
 
 /* ---- web.c ---- */
 /* Answers GET / and GET /icon.png; false for other targets. */
