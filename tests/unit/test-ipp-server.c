@@ -550,7 +550,7 @@ static int teardown(void **state)
 	struct env *e = *state;
 	char cmd[128];
 
-	if (e->host) {
+	if (e->host && !e->stopped) {
 		scout_host_stop(e->host, on_stopped, e);
 		uv_run(&e->loop, UV_RUN_DEFAULT);
 		assert_true(e->stopped);
@@ -1172,6 +1172,120 @@ static void test_authenticated_over_tls(void **state)
 	assert_int_equal(fk.njobs, 1);
 }
 
+/* A client that goes away mid-document: the job is dropped (job.abort),
+ * never committed. */
+struct cut {
+	uv_tcp_t tcp;
+	uv_connect_t conn;
+	uv_write_t wr;
+	char *buf;
+	size_t len;
+	bool closed;
+};
+
+static void cut_closed(uv_handle_t *h)
+{
+	((struct cut *)h->data)->closed = true;
+}
+
+static void cut_written(uv_write_t *w, int status)
+{
+	struct cut *c = w->data;
+	(void)status;
+	uv_close((uv_handle_t *)&c->tcp, cut_closed);
+}
+
+static void cut_connected(uv_connect_t *req, int status)
+{
+	struct cut *c = req->data;
+	uv_buf_t b = uv_buf_init(c->buf, (unsigned)c->len);
+
+	assert_int_equal(status, 0);
+	c->wr.data = c;
+	assert_int_equal(uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, cut_written), 0);
+}
+
+static void test_client_goes_away(void **state)
+{
+	struct env *e = *state;
+	struct ipp_writer w;
+	struct sockaddr_in a;
+	struct cut c = {0};
+	size_t doc = 300000;
+
+	start(e, "owner = requesting-user-name");
+	request(&w, 0x0002, "alice");
+	assert_int_equal(ipp_w_finish(&w), 0);
+	char head[256];
+	int hl = snprintf(head, sizeof(head),
+			  "POST /ipp/print HTTP/1.1\r\nHost: x\r\nContent-Type: application/ipp\r\n"
+			  "Content-Length: %zu\r\n\r\n",
+			  w.len + 5000000);
+	c.len = (size_t)hl + w.len + doc; /* 5 MB announced, 300 kB sent */
+	c.buf = calloc(1, c.len);
+	memcpy(c.buf, head, (size_t)hl);
+	memcpy(c.buf + hl, w.p, w.len);
+	ipp_w_free(&w);
+	uv_tcp_init(&e->loop, &c.tcp);
+	c.tcp.data = c.conn.data = &c;
+	uv_ip4_addr("127.0.0.1", e->port, &a);
+	assert_int_equal(uv_tcp_connect(&c.conn, &c.tcp, (const struct sockaddr *)&a, cut_connected), 0);
+	WAIT_FOR(e, c.closed);
+	WAIT_FOR(e, fk.aborts == 1);
+	assert_int_equal(fk.njobs, 1);
+	assert_true(fk.jobs[0].aborted);
+	assert_false(fk.jobs[0].committed);
+	json_t *st = ipp_status(e);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "counters"), "aborted")), 1);
+	json_decref(st);
+	free(c.buf);
+}
+
+static void cut_connected_keep(uv_connect_t *req, int status)
+{
+	struct cut *c = req->data;
+	uv_buf_t b = uv_buf_init(c->buf, (unsigned)c->len);
+
+	assert_int_equal(status, 0);
+	assert_int_equal(uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, NULL), 0);
+}
+
+/* scoutd stops while a job streams in: the request is aborted, the job
+ * dropped, every handle closed (teardown: uv_loop_close succeeds). */
+static void test_stop_mid_job(void **state)
+{
+	struct env *e = *state;
+	struct ipp_writer w;
+	struct sockaddr_in a;
+	struct cut c = {0};
+
+	start(e, "owner = requesting-user-name");
+	request(&w, 0x0002, "alice");
+	assert_int_equal(ipp_w_finish(&w), 0);
+	char head[256];
+	int hl = snprintf(head, sizeof(head),
+			  "POST /ipp/print HTTP/1.1\r\nHost: x\r\nContent-Type: application/ipp\r\n"
+			  "Content-Length: %zu\r\n\r\n",
+			  w.len + 5000000);
+	c.len = (size_t)hl + w.len + 200000;
+	c.buf = calloc(1, c.len);
+	memcpy(c.buf, head, (size_t)hl);
+	memcpy(c.buf + hl, w.p, w.len);
+	ipp_w_free(&w);
+	uv_tcp_init(&e->loop, &c.tcp);
+	c.tcp.data = c.conn.data = &c;
+	uv_ip4_addr("127.0.0.1", e->port, &a);
+	assert_int_equal(uv_tcp_connect(&c.conn, &c.tcp, (const struct sockaddr *)&a, cut_connected_keep), 0);
+	WAIT_FOR(e, fk.writes >= 2);
+	scout_host_stop(e->host, on_stopped, e);
+	WAIT_FOR(e, e->stopped);
+	assert_true(fk.jobs[0].aborted || !fk.jobs[0].committed);
+	assert_false(fk.jobs[0].committed);
+	uv_close((uv_handle_t *)&c.tcp, cut_closed);
+	WAIT_FOR(e, c.closed);
+	free(c.buf);
+}
+
 /* dnssd = yes: the AvahiPoll adapter on the loop announces the queue when
  * avahi-daemon runs, and every watch and timeout it made is closed by the
  * module's stop (teardown checks that uv_loop_close succeeds). */
@@ -1229,6 +1343,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_create_job_send_document, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authenticated_needs_tls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authenticated_over_tls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_goes_away, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_mid_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnssd_start_stop, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -94,7 +94,7 @@ static const struct scout_option ipp_options[] = {
 	    .help = "time a client has to send a request's HTTP headers"),
 	OPT("idle_timeout", SCOUT_OPT_DURATION, idle_timeout, "60s", .min = 1000, .max = 3600000,
 	    .help = "an idle connection, or a request body that stops flowing, is closed after this"),
-	OPT("max_connections", SCOUT_OPT_INT, max_connections, "256", .min = 1, .max = 100000,
+	OPT("max_connections", SCOUT_OPT_INT, max_connections, "1024", .min = 1, .max = 100000,
 	    .help = "open connections; more are answered 503"),
 	OPT("multiple_operation_timeout", SCOUT_OPT_DURATION, multiple_operation_timeout, "5m", .min = 10000,
 	    .max = 86400000, .help = "a Create-Job whose Send-Document does not come within this is dropped"),
