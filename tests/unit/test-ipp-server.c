@@ -977,6 +977,17 @@ static void test_bad_requests(void **state)
 	assert_int_equal(m.code, 0x0400);
 	assert_non_null(strstr(status_message(&m), "no end-of-attributes"));
 	done(&h, &m);
+	/* attributes over 64 KiB: refused once 64 KiB are in */
+	struct exchange big = {0};
+	static char text[4000];
+	memset(text, 'x', sizeof(text) - 1);
+	request(&w, 0x000b, NULL);
+	for (int k = 0; k < 20; k++)
+		ipp_w_str(&w, IPP_TAG_TEXT, k ? NULL : "filler", text);
+	assert_int_equal(ipp_exchange(e, &w, NULL, 0, &m, &big), 0);
+	assert_int_equal(m.code, 0x0400);
+	assert_non_null(strstr(status_message(&m), "longer than 65536"));
+	done(&big, &m);
 	/* not IPP */
 	struct exchange i = {.ctype = "text/plain", .body = (const uint8_t *)"hi", .len = 2};
 	exchange(e, &i);

@@ -155,8 +155,8 @@ struct ipp_req {
 	char host[256]; /* for URIs in the answer: the Host header, or the listener */
 
 	/* the header */
-	uint8_t *hbuf;
-	size_t hlen, hresume;
+	uint8_t *hbuf; /* grows to IPP_MAX_HEADER at most */
+	size_t hlen, hcap, hresume;
 	struct ipp_msg msg;
 	bool have_msg;
 

@@ -398,19 +398,24 @@ void ipp_doc_begin(struct ipp_req *r, const uint8_t *rest, size_t rest_len)
 
 /* ---- HTTP handlers ------------------------------------------------------ */
 
+/* The header cannot be read: the decoder says what and where. */
 static void header_error(struct ipp_req *r)
 {
-	char err[IPP_ERR_LEN];
+	char err[IPP_ERR_LEN], msg[IPP_ERR_LEN + 48];
 	struct ipp_msg m;
 
 	r->ipp->n.bad_requests++;
 	if (ipp_decode(r->hbuf, r->hlen, &m, err, sizeof(err)) == 0) {
-		/* complete but over the size we read: can only be the length */
 		ipp_msg_free(&m);
-		snprintf(err, sizeof(err), "attributes longer than %d bytes", IPP_MAX_HEADER);
+		err[0] = 0;
 	}
-	log_info("ipp: %s: bad request: %s", r->remote, err);
-	ipp_ops_fail(r, IPP_BAD_REQUEST, "%s", err);
+	if (r->hlen == IPP_MAX_HEADER)
+		snprintf(msg, sizeof(msg), "attributes longer than %d bytes%s%s", IPP_MAX_HEADER, *err ? ": " : "",
+			 err);
+	else
+		snprintf(msg, sizeof(msg), "%s", err);
+	log_info("ipp: %s: bad request: %s", r->remote, msg);
+	ipp_ops_fail(r, IPP_BAD_REQUEST, "%s", msg);
 }
 
 static void header_done(struct ipp_req *r, size_t hl, const uint8_t *more, size_t more_len)
@@ -444,6 +449,20 @@ static void header_done(struct ipp_req *r, size_t hl, const uint8_t *more, size_
 	free(tmp);
 }
 
+static int header_grow(struct ipp_req *r)
+{
+	size_t cap = r->hcap * 2 < IPP_MAX_HEADER ? r->hcap * 2 : IPP_MAX_HEADER;
+	uint8_t *p = realloc(r->hbuf, cap);
+
+	if (!p) {
+		ipp_ops_fail(r, IPP_INTERNAL_ERROR, "out of memory");
+		return -ENOMEM;
+	}
+	r->hbuf = p;
+	r->hcap = cap;
+	return 0;
+}
+
 static void on_body(struct scout_http_req *h, const char *data, size_t len, void *arg)
 {
 	struct ipp_req *r = scout_http_data(h);
@@ -460,16 +479,29 @@ static void on_body(struct scout_http_req *h, const char *data, size_t len, void
 	}
 	if (r->phase != PH_HEADER)
 		return;
-	size_t take = IPP_MAX_HEADER - r->hlen < len ? IPP_MAX_HEADER - r->hlen : len;
-	memcpy(r->hbuf + r->hlen, data, take);
-	r->hlen += take;
-	ssize_t hl = ipp_header_length(r->hbuf, r->hlen, &r->hresume);
-	if (hl == 0 && r->hlen == IPP_MAX_HEADER)
-		hl = -EMSGSIZE;
-	if (hl < 0)
-		header_error(r);
-	else if (hl > 0)
-		header_done(r, (size_t)hl, (const uint8_t *)data + take, len - take);
+	/* a piece at a time into a buffer that doubles as needed: the
+	 * attributes of most requests fit the first 4 KiB, and what follows
+	 * them is the document's, not the header buffer's */
+	while (len) {
+		if (r->hlen == r->hcap && header_grow(r) < 0)
+			return;
+		size_t take = r->hcap - r->hlen < len ? r->hcap - r->hlen : len;
+		memcpy(r->hbuf + r->hlen, data, take);
+		r->hlen += take;
+		data += take;
+		len -= take;
+		ssize_t hl = ipp_header_length(r->hbuf, r->hlen, &r->hresume);
+		if (hl == 0 && r->hlen == IPP_MAX_HEADER)
+			hl = -EMSGSIZE;
+		if (hl < 0) {
+			header_error(r);
+			return;
+		}
+		if (hl > 0) {
+			header_done(r, (size_t)hl, (const uint8_t *)data, len);
+			return;
+		}
+	}
 }
 
 static void on_end(struct scout_http_req *h, void *arg)
@@ -575,7 +607,7 @@ static void on_request(struct scout_http_req *h, void *arg)
 	}
 	struct ipp_req *r = calloc(1, sizeof(*r));
 	if (r)
-		r->hbuf = malloc(IPP_MAX_HEADER);
+		r->hbuf = malloc(r->hcap = 4096); /* most requests' attributes fit */
 	if (!r || !r->hbuf) {
 		free(r);
 		scout_http_respond(h, 503, NULL, 0, "503 out of memory\n", 18);
