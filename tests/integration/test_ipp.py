@@ -14,6 +14,8 @@ vault module; until then the same suites run against the ipp module with a
 test double of the vault on the bus (tests/unit/test-ipp-server --serve).
 """
 
+import base64
+import json
 import os
 import re
 import shutil
@@ -260,6 +262,54 @@ class PythonClient(unittest.TestCase):
         cols = ipplib.find(msg[3], "media-col-database")
         self.assertTrue(cols and all("media-size" in c for c in cols), cols)
         self.assertEqual(cols[0]["media-size"][0]["x-dimension"], [21000])
+
+
+@unittest.skipUnless(build_has_vault(), "this build has no vault module yet")
+class Authenticated(unittest.TestCase):
+    """owner = authenticated with the users module: Basic over plain HTTP
+    gets 426 and is not looked at, over TLS no or wrong credentials get
+    401, right ones make the directory's name the owner (not the
+    requesting-user-name claimed); the password is in no log."""
+
+    def test_basic_over_tls(self):
+        tmp = scoutlib.make_tmpdir()
+        users = os.path.join(tmp, "users")
+        pw = subprocess.run(["openssl", "passwd", "-6", "s3cret-pw"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+        with open(users, "w") as f:
+            f.write("alice:%s\n" % pw)
+        os.chmod(users, 0o600)
+        port = free_port()
+        cfg = scoutlib.config_text(os.path.join(tmp, "state")) + (
+            "\n[users]\nenabled = yes\nfile = %s\n\n[vault]\nenabled = yes\nkey_file = %s\n"
+            "\n[ipp]\nenabled = yes\nlisten = 127.0.0.1:%d\nowner = authenticated\n"
+            % (users, os.path.join(tmp, "vault.key"), port))
+        agent = scoutlib.Agent(tmp=tmp, config=cfg).start()
+        try:
+            p = agent.ctl("vault", "init", input="correct horse battery staple\n")
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            agent.wait_for(lambda st: [m for m in st["modules"] if m["name"] == "ipp"][0].get("accepting"),
+                           what="ipp accepting")
+            body = ipplib.request(ipplib.PRINT_JOB, [(ipplib.NAME, "requesting-user-name", "mallory"),
+                                                     (ipplib.NAME, "job-name", "payroll")], b"%PDF-1.4\n" * 100)
+
+            def basic(c):
+                return {"Authorization": "Basic " + base64.b64encode(c.encode()).decode()}
+
+            st, _, _ = ipplib.post("127.0.0.1", port, body, headers=basic("alice:s3cret-pw"))
+            self.assertEqual(st, 426)
+            st, _, _ = ipplib.post("127.0.0.1", port, body, tls=True)
+            self.assertEqual(st, 401)
+            st, _, _ = ipplib.post("127.0.0.1", port, body, tls=True, headers=basic("alice:wrong-pw"))
+            self.assertEqual(st, 401)
+            st, msg, _ = ipplib.post("127.0.0.1", port, body, tls=True, headers=basic("alice:s3cret-pw"))
+            self.assertEqual((st, msg[1]), (200, 0), msg)
+            jobs = json.loads(agent.ctl("jobs", "--json").stdout)
+            self.assertEqual([j["owner"] for j in jobs], ["alice"])
+            for secret in ("s3cret-pw", "wrong-pw"):
+                self.assertNotIn(secret, "".join(text for _, text in agent.all_logs()))
+        finally:
+            agent.stop()
 
 
 def avahi_running():
