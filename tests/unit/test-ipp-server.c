@@ -263,6 +263,9 @@ static void on_list(const struct scout_msg *msg, void *arg)
 	assert_int_equal(msgpack_unpack_next(&u, msg->data, msg->len, NULL), MSGPACK_UNPACK_SUCCESS);
 	fk.list_had_user = scout_pack_get(&u.data, "user") != NULL;
 	copy_str(&u.data, "user", fk.last_list_user, sizeof(fk.last_list_user));
+	char which[32];
+	copy_str(&u.data, "which", which, sizeof(which));
+	int mode = strcmp(which, "completed") == 0 ? 1 : strcmp(which, "all") == 0 ? 2 : 0;
 	scout_pack_get_uint(&u.data, "id", &id);
 	msgpack_unpacked_destroy(&u);
 
@@ -271,7 +274,8 @@ static void on_list(const struct scout_msg *msg, void *arg)
 	for (unsigned i = 0; i < fk.njobs; i++) {
 		const struct fjob *j = &fk.jobs[i];
 		if (!j->committed || (id && j->id != id) ||
-		    (fk.list_had_user && strcmp(j->owner, fk.last_list_user) != 0))
+		    (fk.list_had_user && strcmp(j->owner, fk.last_list_user) != 0) || (mode == 0 && j->canceled) ||
+		    (mode == 1 && !j->canceled))
 			continue;
 		sel[n++] = j;
 	}
