@@ -421,12 +421,20 @@ static void users_stop(struct scout_mod *m)
 	scout_mod_stopped(m);
 }
 
+static int fake_reload(struct scout_mod *m, const void *old)
+{
+	(void)m;
+	(void)old;
+	return 0;
+}
+
 static const struct scout_module fake_vault = {.name = "vault",
 					       .summary = "fake",
 					       .default_enabled = true,
 					       .options = fake_options,
 					       .conf_size = sizeof(struct fake_conf),
 					       .start = vault_start,
+					       .reload = fake_reload,
 					       .stop = vault_stop,
 					       .topics = vault_topics};
 static const struct scout_module fake_users = {.name = "users",
@@ -435,6 +443,7 @@ static const struct scout_module fake_users = {.name = "users",
 					       .options = fake_options,
 					       .conf_size = sizeof(struct fake_conf),
 					       .start = users_start,
+					       .reload = fake_reload,
 					       .stop = users_stop,
 					       .topics = users_topics};
 static const struct scout_module *const registry[] = {&fake_vault, &fake_users, &scout_ipp_module};
@@ -1306,6 +1315,54 @@ static void test_stop_mid_job(void **state)
 	free(c.buf);
 }
 
+static struct scout_config *parse(struct env *e, const char *text)
+{
+	struct scout_diag d = {0};
+	struct scout_config *cfg = NULL;
+
+	assert_int_equal(scout_config_parse(e->schema, "t.ini", text, strlen(text), &d, &cfg), 0);
+	scout_diag_free(&d);
+	return cfg;
+}
+
+/* A reload applies location at once and refuses a new listen address,
+ * keeping the old configuration (and the port) running. */
+static void test_reload(void **state)
+{
+	struct env *e = *state;
+	struct ipp_writer w;
+	struct ipp_msg m;
+	char text[256], buf[128];
+
+	start(e, "owner = requesting-user-name");
+	snprintf(text, sizeof(text),
+		 "[ipp]\nenabled = yes\nlisten = 127.0.0.1:0\nowner = requesting-user-name\n"
+		 "location = room 101\n");
+	struct scout_config *cfg = parse(e, text);
+	json_t *refused = json_array();
+	scout_host_reload(e->host, cfg, refused);
+	scout_config_free(cfg);
+	assert_int_equal(json_array_size(refused), 0);
+	struct exchange a = {0};
+	request(&w, 0x000b, NULL);
+	assert_int_equal(ipp_exchange(e, &w, NULL, 0, &m, &a), 0);
+	ipp_value_str(ipp_find(m.attrs, IPP_TAG_PRINTER, "printer-location")->values, buf, sizeof(buf));
+	assert_string_equal(buf, "room 101");
+	done(&a, &m);
+
+	snprintf(text, sizeof(text), "[ipp]\nenabled = yes\nlisten = 127.0.0.1:1\nowner = requesting-user-name\n");
+	cfg = parse(e, text);
+	scout_host_reload(e->host, cfg, refused);
+	scout_config_free(cfg);
+	assert_int_equal(json_array_size(refused), 1);
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(refused, 0), "reason")), "listen"));
+	json_decref(refused);
+	struct exchange b = {0};
+	request(&w, 0x000b, NULL);
+	assert_int_equal(ipp_exchange(e, &w, NULL, 0, &m, &b), 0); /* still on the old port */
+	done(&b, &m);
+}
+
 /* dnssd = yes: the AvahiPoll adapter on the loop announces the queue when
  * avahi-daemon runs, and every watch and timeout it made is closed by the
  * module's stop (teardown checks that uv_loop_close succeeds). */
@@ -1365,6 +1422,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_authenticated_over_tls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_goes_away, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_mid_job, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnssd_start_stop, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
