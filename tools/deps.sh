@@ -23,7 +23,7 @@ SCOUT_BUILD_DEPS=(
 	libuv1-dev libssl-dev libwebsockets-dev libwebsockets-evlib-uv
 	libsnmp-dev libldap2-dev libmsgpack-dev liblmdb-dev libinih-dev
 	libsystemd-dev libjansson-dev node-llhttp libcrypt-dev
-	g++ libqpdf-dev
+	g++ libqpdf-dev libavahi-client-dev
 )
 
 # Tests, fuzzing and peers.
@@ -31,5 +31,5 @@ SCOUT_TEST_DEPS=(
 	libcmocka-dev clang clang-format libclang-rt-14-dev python3 lmdb-utils systemd
 	snmpsim snmpd snmp
 	curl openssl
-	ghostscript qpdf
+	cups-ipp-utils ghostscript qpdf avahi-daemon dbus
 )
