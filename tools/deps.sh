@@ -30,4 +30,5 @@ SCOUT_TEST_DEPS=(
 	libcmocka-dev clang clang-format libclang-rt-14-dev python3 lmdb-utils systemd
 	snmpsim snmpd snmp
 	curl openssl
+	cups-daemon cups-client cups-bsd cups-filters cups-ipp-utils ghostscript qpdf avahi-daemon dbus
 )
