@@ -305,11 +305,15 @@ class Cupsd:
 
 class IppEvePrinter:
     """ippeveprinter NAME on 127.0.0.1:PORT, spooling (and keeping, -k)
-    what it receives in its own directory; its log in DIR/log."""
+    what it receives in its own directory; its log in DIR/log. It prints
+    one job at a time and answers server-error-busy meanwhile; without a
+    command (-c) it simulates the printing, with one (e.g. /bin/true) a job
+    is done as soon as the command is."""
 
     def __init__(self, name="scoutpeer", formats="application/pdf,image/pwg-raster,image/urf,application/postscript",
-                 tmp=None):
+                 tmp=None, command=None):
         self.dir = tmp or tempfile.mkdtemp(prefix="scout-ippeve-", dir="/tmp")
+        self.command = command
         self.own_dir = tmp is None
         self.spool = os.path.join(self.dir, "spool")
         os.makedirs(self.spool, exist_ok=True)
@@ -324,7 +328,7 @@ class IppEvePrinter:
         system_bus_and_avahi()
         out = open(self.log_path, "wb")
         self.proc = subprocess.Popen([IPPEVEPRINTER, "-n", "localhost", "-p", str(self.port), "-d", self.spool, "-k",
-                                      "-f", self.formats, self.name], stdin=subprocess.DEVNULL, stdout=out,
+                                      "-f", self.formats] + (["-c", self.command] if self.command else []) + [self.name], stdin=subprocess.DEVNULL, stdout=out,
                                      stderr=subprocess.STDOUT, cwd=self.dir)
         out.close()
         _live.append(self.proc)
