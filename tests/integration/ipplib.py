@@ -311,6 +311,10 @@ def decode(buf):
 # ---- transport -------------------------------------------------------------
 
 def _file_size(f):
+    """Bytes left in f, or None when unknown (then the body goes chunked).
+    A generated body may say its size as f.ipp_size."""
+    if hasattr(f, "ipp_size"):
+        return f.ipp_size
     try:
         st = os.fstat(f.fileno())
         return st.st_size - f.tell()
