@@ -24,6 +24,8 @@ import scoutlib
 from cupslib import free_port
 
 PASSWORD = "correct horse battery staple 9"
+# [vault] lines for tests and benchmarks where one user sends thousands of jobs
+NO_QUOTA = "max_jobs_per_user = 0\nmax_bytes_per_user = 0\n"
 
 
 def missing_modules(scoutd=None):

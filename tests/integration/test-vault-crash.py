@@ -148,7 +148,7 @@ class VaultCrash(scoutlib.AgentTest):
     def test_kill9_during_intake(self):
         rng = random.Random(SEED)
         print("seed %d (SCOUT_CRASH_SEED to repeat), %d rounds" % (SEED, ROUNDS), flush=True)
-        a = scoutprint.PrintAgent(log_level="info")
+        a = scoutprint.PrintAgent(log_level="info", vault_extra=scoutprint.NO_QUOTA)
         self.agents.append(a)
         a.start()
         a.init_vault()
