@@ -22,10 +22,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #include <wchar.h>
 
+#include "loop/secret.h"
 #include "loop/utf8.h"
 
 #define DEFAULT_SOCKET "./var/scoutd.sock"
@@ -254,12 +256,12 @@ static json_t *call(const char *path, json_t *request, int timeout_ms)
 			continue;
 		if (w < 0) {
 			term_line(stderr, "scoutctl: %s: write failed: %s", path, strerror(errno));
-			free(line);
+			scout_free_wiped(line); /* it may hold a secret */
 			exit(2);
 		}
 		off += (size_t)w;
 	}
-	free(line);
+	scout_free_wiped(line); /* it may hold a secret */
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int pr = poll(&p, 1, timeout_ms);
@@ -811,6 +813,13 @@ static const char *arg_type(json_t *arg)
 	return otherwise(str(arg, "type"), "string");
 }
 
+/* A required argument given as a bare word (secrets are asked for). */
+static bool positional(json_t *arg)
+{
+	return json_is_true(json_object_get(arg, "required")) && strcmp(arg_type(arg), "flag") != 0 &&
+	       strcmp(arg_type(arg), "secret") != 0;
+}
+
 /* "scan [--wait] [--force]", "device ID" (caller frees). */
 static char *synopsis(json_t *cmd)
 {
@@ -826,7 +835,9 @@ static char *synopsis(json_t *cmd)
 	fputs(otherwise(str(cmd, "name"), "?"), f);
 	json_array_foreach (json_object_get(cmd, "args"), i, a) {
 		const char *name = otherwise(str(a, "name"), "?");
-		if (json_is_true(json_object_get(a, "required"))) {
+		if (strcmp(arg_type(a), "secret") == 0) {
+			continue; /* asked for: see the argument lines */
+		} else if (json_is_true(json_object_get(a, "required"))) {
 			fputc(' ', f);
 			for (const char *p = name; *p; p++)
 				fputc(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p, f);
@@ -862,8 +873,10 @@ static void print_help(FILE *out, json_t *cmds)
 		free(syn);
 		json_array_foreach (json_object_get(c, "args"), j, a) {
 			const char *name = otherwise(str(a, "name"), "?");
-			term_line(out, "      %s%-18s %s", json_is_true(json_object_get(a, "required")) ? "" : "--",
-				  name, otherwise(str(a, "help"), ""));
+			bool secret = strcmp(arg_type(a), "secret") == 0;
+			term_line(out, "      %s%-18s %s%s",
+				  json_is_true(json_object_get(a, "required")) || secret ? "" : "--", name,
+				  otherwise(str(a, "help"), ""), secret ? " (asked for; or one line of stdin)" : "");
 		}
 	}
 }
@@ -901,8 +914,101 @@ static int set_arg(json_t *request, json_t *arg, const char *value)
 	return 0;
 }
 
+/* One line of fd 0, without its newline, read a byte at a time so that
+ * nothing past it is taken (the next secret's line) and no stdio buffer
+ * keeps a copy. 0, -EMSGSIZE past size-1 bytes, -ENODATA at the end. */
+static int read_line(char *buf, size_t size)
+{
+	size_t n = 0;
+	for (;;) {
+		char ch;
+		ssize_t r = read(0, &ch, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (n == 0)
+				return -ENODATA;
+			break;
+		}
+		if (ch == '\n')
+			break;
+		if (n + 1 >= size) {
+			explicit_bzero(buf, size);
+			return -EMSGSIZE;
+		}
+		buf[n++] = ch;
+	}
+	if (n && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* Reads at the terminal with echo off (the line ends with Enter). */
+static int read_hidden(const char *prompt, char *buf, size_t size)
+{
+	struct termios old, quiet;
+	int r;
+
+	fprintf(stderr, "%s: ", prompt);
+	fflush(stderr);
+	if (tcgetattr(0, &old) < 0)
+		return -errno;
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	quiet.c_lflag |= ECHONL;
+	(void)tcsetattr(0, TCSAFLUSH, &quiet);
+	r = read_line(buf, size);
+	(void)tcsetattr(0, TCSAFLUSH, &old);
+	return r;
+}
+
+#define SECRET_MAX 1024
+
+/* Sets request[arg] to a secret typed at the terminal (twice when the
+ * argument asks for confirmation), or the next line of stdin when stdin is
+ * not a terminal. Returns 0, or 2 after saying why. */
+static int read_secret(const char *cmd, json_t *arg, json_t *request)
+{
+	const char *name = str(arg, "name");
+	char a[SECRET_MAX], b[SECRET_MAX];
+	bool tty = isatty(0);
+	int r;
+
+	if (tty) {
+		char prompt[160];
+		snprintf(prompt, sizeof(prompt), "%s", otherwise(str(arg, "help"), name));
+		r = read_hidden(prompt, a, sizeof(a));
+		if (r == 0 && json_is_true(json_object_get(arg, "confirm"))) {
+			r = read_hidden("again", b, sizeof(b));
+			if (r == 0 && strcmp(a, b) != 0) {
+				term_line(stderr, "scoutctl: %s: the two %s entries differ", cmd, name);
+				r = -EINVAL;
+			}
+			explicit_bzero(b, sizeof(b));
+		}
+	} else {
+		r = read_line(a, sizeof(a));
+	}
+	if (r == 0 && a[0] == '\0') {
+		term_line(stderr, "scoutctl: %s: empty %s", cmd, name);
+		r = -EINVAL;
+	} else if (r == -ENODATA) {
+		term_line(stderr, "scoutctl: %s: no %s on stdin (one line, or run it at a terminal)", cmd, name);
+	} else if (r == -EMSGSIZE) {
+		term_line(stderr, "scoutctl: %s: %s longer than %d bytes", cmd, name, SECRET_MAX - 1);
+	} else if (r < 0 && r != -EINVAL) {
+		term_line(stderr, "scoutctl: %s: cannot read %s: %s", cmd, name, strerror(-r));
+	}
+	if (r == 0)
+		json_object_set_new(request, name, json_string(a));
+	explicit_bzero(a, sizeof(a));
+	return r == 0 ? 0 : 2;
+}
+
 /* Maps the words after the verb to request members by the declared
- * arguments; --json sets *json. Returns 0, or 2 after saying why. */
+ * arguments, then reads the secrets it declares; --json sets *json.
+ * Returns 0, or 2 after saying why. */
 static int build_request(json_t *cmd, char **argv, int argc, json_t *request, bool *json, int *timeout_ms)
 {
 	const char *name = str(cmd, "name");
@@ -919,6 +1025,13 @@ static int build_request(json_t *cmd, char **argv, int argc, json_t *request, bo
 			const char *eq = strchr(w + 2, '=');
 			size_t len = eq ? (size_t)(eq - w - 2) : strlen(w + 2);
 			a = find_arg(cmd, w + 2, len);
+			if (a && strcmp(arg_type(a), "secret") == 0) {
+				term_line(stderr,
+					  "scoutctl: %s: --%s is not taken on the command line (others could read it "
+					  "there): it is asked for, or read from stdin",
+					  name, str(a, "name"));
+				return 2;
+			}
 			if (a && strcmp(arg_type(a), "flag") == 0 && !eq) {
 				json_object_set_new(request, str(a, "name"), json_true());
 				if (json_is_true(json_object_get(a, "no_timeout")))
@@ -943,8 +1056,7 @@ static int build_request(json_t *cmd, char **argv, int argc, json_t *request, bo
 			json_t *pos = NULL;
 			size_t skip = used;
 			json_array_foreach (args, i, a) {
-				if (json_is_true(json_object_get(a, "required")) && strcmp(arg_type(a), "flag") != 0 &&
-				    skip-- == 0) {
+				if (positional(a) && skip-- == 0) {
 					pos = a;
 					break;
 				}
@@ -963,6 +1075,12 @@ static int build_request(json_t *cmd, char **argv, int argc, json_t *request, bo
 		return 2;
 	}
 	json_array_foreach (args, i, a) {
+		if (strcmp(arg_type(a), "secret") == 0) {
+			int r = read_secret(name, a, request);
+			if (r)
+				return r;
+			continue;
+		}
 		if (json_is_true(json_object_get(a, "required")) && !json_object_get(request, str(a, "name"))) {
 			term_line(stderr, "scoutctl: %s: which one? give %s", name,
 				  otherwise(str(a, "help"), str(a, "name")));
@@ -1030,15 +1148,36 @@ static int render(const char *name, json_t *reply, json_t *cmd, bool json)
 	return 0;
 }
 
-/* The daemon's commands ({"cmd":"help"}), in *ret_help (caller frees), and
- * the one named verb in it (borrowed from it). Returns 0, or the exit code
- * after saying why. */
-static int find_command(const char *path, const char *verb, json_t **ret_help, json_t **ret_cmd)
+/* The command named by the first one or two words: "vault init" before
+ * "vault". *ret_words says how many it took. */
+static json_t *match_command(json_t *cmds, char **words, int nwords, int *ret_words)
 {
+	json_t *k, *one = NULL;
+	size_t i, len0 = strlen(words[0]);
+
+	json_array_foreach (cmds, i, k) {
+		const char *name = otherwise(str(k, "name"), "");
+		if (strcmp(name, words[0]) == 0)
+			one = k;
+		else if (nwords > 1 && strncmp(name, words[0], len0) == 0 && name[len0] == ' ' &&
+			 strcmp(name + len0 + 1, words[1]) == 0) {
+			*ret_words = 2;
+			return k;
+		}
+	}
+	*ret_words = 1;
+	return one;
+}
+
+/* The daemon's commands ({"cmd":"help"}), in *ret_help (caller frees), and
+ * the one the words name in it (borrowed from it; *ret_words words).
+ * Returns 0, or the exit code after saying why. */
+static int find_command(const char *path, char **words, int nwords, json_t **ret_help, json_t **ret_cmd, int *ret_words)
+{
+	const char *verb = words[0];
 	json_t *help_req = json_pack("{s:s}", "cmd", "help");
 	json_t *help = call(path, help_req, TIMEOUT_MS);
-	json_t *cmds, *cmd = NULL, *k;
-	size_t i;
+	json_t *cmds, *cmd;
 	int rc;
 
 	json_decref(help_req);
@@ -1048,9 +1187,7 @@ static int find_command(const char *path, const char *verb, json_t **ret_help, j
 		return rc;
 	}
 	cmds = json_object_get(help, "help");
-	json_array_foreach (cmds, i, k)
-		if (strcmp(otherwise(str(k, "name"), ""), verb) == 0)
-			cmd = k;
+	cmd = match_command(cmds, words, nwords, ret_words);
 	if (!cmd) {
 		term_line(stderr, "scoutctl: unknown command '%s'", verb);
 		usage(stderr);
@@ -1118,6 +1255,7 @@ int main(int argc, char **argv)
 
 	/* only for wcwidth(): the replies are UTF-8 whatever the user's locale,
 	 * and table columns are counted in what a UTF-8 terminal shows */
+	scout_json_wipe_frees(); /* requests may hold a secret */
 	unicode_widths = setlocale(LC_CTYPE, "C.UTF-8") != NULL;
 	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
 		switch (c) {
@@ -1141,11 +1279,12 @@ int main(int argc, char **argv)
 	}
 	if (!path)
 		path = default_socket();
-	const char *verb = argv[optind++];
+	int words = 1;
 
 	/* the daemon's commands, then the one asked for */
-	if ((rc = find_command(path, verb, &help, &cmd)) != 0)
+	if ((rc = find_command(path, argv + optind, argc - optind, &help, &cmd, &words)) != 0)
 		return rc;
+	optind += words;
 	rc = run_command(path, help, cmd, argv + optind, argc - optind, json);
 	json_decref(help);
 	return check_output(rc);

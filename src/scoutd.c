@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "loop/agent.h"
+#include "loop/secret.h"
 
 static void usage(FILE *out)
 {
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
 	};
 	const char *config = NULL;
 	int check = 0, c;
+
+	scout_json_wipe_frees();
 
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (c) {

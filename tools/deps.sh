@@ -22,7 +22,7 @@ SCOUT_BUILD_DEPS=(
 	gcc meson ninja-build pkg-config
 	libuv1-dev libssl-dev libwebsockets-dev libwebsockets-evlib-uv
 	libsnmp-dev libldap2-dev libmsgpack-dev liblmdb-dev libinih-dev
-	libsystemd-dev libjansson-dev node-llhttp
+	libsystemd-dev libjansson-dev node-llhttp libcrypt-dev
 )
 
 # Tests, fuzzing and peers.

@@ -147,6 +147,7 @@ struct link {
 	uv_timer_t timer;
 	uv_shutdown_t shutdown;
 	struct scout_tls *tls;
+	struct scout_tls_ctx *sniff; /* TLS or plain: decided by the first byte read */
 	uv_loop_t *loop;
 	const struct link_ops *ops;
 	char *rbuf;
@@ -168,6 +169,7 @@ struct link_write {
 };
 
 static void link_close_now(struct link *l);
+static const struct scout_tls_callbacks link_tls_cbs;
 
 static void link_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
 {
@@ -177,6 +179,26 @@ static void link_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
 		l->rbuf = malloc(READ_SIZE);
 	buf->base = l->rbuf;
 	buf->len = l->rbuf ? READ_SIZE : 0;
+}
+
+/* The first byte of a connection that may be either: a TLS record of
+ * type handshake (22) starts TLS, anything else is plain HTTP (no request
+ * line starts with it). */
+static int link_sniffed(struct link *l, unsigned char first)
+{
+	struct scout_tls_ctx *ctx = l->sniff;
+	int r;
+
+	l->sniff = NULL;
+	if (first != 22) {
+		l->ready = true;
+		l->ops->ready(l, NULL);
+		return l->closing ? -ECANCELED : 0;
+	}
+	r = scout_tls_new_server(ctx, (uv_stream_t *)&l->tcp, &link_tls_cbs, l, &l->tls);
+	if (r < 0)
+		l->ops->fail(l, r, "cannot start TLS");
+	return r;
 }
 
 static void link_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -201,6 +223,8 @@ static void link_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	l->last_active = uv_now(l->loop);
 	if (l->lingering)
 		return; /* discarded: the answer is out, the peer is still sending */
+	if (l->sniff && link_sniffed(l, buf->base[0]) < 0)
+		return;
 	if (l->tls)
 		(void)scout_tls_feed(l->tls, buf->base, (size_t)n); /* errors come through the callback */
 	else
@@ -210,7 +234,8 @@ static void link_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void link_update_reading(struct link *l)
 {
 	/* TLS reads on until the handshake is done, whatever the layer above wants. */
-	bool on = !l->closed && !l->eof && (l->lingering || (!l->closing && (l->want_read || (l->tls && !l->ready))));
+	bool on = !l->closed && !l->eof &&
+		  (l->lingering || (!l->closing && (l->want_read || ((l->tls || l->sniff) && !l->ready))));
 
 	if (l->fake || on == l->reading)
 		return;
@@ -313,12 +338,18 @@ static int link_init(struct link *l, uv_loop_t *loop, const struct link_ops *ops
 	return 0;
 }
 
-/* Plain: ready now. TLS: after the handshake (tls_hs). */
+/* Plain: ready now. TLS: after the handshake (tls_hs). sniff (servers):
+ * either, told by the first byte (link_sniffed). */
 static int link_start(struct link *l, struct scout_tls_ctx *ctx, const struct scout_tls_client_conn_opts *copts,
-		      char *err, size_t errlen)
+		      bool sniff, char *err, size_t errlen)
 {
 	int r = 0;
 
+	if (ctx && sniff && !l->fake) {
+		l->sniff = ctx; /* the server's reference outlives its connections */
+		link_update_reading(l);
+		return 0;
+	}
 	if (ctx) {
 		r = copts ? scout_tls_new_client(ctx, copts, (uv_stream_t *)&l->tcp, &link_tls_cbs, l, &l->tls, err,
 						 errlen)
@@ -724,6 +755,7 @@ struct scout_http_server {
 	uv_tcp_t listener;
 	bool listening;
 	struct scout_tls_ctx *tls;
+	bool tls_optional;
 	struct scout_http_limits lim;
 	const struct scout_http_handler *handler;
 	void *arg;
@@ -1345,7 +1377,7 @@ static void on_connection(uv_stream_t *l, int status)
 	if (uv_tcp_getpeername(&c->link.tcp, (struct sockaddr *)&ss, &len) == 0)
 		addr_name(&ss, c->remote, sizeof(c->remote));
 	link_arm(&c->link, s->lim.header_timeout_ms); /* the handshake, or the first request */
-	if (link_start(&c->link, s->tls, NULL, err, sizeof(err)) < 0) {
+	if (link_start(&c->link, s->tls, NULL, s->tls_optional, err, sizeof(err)) < 0) {
 		log_warn("%s: %s: %s", s->name, c->remote, err);
 		conn_unlink(c);
 		link_close_now(&c->link);
@@ -1403,6 +1435,7 @@ int scout_http_server_new(uv_loop_t *loop, const struct scout_http_server_opts *
 	s->settings.on_message_complete = p_message_done;
 	if (o->tls) {
 		s->tls = o->tls;
+		s->tls_optional = o->tls_optional;
 		scout_tls_ctx_ref(o->tls);
 	}
 	if (o->port < 0) {
@@ -1512,6 +1545,11 @@ int64_t scout_http_content_length(const struct scout_http_req *r)
 bool scout_http_expects_continue(const struct scout_http_req *r)
 {
 	return r->expect_continue;
+}
+
+bool scout_http_is_tls(const struct scout_http_req *r)
+{
+	return r->conn->link.tls != NULL;
 }
 
 const struct scout_tls_peer *scout_http_tls_peer(const struct scout_http_req *r)
@@ -1684,7 +1722,7 @@ int scout_http_server_feed_test(struct scout_http_server *s, const char *data, s
 	if ((r = conn_new(s, true, false, &c)) < 0)
 		return r;
 	snprintf(c->remote, sizeof(c->remote), "test");
-	link_start(&c->link, NULL, NULL, NULL, 0);
+	link_start(&c->link, NULL, NULL, false, NULL, 0);
 	if (!chunk)
 		chunk = len ? len : 1;
 	for (size_t off = 0; off < len && !c->link.closing && c->link.want_read;) {
@@ -1917,7 +1955,7 @@ static void cl_connected(uv_connect_t *req, int status)
 	}
 	uv_tcp_nodelay(&c->link.tcp, 1);
 	c->topts.server_name = c->server_name;
-	if (link_start(&c->link, c->tls, c->tls ? &c->topts : NULL, err, sizeof(err)) < 0)
+	if (link_start(&c->link, c->tls, c->tls ? &c->topts : NULL, false, err, sizeof(err)) < 0)
 		client_fail(c, -EPROTO, "%s:%d: %s", c->host, c->port, err);
 }
 

@@ -64,10 +64,12 @@ struct scout_http_handler {
 };
 
 struct scout_http_server_opts {
-	const char *host;                         /* address to bind: "127.0.0.1", "::", ... */
-	int port;                                 /* 0: any free port (see scout_http_server_port) */
-	struct scout_tls_ctx *tls;                /* NULL: plain HTTP; else a server context (one ref taken) */
-	struct scout_http_limits limits;          /* zeros: the defaults */
+	const char *host;                /* address to bind: "127.0.0.1", "::", ... */
+	int port;                        /* 0: any free port (see scout_http_server_port) */
+	struct scout_tls_ctx *tls;       /* NULL: plain HTTP; else a server context (one ref taken) */
+	bool tls_optional;               /* with tls: plain HTTP too on the same port (ipp:// and ipps://), each
+			    * connection told apart by its first byte; see scout_http_is_tls() */
+	struct scout_http_limits limits; /* zeros: the defaults */
 	const struct scout_http_handler *handler; /* borrowed for the server's life */
 	void *arg;
 	const char *name; /* for log lines ("ipp"); default "http" */
@@ -99,6 +101,8 @@ struct scout_http_header scout_http_header_at(const struct scout_http_req *req, 
 /* Content-Length, or -1 for a chunked body. 0 without a body. */
 int64_t scout_http_content_length(const struct scout_http_req *req);
 bool scout_http_expects_continue(const struct scout_http_req *req);
+/* Whether the request came over TLS (a tls_optional server serves both). */
+bool scout_http_is_tls(const struct scout_http_req *req);
 /* The TLS peer (client certificate), NULL on plain connections. */
 const struct scout_tls_peer *scout_http_tls_peer(const struct scout_http_req *req);
 const char *scout_http_remote(const struct scout_http_req *req); /* "127.0.0.1:51234" */

@@ -126,8 +126,10 @@ int scout_mod_db(struct scout_mod *m, struct scout_db **ret_db)
 
 /* ---- commands --------------------------------------------------------- */
 
-static const char *const arg_types[] =
-	{[SCOUT_ARG_FLAG] = "flag", [SCOUT_ARG_STRING] = "string", [SCOUT_ARG_INT] = "int"};
+static const char *const arg_types[] = {[SCOUT_ARG_FLAG] = "flag",
+					[SCOUT_ARG_STRING] = "string",
+					[SCOUT_ARG_INT] = "int",
+					[SCOUT_ARG_SECRET] = "secret"};
 
 json_t *scout_command_json(const struct scout_command *c, const char *module)
 {
@@ -140,6 +142,8 @@ json_t *scout_command_json(const struct scout_command *c, const char *module)
 				       a->required, "help", a->help ? a->help : "");
 		if (a->no_timeout)
 			json_object_set_new(ja, "no_timeout", json_true());
+		if (a->confirm)
+			json_object_set_new(ja, "confirm", json_true());
 		json_array_append_new(args, ja);
 	}
 	for (const struct scout_table *t = c->tables; t && t->path; t++) {
@@ -624,6 +628,17 @@ void scout_host_help(const struct scout_host *h, json_t *arr)
 	}
 }
 
+/* The request's copies of the command's secrets: gone before jansson
+ * frees the strings (free does not clear). */
+static void wipe_secrets(const struct scout_command *c, json_t *request)
+{
+	for (const struct scout_arg *a = c->args; a && a->name; a++) {
+		json_t *v = json_object_get(request, a->name);
+		if (a->type == SCOUT_ARG_SECRET && json_is_string(v))
+			explicit_bzero((char *)json_string_value(v), json_string_length(v));
+	}
+}
+
 bool scout_host_command(struct scout_host *h, const char *name, struct scout_status_req *req, json_t *request)
 {
 	for (size_t i = 0; i < h->n; i++) {
@@ -638,6 +653,7 @@ bool scout_host_command(struct scout_host *h, const char *name, struct scout_sta
 						   scout_mod_state_name(m->state));
 			else
 				c->run(m, req, request);
+			wipe_secrets(c, request);
 			return true;
 		}
 	}

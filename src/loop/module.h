@@ -48,6 +48,12 @@ enum scout_arg_type {
 	SCOUT_ARG_FLAG,
 	SCOUT_ARG_STRING,
 	SCOUT_ARG_INT,
+	/* A password, never a word on the command line (ps would show it):
+	 * scoutctl reads it from the terminal without echo, or one line of
+	 * stdin when stdin is not a terminal. The host wipes the request's copy
+	 * once run returns; a command that keeps it (for a pool job) copies it
+	 * and wipes its copy too. */
+	SCOUT_ARG_SECRET,
 };
 
 struct scout_arg {
@@ -56,6 +62,7 @@ struct scout_arg {
 	bool required;
 	const char *help;
 	bool no_timeout; /* a flag that makes the reply take as long as it takes (scan --wait) */
+	bool confirm;    /* a secret asked twice when typed at a terminal (a new password) */
 };
 
 /* How people see a reply. Paths name a member of the reply (or of a row):
@@ -76,7 +83,7 @@ struct scout_table {
 };
 
 struct scout_command {
-	const char *name;
+	const char *name; /* one word, or two for a group: "vault init" */
 	void (*run)(struct scout_mod *m, struct scout_status_req *req, json_t *request);
 	const char *help;                 /* one line */
 	const struct scout_arg *args;     /* ends with a zeroed entry; NULL: none */

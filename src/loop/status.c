@@ -118,6 +118,17 @@ static bool ratelog_due(struct ratelog *r, uint64_t now, uint64_t *ret_held)
 	return true;
 }
 
+/* One word, or two separated by one space ("vault init"). */
+static bool cmd_name_ok(const char *c, size_t n)
+{
+	static const char word[] = "abcdefghijklmnopqrstuvwxyz0123456789-";
+	size_t first = strspn(c, word);
+
+	if (n == 0 || n > 32 || strlen(c) != n || first == 0)
+		return false;
+	return first == n || (c[first] == ' ' && first + 1 < n && first + 1 + strspn(c + first + 1, word) == n);
+}
+
 /* ---- request parsing -------------------------------------------------- */
 
 int scout_status_parse_request(const char *line, size_t len, json_t **ret_request, const char **ret_cmd, char *err,
@@ -148,8 +159,10 @@ int scout_status_parse_request(const char *line, size_t len, json_t **ret_reques
 	}
 	c = json_string_value(cmd);
 	n = json_string_length(cmd);
-	if (n == 0 || n > 32 || strlen(c) != n || strspn(c, "abcdefghijklmnopqrstuvwxyz0123456789-") != n) {
-		snprintf(err, errlen, "\"cmd\" must be 1 to 32 of a-z, 0-9 and -");
+	if (!cmd_name_ok(c, n)) {
+		snprintf(err, errlen,
+			 "\"cmd\" must be one or two words (\"vault init\") of a-z, 0-9 and -, 32 "
+			 "bytes at most");
 		goto bad;
 	}
 	*ret_request = req;
@@ -194,6 +207,8 @@ static void on_conn_closed(uv_handle_t *h)
 
 	scout_list_remove(&c->link);
 	s->stats.open--;
+	if (c->buf)
+		explicit_bzero(c->buf, c->cap);
 	free(c->buf);
 	free(c);
 	maybe_free(s);
@@ -418,6 +433,8 @@ static void process(struct conn *c)
 		int r = scout_status_parse_request(c->buf, n, &request, &cmd, err, sizeof(err));
 		memmove(c->buf, c->buf + used, c->len - used);
 		c->len -= used;
+		/* a request may carry a secret (vault init): no stale copy stays */
+		explicit_bzero(c->buf + c->len, used);
 		if (r < 0) {
 			fail_conn(c, "bad_request", err);
 			break;
@@ -465,8 +482,14 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 		size_t cap = c->cap ? c->cap * 2 : 8192;
 		if (cap > SCOUT_STATUS_MAX_LINE + 8192)
 			cap = SCOUT_STATUS_MAX_LINE + 8192;
-		char *b = realloc(c->buf, cap);
+		/* not realloc: the old block is wiped before it goes (secrets) */
+		char *b = malloc(cap);
 		if (b) {
+			if (c->buf) {
+				memcpy(b, c->buf, c->len);
+				explicit_bzero(c->buf, c->cap);
+			}
+			free(c->buf);
 			c->buf = b;
 			c->cap = cap;
 		}

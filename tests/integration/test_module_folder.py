@@ -32,6 +32,7 @@ FAKE_C = r"""
  * command whose reply scoutctl shows from the declared columns. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "loop/bus.h"
 #include "loop/module.h"
@@ -110,6 +111,19 @@ static void cmd_widgets(struct scout_mod *m, struct scout_status_req *req, json_
 	scout_status_reply(req, json_pack("{s:o, s:i}", "widgets", rows, "reports_seen", w->reports ? 1 : 0));
 }
 
+/* Says what it was given without echoing it: a secret stays in. */
+static void cmd_widgets_lock(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+{
+	const char *pw = json_string_value(json_object_get(request, "password"));
+
+	scout_status_reply(req, json_pack("{s:i, s:b}", "length", pw ? (int)strlen(pw) : -1, "starts_with_h",
+					  pw && pw[0] == 'h'));
+}
+
+static const struct scout_arg widgets_lock_args[] = {
+	{"password", SCOUT_ARG_SECRET, true, "lock password", .confirm = true},
+	{0},
+};
 static const struct scout_arg widgets_args[] = {
 	{"all", SCOUT_ARG_FLAG, false, "the hidden widgets too"},
 	{0},
@@ -123,6 +137,7 @@ static const struct scout_column widgets_columns[] = {
 static const struct scout_table widgets_tables[] = {{"widgets", widgets_columns}, {0}};
 static const struct scout_command widgets_commands[] = {
 	{"widgets", cmd_widgets, "the widgets made so far", widgets_args, widgets_tables, NULL},
+	{"widgets lock", cmd_widgets_lock, "locks the widgets", widgets_lock_args, NULL, NULL},
 	{0},
 };
 static const struct scout_topic_decl widgets_topics[] = {
@@ -229,6 +244,31 @@ class ModuleFolder(scoutlib.AgentTest):
         self.assertEqual(p.returncode, 2)
         self.assertIn("widgets: unexpected argument 'extra'", p.stderr)
         self.assertEqual(a.status()["bus"]["widgets.made"]["published"], 3)
+
+        # a two-word command with a secret: read from stdin, never argv
+        self.assertIn("  widgets lock ", p_help := ctl("help").stdout)
+        self.assertIn("password           lock password (asked for; or one line of stdin)", p_help)
+
+        def ctl_in(stdin, *args):
+            return subprocess.run([scoutctl, "-s", a.socket] + list(args), input=stdin, capture_output=True,
+                                  text=True, timeout=30, env=scoutlib.ENV)
+        p = ctl_in("hunter2\nnext line\n", "widgets", "lock", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout), {"length": 7, "starts_with_h": True})
+        p = ctl_in("", "widgets", "lock")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("widgets lock: no password on stdin", p.stderr)
+        p = ctl_in("\n", "widgets", "lock")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("widgets lock: empty password", p.stderr)
+        p = ctl_in("", "widgets", "lock", "--password", "hunter2")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--password is not taken on the command line", p.stderr)
+        p = ctl_in("x" * 2000 + "\n", "widgets", "lock")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("password longer than 1023 bytes", p.stderr)
+        # the one-word command is still itself; "widgets lock" is not "widgets" with an argument
+        self.assertEqual(ctl("widgets", "--all").returncode, 0)
 
         # a reload the module refuses: named, with its reason, applied false
         with open(a.config_path) as f:

@@ -668,8 +668,18 @@ static void fake_cmd(struct scout_mod *m, struct scout_status_req *req, json_t *
 static const struct scout_arg frob_args[] = {{"id", SCOUT_ARG_STRING, true, "which"}, {"all", SCOUT_ARG_FLAG}, {0}};
 static const struct scout_column frob_cols[] = {{"a.b|c", "AB", 10}, {0}};
 static const struct scout_table frob_tables[] = {{"rows", frob_cols}, {0}};
+/* What a command saw of its secret, to check the host wiped it after. */
+static char seen_secret[32];
+
+static void secret_cmd(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+{
+	snprintf(seen_secret, sizeof(seen_secret), "%s", json_string_value(json_object_get(request, "pw")));
+}
+
+static const struct scout_arg lock_args[] = {{"pw", SCOUT_ARG_SECRET, true, "password", .confirm = true}, {0}};
 static const struct scout_command fa_cmds[] = {{"frob", fake_cmd, "frobs", frob_args, frob_tables, NULL},
 					       {"fa-only", fake_cmd},
+					       {"fa lock", secret_cmd, "locks", lock_args},
 					       {0}};
 static const struct scout_command fb_cmds[] = {{"frob", fake_cmd}, {0}};   /* fa's */
 static const struct scout_command fc_cmds[] = {{"status", fake_cmd}, {0}}; /* the core's */
@@ -712,7 +722,12 @@ static void test_command_collisions(void **state)
 	assert_string_equal(reason_of(e, "fc"), "command 'status' is one of the core's");
 	json_t *arr = json_array();
 	scout_host_help(e->host, arr);
-	assert_int_equal(json_array_size(arr), 2);
+	assert_int_equal(json_array_size(arr), 3);
+	char *lock = json_dumps(json_array_get(arr, 2), JSON_COMPACT | JSON_PRESERVE_ORDER);
+	assert_non_null(strstr(lock, "\"name\":\"fa lock\""));
+	assert_non_null(strstr(lock, "{\"name\":\"pw\",\"type\":\"secret\",\"required\":true,\"help\":\"password\","
+				     "\"confirm\":true}"));
+	free(lock);
 	json_t *frob = json_array_get(arr, 0);
 	char *text = json_dumps(frob, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	assert_string_equal(text, "{\"name\":\"frob\",\"module\":\"fa\",\"help\":\"frobs\",\"args\":["
@@ -723,6 +738,14 @@ static void test_command_collisions(void **state)
 	free(text);
 	json_decref(arr);
 	assert_true(scout_host_command(e->host, "fa-only", NULL, NULL));
+
+	/* the command sees its secret; the request's copy is wiped after */
+	json_t *request = json_pack("{s:s, s:s}", "cmd", "fa lock", "pw", "hunter2");
+	const char *pw = json_string_value(json_object_get(request, "pw"));
+	assert_true(scout_host_command(e->host, "fa lock", NULL, request));
+	assert_string_equal(seen_secret, "hunter2");
+	assert_memory_equal(pw, "\0\0\0\0\0\0\0", 7);
+	json_decref(request);
 }
 
 /* ---- failure paths -----------------------------------------------------

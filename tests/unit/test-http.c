@@ -83,6 +83,11 @@ static void on_request(struct scout_http_req *r, void *arg)
 		assert_int_equal(scout_http_respond(r, 403, NULL, 0, "no\n", 3), 0);
 		return;
 	}
+	if (strcmp(t, "/is-tls") == 0) {
+		const char *a = scout_http_is_tls(r) ? "tls\n" : "plain\n";
+		assert_int_equal(scout_http_respond(r, 200, NULL, 0, a, strlen(a)), 0);
+		return;
+	}
 	if (strcmp(t, "/hold") == 0) { /* decides later: 100 only on resume */
 		scout_http_pause(r);
 		h->held = r;
@@ -411,7 +416,9 @@ static void noop_timer(uv_timer_t *t)
 {
 }
 
-static struct live *live_new(const struct scout_http_limits *lim, bool tls)
+enum { PLAIN, TLS, TLS_OR_PLAIN };
+
+static struct live *live_new(const struct scout_http_limits *lim, int tls)
 {
 	struct live *l = calloc(1, sizeof(*l));
 	struct scout_http_server_opts o = {.host = "127.0.0.1", .handler = &handler, .arg = &l->h, .name = "test"};
@@ -430,6 +437,7 @@ static struct live *live_new(const struct scout_http_limits *lim, bool tls)
 		if (scout_tls_ctx_server(&so, &l->tls, err, sizeof(err)) != 0)
 			fail_msg("tls: %s", err);
 		o.tls = l->tls;
+		o.tls_optional = tls == TLS_OR_PLAIN;
 	}
 	if (scout_http_server_new(&l->loop, &o, &l->srv, err, sizeof(err)) != 0)
 		fail_msg("server: %s", err);
@@ -545,7 +553,7 @@ static void live_wait(struct live *l, struct raw *r, pthread_t th)
 
 static void test_continue_keepalive(void **state)
 {
-	struct live *l = live_new(NULL, false);
+	struct live *l = live_new(NULL, PLAIN);
 	const struct step steps[] = {
 		{.send = "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
 		 .expect = "HTTP/1.1 100 Continue\r\n\r\n"},
@@ -587,7 +595,7 @@ static void test_continue_keepalive(void **state)
 static void test_header_timeout(void **state)
 {
 	struct scout_http_limits lim = {.header_timeout_ms = 300, .idle_timeout_ms = 300};
-	struct live *l = live_new(&lim, false);
+	struct live *l = live_new(&lim, PLAIN);
 	const struct step slow[] = {{.send = "GET / HTTP/1.1\r\nHost: x\r\n"}, {0}}; /* never ends */
 	struct raw r = {.steps = slow};
 	pthread_t th;
@@ -611,7 +619,7 @@ static void test_header_timeout(void **state)
 static void test_connection_cap(void **state)
 {
 	struct scout_http_limits lim = {.max_conns = 2};
-	struct live *l = live_new(&lim, false);
+	struct live *l = live_new(&lim, PLAIN);
 	const struct step get[] = {{.send = "GET /held HTTP/1.1\r\n\r\n", .expect = "len=0"}, {0}};
 	struct raw a = {.steps = get, .hold = true}, b = {.steps = get, .hold = true}, c = {.steps = get};
 	pthread_t ta, tb, tc;
@@ -770,7 +778,7 @@ static void upload_more(void *arg, int status)
 
 static void test_client_upload_pause(void **state)
 {
-	struct live *l = live_new(NULL, false);
+	struct live *l = live_new(NULL, PLAIN);
 	struct cl *x = cl_new(l, NULL, NULL, 0);
 	size_t total = 8 * 1024 * 1024;
 	char want[128];
@@ -819,7 +827,7 @@ static void test_client_upload_pause(void **state)
 
 static void test_client_errors(void **state)
 {
-	struct live *l = live_new(NULL, false);
+	struct live *l = live_new(NULL, PLAIN);
 	struct cl *x = cl_new(l, NULL, NULL, 300);
 
 	/* 413 from the server for a declared length past the limit */
@@ -861,7 +869,7 @@ static void test_client_errors(void **state)
 
 static void test_tls(void **state)
 {
-	struct live *l = live_new(NULL, true);
+	struct live *l = live_new(NULL, TLS);
 	struct scout_tls_client_opts co = {.ca_file = cert};
 	struct scout_tls_ctx *ctx;
 	uint8_t pin[SCOUT_TLS_PIN_LEN];
@@ -935,7 +943,7 @@ static void test_curl(void **state)
 		fputc('a' + i % 3, f);
 	fclose(f);
 
-	l = live_new(NULL, false);
+	l = live_new(NULL, PLAIN);
 	/* a chunked upload from stdin, with Expect: 100-continue */
 	assert_int_equal(
 		run_cmd(l,
@@ -965,7 +973,7 @@ static void test_curl(void **state)
 	live_free(l);
 
 	/* TLS, checked against our certificate */
-	l = live_new(NULL, true);
+	l = live_new(NULL, TLS);
 	assert_int_equal(run_cmd(l,
 				 "curl --http1.1 -sS --fail -m 30 --cacert '%s' https://localhost:%d/tls "
 				 "--resolve localhost:%d:127.0.0.1 >'%s/curl.out' 2>&1",
@@ -979,6 +987,34 @@ static void test_curl(void **state)
 				     "https://127.0.0.1:%d/ >/dev/null 2>&1",
 				     cert, l->port),
 			     0);
+	/* a TLS-only server does not answer plain HTTP */
+	assert_int_not_equal(run_cmd(l, "curl --http1.1 -sS --fail -m 30 http://127.0.0.1:%d/is-tls >/dev/null 2>&1",
+				     l->port),
+			     0);
+	live_free(l);
+
+	/* both on one port (ipp:// and ipps://): each connection says which it is */
+	l = live_new(NULL, TLS_OR_PLAIN);
+	assert_int_equal(run_cmd(l,
+				 "curl --http1.1 -sS --fail -m 30 --cacert '%s' https://localhost:%d/is-tls "
+				 "--resolve localhost:%d:127.0.0.1 http://127.0.0.1:%d/is-tls >'%s/curl.out' 2>&1",
+				 cert, l->port, l->port, l->port, dir),
+			 0);
+	slurp(upload, out, sizeof(out));
+	assert_string_equal(out, "tls\nplain\n");
+	/* TLS 1.1 is still refused, and plain keep-alive still works */
+	assert_int_not_equal(run_cmd(l,
+				     "curl --http1.1 -sS -m 30 --cacert '%s' --tls-max 1.1 "
+				     "https://127.0.0.1:%d/ >/dev/null 2>&1",
+				     cert, l->port),
+			     0);
+	assert_int_equal(run_cmd(l,
+				 "curl --http1.1 -sS --fail -m 30 http://127.0.0.1:%d/is-tls http://127.0.0.1:%d/k2 "
+				 ">'%s/curl.out' 2>&1",
+				 l->port, l->port, dir),
+			 0);
+	slurp(upload, out, sizeof(out));
+	assert_string_equal(out, "plain\nGET /k2 len=0 sum=0\n");
 	live_free(l);
 }
 
