@@ -163,7 +163,7 @@ def stop_all():
 class Cupsd:
     """A cupsd of its own in a fresh directory (see the module text)."""
 
-    def __init__(self, tmp=None, log_level="warn", max_jobs=0):
+    def __init__(self, tmp=None, log_level="warn", max_jobs=0, dirty_clean=None):
         self.dir = tmp or tempfile.mkdtemp(prefix="scout-cupsd-", dir="/tmp")
         self.own_dir = tmp is None
         os.chmod(self.dir, 0o755)
@@ -187,11 +187,12 @@ class Cupsd:
                     "MaxJobs %d\n"
                     "MaxJobsPerPrinter 0\n"
                     "MaxJobsPerUser 0\n"
-                    "PreserveJobFiles No\n"
+                    "PreserveJobFiles No\n%s"
                     "<Location />\n  Order allow,deny\n  Allow 127.0.0.1\n</Location>\n"
                     "<Location /admin>\n  Order allow,deny\n  Allow 127.0.0.1\n</Location>\n"
                     "<Policy default>\n  <Limit All>\n    Order deny,allow\n  </Limit>\n</Policy>\n" %
-                    (self.port, log_level, max_jobs))
+                    (self.port, log_level, max_jobs,
+                     "" if dirty_clean is None else "DirtyCleanInterval %d\n" % dirty_clean))
         d = self.dir
         with open(self.files_conf, "w") as f:
             f.write("ServerRoot %s\nRequestRoot %s/spool\nTempDir %s/spool/tmp\nCacheDir %s/cache\n"
