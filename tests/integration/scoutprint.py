@@ -151,3 +151,28 @@ def sha256_file(path):
             if not b:
                 return h.hexdigest()
             h.update(b)
+
+
+def find_in_files(top, needles):
+    """[(path, needle)] for every file under top holding one of needles
+    (bytes), read in 1 MiB pieces with an overlap so that nothing is missed
+    at a piece's edge."""
+    found = set()
+    keep = max(len(n) for n in needles) - 1
+    for root, _, files in os.walk(top):
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.isfile(path):
+                continue
+            with open(path, "rb") as f:
+                tail = b""
+                while True:
+                    b = f.read(1 << 20)
+                    if not b:
+                        break
+                    buf = tail + b
+                    for n in needles:
+                        if n in buf:
+                            found.add((path, n[:40]))
+                    tail = buf[-keep:] if keep else b""
+    return sorted(found)

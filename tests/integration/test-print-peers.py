@@ -177,6 +177,12 @@ class PrintPeers(scoutlib.AgentTest):
                 reasons = mine[title].get("job-state-reasons")
                 reasons = reasons if isinstance(reasons, list) else [reasons]
                 self.assertIn("job-held-for-release", reasons, mine[title])
+            # the raw job's bytes (its page markers), the job names and the
+            # owner are nowhere in clear under the state directory
+            with open(sent["peers-raw"], "rb") as f:
+                raw_head = f.read(4096)
+            found = scoutprint.find_in_files(self.agent.state_dir, [t.encode() for t in DOCS] + [b"alice", raw_head])
+            self.assertEqual(found, [], "plaintext in the state directory")
 
 
 if __name__ == "__main__":
