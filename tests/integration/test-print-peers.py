@@ -150,6 +150,10 @@ class PrintPeers(scoutlib.AgentTest):
         self.assertEqual(sorted(t for t in got if t in DOCS), sorted(DOCS),
                          "jobs that arrived: %r\ncupsd jobs: %r\n%s" % (got, c.jobs(), c.log()))
 
+        for title in DOCS:
+            j = got[title]
+            print("%s: %s" % (title, {k: j.get(k) for k in ("id", "owner", "state", "format", "pages", "pages_source",
+                                                            "size", "color", "color_source", "sides", "copies")}), flush=True)
         for title, (_, _, _, fmt, pages) in DOCS.items():
             j = got[title]
             with self.subTest(job=title):
