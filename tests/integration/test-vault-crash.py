@@ -20,7 +20,7 @@ Then it is started again on the same files (the key file unlocks it) and:
     the reply; it must then be whole too, and the run counts them);
   * each acknowledged job decrypts to exactly the bytes sent (SHA-256),
     read back through the vault's operator path (scoutprint.read_path;
-    the sub-test says so and skips when scoutctl has none).
+    while scoutctl has none the run prints NOT CHECKED for these bytes).
 
 At the end scoutd is stopped and every file under its state directory
 (vault files, scout.mdb) is searched for the markers written into every
