@@ -30,7 +30,7 @@ import subprocess
 import tempfile
 import time
 
-import ipplib
+import ippclient
 
 CUPSD = shutil.which("cupsd") or "/usr/sbin/cupsd"
 LPADMIN = shutil.which("lpadmin") or "/usr/sbin/lpadmin"
@@ -131,11 +131,11 @@ def _wait_ipp(proc, port, path, what, log, timeout=20.0):
         if proc.poll() is not None:
             raise RuntimeError("%s exited with %d during start-up:\n%s" % (what, proc.returncode, log()))
         try:
-            r = ipplib.Client("127.0.0.1", port, path, timeout=5).get_printer_attributes()
+            r = ippclient.Client("127.0.0.1", port, path, timeout=5).get_printer_attributes()
             if r.status < 0x0400 or path == "/":
                 return
             last = r
-        except (OSError, ipplib.IppError, Exception) as e:  # noqa: B014 (http.client raises several kinds)
+        except (OSError, ippclient.IppError, Exception) as e:  # noqa: B014 (http.client raises several kinds)
             last = e
         time.sleep(0.05)
     raise RuntimeError("%s did not answer IPP on 127.0.0.1:%d within %.0f s (%r):\n%s" %

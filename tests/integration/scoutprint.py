@@ -19,7 +19,7 @@ import os
 import subprocess
 import time
 
-import ipplib
+import ippclient
 import scoutlib
 from cupslib import free_port
 
@@ -76,7 +76,7 @@ class PrintAgent(scoutlib.Agent):
                               timeout=kw.pop("timeout", 60), env=scoutlib.ENV, **kw)
 
     def client(self, **kw):
-        return ipplib.Client("127.0.0.1", self.port, **kw)
+        return ippclient.Client("127.0.0.1", self.port, **kw)
 
     def init_vault(self, password=PASSWORD):
         """`scoutctl vault init` with the password on stdin (not a terminal):

@@ -40,7 +40,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cupslib  # noqa: E402
-import ipplib  # noqa: E402
+import ippclient  # noqa: E402
 import scoutlib  # noqa: E402
 import scoutprint  # noqa: E402
 
@@ -104,7 +104,7 @@ class PrintPeers(scoutlib.AgentTest):
         """{name: job-like map} from the files ippeveprinter kept, named
         ID-TITLE.EXT, and its Get-Jobs for the owner."""
         owners = {}
-        r = ipplib.Client("127.0.0.1", self.eve.port).get_jobs(which="all")
+        r = ippclient.Client("127.0.0.1", self.eve.port).get_jobs(which="all")
         for j in r.jobs:
             owners[j.get("job-name")] = j.get("job-originating-user-name")
         out = {}

@@ -5,7 +5,7 @@ half-received is ever listed, and nothing is on disk in clear.
 scoutd runs with the vault (unlocked with `scoutctl vault init`) and the
 IPP server (owner = requesting-user-name). Each round, CONNS client
 threads submit jobs of random sizes over their own connections with
-tests/integration/ipplib.py: Print-Job, or Create-Job + Send-Document,
+tests/integration/ippclient.py: Print-Job, or Create-Job + Send-Document,
 bodies with Content-Length or chunked, sizes from 1 byte to 8 MiB with the
 64 KiB chunk edges among them, and in a few rounds one 50 MB job. scoutd
 is killed with SIGKILL at a random instant: after a random delay, or at a
@@ -43,7 +43,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cupslib  # noqa: E402
-import ipplib  # noqa: E402
+import ippclient  # noqa: E402
 import scoutlib  # noqa: E402
 import scoutprint  # noqa: E402
 
@@ -296,7 +296,7 @@ class VaultCrash(scoutlib.AgentTest):
 
 
 class SizedBody:
-    """A Body with a known size, so ipplib sends Content-Length."""
+    """A Body with a known size, so ippclient sends Content-Length."""
 
     def __init__(self, body):
         self.body = body
@@ -363,7 +363,7 @@ class CupsUnderTest:
         self.path = self.c.add_held_queue("held")
 
     def client(self, **kw):
-        return ipplib.Client("127.0.0.1", self.c.port, self.path, **kw)
+        return ippclient.Client("127.0.0.1", self.c.port, self.path, **kw)
 
     def kill9(self):
         self.c.proc.kill()

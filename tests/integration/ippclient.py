@@ -14,8 +14,12 @@ IppError, so a test never reads garbage as an answer.
                     format="application/pdf")
     r.status == OK, r.job["job-id"], r.job["job-state"]
 
-Used by tests/integration/test_print_peers.py, test_vault_crash.py and
-tools/bench/ipp/run against scoutd, cupsd and ippeveprinter alike.
+Used by tests/integration/test-print-peers.py, test-vault-crash.py and
+tools/bench/ipp/run against scoutd, cupsd and ippeveprinter alike: they
+need bodies streamed from generators (50 MB, chunked or not), a callback
+at each piece sent, keep-alive and any printer path (cupsd's
+/printers/NAME). ipplib.py (the ipp module's tests) is the smaller,
+buffered codec beside it.
 """
 
 import http.client
