@@ -31,5 +31,5 @@ SCOUT_TEST_DEPS=(
 	libcmocka-dev clang clang-format libclang-rt-14-dev python3 lmdb-utils systemd
 	snmpsim snmpd snmp
 	curl openssl
-	cups-ipp-utils ghostscript qpdf avahi-daemon dbus
+	cups-daemon cups-client cups-bsd cups-filters cups-ipp-utils ghostscript qpdf avahi-daemon dbus
 )
