@@ -2,8 +2,8 @@
 `build/` holds the scoutd and scoutctl under test, with scoutd on its
 embedded default (state and socket in ./var, as `./tools/run` starts it)
 and scoutd.conf the README's own ini example. The core's commands must
-succeed (--check-config silently); the snmp module's, with snmp off by default, must fail with a
-message that names the module. The two set-up commands (./tools/run,
+succeed (--check-config silently); the snmp and vault modules' commands, with those modules off
+by default, must fail with a message that names the module. The two set-up commands (./tools/run,
 ./tools/test) are what CI itself runs and are left out."""
 import os
 import re
@@ -37,10 +37,15 @@ with tempfile.TemporaryDirectory(prefix="scout-readme-") as tmp:
         if not os.path.exists(sock):
             sys.exit("scoutd on its embedded default did not create ./var/scoutd.sock")
         for cmd in commands:
-            p = subprocess.run(["bash", "-c", cmd], cwd=tmp, env=env, capture_output=True, text=True, timeout=60)
+            # stdin holds a line for a command that reads a secret from it
+            p = subprocess.run(["bash", "-c", cmd], cwd=tmp, env=env, capture_output=True, text=True, timeout=60,
+                               input="readme-example-password\n")
             snmp = re.search(r"\b(scan|devices|device)\b", cmd)
+            printing = re.search(r"\b(vault|jobs)\b", cmd)
             if snmp:
                 ok = p.returncode == 1 and "snmp" in p.stderr
+            elif printing:  # off in the embedded default: the reply names the module
+                ok = p.returncode == 1 and "module vault is disabled" in p.stderr
             elif "--check-config" in cmd:  # "silent exit 0 when good"
                 ok = p.returncode == 0 and (p.stdout + p.stderr).strip() == ""
             else:

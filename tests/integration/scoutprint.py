@@ -105,6 +105,18 @@ class PrintAgent(scoutlib.Agent):
             time.sleep(0.05)
         raise AssertionError("scoutd's IPP queue not accepting within %.0f s (%r):\n%s" % (timeout, last, self.log()))
 
+    def wait_for_job(self, pred, timeout=60.0):
+        """Polls `scoutctl jobs --json` until a job satisfies pred; returns it."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = self.jobs()
+            for j in last:
+                if pred(j):
+                    return j
+            time.sleep(0.1)
+        raise AssertionError("no such job within %.0f s: %r\n%s" % (timeout, last, self.log()))
+
     def jobs(self, *args):
         """`scoutctl jobs --json [args]` as a list of job maps."""
         p = self.ctl("jobs", "--json", *args)
@@ -117,29 +129,29 @@ class PrintAgent(scoutlib.Agent):
             raise AssertionError("scoutctl jobs --json: not a list of jobs: %r" % (out,))
         return out
 
-    def job_bytes(self, job_id):
-        """The decrypted document of a job through the operator path, or
-        None when scoutctl offers none (see read_path())."""
-        how = read_path(self)
-        if how is None:
+    def job_digest(self, job_id):
+        """(size, SHA-256 hex) of a job's document as the vault decrypts it
+        (`scoutctl vault verify --id ID`), or None when scoutd has no such
+        command (see read_path())."""
+        if read_path(self) is None:
             return None
-        p = subprocess.run(how + [str(job_id)], capture_output=True, timeout=300, env=scoutlib.ENV)
+        p = self.ctl("vault", "verify", "--id", str(job_id), "--json", timeout=300)
         if p.returncode != 0:
-            raise AssertionError("%s %s failed (%d): %s" % (" ".join(how), job_id, p.returncode, p.stderr[-2000:]))
-        return p.stdout
+            raise AssertionError("scoutctl vault verify --id %s failed (%d): %s" % (job_id, p.returncode,
+                                                                                   p.stderr[-2000:]))
+        rows = json.loads(p.stdout)["jobs"]
+        if len(rows) != 1 or rows[0].get("result") != "ok":
+            raise AssertionError("job %s does not verify: %r" % (job_id, rows))
+        return rows[0]["size"], rows[0]["sha256"]
 
 
 def read_path(agent):
-    """The scoutctl command line (without the job id) that writes a job's
-    decrypted document to stdout, when the vault offers one: `scoutctl job
-    --document ID` (asked of the daemon's help), else None. The vault's
-    own interface for this is job.open/job.read on the bus; an operator
-    command over it is the vault's to provide."""
+    """Whether the vault can say what a job decrypts to: `scoutctl vault
+    verify` (asked of the daemon's help) reads a job back through its key
+    and reports its size and SHA-256; None when scoutd lacks it."""
     h = agent.request({"cmd": "help"})
-    text = json.dumps(h)
-    if "--document" in text:
-        return [scoutlib.SCOUTCTL if agent.scoutctl is None else agent.scoutctl, "-s", agent.socket, "job",
-                "--document"]
+    if any(c.get("name") == "vault verify" for c in h.get("help", [])):
+        return ["vault", "verify"]
     return None
 
 

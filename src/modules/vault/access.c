@@ -274,7 +274,7 @@ static int read_inline_fn(struct scout_txn *txn, void *arg)
 }
 
 /* The stored job, as a reader: its record (inline) or its file. */
-static int open_stored(struct vault *v, uint32_t id, bool in_file, const struct vault_key *dk, struct vault_reader *rd)
+int vault_open_stored(struct vault *v, uint32_t id, bool in_file, const struct vault_key *dk, struct vault_reader *rd)
 {
 	char path[4096];
 	struct stat st;
@@ -303,7 +303,7 @@ static void analyse_work(void *arg)
 {
 	struct analysis *a = arg;
 
-	a->r = open_stored(a->v, a->id, a->in_file, a->dk, &a->rd);
+	a->r = vault_open_stored(a->v, a->id, a->in_file, a->dk, &a->rd);
 	vault_key_free(a->dk);
 	a->dk = NULL;
 	if (a->r == 0)
@@ -661,7 +661,7 @@ static void open_work(void *arg)
 	if ((h->r = scout_store_read(h->v->store, read_wdk_fn, h)) < 0 ||
 	    (h->r = vault_key_unwrap(h->v->site, h->id, VAULT_KEY_DOCUMENT, h->wdk, VAULT_WRAP_LEN, &dk, NULL)) < 0)
 		return;
-	h->r = open_stored(h->v, h->id, h->in_file, dk, &h->rd);
+	h->r = vault_open_stored(h->v, h->id, h->in_file, dk, &h->rd);
 	vault_key_free(dk);
 }
 

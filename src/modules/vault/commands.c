@@ -232,6 +232,19 @@ static const struct scout_arg rotate_args[] = {
 	{"new_password", SCOUT_ARG_SECRET, true, "the new site password (the vault must be unlocked)", .confirm = true},
 	{0},
 };
+static void cmd_verify(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+{
+	vault_cmd_verify(scout_mod_priv(m), req, request);
+}
+
+static const struct scout_arg verify_args[] = {
+	{"id", SCOUT_ARG_INT, false, "only this job"},
+	{0},
+};
+static const struct scout_column verify_columns[] = {
+	{"id", "ID", 0}, {"size", "SIZE", 0}, {"result", "RESULT", 0}, {"sha256|problem", "SHA-256 / PROBLEM", 0}, {0},
+};
+static const struct scout_table verify_tables[] = {{"jobs", verify_columns}, {0}};
 static const char *const cancel_text[] = {"job {canceled} canceled: its document is shredded", NULL};
 static const char *const init_text[] = {"vault unlocked, but {warning}", "vault unlocked; key written to {key_file}",
 					NULL};
@@ -249,6 +262,10 @@ const struct scout_command vault_commands[] = {
 	 init_text},
 	{"vault status", cmd_status, "the vault: locked or not, jobs and bytes held, intake rate", NULL, NULL,
 	 status_text},
+	{"vault verify", cmd_verify,
+	 "read every held job back through its key: whole or damaged, its size and SHA-256 (nothing else decrypted "
+	 "leaves the vault)",
+	 verify_args, verify_tables, NULL},
 	{"vault rotate-key", cmd_rotate, "a new site password: every job's keys re-wrapped, no job re-encrypted",
 	 rotate_args, NULL, rotate_text},
 	{0},

@@ -49,8 +49,13 @@ static int opt_str(const msgpack_object *map, const char *key, size_t max, char 
 		return 0;
 	if (scout_pack_get_str(map, key, &s, &n) < 0 || n > max || !utf8_ok(s, n))
 		return -EINVAL;
-	*ret = strndup(s, n);
-	return *ret ? 0 : -ENOMEM;
+	/* not strndup: the bytes are not NUL-terminated, and strndup may look
+	 * past n for a NUL (ASan's strict string checks say so) */
+	if (!(*ret = malloc(n + 1)))
+		return -ENOMEM;
+	memcpy(*ret, s, n);
+	(*ret)[n] = '\0';
+	return 0;
 }
 
 static int opt_uint(const msgpack_object *map, const char *key, uint64_t *ret)

@@ -271,8 +271,12 @@ static int get_strdup(const msgpack_object *map, const char *key, char **ret)
 
 	if (scout_pack_get_str(map, key, &s, &n) < 0 || n > 4096 || memchr(s, 0, n))
 		return -EBADMSG;
-	*ret = strndup(s, n);
-	return *ret ? 0 : -ENOMEM;
+	/* not strndup: the bytes are not NUL-terminated (see intake.c) */
+	if (!(*ret = malloc(n + 1)))
+		return -ENOMEM;
+	memcpy(*ret, s, n);
+	(*ret)[n] = '\0';
+	return 0;
 }
 
 static int get_fixed(const msgpack_object *map, const char *key, char *buf, size_t size)

@@ -251,6 +251,13 @@ int vault_finish(struct vault *v, struct job *j, enum job_state state, const cha
 void vault_close_handles(struct vault *v, struct job *j);
 int vault_cancel(struct vault *v, uint32_t id, const char *user, size_t ulen, const char *by, char *why, size_t size);
 void vault_handles_free(struct vault *v);
+struct vault_reader;
+struct vault_key;
+/* The stored job as a decrypting reader (pool threads). */
+int vault_open_stored(struct vault *v, uint32_t id, bool in_file, const struct vault_key *dk, struct vault_reader *rd);
+
+/* ---- verify.c ---- */
+void vault_cmd_verify(struct vault *v, struct scout_status_req *req, json_t *request);
 
 /* ---- commands.c ---- */
 extern const struct scout_command vault_commands[];
