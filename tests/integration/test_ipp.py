@@ -109,13 +109,37 @@ def make_samples(d):
             shutil.copy(src, out)
 
 
+UNTIL_COMPLETE = 'NAME "Get-Job-Attributes Until Job Complete"'
+
+
+def copy_suites(d):
+    """The three suites as CUPS ships them, but for one wait: "Get-Job-
+    Attributes Until Job Complete" asks 30 times, 5 s apart, for a job to
+    complete, and a held job never does (it waits for its owner at a
+    printer), so it fails after 150 s. Its copy asks once and fails the
+    same way; every other test is byte for byte CUPS's."""
+    for name in ("ipp-1.1.test", "ipp-2.0.test", "ipp-everywhere.test"):
+        with open(os.path.join(SUITES, name)) as f:
+            text = f.read()
+        if UNTIL_COMPLETE in text:
+            start = text.index(UNTIL_COMPLETE)
+            end = text.index("}", start)
+            block = text[start:end]
+            assert block.count("REPEAT-LIMIT 30") == 1, block
+            text = text[:start] + block.replace("REPEAT-LIMIT 30", "REPEAT-LIMIT 1") + text[end:]
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
+
+
 def run_suites(d, uri):
     """{suite: (passed, run, failures)} for ipp-1.1, ipp-2.0 and
     ipp-everywhere. ipp-everywhere.test includes ipp-2.0.test, which
     includes ipp-1.1.test: one run gives all three (each counted as when
-    run alone, its includes with it), and the 150 s that
-    "Get-Job-Attributes Until Job Complete" waits are spent once."""
-    p = subprocess.run(["ipptool", "-V", "2.0", "-tI", "-T", "30", "-f", "test.pdf", uri, "ipp-everywhere.test"],
+    run alone, its includes with it); copy_suites() says what the copies
+    change."""
+    copy_suites(d)
+    p = subprocess.run(["ipptool", "-V", "2.0", "-tI", "-T", "30", "-f", "test.pdf", uri,
+                        os.path.join(d, "ipp-everywhere.test")],
                        cwd=d, capture_output=True, text=True, timeout=900)
     if "Summary:" not in p.stdout and '"ipp-everywhere.test":' not in p.stdout:
         raise AssertionError("ipptool: no report:\n%s\n%s" % (p.stdout[-3000:], p.stderr[-2000:]))
