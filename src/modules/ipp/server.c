@@ -233,7 +233,11 @@ static int send_write(struct ipp_req *r, size_t n)
 	msgpack_packer pk;
 	int ret;
 
+	/* sized once: growing by doubling would copy the data several times */
 	msgpack_sbuffer_init(&sb);
+	if (!(sb.data = malloc(n + 64)))
+		return -ENOMEM;
+	sb.alloc = n + 64;
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
 	scout_pack_str(&pk, "id");

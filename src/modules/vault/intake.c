@@ -275,23 +275,32 @@ static void start_writeback(struct job *j)
 #endif
 }
 
-/* Seals the buffer as chunk next_chunk and writes it. */
-static int flush_chunk(struct vault *v, struct job *j, bool last, uint8_t *sealed)
+/* Seals len bytes at p as chunk next_chunk and writes it. */
+static int seal_chunk(struct vault *v, struct job *j, bool last, const uint8_t *p, size_t len, uint8_t *sealed)
 {
 	int r;
 
 	if ((r = ensure_file(v, j)) < 0)
 		return r;
-	if ((r = vault_chunk_seal(j->dk, j->id, j->next_chunk, last, j->buf, j->buf_len, sealed, NULL)) < 0)
+	if ((r = vault_chunk_seal(j->dk, j->id, j->next_chunk, last, p, len, sealed, NULL)) < 0)
 		return r;
-	r = pwrite_all(j->fd, sealed, j->buf_len + VAULT_TAG, (off_t)j->next_chunk * VAULT_SEALED_CHUNK);
+	r = pwrite_all(j->fd, sealed, len + VAULT_TAG, (off_t)j->next_chunk * VAULT_SEALED_CHUNK);
 	if (r < 0)
 		return r;
-	j->flen = (uint64_t)j->next_chunk * VAULT_SEALED_CHUNK + j->buf_len + VAULT_TAG;
+	j->flen = (uint64_t)j->next_chunk * VAULT_SEALED_CHUNK + len + VAULT_TAG;
 	j->next_chunk++;
-	j->buf_len = 0;
 	start_writeback(j);
 	return 0;
+}
+
+/* Seals the buffer as chunk next_chunk and writes it. */
+static int flush_chunk(struct vault *v, struct job *j, bool last, uint8_t *sealed)
+{
+	int r = seal_chunk(v, j, last, j->buf, j->buf_len, sealed);
+
+	if (r == 0)
+		j->buf_len = 0;
+	return r;
 }
 
 /* Takes bytes: a full buffer is sealed only once more bytes follow, so
@@ -303,6 +312,14 @@ static int take(struct vault *v, struct job *j, const uint8_t *p, size_t n, uint
 	while (n) {
 		if (j->buf_len == VAULT_CHUNK && (r = flush_chunk(v, j, false, sealed)) < 0)
 			return r;
+		if (j->buf_len == 0 && n > VAULT_CHUNK) {
+			/* a whole chunk with more after it: sealed from where it is */
+			if ((r = seal_chunk(v, j, false, p, VAULT_CHUNK, sealed)) < 0)
+				return r;
+			p += VAULT_CHUNK;
+			n -= VAULT_CHUNK;
+			continue;
+		}
 		size_t k = VAULT_CHUNK - j->buf_len < n ? VAULT_CHUNK - j->buf_len : n;
 		memcpy(j->buf + j->buf_len, p, k);
 		j->buf_len += k;
