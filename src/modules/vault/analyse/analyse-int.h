@@ -102,6 +102,9 @@ void doc_analyse_format(enum doc_format f, const struct scout_doc_reader *r, str
  * reader: 128 clears to the end of the line, runs are clipped at it). bpp is
  * bytes per pixel (>= 1). false when the data ends first. */
 bool doc_skip_packbits_line(struct doc_stream *s, uint64_t bytes_per_line, unsigned bpp);
+/* Skips a page of height lines: each a line-repeat byte, then one line
+ * (which stands for repeat + 1 lines). false when the data ends first. */
+bool doc_skip_raster_page(struct doc_stream *s, uint32_t height, uint64_t bytes_per_line, unsigned bpp);
 
 #ifdef __cplusplus
 }

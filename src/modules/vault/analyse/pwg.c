@@ -57,6 +57,17 @@ bool doc_skip_packbits_line(struct doc_stream *s, uint64_t bytes_per_line, unsig
 	return true;
 }
 
+bool doc_skip_raster_page(struct doc_stream *s, uint32_t height, uint64_t bytes_per_line, unsigned bpp)
+{
+	for (uint32_t y = 0; y < height;) {
+		int rep = doc_stream_getc(s);
+		if (rep < 0 || !doc_skip_packbits_line(s, bytes_per_line, bpp))
+			return false;
+		y += (uint32_t)rep + 1 < height - y ? (uint32_t)rep + 1 : height - y;
+	}
+	return true;
+}
+
 /* CUPS colour spaces with one colorant (cups_cspace_t): W, K, WHITE, GOLD,
  * SILVER, SW, DEVICE1. */
 static bool gray_space(uint32_t cs, uint32_t colors)
@@ -118,13 +129,9 @@ void doc_analyse_pwg(const struct scout_doc_reader *r, struct scout_doc_info *d)
 		if (pages == 0 && be32(h + PWG_NUM_COPIES) >= 1 && be32(h + PWG_NUM_COPIES) <= 9999)
 			doc_set_copies(d, be32(h + PWG_NUM_COPIES), "pwg-raster");
 
-		for (uint32_t y = 0; y < height;) {
-			int rep = doc_stream_getc(&s);
-			if (rep < 0 || !doc_skip_packbits_line(&s, bpl, bpp)) {
-				doc_problem(d, "PWG raster: truncated in page %lld", (long long)pages + 1);
-				goto out;
-			}
-			y += (uint32_t)rep + 1 < height - y ? (uint32_t)rep + 1 : height - y;
+		if (!doc_skip_raster_page(&s, height, bpl, bpp)) {
+			doc_problem(d, "PWG raster: truncated in page %lld", (long long)pages + 1);
+			goto out;
 		}
 		pages++;
 	}

@@ -54,13 +54,9 @@ void doc_analyse_urf(const struct scout_doc_reader *r, struct scout_doc_info *d)
 			duplex = true;
 			tumble = h[2] == 2;
 		}
-		for (uint32_t y = 0; y < height;) {
-			int rep = doc_stream_getc(&s);
-			if (rep < 0 || !doc_skip_packbits_line(&s, bpl, bpp)) {
-				doc_problem(d, "URF: truncated in page %lld", (long long)pages + 1);
-				goto out;
-			}
-			y += (uint32_t)rep + 1 < height - y ? (uint32_t)rep + 1 : height - y;
+		if (!doc_skip_raster_page(&s, height, bpl, bpp)) {
+			doc_problem(d, "URF: truncated in page %lld", (long long)pages + 1);
+			goto out;
 		}
 		pages++;
 	}
