@@ -179,7 +179,8 @@ int users_parse(const char *file, const char *text, size_t len, struct users_tab
 		users_free(t);
 		return r;
 	}
-	qsort(t->v, t->n, sizeof(*t->v), by_name);
+	if (t->n)
+		qsort(t->v, t->n, sizeof(*t->v), by_name);
 	pick_scheme(t);
 	*ret_table = t;
 	return 0;
@@ -233,7 +234,7 @@ int users_load(const char *file, struct users_table **ret_table, char *warn, siz
 const char *users_find(const struct users_table *t, const char *name)
 {
 	struct user key = {.name = (char *)name};
-	const struct user *u = bsearch(&key, t->v, t->n, sizeof(*t->v), by_name);
+	const struct user *u = t->n ? bsearch(&key, t->v, t->n, sizeof(*t->v), by_name) : NULL;
 	return u ? u->hash : NULL;
 }
 
