@@ -12,8 +12,11 @@ SHA-256 is the file's), and finds a job whose file was damaged on disk."""
 import hashlib
 import json
 import os
+import resource
+import socket
 import subprocess
 import shutil
+import time
 
 import scoutlib
 import scoutprint
@@ -126,6 +129,55 @@ class PrintFlow(scoutlib.AgentTest):
         p = a.ctl("vault", "verify", "--id", str(jb["id"]), "--json")
         self.assertEqual(json.loads(p.stdout)["damaged"], 1)
         a.stop()
+
+
+    def test_idle_and_slow_clients(self):
+        """1,000 connections that send nothing and one that sends its header
+        a byte at a time do not keep a job from being taken; the slow one
+        is cut at header_timeout, the idle ones at idle_timeout."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard < 1200:
+            self.skipTest("RLIMIT_NOFILE hard limit %d is below 1200" % hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+        a = scoutprint.PrintAgent(ipp_extra="header_timeout = 2s\nidle_timeout = 4s\n")
+        self.agents.append(a)
+        a.start()
+        a.init_vault()
+        a.wait_accepting()
+        idle = []
+        try:
+            for _ in range(1000):
+                idle.append(socket.create_connection(("127.0.0.1", a.port), timeout=10))
+            slow = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+            slow.sendall(b"POST /ipp/print HTTP/1.1\r\nHo")
+            with open(os.path.join(DATA, "color3.pdf"), "rb") as f:
+                r = a.client(timeout=30).print_job(f, user="alice", name=NAME, format="application/pdf")
+            self.assertTrue(r.ok, r)
+            a.wait_for_job(lambda j: j.get("name") == NAME)
+            # the slow client, still in its headers: 408 at the header timeout
+            slow.settimeout(30)
+            try:
+                cut = slow.recv(4096)
+            except ConnectionError:
+                cut = b""
+            self.assertTrue(cut == b"" or b" 408 " in cut.split(b"\r\n")[0], cut)
+            slow.close()
+            # the idle ones are closed by the server
+            deadline = time.monotonic() + 30
+            closed = 0
+            for c in idle:
+                c.settimeout(max(0.1, deadline - time.monotonic()))
+                try:
+                    if c.recv(1) == b"":
+                        closed += 1
+                except (ConnectionError, socket.timeout):
+                    pass
+            self.assertEqual(closed, 1000)
+        finally:
+            for c in idle:
+                c.close()
+        rc, _ = a.stop()
+        self.assertEqual(rc, 0)
 
 
 if __name__ == "__main__":
