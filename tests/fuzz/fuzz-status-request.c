@@ -1,7 +1,8 @@
 /* libFuzzer target for the status socket's request parser: arbitrary bytes
  * as one request line (up to and past the 64 KiB limit). A request that is
- * accepted must be a JSON object whose cmd is 1..32 of [a-z0-9-], the very
- * string under its "cmd" key; a refused one must come with a message. */
+ * accepted must be a JSON object whose cmd is one or two words of [a-z0-9-]
+ * (one space between), 32 bytes at most, the very string under its "cmd"
+ * key; a refused one must come with a message. */
 #include <errno.h>
 #include <string.h>
 
