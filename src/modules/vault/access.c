@@ -592,7 +592,6 @@ struct handle {
 	unsigned reads; /* in flight */
 	bool ready, dead, closed;
 	uint64_t open_corr;
-	uint8_t wdk[VAULT_WRAP_LEN];
 	int r;
 };
 
@@ -638,31 +637,47 @@ void vault_handles_free(struct vault *v)
 			handle_free(h);
 }
 
+struct wdk_read {
+	struct vault *v;
+	uint32_t id;
+	uint8_t wdk[VAULT_WRAP_LEN];
+};
+
 static int read_wdk_fn(struct scout_txn *txn, void *arg)
 {
-	struct handle *h = arg;
+	struct wdk_read *w = arg;
 	struct record rec;
 	int r;
 
-	if ((r = vault_record_get(txn, h->v->db, h->id, &rec)) < 0)
+	if ((r = vault_record_get(txn, w->v->db, w->id, &rec)) < 0)
 		return r;
 	if (!rec.has_doc)
 		return -ENOENT;
-	memcpy(h->wdk, rec.wdk, VAULT_WRAP_LEN);
+	memcpy(w->wdk, rec.wdk, VAULT_WRAP_LEN);
 	return 0;
+}
+
+/* A held job as a reader through its document key, unwrapped from its
+ * record under the site key (pool threads; job.open and vault verify). */
+int vault_open_job(struct vault *v, uint32_t id, bool in_file, struct vault_reader *rd)
+{
+	struct wdk_read w = {.v = v, .id = id};
+	struct vault_key *dk;
+	int r;
+
+	if ((r = scout_store_read(v->store, read_wdk_fn, &w)) < 0 ||
+	    (r = vault_key_unwrap(v->site, id, VAULT_KEY_DOCUMENT, w.wdk, VAULT_WRAP_LEN, &dk, NULL)) < 0)
+		return r;
+	r = vault_open_stored(v, id, in_file, dk, rd);
+	vault_key_free(dk);
+	return r;
 }
 
 static void open_work(void *arg)
 {
 	struct handle *h = arg;
 
-	struct vault_key *dk;
-
-	if ((h->r = scout_store_read(h->v->store, read_wdk_fn, h)) < 0 ||
-	    (h->r = vault_key_unwrap(h->v->site, h->id, VAULT_KEY_DOCUMENT, h->wdk, VAULT_WRAP_LEN, &dk, NULL)) < 0)
-		return;
-	h->r = vault_open_stored(h->v, h->id, h->in_file, dk, &h->rd);
-	vault_key_free(dk);
+	h->r = vault_open_job(h->v, h->id, h->in_file, &h->rd);
 }
 
 static void open_done(void *arg, int status)

@@ -255,6 +255,9 @@ struct vault_reader;
 struct vault_key;
 /* The stored job as a decrypting reader (pool threads). */
 int vault_open_stored(struct vault *v, uint32_t id, bool in_file, const struct vault_key *dk, struct vault_reader *rd);
+/* The same through the job's document key, read from its record and
+ * unwrapped under the site key. */
+int vault_open_job(struct vault *v, uint32_t id, bool in_file, struct vault_reader *rd);
 
 /* ---- verify.c ---- */
 void vault_cmd_verify(struct vault *v, struct scout_status_req *req, json_t *request);

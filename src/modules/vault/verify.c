@@ -32,32 +32,10 @@ struct verify {
 	struct verify_item items[];
 };
 
-struct wdk_read {
-	struct vault *v;
-	uint32_t id;
-	uint8_t wdk[VAULT_WRAP_LEN];
-};
-
-static int read_wdk(struct scout_txn *txn, void *arg)
-{
-	struct wdk_read *w = arg;
-	struct record rec;
-	int r;
-
-	if ((r = vault_record_get(txn, w->v->db, w->id, &rec)) < 0)
-		return r;
-	if (!rec.has_doc)
-		return -ENOENT;
-	memcpy(w->wdk, rec.wdk, VAULT_WRAP_LEN);
-	return 0;
-}
-
 /* Reads every chunk of one job into a digest. */
 static void verify_one(struct vault *v, struct verify_item *it, uint8_t *buf)
 {
-	struct wdk_read w = {.v = v, .id = it->id};
 	struct vault_reader rd = {.fd = -1};
-	struct vault_key *dk = NULL;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	uint8_t digest[32];
 	bool last = false;
@@ -66,12 +44,7 @@ static void verify_one(struct vault *v, struct verify_item *it, uint8_t *buf)
 		it->r = -ENOMEM;
 		return;
 	}
-	it->r = scout_store_read(v->store, read_wdk, &w);
-	if (it->r == 0)
-		it->r = vault_key_unwrap(v->site, it->id, VAULT_KEY_DOCUMENT, w.wdk, VAULT_WRAP_LEN, &dk, NULL);
-	if (it->r == 0)
-		it->r = vault_open_stored(v, it->id, it->in_file, dk, &rd);
-	vault_key_free(dk);
+	it->r = vault_open_job(v, it->id, it->in_file, &rd);
 	if (it->r == 0 && EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
 		it->r = -EIO;
 	for (uint32_t i = 0; it->r == 0 && !last; i++) {
