@@ -1,9 +1,11 @@
 /* One UTF-8 decoder for everything that checks or walks text: the status
  * socket repairing a message, scoutctl escaping what it prints, the snmp
- * module deciding whether printer text is UTF-8 at all. Header only, so
+ * module deciding whether printer text is UTF-8 at all, the ipp and vault
+ * modules checking names from the network or the bus. Header only, so
  * that scoutctl (which links no core library) uses the same rules. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,4 +43,20 @@ static inline size_t scout_utf8_char(const unsigned char *s, size_t len, uint32_
 		return 0;
 	*ret_cp = cp;
 	return n;
+}
+
+/* Whether the len bytes at s are UTF-8 throughout; with no_controls, also
+ * without C0 controls (NUL included) and DEL: a name or text to show. */
+static inline bool scout_utf8_valid(const void *s, size_t len, bool no_controls)
+{
+	const unsigned char *p = s;
+	uint32_t cp;
+
+	for (size_t i = 0, n; i < len; i += n) {
+		if (!(n = scout_utf8_char(p + i, len - i, &cp)))
+			return false;
+		if (no_controls && (cp < 0x20 || cp == 0x7f))
+			return false;
+	}
+	return true;
 }

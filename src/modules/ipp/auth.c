@@ -57,18 +57,6 @@ static int b64decode(const char *in, unsigned char *out, size_t size, size_t *re
 	return 0;
 }
 
-static bool printable_utf8(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		uint32_t cp;
-		size_t l = scout_utf8_char((const unsigned char *)s + i, n - i, &cp);
-		if (!l || cp < 0x20 || cp == 0x7f)
-			return false;
-		i += l;
-	}
-	return true;
-}
-
 static void on_auth_reply(struct ipp_req *r, int status, const msgpack_object *reply)
 {
 	const char *user;
@@ -78,7 +66,7 @@ static void on_auth_reply(struct ipp_req *r, int status, const msgpack_object *r
 		return;
 	r->phase = PH_HEADER;
 	if (status == 0 && scout_pack_get_str(reply, "user", &user, &n) == 0 && n && n < sizeof(r->user) &&
-	    printable_utf8(user, n)) {
+	    scout_utf8_valid(user, n, true)) {
 		memcpy(r->user, user, n);
 		r->user[n] = 0;
 		r->authenticated = true;
@@ -170,7 +158,7 @@ void ipp_auth_requesting_user(struct ipp_req *r)
 	/* in authenticated mode a name the client merely claims is nobody */
 	if (conf->owner != IPP_OWNER_REQUESTING_USER)
 		return;
-	if (a && ipp_value_str(a->values, name, sizeof(name)) && name[0] && printable_utf8(name, strlen(name)))
+	if (a && ipp_value_str(a->values, name, sizeof(name)) && name[0] && scout_utf8_valid(name, strlen(name), true))
 		snprintf(r->user, sizeof(r->user), "%s", name);
 	else
 		snprintf(r->user, sizeof(r->user), "anonymous");

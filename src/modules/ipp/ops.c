@@ -189,14 +189,9 @@ static bool text_value(const struct ipp_value *v, char *buf, size_t size)
 {
 	if (!ipp_value_str(v, buf, size))
 		return false;
-	for (size_t i = 0, n = strlen(buf); i < n;) {
-		uint32_t cp;
-		size_t l = scout_utf8_char((const unsigned char *)buf + i, n - i, &cp);
-		if (!l || cp < 0x20 || cp == 0x7f) {
-			buf[0] = 0;
-			return false;
-		}
-		i += l;
+	if (!scout_utf8_valid(buf, strlen(buf), true)) {
+		buf[0] = 0;
+		return false;
 	}
 	return true;
 }

@@ -24,16 +24,6 @@ static const struct {
 	{2251, "CP1251"},    {2252, "CP1252"},  {2253, "CP1253"},     {2254, "CP1254"},
 };
 
-static bool valid_utf8(const uint8_t *p, size_t len)
-{
-	uint32_t cp;
-
-	for (size_t i = 0, n; i < len; i += n)
-		if (!(n = scout_utf8_char(p + i, len - i, &cp)))
-			return false;
-	return true;
-}
-
 /* ISO-8859-1 to UTF-8: every byte has a meaning. */
 static char *latin1(const uint8_t *p, size_t len)
 {
@@ -109,11 +99,11 @@ char *snmp_text(const uint8_t *p, size_t len, unsigned charset)
 	for (size_t i = 0; i < sizeof(charsets) / sizeof(charsets[0]); i++)
 		if (charsets[i].mib == charset)
 			name = charsets[i].name;
-	if (valid_utf8(p, len) && (!name || charset == SNMP_CHARSET_UTF8 || charset == 3))
+	if (scout_utf8_valid(p, len, false) && (!name || charset == SNMP_CHARSET_UTF8 || charset == 3))
 		s = copy0(p, len);
 	else if (name)
 		s = convert(p, len, name);
-	if (!s || !valid_utf8((const uint8_t *)s, strlen(s))) {
+	if (!s || !scout_utf8_valid(s, strlen(s), false)) {
 		free(s);
 		s = latin1(p, len);
 	}

@@ -54,15 +54,10 @@ static const char *name_problem(const char *s, size_t len)
 		return "user name longer than 256 bytes";
 	if (s[0] == ' ' || s[0] == '\t' || s[len - 1] == ' ' || s[len - 1] == '\t')
 		return "white space around the user name";
-	for (size_t i = 0; i < len;) {
-		uint32_t cp;
-		size_t n = scout_utf8_char((const unsigned char *)s + i, len - i, &cp);
-		if (n == 0)
-			return "user name is not UTF-8";
-		if (cp < 0x20 || cp == 0x7f)
-			return "control character in the user name";
-		i += n;
-	}
+	if (!scout_utf8_valid(s, len, false))
+		return "user name is not UTF-8";
+	if (!scout_utf8_valid(s, len, true))
+		return "control character in the user name";
 	return NULL;
 }
 

@@ -23,19 +23,6 @@
 
 #define MAX_WRITE (256 * 1024)
 
-static bool utf8_ok(const char *s, size_t n)
-{
-	uint32_t cp;
-
-	for (size_t i = 0; i < n;) {
-		size_t k = scout_utf8_char((const unsigned char *)s + i, n - i, &cp);
-		if (!k || cp == 0)
-			return false;
-		i += k;
-	}
-	return true;
-}
-
 /* An optional str field copied (NULL when absent); -EINVAL when of another
  * type, too long or not UTF-8. */
 static int opt_str(const msgpack_object *map, const char *key, size_t max, char **ret)
@@ -47,7 +34,7 @@ static int opt_str(const msgpack_object *map, const char *key, size_t max, char 
 	*ret = NULL;
 	if (!o)
 		return 0;
-	if (scout_pack_get_str(map, key, &s, &n) < 0 || n > max || !utf8_ok(s, n))
+	if (scout_pack_get_str(map, key, &s, &n) < 0 || n > max || !scout_utf8_valid(s, n, false) || memchr(s, 0, n))
 		return -EINVAL;
 	/* not strndup: the bytes are not NUL-terminated, and strndup may look
 	 * past n for a NUL (ASan's strict string checks say so) */
