@@ -1049,8 +1049,11 @@ static void test_restart_orphans_and_dropped(void **state)
 
 	/* a damaged file does not read (the record stays: it is the operator's) */
 	snprintf(path, sizeof(path), "%s/vault/%08x", e->dir, a);
-	int fd = open(path, O_WRONLY);
-	assert_true(pwrite(fd, "X", 1, 100) == 1);
+	int fd = open(path, O_RDWR);
+	char byte;
+	assert_true(pread(fd, &byte, 1, 100) == 1);
+	byte ^= 1; /* a flipped bit: writing a fixed byte left the file as it was 1 time in 256 */
+	assert_true(pwrite(fd, &byte, 1, 100) == 1);
 	close(fd);
 	size_t n;
 	assert_null(read_back(e, a, &n));
