@@ -2,6 +2,7 @@
 #include "pack.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 const msgpack_object *scout_pack_get(const msgpack_object *map, const char *key)
@@ -53,6 +54,25 @@ int scout_pack_get_str(const msgpack_object *map, const char *key, const char **
 		return -EINVAL;
 	*ret = o->via.str.ptr;
 	*ret_len = o->via.str.size;
+	return 0;
+}
+
+int scout_pack_get_strdup(const msgpack_object *map, const char *key, size_t max, char **ret)
+{
+	const char *s;
+	size_t n;
+	int r = scout_pack_get_str(map, key, &s, &n);
+
+	if (r < 0)
+		return r;
+	if (n > max || memchr(s, 0, n))
+		return -EINVAL;
+	/* not strndup: the bytes are not NUL-terminated, and strndup may look
+	 * past n for a NUL (ASan's strict string checks say so) */
+	if (!(*ret = malloc(n + 1)))
+		return -ENOMEM;
+	memcpy(*ret, s, n);
+	(*ret)[n] = '\0';
 	return 0;
 }
 

@@ -13,6 +13,10 @@ int scout_pack_get_bool(const msgpack_object *map, const char *key, bool *ret);
 int scout_pack_get_uint(const msgpack_object *map, const char *key, uint64_t *ret);
 /* Borrowed bytes (not NUL-terminated) of a str value. */
 int scout_pack_get_str(const msgpack_object *map, const char *key, const char **ret, size_t *ret_len);
+/* A malloc'd, NUL-terminated copy of a str value (caller frees): -ENOENT
+ * absent, -EINVAL not a str, longer than max bytes or holding a NUL,
+ * -ENOMEM. */
+int scout_pack_get_strdup(const msgpack_object *map, const char *key, size_t max, char **ret);
 
 /* Packs a NUL-terminated string. */
 void scout_pack_str(msgpack_packer *pk, const char *s);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "loop/bus.h"
+#include "loop/pack.h"
 
 /* Declared by setup on each new bus, as a module's table would. */
 static struct scout_topic *REPORT, *QUERY;
@@ -1045,9 +1046,48 @@ static void test_close_without_running(void **state)
 	(void)state;
 }
 
+/* scout_pack_get_strdup: a str value copied with its NUL, or why not. */
+static void test_pack_strdup(void **state)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked u;
+	char *out = NULL;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 4);
+	scout_pack_str(&pk, "name");
+	msgpack_pack_str(&pk, 5);
+	msgpack_pack_str_body(&pk, "alice", 5); /* not NUL-terminated in the buffer */
+	scout_pack_str(&pk, "nul");
+	msgpack_pack_str(&pk, 3);
+	msgpack_pack_str_body(&pk, "a\0b", 3);
+	scout_pack_str(&pk, "num");
+	msgpack_pack_uint8(&pk, 7);
+	scout_pack_str(&pk, "empty");
+	msgpack_pack_str(&pk, 0);
+	msgpack_unpacked_init(&u);
+	assert_int_equal(msgpack_unpack_next(&u, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
+
+	assert_int_equal(scout_pack_get_strdup(&u.data, "name", 5, &out), 0);
+	assert_string_equal(out, "alice");
+	free(out);
+	assert_int_equal(scout_pack_get_strdup(&u.data, "name", 4, &out), -EINVAL); /* longer than max */
+	assert_int_equal(scout_pack_get_strdup(&u.data, "nul", 10, &out), -EINVAL);
+	assert_int_equal(scout_pack_get_strdup(&u.data, "num", 10, &out), -EINVAL);
+	assert_int_equal(scout_pack_get_strdup(&u.data, "absent", 10, &out), -ENOENT);
+	assert_int_equal(scout_pack_get_strdup(&u.data, "empty", 10, &out), 0);
+	assert_string_equal(out, "");
+	free(out);
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pack_strdup),
 		cmocka_unit_test_setup_teardown(test_topic_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_declare_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),

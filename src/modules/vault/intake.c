@@ -27,22 +27,18 @@
  * type, too long or not UTF-8. */
 static int opt_str(const msgpack_object *map, const char *key, size_t max, char **ret)
 {
-	const msgpack_object *o = scout_pack_get(map, key);
-	const char *s;
-	size_t n;
+	int r;
 
 	*ret = NULL;
-	if (!o)
+	r = scout_pack_get_strdup(map, key, max, ret);
+	if (r == -ENOENT)
 		return 0;
-	if (scout_pack_get_str(map, key, &s, &n) < 0 || n > max || !scout_utf8_valid(s, n, false) || memchr(s, 0, n))
-		return -EINVAL;
-	/* not strndup: the bytes are not NUL-terminated, and strndup may look
-	 * past n for a NUL (ASan's strict string checks say so) */
-	if (!(*ret = malloc(n + 1)))
-		return -ENOMEM;
-	memcpy(*ret, s, n);
-	(*ret)[n] = '\0';
-	return 0;
+	if (r == 0 && !scout_utf8_valid(*ret, strlen(*ret), false)) {
+		free(*ret);
+		*ret = NULL;
+		r = -EINVAL;
+	}
+	return r;
 }
 
 static int opt_uint(const msgpack_object *map, const char *key, uint64_t *ret)

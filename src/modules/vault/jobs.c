@@ -266,17 +266,9 @@ void vault_meta_pack(const struct job *j, msgpack_packer *pk, bool for_bus)
 
 static int get_strdup(const msgpack_object *map, const char *key, char **ret)
 {
-	const char *s;
-	size_t n;
+	int r = scout_pack_get_strdup(map, key, 4096, ret);
 
-	if (scout_pack_get_str(map, key, &s, &n) < 0 || n > 4096 || memchr(s, 0, n))
-		return -EBADMSG;
-	/* not strndup: the bytes are not NUL-terminated (see intake.c) */
-	if (!(*ret = malloc(n + 1)))
-		return -ENOMEM;
-	memcpy(*ret, s, n);
-	(*ret)[n] = '\0';
-	return 0;
+	return r == -ENOMEM ? r : r < 0 ? -EBADMSG : 0;
 }
 
 static int get_fixed(const msgpack_object *map, const char *key, char *buf, size_t size)
