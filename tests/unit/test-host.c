@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "loop-wait.h"
+
 #include "loop/agent.h"
 #include "loop/bus.h"
 #include "loop/closer.h"
@@ -87,30 +89,13 @@ static void on_query_answer(int status, const struct scout_msg *reply, void *arg
 	msgpack_unpacked_destroy(&u);
 }
 
-static void on_timer(uv_timer_t *t)
-{
-	uv_stop(t->loop);
-}
-
 /* Runs the loop for about ms milliseconds. */
 static void run_for(struct env *e, uint64_t ms)
 {
-	uv_timer_start(&e->timer, on_timer, ms, 0);
-	uv_run(&e->loop, UV_RUN_DEFAULT);
-	uv_timer_stop(&e->timer);
+	loop_run_for(&e->loop, &e->timer, ms);
 }
 
-/* Runs the loop until cond holds; fails after 5 s (a slow machine gets
- * time, a broken module does not hang the suite). */
-#define WAIT_FOR(e, cond)                                                    \
-	do {                                                                 \
-		uint64_t t0_ = uv_hrtime();                                  \
-		while (!(cond)) {                                            \
-			if (uv_hrtime() - t0_ > 5000000000ull)               \
-				fail_msg("timed out waiting for %s", #cond); \
-			run_for(e, 5);                                       \
-		}                                                            \
-	} while (0)
+#define WAIT_FOR(e, cond) LOOP_WAIT_FOR(&(e)->loop, &(e)->timer, cond, 5)
 
 static struct scout_config *parse_real(const struct scout_schema *schema, const char *text)
 {

@@ -27,6 +27,8 @@
 
 #include <cmocka.h>
 
+#include "loop-wait.h"
+
 #include "loop/agent.h"
 #include "loop/bus.h"
 #include "loop/config.h"
@@ -64,27 +66,13 @@ struct env {
 	int64_t last_held_pages;
 };
 
-static void on_timer(uv_timer_t *t)
-{
-	uv_stop(t->loop);
-}
-
+/* Runs the loop for about ms milliseconds. */
 static void run_for(struct env *e, uint64_t ms)
 {
-	uv_timer_start(&e->timer, on_timer, ms, 0);
-	uv_run(&e->loop, UV_RUN_DEFAULT);
-	uv_timer_stop(&e->timer);
+	loop_run_for(&e->loop, &e->timer, ms);
 }
 
-#define WAIT_FOR(e, cond)                                                    \
-	do {                                                                 \
-		uint64_t t0_ = uv_hrtime();                                  \
-		while (!(cond)) {                                            \
-			if (uv_hrtime() - t0_ > 30000000000ull)              \
-				fail_msg("timed out waiting for %s", #cond); \
-			run_for(e, 5);                                       \
-		}                                                            \
-	} while (0)
+#define WAIT_FOR(e, cond) LOOP_WAIT_FOR(&(e)->loop, &(e)->timer, cond, 30)
 
 /* ---- the status socket ---- */
 
