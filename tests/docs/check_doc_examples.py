@@ -32,25 +32,32 @@ absent; nothing is written to the machine's own). Without root or a
 namespace those scenarios are skipped, and the test exits 77 (meson: SKIP)
 rather than pass with examples unrun.
 
-Adding a scenario (tests/docs/scenarios.py): write a generator function
-taking an Example `ex` and decorate it with @scenario("NAME", mounts=[...]):
+Adding a scenario (tests/docs/scenarios.py, next to the others): a
+generator function taking an Example `ex`, decorated with
+@scenario("NAME", mounts=[...]) (mounts: only for paths it writes under
+/etc, /var or /run), for instance for a release example in docs/ipp.md:
 
-    @scenario("ipp-release", mounts=["/etc/scout"])
+    @scenario("ipp-release")
     def ipp_release(ex):
-        a = ex.print_agent()                  # scoutd with vault + ipp, unlocked
-        job = ex.submit(a, b"%PDF-...", user="alice")
+        a = ex.print_agent()                   # scoutd: vault (unlocked) + ipp
+        job = ex.submit(a, b"%PDF-1.4 ...", user="alice")   # held; its id
         results = yield ex.setup(a, env={"JOB": str(job)}, stdin="")
-        ex.expect("released" in results.out("scoutctl release"), "...")
+        ex.expect("delivered" in results.out("scoutctl release"), "...")
+        r = ex.run('scoutctl job "$JOB"')      # one more line, run the same way
+        ex.expect(...)
 
-Everything before the `yield` sets up (start scoutd with ex.agent() or
-ex.print_agent(), write files); ex.setup() says which scoutd the lines
-talk to, the extra environment and the stdin. The runner then runs the
-block's lines and sends their results back through the yield: `results`
-is a list of Ran (line, returncode, stdout, stderr), with out(TEXT) /
-ran(TEXT) for the first line containing TEXT. Check with ex.expect(cond,
-msg) or ex.run(line) (one more line run the same way). Agents started
-through ex are stopped afterwards and their logs checked for sanitizer
-reports. Then mark the block in the page with <!-- example: NAME -->.
+Before the `yield` it sets up: ex.agent(CONFIG) starts a scoutd (an
+[agent] section is added unless CONFIG has one; doc_block(DOC, "ini",
+TEXT) is a page's own config block), ex.print_agent() one that takes
+jobs over IPP; raise Skip("why") when something it needs is missing.
+ex.setup(agent, env, stdin) names the scoutd the lines talk to
+(SCOUT_SOCKET), the variables the page introduces and what the user
+types. The runner runs the block's lines and sends their results back
+through the yield: a list of Ran (line, returncode, stdout, stderr), with
+ran(TEXT) / out(TEXT) for the first line containing TEXT. Check with
+ex.expect(cond, msg) and ex.run(line, stdin=, exit=). Agents started
+through ex are killed afterwards and their logs checked for sanitizer
+reports. Then put <!-- example: NAME --> right before the block.
 
 Run by hand: SCOUTD=build/scoutd SCOUTCTL=build/scoutctl python3
 tests/docs/check_doc_examples.py [--list] [DOC.md ...]

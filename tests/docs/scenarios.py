@@ -156,7 +156,7 @@ class Example:
         """Runs one line as the block's lines run (bash -c, a new session, the
         scenario's environment); records it and returns its Ran."""
         p = subprocess.run(["bash", "-c", line], env=self.env, cwd=self.tmp, capture_output=True, text=True,
-                           input=self.stdin if stdin is None else stdin, timeout=300, start_new_session=True)
+                           input=self.stdin if stdin is None else stdin, timeout=120, start_new_session=True)
         r = Ran(line, self.expected_exit(line) if exit is None else exit, p)
         self.outcome.results.append(r)
         if not r.ok:
@@ -179,28 +179,46 @@ class Example:
                     self.outcome.problems.append("sanitizer report in %s/%s: %s" % (a.tmp, name, probs))
 
 
-def _mount_fresh(paths):
-    """Bind-mounts a fresh empty directory over each path (made if absent);
-    returns the directory holding them, to remove after _unmount."""
-    holder = tempfile.mkdtemp(prefix="scout-doc-mounts-", dir="/var/tmp")  # on disk: systemd-creds wants that
-    for i, path in enumerate(paths):
-        src = os.path.join(holder, str(i))
-        os.mkdir(src, 0o755)
-        os.makedirs(path, exist_ok=True)
-        subprocess.run(["mount", "--bind", src, path], check=True)
-    return holder
+class _Fresh:
+    """Bind-mounts a fresh empty directory over each path (the path made,
+    empty, if absent) for the life of the with block. Only ever used in
+    the runner's private mount namespace."""
 
+    def __init__(self, paths):
+        self.paths, self.mounted, self.holder = paths, [], None
 
-def _unmount(paths, holder):
-    for path in reversed(paths):
-        subprocess.run(["umount", "-l", path], check=False)
-    shutil.rmtree(holder, ignore_errors=True)
+    def __enter__(self):
+        if self.paths:
+            # on disk, not tmpfs: systemd-creds refuses a host key on a tmpfs
+            self.holder = tempfile.mkdtemp(prefix="scout-doc-mounts-", dir="/var/tmp")
+        for i, path in enumerate(self.paths):
+            src = os.path.join(self.holder, str(i))
+            os.mkdir(src, 0o755)
+            os.makedirs(path, exist_ok=True)
+            subprocess.run(["mount", "--bind", src, path], check=True, capture_output=True)
+            self.mounted.append(path)
+        return self
+
+    def __exit__(self, *exc):
+        for path in reversed(self.mounted):
+            subprocess.run(["umount", "-l", path], check=False)
+        if self.holder:
+            shutil.rmtree(self.holder, ignore_errors=True)
 
 
 def run_block(sc, lines, expected_exit):
     """Runs one block's lines in scenario sc; returns an Outcome."""
     out = Outcome()
-    holder = _mount_fresh(sc.mounts) if sc.mounts else None
+    try:
+        with _Fresh(sc.mounts):
+            _run_block(sc, lines, expected_exit, out)
+    except (OSError, subprocess.CalledProcessError) as e:
+        out.problems.append("cannot mount fresh directories over %s: %s %s" % (" ".join(sc.mounts), e,
+                                                                              getattr(e, "stderr", "") or ""))
+    return out
+
+
+def _run_block(sc, lines, expected_exit, out):
     ex = Example(out, expected_exit)
     gen = sc.fn(ex)
     try:
@@ -208,7 +226,7 @@ def run_block(sc, lines, expected_exit):
             next(gen)
         except Skip as e:
             out.skip = str(e)
-            return out
+            return
         first = len(out.results)  # after what the scenario ran to set up
         for line in lines:
             ex.run(line).in_block = True
@@ -225,9 +243,6 @@ def run_block(sc, lines, expected_exit):
     finally:
         gen.close()
         ex.cleanup()
-        if holder:
-            _unmount(sc.mounts, holder)
-    return out
 
 
 def doc_block(doc, lang, containing=""):
@@ -314,7 +329,8 @@ def vault_init(ex):
     r = ex.run('echo "not $PASSWORD" | scoutctl vault init', exit=1)
     ex.expect("wrong password: it does not match the password this vault was set up with" in r.stderr,
               "a wrong password: %r" % r)
-    a.stop()
+    rc, _ = a.stop()
+    ex.expect(rc == 0, "scoutd exited %d on SIGTERM:\n%s" % (rc, a.log()))
     a.start()
     a.wait_for(lambda s: [m for m in s["modules"] if m["name"] == "vault"][0]["locked"] is False,
                what="the vault unlocked from key_file after a restart")
