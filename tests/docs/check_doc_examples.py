@@ -81,6 +81,7 @@ import scenarios  # noqa: E402 (needs the path above)
 
 FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
 MARKER = re.compile(r"^\s*<!--\s*example:\s*(\S+)\s*-->\s*$")
+SHELLS = ("sh", "bash", "shell")
 EXITS = re.compile(r"#.*\bexits (\d+)\b")
 
 
@@ -92,10 +93,12 @@ class Block:
         return "%s:%d" % (os.path.relpath(self.doc, TOP), self.line)
 
 
-def sh_blocks(doc):
-    """The ```sh blocks of a Markdown file: (line of the fence, the marker's
-    scenario name or None, the block's commands)."""
-    text = open(doc, encoding="utf-8").read().split("\n")
+def sh_blocks(doc, text=None):
+    """The ```sh (or bash, shell) blocks of a Markdown file: the line of
+    the fence, the marker's scenario name or None, the block's commands."""
+    if text is None:
+        text = open(doc, encoding="utf-8").read()
+    text = text.split("\n")
     blocks, i = [], 0
     while i < len(text):
         m = FENCE.match(text[i])
@@ -109,7 +112,7 @@ def sh_blocks(doc):
             body.append(text[i][indent:] if text[i][:indent].strip() == "" else text[i])
             i += 1
         i += 1  # the closing fence
-        if lang != "sh":
+        if lang not in SHELLS:
             continue
         prev = start - 1
         while prev >= 0 and not text[prev].strip():
@@ -157,7 +160,20 @@ def private_namespace():
     return None
 
 
+def self_check():
+    """The parsing this test relies on, on a page made up for it."""
+    page = ("<!-- example: a -->\n```sh\nx one   # comment\n\n# only a comment\ny \\\n  two  # exits 3\n```\n"
+            "text\n```bash\nz\n```\n1. step\n\n   <!-- example: b -->\n\n   ```sh\n   w\n   ```\n"
+            "```ini\n[x]\n```\n<!-- example: c -->\nprose between\n```sh\nv\n```\n")
+    got = [(b.line, b.scenario, b.lines, [expected_exit(c) for c in b.lines]) for b in sh_blocks("page.md", page)]
+    want = [(2, "a", ["x one   # comment", "y \\\n  two  # exits 3"], [0, 3]), (10, None, ["z"], [0]),
+            (17, "b", ["w"], [0]), (25, None, ["v"], [0])]
+    if got != want:
+        sys.exit("check_doc_examples.py parses a page wrongly:\n got  %r\n want %r" % (got, want))
+
+
 def main(argv):
+    self_check()
     listing = "--list" in argv
     docs = [os.path.abspath(a) for a in argv if a != "--list"] or sorted(glob.glob(os.path.join(TOP, "docs", "*.md")))
     blocks = [b for d in docs for b in sh_blocks(d)]
