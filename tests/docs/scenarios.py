@@ -105,9 +105,10 @@ class Example:
 
     # ---- scoutd --------------------------------------------------------
 
-    def agent(self, config, state_dir=None, socket_path=None, env=None, start=True):
-        """A scoutd on config ([agent] state_dir and status_socket are
-        filled in unless config has its own [agent]); started unless told."""
+    def agent(self, config, state_dir=None, socket_path=None, env=None):
+        """A started scoutd on config ([agent] state_dir and status_socket
+        are filled in unless config has its own [agent]), env added to its
+        environment."""
         tmp = scoutlib.make_tmpdir()
         state_dir = state_dir or os.path.join(tmp, "state")
         if "[agent]" not in config:
@@ -115,8 +116,7 @@ class Example:
         a = _Agent(tmp=tmp, config=config, state_dir=state_dir, socket_path=socket_path)
         a.extra_env = env or {}
         self.agents.append(a)
-        if start:
-            a.start()
+        a.start()
         return a
 
     def print_agent(self):
@@ -145,8 +145,9 @@ class Example:
         self.env["SCOUT_SOCKET"] = agent.socket
 
     def setup(self, agent=None, env=None, stdin=""):
-        """What the scenario's yield hands the runner: the lines talk to
-        agent (SCOUT_SOCKET), with env added and stdin as what is typed."""
+        """Called in the scenario's yield, once set up: the block's lines
+        talk to agent (SCOUT_SOCKET), with env added, and read stdin (what
+        the user types)."""
         if agent is not None:
             self.talk_to(agent)
         self.env.update(env or {})
