@@ -1050,6 +1050,11 @@ static void test_claim_hold_keep(void **state)
 	start(e);
 	assert_int_equal(claim(e, a, "alice", false), 0);
 	assert_true(reply_has_reason(e, "printer-busy"));
+	/* stopped mid-delivery: held again at the next start, saying so */
+	stop(e);
+	start(e);
+	assert_int_equal(claim(e, a, "alice", false), 0);
+	assert_true(reply_has_reason(e, "aborted-by-system"));
 	assert_int_equal(hold(e, a, "printer-unreachable", "down"), 0);
 
 	/* delivered: completed, kept for reprint; a reprint needs asking */

@@ -664,6 +664,14 @@ static void claim_now(struct vault *v, struct job *j, uint64_t corr, bool reprin
 	j->meta.state = JOB_PROCESSING;
 	v->claimed++;
 	reply_meta(v, corr, j);
+	/* On disk too, so that a start after a crash mid-delivery says so (the
+	 * printer may have the job); the reply does not wait for it. A reprint
+	 * stays completed on disk. */
+	struct update *up;
+	if (st == JOB_HELD && (up = update_new(v, j))) {
+		pack_meta_into(j, &up->meta);
+		update_submit(v, up);
+	}
 }
 
 void vault_on_claim(const struct scout_msg *msg, void *arg)
@@ -940,11 +948,17 @@ out:
 	msgpack_unpacked_destroy(&u);
 }
 
+/* job.read's reply is built around the decrypted chunk in one buffer:
+ * {"data": bin32 <chunk>, "last": bool}, so the chunk is written once by
+ * the cipher, copied once by the bus, and wiped once. */
+#define READ_HEAD 11 /* map of 2, fixstr "data", bin32 header */
+#define READ_TAIL 6  /* fixstr "last", bool */
+
 struct readreq {
 	struct handle *h;
 	uint64_t corr;
 	uint32_t index;
-	uint8_t *out;
+	uint8_t *out; /* READ_HEAD + VAULT_CHUNK + READ_TAIL */
 	int n;
 };
 
@@ -954,7 +968,7 @@ static void read_work(void *arg)
 	size_t n;
 	bool last;
 
-	rr->n = vault_reader_chunk(&rr->h->rd, rr->index, rr->out, &n, &last);
+	rr->n = vault_reader_chunk(&rr->h->rd, rr->index, rr->out + READ_HEAD, &n, &last);
 	if (rr->n == 0)
 		rr->n = (int)n;
 }
@@ -974,20 +988,20 @@ static void read_done(void *arg, int status)
 		log_error("vault: job %u: chunk %u does not decrypt: %s", h->id, rr->index, strerror(-rr->n));
 		vault_reply_error(v, rr->corr, -EIO, "job %u: chunk %u does not decrypt", h->id, rr->index);
 	} else {
-		msgpack_sbuffer sb;
-		msgpack_packer pk;
-		msgpack_sbuffer_init(&sb);
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-		msgpack_pack_map(&pk, 2);
-		scout_pack_str(&pk, "data");
-		msgpack_pack_bin_with_body(&pk, rr->out, (size_t)rr->n);
-		scout_pack_str(&pk, "last");
-		rr->index + 1 == h->chunks ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
-		scout_bus_reply(v->bus, rr->corr, 0, sb.data, sb.size);
-		vault_wipe(sb.data, sb.size);
-		msgpack_sbuffer_destroy(&sb);
+		static const uint8_t head[] = {0x82, 0xa4, 'd', 'a', 't', 'a', 0xc6};
+		uint32_t n = (uint32_t)rr->n;
+		uint8_t *p = rr->out;
+		memcpy(p, head, sizeof(head));
+		p[7] = (uint8_t)(n >> 24);
+		p[8] = (uint8_t)(n >> 16);
+		p[9] = (uint8_t)(n >> 8);
+		p[10] = (uint8_t)n;
+		p += READ_HEAD + n;
+		memcpy(p, "\xa4last", 5);
+		p[5] = rr->index + 1 == h->chunks ? 0xc3 : 0xc2;
+		scout_bus_reply(v->bus, rr->corr, 0, rr->out, READ_HEAD + n + READ_TAIL);
 	}
-	vault_wipe(rr->out, VAULT_CHUNK);
+	vault_wipe(rr->out, READ_HEAD + VAULT_CHUNK + READ_TAIL);
 	free(rr->out);
 	free(rr);
 	handle_release(v, h);
@@ -1015,7 +1029,7 @@ void vault_on_read(const struct scout_msg *msg, void *arg)
 		goto out;
 	}
 	struct readreq *rr = calloc(1, sizeof(*rr));
-	if (!rr || !(rr->out = malloc(VAULT_CHUNK))) {
+	if (!rr || !(rr->out = malloc(READ_HEAD + VAULT_CHUNK + READ_TAIL))) {
 		free(rr);
 		vault_reply_error(v, msg->corr, -ENOMEM, "out of memory");
 		goto out;

@@ -439,6 +439,9 @@ static void record_done(void *arg, int status)
 		commit_failed(v, j, status, true);
 		return;
 	}
+	/* the record's metadata is sealed: its packing buffer goes (8 KiB a job) */
+	msgpack_sbuffer_destroy(&j->metabuf);
+	msgpack_sbuffer_init(&j->metabuf);
 	j->committed = true;
 	j->has_doc = true;
 	j->stored = j->in_file ? j->flen : j->buf_len + VAULT_TAG;

@@ -396,3 +396,23 @@ void vault_meta_buf(struct job *j)
 	msgpack_packer_init(&pk, &j->metabuf, msgpack_sbuffer_write);
 	vault_meta_pack(j, &pk, false);
 }
+
+/* A job found "processing" at start: its delivery was cut short (a crash,
+ * a kill, a stop the deliverer could not report). Held again, saying so:
+ * the printer may have printed some or all of it. */
+void vault_interrupted(struct job *j)
+{
+	char *reason = strdup("aborted-by-system");
+	char *text = strdup("the delivery was cut short when scoutd stopped; the printer may have printed part of it");
+
+	if (!reason || !text) {
+		free(reason);
+		free(text);
+		return; /* held, without the words */
+	}
+	j->meta.state = JOB_HELD;
+	free(j->meta.reason);
+	free(j->meta.reason_text);
+	j->meta.reason = reason;
+	j->meta.reason_text = text;
+}

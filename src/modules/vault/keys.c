@@ -505,6 +505,8 @@ static void merge(struct vault *v, struct load *l)
 			j->meta = x->meta;
 			memset(&x->meta, 0, sizeof(x->meta));
 			j->meta_known = true;
+			if (j->meta.state == JOB_PROCESSING) /* scoutd stopped mid-delivery */
+				vault_interrupted(j);
 		}
 		if (!job_is_tombstone(j->meta.state) || !j->meta_known)
 			vault_account(v, j, 1);

@@ -206,6 +206,7 @@ void vault_meta_clear(struct job_meta *m);
 void vault_meta_pack(const struct job *j, msgpack_packer *pk, bool for_bus);
 int vault_meta_unpack(const void *data, size_t len, struct job_meta *ret);
 json_t *vault_meta_json(const struct job *j);
+void vault_interrupted(struct job *j);
 void vault_arm(struct vault *v, struct job *j);
 /* The record's packed metadata for a write (on the loop: no crypto). */
 void vault_meta_buf(struct job *j);
