@@ -16,20 +16,20 @@ struct ipp;
 
 /* What Get-Printer-Attributes said (deliver fills it). */
 struct ipp_caps {
-	bool ipps, ipp;  /* endpoints that answered */
-	char uri[512];   /* the printer-uri to put in requests */
-	char path[256];  /* HTTP path ("/ipp/print") */
+	bool ipps, ipp; /* endpoints that answered */
+	char uri[512];  /* the printer-uri to put in requests */
+	char path[256]; /* HTTP path ("/ipp/print") */
 	char formats[32][80];
-	unsigned nformats; /* document-format-supported */
-	bool sides_duplex; /* sides-supported has two-sided-* */
-	bool color;        /* print-color-mode-supported has color, or color-supported */
+	unsigned nformats;  /* document-format-supported */
+	bool sides_duplex;  /* sides-supported has two-sided-* */
+	bool color;         /* print-color-mode-supported has color, or color-supported */
 	int32_t copies_max; /* copies-supported upper bound, 0 unknown/unsupported */
 	char make_model[128], uuid[64], serial[64];
 };
 
 struct ipp_printer {
 	struct scout_list link;
-	char guid[37];    /* 8-4-4-4-12 lower-case hex, random (uv_random) */
+	char guid[37];     /* 8-4-4-4-12 lower-case hex, random (uv_random) */
 	char address[300]; /* as operators name it: "127.0.0.1:8632", a host, or a URI */
 	char host[256];
 	int port;        /* endpoint (port 631 when not given) */
