@@ -75,6 +75,10 @@ struct ipp_conf {
 	uint64_t idle_timeout, header_timeout;
 	int64_t max_connections;
 	uint64_t multiple_operation_timeout; /* ms a Create-Job waits for its document */
+	/* deliver (deliver.h) */
+	bool allow_unencrypted_delivery;
+	uint64_t delivery_timeout, job_timeout, retry_for, probe_cache;
+	int64_t max_deliveries;
 };
 
 /* The vault as vault.state last said. */
@@ -120,6 +124,8 @@ struct ipp {
 	/* intake rate: bytes and jobs in the current and the last minute */
 	uint64_t rate_start_ms, rate_bytes, rate_jobs, last_rate_bytes, last_rate_jobs;
 	char url[2][128]; /* listening URLs, for status */
+	/* deliver (deliver.h) */
+	struct ipp_deliver *deliver;
 };
 
 enum ipp_phase {
