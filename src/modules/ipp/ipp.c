@@ -20,6 +20,7 @@
 #include "loop/log.h"
 #include "loop/pack.h"
 #include "loop/store.h"
+#include "printers.h"
 
 #define SWEEP_MS 5000
 #define RATE_WINDOW_MS 60000
@@ -98,6 +99,9 @@ static const struct scout_option ipp_options[] = {
 	    .help = "open connections; more are answered 503"),
 	OPT("multiple_operation_timeout", SCOUT_OPT_DURATION, multiple_operation_timeout, "5m", .min = 10000,
 	    .max = 86400000, .help = "a Create-Job whose Send-Document does not come within this is dropped"),
+	OPT("printers", SCOUT_OPT_CUSTOM, printers, "", .parse = ipp_printers_conf_parse, .free = ipp_printers_conf_free,
+	    .help = "printers scout may deliver to, listed before first use: NAME=ADDRESS or ADDRESS entries "
+		    "(ADDRESS an IP, HOST:PORT or ipp(s):// URI), separated by commas"),
 	{0},
 };
 
@@ -262,6 +266,10 @@ static int ipp_start(struct scout_mod *m)
 		scout_mod_fail(m, "cannot listen on %s:%d: %s", conf->listen.host, conf->listen.port, err);
 		return r;
 	}
+	if ((r = ipp_printers_start(s, err, sizeof(err))) < 0) {
+		scout_mod_fail(m, "%s", err);
+		return r;
+	}
 	log_info("ipp: printer '%s' at %s, owner = %s", conf->name, s->url[0], owner_modes[conf->owner]);
 	if (conf->dnssd && ipp_dnssd_start(s, &s->dnssd) < 0)
 		log_warn("ipp: the queue runs without its DNS-SD announcement");
@@ -283,7 +291,7 @@ static int ipp_reload(struct scout_mod *m, const void *old_conf)
 			"of the module (disable, reload, enable) or of scoutd");
 		return -EINVAL;
 	}
-	return 0;
+	return ipp_printers_sync_conf(scout_mod_priv(m));
 }
 
 static void ipp_free(void *arg)
@@ -313,6 +321,7 @@ static void ipp_stop(struct scout_mod *m)
 	ipp_dnssd_stop(s->dnssd);
 	s->dnssd = NULL;
 	ipp_server_stop(s);
+	ipp_printers_stop(s);
 	struct ipp_open_job *j;
 	scout_list_foreach (j, &s->open_jobs, link)
 		if (s->t_abort)
@@ -370,7 +379,16 @@ static void ipp_status(struct scout_mod *m, json_t *obj)
 	json_object_set_new(c, "auth_failed", json_integer((json_int_t)s->n.auth_failed));
 	json_object_set_new(c, "aborted", json_integer((json_int_t)s->n.aborted));
 	json_object_set_new(c, "unsupported_operations", json_integer((json_int_t)s->n.unsupported_ops));
+	ipp_printers_status(s, obj);
 }
+
+static const struct scout_topic_decl ipp_topics[] = {
+	{"printer.alert", SCOUT_TOPIC_EVENT,
+	 "when a printer shows a new certificate, or an operator trusts it; map: guid str, address str, alert str "
+	 "(\"certificate-changed\" or \"certificate-trusted\"), pin str (hex SHA-256 of the pinned key), new_pin str "
+	 "(hex, the key the printer shows now), time uint (unix s)"},
+	{0},
+};
 
 const struct scout_module scout_ipp_module = {
 	.name = "ipp",
@@ -383,4 +401,6 @@ const struct scout_module scout_ipp_module = {
 	.reload = ipp_reload,
 	.status = ipp_status,
 	.stop = ipp_stop,
+	.commands = ipp_printers_commands,
+	.topics = ipp_topics,
 };

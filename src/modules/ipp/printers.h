@@ -72,3 +72,37 @@ void ipp_printers_stop(struct ipp *s);
 /* The "printers" member of the module's status: known, pinned, alerts; and
  * "ok": false with one "problems" line per alert. */
 void ipp_printers_status(struct ipp *s, json_t *obj);
+
+/* ---- beyond the contract: the module's own use and tests ---------------- */
+
+struct scout_command;
+
+/* What a printer spec says, parsed (ipp_printer_spec_parse). */
+struct ipp_spec {
+	bool is_guid;
+	char guid[37]; /* lower case */
+	bool uri, tls;  /* an ipp:// (ipps://) URI */
+	bool ip;        /* host is an IP address (canonical form, IPv6 without brackets) */
+	char host[256]; /* else a host name, lower case: resolved when connecting */
+	int port;       /* 631 when not given */
+	char path[256]; /* a URI's path, else "" */
+};
+
+/* GUID, IP, IP:PORT, [IPv6]:PORT, IPv6, HOST, HOST:PORT, ipp(s)://HOST[:PORT][/PATH].
+ * -EINVAL with why for people. No I/O: host names stay names. */
+int ipp_printer_spec_parse(const char *spec, struct ipp_spec *ret, char *why, size_t whylen);
+/* 8-4-4-4-12 hex digits (any case). */
+bool ipp_guid_valid(const char *s);
+/* A random (version 4) GUID, lower case. */
+int ipp_guid_new(char guid[37]);
+
+/* The [ipp] printers option (SCOUT_OPT_CUSTOM into struct ipp_printers_conf). */
+int ipp_printers_conf_parse(const char *value, void *field, char *err, size_t errlen);
+void ipp_printers_conf_free(void *field);
+/* Adds the configured printers not known yet, and their names (start, reload). */
+int ipp_printers_sync_conf(struct ipp *s);
+
+/* printers, printer trust, printer qr (ends with a zeroed entry). Pending
+ * resolutions of these are answered at stop; deliver's are dropped without
+ * their callback (stop deliver first, or it must not wait for them). */
+extern const struct scout_command ipp_printers_commands[];
