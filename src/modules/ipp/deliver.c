@@ -369,7 +369,7 @@ static void succeed(struct ipp_delivery *d)
 {
 	d->out.delivered = true;
 	snprintf(d->out.reason, sizeof(d->out.reason), "%s", R_COMPLETED);
-	snprintf(d->out.text, sizeof(d->out.text), "printed on %s", d->p->address);
+	snprintf(d->out.text, sizeof(d->out.text), "printed on %.200s", d->p->address);
 	end_with(d);
 }
 
@@ -507,7 +507,7 @@ static void on_ipp_done(struct ippc *c, int status, const struct ipp_msg *m, con
 	if (m->code == IPP_BUSY || m->code == IPP_SERVICE_UNAVAILABLE || m->code == IPP_TEMPORARY_ERROR ||
 	    m->code == IPP_NOT_ACCEPTING) {
 		char w[300];
-		snprintf(w, sizeof(w), "%s is busy (0x%04x %s)", p->address, m->code, msg);
+		snprintf(w, sizeof(w), "%.80s is busy (0x%04x %.180s)", p->address, m->code, msg);
 		retry_or_fail(d, R_BUSY, w);
 		return;
 	}
@@ -896,13 +896,11 @@ static void on_claim_reply(int status, const struct scout_msg *reply, void *arg)
 	d->call_corr = 0;
 	if (status < 0 || !reply) {
 		/* not this user's held job (or no such job: the same answer) */
-		const char *what = status == -ENOENT  ? "no held job %u for %s"
-				   : status == -EBUSY ? "job %u of %s is being delivered already"
-				   : status == -EACCES ? "the vault is locked (job %u of %s)"
-						       : "the vault cannot hand out job %u of %s";
-		char text[300];
-		snprintf(text, sizeof(text), what, d->id, d->user);
-		fail(d, R_SYSTEM, "%s", text);
+		const char *what = status == -ENOENT  ? "no such held job for"
+				   : status == -EBUSY ? "is being delivered already for"
+				   : status == -EACCES ? "cannot be read (the vault is locked) for"
+						       : "cannot be handed out by the vault for";
+		fail(d, R_SYSTEM, "job %u: %s %s", d->id, what, d->user);
 		return;
 	}
 	d->claimed = true;
@@ -965,7 +963,7 @@ static void pump(struct ipp *s)
 		if (d->p->busy)
 			continue; /* one at a time per printer, in order */
 		scout_list_remove(&d->link);
-		scout_list_append(&dv->running, &d->link);
+		scout_list_insert_tail(&dv->running, &d->link);
 		d->p->busy++;
 		dv->in_flight++;
 		stage_claim(d);
@@ -994,7 +992,7 @@ int ipp_deliver_job(struct ipp *s, struct ipp_printer *p, uint32_t id, const cha
 	d->printer_job_id = -1;
 	snprintf(d->user, sizeof(d->user), "%s", user);
 	scout_deadline_init(&d->timer, on_retry_timer);
-	scout_list_append(&dv->waiting, &d->link);
+	scout_list_insert_tail(&dv->waiting, &d->link);
 	pump(s);
 	return 0;
 }

@@ -22,6 +22,7 @@
 #include "ippc.h"
 #include "loop/bus.h"
 #include "loop/list.h"
+#include "loop/module.h"
 #include "loop/timer.h"
 #include "printers.h"
 
@@ -90,7 +91,8 @@ void ipp_release_command(struct scout_mod *m, struct scout_status_req *req, json
 	 .help = "release a user's held jobs to a printer and wait for the outcome",                                 \
 	 .args = ipp_release_args,                                                                                   \
 	 .tables = ipp_release_tables,                                                                               \
-	 .text = ipp_release_text}
+	 .text = ipp_release_text,                                                                                  \
+	 .no_timeout = true}
 
 struct ipp_release;
 struct ipp_delivery;
@@ -111,7 +113,7 @@ struct ipp_deliver {
 	unsigned in_flight;
 	uint64_t delivered, failed, by_proto[3];
 	struct {
-		char reason[40];
+		char reason[48];
 		uint64_t n;
 	} failures[IPP_MAX_FAILURE_REASONS];
 };

@@ -20,6 +20,7 @@
 #include "loop/log.h"
 #include "loop/pack.h"
 #include "loop/store.h"
+#include "deliver.h"
 #include "printers.h"
 
 #define SWEEP_MS 5000
@@ -102,6 +103,7 @@ static const struct scout_option ipp_options[] = {
 	OPT("printers", SCOUT_OPT_CUSTOM, printers, "", .parse = ipp_printers_conf_parse, .free = ipp_printers_conf_free,
 	    .help = "printers scout may deliver to, listed before first use: NAME=ADDRESS or ADDRESS entries "
 		    "(ADDRESS an IP, HOST:PORT or ipp(s):// URI), separated by commas"),
+	IPP_DELIVER_OPTIONS,
 	{0},
 };
 
@@ -270,6 +272,10 @@ static int ipp_start(struct scout_mod *m)
 		scout_mod_fail(m, "%s", err);
 		return r;
 	}
+	if ((r = ipp_deliver_start(s, err, sizeof(err))) < 0) {
+		scout_mod_fail(m, "deliverer: %s", err);
+		return r;
+	}
 	log_info("ipp: printer '%s' at %s, owner = %s", conf->name, s->url[0], owner_modes[conf->owner]);
 	if (conf->dnssd && ipp_dnssd_start(s, &s->dnssd) < 0)
 		log_warn("ipp: the queue runs without its DNS-SD announcement");
@@ -303,6 +309,7 @@ static void ipp_free(void *arg)
 		scout_list_remove(&j->link);
 		free(j);
 	}
+	ipp_deliver_free(s);
 	free(s);
 }
 
@@ -321,6 +328,7 @@ static void ipp_stop(struct scout_mod *m)
 	ipp_dnssd_stop(s->dnssd);
 	s->dnssd = NULL;
 	ipp_server_stop(s);
+	ipp_deliver_stop(s);
 	ipp_printers_stop(s);
 	struct ipp_open_job *j;
 	scout_list_foreach (j, &s->open_jobs, link)
@@ -380,6 +388,7 @@ static void ipp_status(struct scout_mod *m, json_t *obj)
 	json_object_set_new(c, "aborted", json_integer((json_int_t)s->n.aborted));
 	json_object_set_new(c, "unsupported_operations", json_integer((json_int_t)s->n.unsupported_ops));
 	ipp_printers_status(s, obj);
+	ipp_deliver_status(s, obj);
 }
 
 static const struct scout_topic_decl ipp_topics[] = {
@@ -387,8 +396,24 @@ static const struct scout_topic_decl ipp_topics[] = {
 	 "when a printer shows a new certificate, or an operator trusts it; map: guid str, address str, alert str "
 	 "(\"certificate-changed\" or \"certificate-trusted\"), pin str (hex SHA-256 of the pinned key), new_pin str "
 	 "(hex, the key the printer shows now), time uint (unix s)"},
+	IPP_DELIVER_TOPICS,
 	{0},
 };
+
+/* The deliverer's commands and the registry's in one table (each part
+ * keeps its own), put together before main. */
+static struct scout_command ipp_commands[16];
+
+__attribute__((constructor)) static void ipp_commands_init(void)
+{
+	static const struct scout_command deliver[] = {IPP_DELIVER_COMMANDS, {0}};
+	size_t n = 0;
+
+	for (const struct scout_command *c = deliver; c->name && n + 1 < 16; c++)
+		ipp_commands[n++] = *c;
+	for (const struct scout_command *c = ipp_printers_commands; c->name && n + 1 < 16; c++)
+		ipp_commands[n++] = *c;
+}
 
 const struct scout_module scout_ipp_module = {
 	.name = "ipp",
@@ -401,6 +426,6 @@ const struct scout_module scout_ipp_module = {
 	.reload = ipp_reload,
 	.status = ipp_status,
 	.stop = ipp_stop,
-	.commands = ipp_printers_commands,
+	.commands = ipp_commands,
 	.topics = ipp_topics,
 };

@@ -143,7 +143,7 @@ static void on_done(struct ippc *c, int status, const struct ipp_msg *m, const c
 		snprintf(pr->caps.path, sizeof(pr->caps.path), "%s", path_at(p, pr->path));
 		char host[300];
 		snprintf(host, sizeof(host), strchr(p->host, ':') ? "[%s]" : "%s", p->host);
-		snprintf(pr->caps.uri, sizeof(pr->caps.uri), "%s://%s:%d%s", pr->stage == 0 ? "ipps" : "ipp", host,
+		snprintf(pr->caps.uri, sizeof(pr->caps.uri), "%s://%.200s:%d%.200s", pr->stage == 0 ? "ipps" : "ipp", host,
 			 p->port, pr->caps.path);
 		caps_store(pr);
 		log_info("ipp: printer %s (%s) speaks %s at %s, %u formats", p->address, p->guid,
@@ -160,7 +160,7 @@ static void on_done(struct ippc *c, int status, const struct ipp_msg *m, const c
 	}
 	if (status == 0) {
 		ippc_status_message(m, msg, sizeof(msg));
-		snprintf(pr->first_why, sizeof(pr->first_why), "%s:%d answers Get-Printer-Attributes with 0x%04x %s",
+		snprintf(pr->first_why, sizeof(pr->first_why), "%.100s:%d answers Get-Printer-Attributes with 0x%04x %.120s",
 			 p->host, p->port, m->code, msg);
 		status = -EPROTO;
 	} else if (pr->stage == 0 || !pr->first_why[0]) {
@@ -170,7 +170,7 @@ static void on_done(struct ippc *c, int status, const struct ipp_msg *m, const c
 		pr->first_err = unreachable(status) && !connected ? status : -EPROTONOSUPPORT;
 		if (pr->first_err == -EPROTONOSUPPORT && !conf->allow_unencrypted_delivery)
 			snprintf(pr->first_why, sizeof(pr->first_why),
-				 "%s offers no IPPS (%.200s) and allow_unencrypted_delivery is no", p->address, why);
+				 "%.80s offers no IPPS (%.150s) and allow_unencrypted_delivery is no", p->address, why);
 	}
 	if (unreachable(status) && !connected) {
 		/* nothing listens there: neither plain IPP nor raw on the same port */
@@ -254,7 +254,7 @@ void ipp_probe(struct ipp *s, struct ipp_printer *p, void (*done)(void *arg, int
 
 	if (p->pin_changed) {
 		snprintf(why, sizeof(why),
-			 "%s shows a new certificate; an operator must accept it (scoutctl printer trust %s)",
+			 "%.100s shows a new certificate; an operator must accept it (scoutctl printer trust %.100s)",
 			 p->address, p->address);
 		done(arg, -EKEYREJECTED, why);
 		return;
@@ -273,7 +273,7 @@ void ipp_probe(struct ipp *s, struct ipp_printer *p, void (*done)(void *arg, int
 	pr->p = p;
 	pr->done = done;
 	pr->arg = arg;
-	scout_list_append(&s->deliver->probes, &pr->link);
+	scout_list_insert_tail(&s->deliver->probes, &pr->link);
 	probe_step(pr);
 }
 

@@ -95,7 +95,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 	if (status < 0)
 		finish(r, status, "%s:%d: %s at the end of the document", r->host, r->port, uv_strerror(status));
 	else
-		finish(r, 0, "");
+		finish(r, 0, "%s", "");
 }
 
 static void maybe_shutdown(struct ipp_raw *r)

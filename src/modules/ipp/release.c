@@ -298,7 +298,7 @@ static void on_release(const struct scout_msg *msg, void *arg)
 		}
 		rl->all = rl->nids == 0;
 	}
-	scout_list_append(&s->deliver->releases, &rl->link);
+	scout_list_insert_tail(&s->deliver->releases, &rl->link);
 	rl->resolving = true;
 	ipp_printer_resolve(s, rl->spec, on_resolved, rl);
 out:
@@ -342,7 +342,7 @@ const struct scout_arg ipp_release_args[] = {
 	 .type = SCOUT_ARG_STRING,
 	 .required = true,
 	 .help = "IP, HOST:PORT, ipp(s):// URI or the GUID on its label"},
-	{.name = "job", .type = SCOUT_ARG_INT, .help = "a job id (repeat for several); none: every held job of user"},
+	{.name = "job", .type = SCOUT_ARG_INT, .multiple = true, .help = "a job id (repeat for several); none: every held job of user"},
 	{0},
 };
 

