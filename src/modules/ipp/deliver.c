@@ -511,7 +511,8 @@ static void on_ipp_done(struct ippc *c, int status, const struct ipp_msg *m, con
 		retry_or_fail(d, R_BUSY, w);
 		return;
 	}
-	if (m->code == IPP_FORMAT_NOT_SUPPORTED) {
+	if (m->code == IPP_FORMAT_NOT_SUPPORTED ||
+	    (m->code == IPP_ATTRIBUTES_NOT_SUPPORTED && ipp_find(m->attrs, IPP_TAG_UNSUPPORTED_GROUP, "document-format"))) {
 		fail(d, R_FORMAT, "%s does not take %s: %s", p->address, d->doc_format, msg);
 		return;
 	}
