@@ -5,16 +5,19 @@
 
 to CUPS's ippeveprinter (the printer, keeping what it gets with -k), and
 the file it spools is byte-identical (SHA-256) to what alice submitted;
-`scoutctl jobs --user alice` no longer lists the job. Over ipps:// (the
-default: only encrypted delivery; ippeveprinter speaks TLS on its port)
-for a PDF, a PWG raster file and a 200 MB file, and over ipp:// (with
-allow_unencrypted_delivery = yes, ippeveprinter with TLS refused is not
-possible, so the plain path is taken with the printer named by an ipp://
-URI ... see test_ipp_plain). bob releasing alice's job id at the same
-printer gets a failed outcome and nothing reaches the printer.
+`scoutctl jobs --user alice` no longer lists the job.
+
+- over ipps:// (the default: only encrypted delivery; ippeveprinter speaks
+  TLS on its port, its key pinned on first use): a PDF, a PWG raster file
+  and a 200 MB PWG raster file;
+- over ipp:// with allow_unencrypted_delivery = yes, to an ippeveprinter
+  that cannot do TLS (PlainEvePrinter), and the same printer refused by
+  default (encryption-required, the job still held with that reason);
+- bob releasing alice's job id gets a failed outcome that does not name
+  alice, nothing reaches the printer, and alice's job stays held.
 
 ippeveprinter runs with -c /bin/true so that a job completes as soon as
-it is spooled (without -c it simulates printing for a while).
+it is spooled (without -c it simulates printing for a while first).
 
 Skips (77) when ippeveprinter, ghostscript or the ipp/vault modules are
 missing.
@@ -22,6 +25,7 @@ missing.
 
 import json
 import struct
+import subprocess
 import os
 import sys
 import time
@@ -80,6 +84,24 @@ def write_big_pwg(path, template, size):
     return page
 
 
+class PlainEvePrinter(cupslib.IppEvePrinter):
+    """ippeveprinter without TLS: its keychain (-K) is a directory that
+    does not exist, so it cannot make a certificate and a TLS hello is
+    answered with a reset; plain ipp:// works as usual."""
+
+    def start(self, timeout=20.0):
+        cupslib.system_bus_and_avahi()
+        out = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([cupslib.IPPEVEPRINTER, "-n", "localhost", "-p", str(self.port), "-d", self.spool,
+                                      "-k", "-K", os.path.join(self.dir, "no-such-dir", "keys"), "-f", self.formats,
+                                      "-c", self.command, self.name], stdin=subprocess.DEVNULL, stdout=out,
+                                     stderr=subprocess.STDOUT, cwd=self.dir)
+        out.close()
+        cupslib._live.append(self.proc)
+        cupslib._wait_ipp(self.proc, self.port, "/ipp/print", "ippeveprinter", self.log, timeout)
+        return self
+
+
 class Release(scoutlib.AgentTest):
     @classmethod
     def setUpClass(cls):
@@ -99,8 +121,8 @@ class Release(scoutlib.AgentTest):
             p.cleanup()
         super().tearDown()
 
-    def printer(self, formats="application/pdf,image/pwg-raster,image/urf"):
-        p = cupslib.IppEvePrinter(formats=formats, command="/bin/true")
+    def printer(self, formats="application/pdf,image/pwg-raster,image/urf", plain=False):
+        p = (PlainEvePrinter if plain else cupslib.IppEvePrinter)(formats=formats, command="/bin/true")
         self.printers.append(p)
         return p.start()
 
@@ -189,13 +211,32 @@ class Release(scoutlib.AgentTest):
         print("200 MB released over ipps in %.1f s" % took, file=sys.stderr)
 
     def test_ipp_plain_allowed(self):
-        pr = self.printer()
+        """A printer without IPPS: with allow_unencrypted_delivery = yes the
+        job goes over ipp:// (named by its URI here)."""
+        pr = self.printer(plain=True)
         a = self.agent_for("allow_unencrypted_delivery = yes\n")
+        for kind, fmt in (("pdf", "application/pdf"), ("pwg", "image/pwg-raster")):
+            with self.subTest(kind=kind):
+                before = len(self.documents(pr))
+                jid = self.submit(a, self.docs[kind], fmt=fmt, name="plain-" + kind)
+                out = self.release(a, "alice", "ipp://127.0.0.1:%d/ipp/print" % pr.port, jid)
+                self.spooled(pr, before + 1)
+                self.check_delivered(a, pr, out, jid, self.docs[kind], "ipp")
+
+    def test_ipp_plain_refused_by_default(self):
+        """The same printer with the default configuration: nothing goes out
+        in clear; the job stays held with encryption-required."""
+        pr = self.printer(plain=True)
+        a = self.agent_for()
         jid = self.submit(a, self.docs["pdf"])
-        # the URI names plain ipp://: allowed, and the printer also speaks
-        # ipps, which is still preferred
         out = self.release(a, "alice", "127.0.0.1:%d" % pr.port, jid)
-        self.check_delivered(a, pr, out, jid, self.docs["pdf"], "ipps")
+        j = out["jobs"][0]
+        self.assertEqual((j["outcome"], j["reason"]), ("failed", "encryption-required"), out)
+        self.assertEqual(self.documents(pr), [])
+        held = [x for x in a.jobs("--user", "alice") if x.get("id") == jid]
+        self.assertEqual(len(held), 1, held)
+        self.assertEqual(held[0].get("state"), "held", held)
+        self.assertEqual(held[0].get("reason"), "encryption-required", held)
 
     def test_other_users_job(self):
         pr = self.printer()
