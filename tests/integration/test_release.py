@@ -165,6 +165,10 @@ class Release(scoutlib.AgentTest):
             time.sleep(0.1)
         self.fail("ippeveprinter kept %d documents, not %d:\n%s" % (len(self.documents(pr)), count, pr.log()))
 
+    @staticmethod
+    def delivery_status(a):
+        return [m for m in a.status()["modules"] if m["name"] == "ipp"][0]["delivery"]
+
     def check_delivered(self, a, pr, out, jid, path, protocol):
         self.assertEqual(len(out["jobs"]), 1, out)
         j = out["jobs"][0]
@@ -192,11 +196,9 @@ class Release(scoutlib.AgentTest):
                 out = self.release(a, "alice", addr, jid)
                 self.spooled(pr, before + 1)
                 self.check_delivered(a, pr, out, jid, self.docs[kind], "ipps")
-        st = a.status()
-        ipp = [m for m in st["modules"] if m.get("name") == "ipp"][0] if isinstance(st, dict) and "modules" in st \
-            else None
-        if ipp is not None:
-            self.assertEqual(ipp["delivery"]["by_protocol"]["ipps"], 2, ipp["delivery"])
+        dv = self.delivery_status(a)
+        self.assertEqual((dv["delivered"], dv["failed"], dv["in_flight"]), (2, 0, 0), dv)
+        self.assertEqual(dv["by_protocol"], {"ipps": 2, "ipp": 0, "raw": 0}, dv)
 
     def test_ipps_200mb(self):
         pr = self.printer()
@@ -237,6 +239,8 @@ class Release(scoutlib.AgentTest):
         self.assertEqual(len(held), 1, held)
         self.assertEqual(held[0].get("state"), "held", held)
         self.assertEqual(held[0].get("reason"), "encryption-required", held)
+        dv = self.delivery_status(a)
+        self.assertEqual(dv["failures"], {"encryption-required": 1}, dv)
 
     def test_other_users_job(self):
         pr = self.printer()
