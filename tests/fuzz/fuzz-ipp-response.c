@@ -55,8 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_text(caps.make_model, sizeof(caps.make_model));
 		check_text(caps.uuid, sizeof(caps.uuid));
 		check_text(caps.serial, sizeof(caps.serial));
-		CHECK(ipp_format_choose(&caps, "application/x-not-a-printer-format") == NULL ||
-		      caps.nformats > 0);
+		CHECK(ipp_format_choose(&caps, "application/x-not-a-printer-format") == NULL || caps.nformats > 0);
 	}
 	ipp_msg_free(&m);
 	return 0;

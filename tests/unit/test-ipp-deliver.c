@@ -223,8 +223,10 @@ static void srv_abort(struct scout_http_req *req, void *arg)
 	(void)req, (void)arg;
 }
 
-static const struct scout_http_handler srv_handler = {
-	.on_request = srv_request, .on_body = srv_body, .on_end = srv_end, .on_abort = srv_abort};
+static const struct scout_http_handler srv_handler = {.on_request = srv_request,
+						      .on_body = srv_body,
+						      .on_end = srv_end,
+						      .on_abort = srv_abort};
 
 static void fake_start(struct fake *f, struct scout_tls_ctx *tls)
 {
@@ -233,8 +235,8 @@ static void fake_start(struct fake *f, struct scout_tls_ctx *tls)
 	memset(f, 0, sizeof(*f));
 	assert_int_equal(uv_loop_init(&f->loop), 0);
 	uv_timer_init(&f->loop, &f->timer);
-	struct scout_http_server_opts o = {
-		.host = "127.0.0.1", .port = 0, .tls = tls, .handler = &srv_handler, .arg = f, .name = "fake-printer"};
+	struct scout_http_server_opts o =
+		{.host = "127.0.0.1", .port = 0, .tls = tls, .handler = &srv_handler, .arg = f, .name = "fake-printer"};
 	assert_int_equal(scout_http_server_new(&f->loop, &o, &f->srv, err, sizeof(err)), 0);
 }
 
@@ -449,10 +451,8 @@ static void test_ippc_pin(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_caps),
-		cmocka_unit_test(test_job_readers),
-		cmocka_unit_test(test_ippc_streams),
-		cmocka_unit_test(test_ippc_unreachable),
+		cmocka_unit_test(test_caps),         cmocka_unit_test(test_job_readers),
+		cmocka_unit_test(test_ippc_streams), cmocka_unit_test(test_ippc_unreachable),
 		cmocka_unit_test(test_ippc_pin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -299,8 +299,8 @@ static void hold(struct ipp_delivery *d)
 	scout_pack_str(&pk, d->out.reason);
 	scout_pack_str(&pk, "text");
 	scout_pack_str(&pk, d->out.text);
-	int r = scout_bus_request(scout_mod_bus(d->s->m), dv->t_hold, sb.data, sb.size, BUS_TIMEOUT_MS,
-				  on_hold_reply, d, &d->call_corr);
+	int r = scout_bus_request(scout_mod_bus(d->s->m), dv->t_hold, sb.data, sb.size, BUS_TIMEOUT_MS, on_hold_reply,
+				  d, &d->call_corr);
 	msgpack_sbuffer_destroy(&sb);
 	if (r < 0) {
 		log_warn("ipp: job %u: cannot ask the vault to hold it: %s", d->id, strerror(-r));
@@ -352,8 +352,7 @@ static void end_with(struct ipp_delivery *d)
 		hold(d);
 }
 
-__attribute__((format(printf, 3, 4))) static void fail(struct ipp_delivery *d, const char *reason, const char *fmt,
-							 ...)
+__attribute__((format(printf, 3, 4))) static void fail(struct ipp_delivery *d, const char *reason, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -479,8 +478,9 @@ static void on_ipp_done(struct ippc *c, int status, const struct ipp_msg *m, con
 	if (status == -EKEYREJECTED) {
 		if (have_pin)
 			ipp_printer_pin_changed(d->s, p, pin);
-		fail(d, R_CERT_CHANGED, "%s shows a new certificate; an operator must accept it (scoutctl printer trust %s)",
-		     p->address, p->address);
+		fail(d, R_CERT_CHANGED,
+		     "%s shows a new certificate; an operator must accept it (scoutctl printer trust %s)", p->address,
+		     p->address);
 		return;
 	}
 	if (d->stage == ST_FOLLOW) {
@@ -511,8 +511,8 @@ static void on_ipp_done(struct ippc *c, int status, const struct ipp_msg *m, con
 		retry_or_fail(d, R_BUSY, w);
 		return;
 	}
-	if (m->code == IPP_FORMAT_NOT_SUPPORTED ||
-	    (m->code == IPP_ATTRIBUTES_NOT_SUPPORTED && ipp_find(m->attrs, IPP_TAG_UNSUPPORTED_GROUP, "document-format"))) {
+	if (m->code == IPP_FORMAT_NOT_SUPPORTED || (m->code == IPP_ATTRIBUTES_NOT_SUPPORTED &&
+						    ipp_find(m->attrs, IPP_TAG_UNSUPPORTED_GROUP, "document-format"))) {
 		fail(d, R_FORMAT, "%s does not take %s: %s", p->address, d->doc_format, msg);
 		return;
 	}
@@ -703,9 +703,8 @@ static void build_print_job(struct ipp_delivery *d, struct ipp_writer *w)
 	ipp_w_group(w, IPP_TAG_JOB);
 	if (d->copies > 1 && caps->copies_max >= (int32_t)(d->copies > INT32_MAX ? INT32_MAX : d->copies))
 		ipp_w_int(w, IPP_TAG_INTEGER, "copies", (int32_t)d->copies);
-	if (caps->sides_duplex &&
-	    (!strcmp(d->sides, "one-sided") || !strcmp(d->sides, "two-sided-long-edge") ||
-	     !strcmp(d->sides, "two-sided-short-edge")))
+	if (caps->sides_duplex && (!strcmp(d->sides, "one-sided") || !strcmp(d->sides, "two-sided-long-edge") ||
+				   !strcmp(d->sides, "two-sided-short-edge")))
 		ipp_w_str(w, IPP_TAG_KEYWORD, "sides", d->sides);
 	if (caps->color && (!strcmp(d->color, "color") || !strcmp(d->color, "monochrome")))
 		ipp_w_str(w, IPP_TAG_KEYWORD, "print-color-mode", d->color);
@@ -854,7 +853,9 @@ static void on_probed(void *arg, int status, const char *why)
 	d->out.proto = d->proto;
 	if (d->proto == PROTO_NONE) {
 		fail(d, R_ENCRYPTION, "%s offers no IPPS%s and allow_unencrypted_delivery is %s", p->address,
-		     p->caps.ipp ? " (only plain ipp://)" : p->raw_ok ? " (only raw TCP)" : "",
+		     p->caps.ipp ? " (only plain ipp://)"
+		     : p->raw_ok ? " (only raw TCP)"
+				 : "",
 		     conf->allow_unencrypted_delivery ? "yes" : "no");
 		return;
 	}
@@ -897,8 +898,8 @@ static void on_claim_reply(int status, const struct scout_msg *reply, void *arg)
 	d->call_corr = 0;
 	if (status < 0 || !reply) {
 		/* not this user's held job (or no such job: the same answer) */
-		const char *what = status == -ENOENT  ? "no such held job for"
-				   : status == -EBUSY ? "is being delivered already for"
+		const char *what = status == -ENOENT   ? "no such held job for"
+				   : status == -EBUSY  ? "is being delivered already for"
 				   : status == -EACCES ? "cannot be read (the vault is locked) for"
 						       : "cannot be handed out by the vault for";
 		fail(d, R_SYSTEM, "job %u: %s %s", d->id, what, d->user);
@@ -941,8 +942,8 @@ static void stage_claim(struct ipp_delivery *d)
 	msgpack_pack_uint32(&pk, d->id);
 	scout_pack_str(&pk, "user");
 	scout_pack_str(&pk, d->user);
-	int r = scout_bus_request(scout_mod_bus(d->s->m), dv->t_claim, sb.data, sb.size, BUS_TIMEOUT_MS,
-				  on_claim_reply, d, &d->call_corr);
+	int r = scout_bus_request(scout_mod_bus(d->s->m), dv->t_claim, sb.data, sb.size, BUS_TIMEOUT_MS, on_claim_reply,
+				  d, &d->call_corr);
 	msgpack_sbuffer_destroy(&sb);
 	if (r < 0)
 		fail(d, R_SYSTEM, "cannot ask the vault for job %u: %s", d->id, strerror(-r));

@@ -53,46 +53,46 @@ const char *ipp_proto_name(int proto);
 
 /* The [ipp] options of the deliverer, inside ipp.c's option table (OPT is
  * its macro). */
-#define IPP_DELIVER_OPTIONS                                                                                           \
+#define IPP_DELIVER_OPTIONS                                                                                            \
 	OPT("allow_unencrypted_delivery", SCOUT_OPT_BOOL, allow_unencrypted_delivery, "no",                            \
-	    .help = "also deliver over plain ipp:// and raw TCP 9100 (the document crosses the network in clear); "   \
+	    .help = "also deliver over plain ipp:// and raw TCP 9100 (the document crosses the network in clear); "    \
 		    "no: only ipps://, and a printer without it leaves the job held (encryption-required)"),           \
-		OPT("delivery_timeout", SCOUT_OPT_DURATION, delivery_timeout, "30s", .min = 1000, .max = 3600000,     \
+		OPT("delivery_timeout", SCOUT_OPT_DURATION, delivery_timeout, "30s", .min = 1000, .max = 3600000,      \
 		    .help = "a printer connection that makes no progress for this long fails"),                        \
-		OPT("job_timeout", SCOUT_OPT_DURATION, job_timeout, "10m", .min = 1000, .max = 86400000,              \
-		    .help = "the printer's job must end (completed, aborted, canceled) within this after it took "    \
+		OPT("job_timeout", SCOUT_OPT_DURATION, job_timeout, "10m", .min = 1000, .max = 86400000,               \
+		    .help = "the printer's job must end (completed, aborted, canceled) within this after it took "     \
 			    "the document (else printer-timeout)"),                                                    \
-		OPT("retry_for", SCOUT_OPT_DURATION, retry_for, "2m", .min = 0, .max = 86400000,                      \
+		OPT("retry_for", SCOUT_OPT_DURATION, retry_for, "2m", .min = 0, .max = 86400000,                       \
 		    .help = "how long an unreachable or busy printer is retried (full-jitter back-off, 1 s to 30 s)"), \
-		OPT("probe_cache", SCOUT_OPT_DURATION, probe_cache, "10m", .min = 0, .max = 86400000,                 \
+		OPT("probe_cache", SCOUT_OPT_DURATION, probe_cache, "10m", .min = 0, .max = 86400000,                  \
 		    .help = "how long a printer's Get-Printer-Attributes answer is used before asking again"),         \
-		OPT("max_deliveries", SCOUT_OPT_INT, max_deliveries, "8", .min = 1, .max = 1024,                      \
+		OPT("max_deliveries", SCOUT_OPT_INT, max_deliveries, "8", .min = 1, .max = 1024,                       \
 		    .help = "jobs going out at once, across printers (one at a time per printer)")
 
 /* The bus topics the deliverer declares, inside ipp.c's topic table. */
-#define IPP_DELIVER_TOPICS                                                                                           \
-	{"job.release", SCOUT_TOPIC_REQUEST,                                                                         \
-	 "{user str, printer str, jobs? [uint]} -> {printer {guid, address, protocol}, jobs [{id, outcome "           \
-	 "(delivered|failed), reason, text, protocol, printer_job_id?}]}; -ENOENT printer unknown, -EINVAL, "        \
-	 "-EACCES vault locked"},                                                                                    \
-		{"job.released", SCOUT_TOPIC_EVENT,                                                                   \
-		 "{id uint, owner str, printer str (GUID), protocol str, printer_job_id int, time uint}"},            \
-		{"job.failed", SCOUT_TOPIC_EVENT,                                                                     \
-		 "{id uint, owner str, printer str (GUID), reason str, text str, time uint}"}
+#define IPP_DELIVER_TOPICS                                                                                    \
+	{"job.release", SCOUT_TOPIC_REQUEST,                                                                  \
+	 "{user str, printer str, jobs? [uint]} -> {printer {guid, address, protocol}, jobs [{id, outcome "   \
+	 "(delivered|failed), reason, text, protocol, printer_job_id?}]}; -ENOENT printer unknown, -EINVAL, " \
+	 "-EACCES vault locked"},                                                                             \
+		{"job.released", SCOUT_TOPIC_EVENT,                                                           \
+		 "{id uint, owner str, printer str (GUID), protocol str, printer_job_id int, time uint}"},    \
+	{                                                                                                     \
+		"job.failed", SCOUT_TOPIC_EVENT,                                                              \
+			"{id uint, owner str, printer str (GUID), reason str, text str, time uint}"           \
+	}
 
 /* The deliverer's commands, inside ipp.c's command table. */
 extern const struct scout_arg ipp_release_args[];
 extern const struct scout_table ipp_release_tables[];
 extern const char *const ipp_release_text[];
 void ipp_release_command(struct scout_mod *m, struct scout_status_req *req, json_t *request);
-#define IPP_DELIVER_COMMANDS                                                                                         \
-	{.name = "release",                                                                                          \
-	 .run = ipp_release_command,                                                                                 \
-	 .help = "release a user's held jobs to a printer and wait for the outcome",                                 \
-	 .args = ipp_release_args,                                                                                   \
-	 .tables = ipp_release_tables,                                                                               \
-	 .text = ipp_release_text,                                                                                  \
-	 .no_timeout = true}
+#define IPP_DELIVER_COMMANDS                                                                                          \
+	{                                                                                                             \
+		.name = "release", .run = ipp_release_command,                                                        \
+		.help = "release a user's held jobs to a printer and wait for the outcome", .args = ipp_release_args, \
+		.tables = ipp_release_tables, .text = ipp_release_text, .no_timeout = true                            \
+	}
 
 struct ipp_release;
 struct ipp_delivery;

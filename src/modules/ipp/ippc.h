@@ -26,7 +26,7 @@ struct ippc;
 struct ippc_opts {
 	const char *host;
 	int port;
-	const char *path; /* "/ipp/print" */
+	const char *path;              /* "/ipp/print" */
 	struct scout_tls_ctx *tls_ctx; /* a client context: TLS (ipps); NULL: plain */
 	/* TLS: NULL accepts any key (first use, see ippc_peer_pin); else only a
 	 * key with this SHA-256 pin: another fails the request with
@@ -72,8 +72,15 @@ void ippc_free(struct ippc *c);
 /* ---- what printers send back (pure; unit tests and the fuzz target) ---- */
 
 /* RFC 8011 job-state values. */
-enum { IPPC_JOB_PENDING = 3, IPPC_JOB_HELD = 4, IPPC_JOB_PROCESSING = 5, IPPC_JOB_STOPPED = 6,
-       IPPC_JOB_CANCELED = 7, IPPC_JOB_ABORTED = 8, IPPC_JOB_COMPLETED = 9 };
+enum {
+	IPPC_JOB_PENDING = 3,
+	IPPC_JOB_HELD = 4,
+	IPPC_JOB_PROCESSING = 5,
+	IPPC_JOB_STOPPED = 6,
+	IPPC_JOB_CANCELED = 7,
+	IPPC_JOB_ABORTED = 8,
+	IPPC_JOB_COMPLETED = 9
+};
 
 /* status-message of a response, or "". */
 void ippc_status_message(const struct ipp_msg *m, char *buf, size_t size);

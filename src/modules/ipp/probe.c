@@ -28,9 +28,16 @@ struct ipp_probe {
 };
 
 static const char *const requested[] = {
-	"document-format-supported", "sides-supported", "print-color-mode-supported", "color-supported",
-	"copies-supported", "printer-make-and-model", "printer-uuid", "printer-device-id",
-	"printer-serial-number", "printer-uri-supported",
+	"document-format-supported",
+	"sides-supported",
+	"print-color-mode-supported",
+	"color-supported",
+	"copies-supported",
+	"printer-make-and-model",
+	"printer-uuid",
+	"printer-device-id",
+	"printer-serial-number",
+	"printer-uri-supported",
 };
 
 static const char *path_at(const struct ipp_printer *p, unsigned i)
@@ -143,8 +150,8 @@ static void on_done(struct ippc *c, int status, const struct ipp_msg *m, const c
 		snprintf(pr->caps.path, sizeof(pr->caps.path), "%s", path_at(p, pr->path));
 		char host[300];
 		snprintf(host, sizeof(host), strchr(p->host, ':') ? "[%s]" : "%s", p->host);
-		snprintf(pr->caps.uri, sizeof(pr->caps.uri), "%s://%.200s:%d%.200s", pr->stage == 0 ? "ipps" : "ipp", host,
-			 p->port, pr->caps.path);
+		snprintf(pr->caps.uri, sizeof(pr->caps.uri), "%s://%.200s:%d%.200s", pr->stage == 0 ? "ipps" : "ipp",
+			 host, p->port, pr->caps.path);
 		caps_store(pr);
 		log_info("ipp: printer %s (%s) speaks %s at %s, %u formats", p->address, p->guid,
 			 pr->stage == 0 ? "ipps" : "ipp", pr->caps.uri, pr->caps.nformats);
@@ -160,8 +167,8 @@ static void on_done(struct ippc *c, int status, const struct ipp_msg *m, const c
 	}
 	if (status == 0) {
 		ippc_status_message(m, msg, sizeof(msg));
-		snprintf(pr->first_why, sizeof(pr->first_why), "%.100s:%d answers Get-Printer-Attributes with 0x%04x %.120s",
-			 p->host, p->port, m->code, msg);
+		snprintf(pr->first_why, sizeof(pr->first_why),
+			 "%.100s:%d answers Get-Printer-Attributes with 0x%04x %.120s", p->host, p->port, m->code, msg);
 		status = -EPROTO;
 	} else if (pr->stage == 0 || !pr->first_why[0]) {
 		snprintf(pr->first_why, sizeof(pr->first_why), "%s", why);
@@ -259,8 +266,7 @@ void ipp_probe(struct ipp *s, struct ipp_printer *p, void (*done)(void *arg, int
 		done(arg, -EKEYREJECTED, why);
 		return;
 	}
-	if (p->caps_known && now - p->caps_ms < conf->probe_cache &&
-	    (p->caps.ipps || p->caps.ipp || p->raw_ok)) {
+	if (p->caps_known && now - p->caps_ms < conf->probe_cache && (p->caps.ipps || p->caps.ipp || p->raw_ok)) {
 		done(arg, 0, "");
 		return;
 	}

@@ -172,7 +172,10 @@ static void on_list_reply(int status, const struct scout_msg *reply, void *arg)
 
 	rl->list_corr = 0;
 	if (status < 0 || !reply) {
-		reply_error(rl->s, rl->corr, status == -EACCES ? -EACCES : status < 0 ? status : -EIO,
+		reply_error(rl->s, rl->corr,
+			    status == -EACCES ? -EACCES
+			    : status < 0      ? status
+					      : -EIO,
 			    "cannot list the held jobs of %s: %s", rl->user,
 			    status == -EACCES ? "the vault is locked" : strerror(status < 0 ? -status : EIO));
 		release_free(rl);
@@ -213,8 +216,8 @@ static void list_jobs(struct ipp_release *rl)
 	scout_pack_str(&pk, "not-completed");
 	scout_pack_str(&pk, "limit");
 	msgpack_pack_uint32(&pk, MAX_RELEASE_JOBS);
-	int r = scout_bus_request(scout_mod_bus(rl->s->m), dv->t_list, sb.data, sb.size, LIST_TIMEOUT_MS,
-				  on_list_reply, rl, &rl->list_corr);
+	int r = scout_bus_request(scout_mod_bus(rl->s->m), dv->t_list, sb.data, sb.size, LIST_TIMEOUT_MS, on_list_reply,
+				  rl, &rl->list_corr);
 	msgpack_sbuffer_destroy(&sb);
 	if (r < 0) {
 		reply_error(rl->s, rl->corr, r, "cannot ask the vault for the jobs of %s: %s", rl->user, strerror(-r));
@@ -342,7 +345,10 @@ const struct scout_arg ipp_release_args[] = {
 	 .type = SCOUT_ARG_STRING,
 	 .required = true,
 	 .help = "IP, HOST:PORT, ipp(s):// URI or the GUID on its label"},
-	{.name = "job", .type = SCOUT_ARG_INT, .multiple = true, .help = "a job id (repeat for several); none: every held job of user"},
+	{.name = "job",
+	 .type = SCOUT_ARG_INT,
+	 .multiple = true,
+	 .help = "a job id (repeat for several); none: every held job of user"},
 	{0},
 };
 
@@ -373,7 +379,10 @@ static void on_command_reply(int status, const struct scout_msg *reply, void *ar
 	msgpack_unpacked_destroy(&u);
 	if (status < 0) {
 		const char *why = j ? json_string_value(json_object_get(j, "reason")) : NULL;
-		scout_status_error(rc->req, status == -ENOENT ? "not-found" : status == -EACCES ? "locked" : "failed",
+		scout_status_error(rc->req,
+				   status == -ENOENT   ? "not-found"
+				   : status == -EACCES ? "locked"
+						       : "failed",
 				   "%s", why ? why : strerror(-status));
 	} else if (!j) {
 		scout_status_error(rc->req, "failed", "a malformed job.release answer");
