@@ -308,6 +308,46 @@ static void hold(struct ipp_delivery *d)
 	}
 }
 
+static void ignore_reply(int status, const struct scout_msg *reply, void *arg)
+{
+	(void)status, (void)reply, (void)arg;
+}
+
+/* Fire and forget: the module is going away. */
+static void hold_on_stop(struct ipp_delivery *d)
+{
+	struct ipp_deliver *dv = D(d->s);
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if (d->call_corr) {
+		scout_bus_cancel(scout_mod_bus(d->s->m), d->call_corr);
+		d->call_corr = 0;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	scout_pack_str(&pk, "id");
+	msgpack_pack_uint32(&pk, d->id);
+	scout_pack_str(&pk, "reason");
+	scout_pack_str(&pk, R_SYSTEM);
+	scout_pack_str(&pk, "text");
+	scout_pack_str(&pk, "scout stopped while the job went out");
+	(void)scout_bus_request(scout_mod_bus(d->s->m), dv->t_hold, sb.data, sb.size, BUS_TIMEOUT_MS, ignore_reply,
+				NULL, NULL);
+	msgpack_sbuffer_destroy(&sb);
+	if (d->open) {
+		msgpack_sbuffer_init(&sb);
+		msgpack_pack_map(&pk, 1);
+		scout_pack_str(&pk, "handle");
+		msgpack_pack_uint64(&pk, d->handle);
+		(void)scout_bus_request(scout_mod_bus(d->s->m), dv->t_close, sb.data, sb.size, BUS_TIMEOUT_MS,
+					ignore_reply, NULL, NULL);
+		msgpack_sbuffer_destroy(&sb);
+		d->open = false;
+	}
+}
+
 static void on_close_reply(int status, const struct scout_msg *reply, void *arg)
 {
 	struct ipp_delivery *d = arg;
@@ -1048,10 +1088,13 @@ void ipp_deliver_stop(struct ipp *s)
 	if (!dv)
 		return;
 	ipp_release_stop(s);
-	/* jobs in flight: the vault puts a claimed job back to held when it
-	 * restarts (aborted-by-system); here they are just let go */
-	scout_list_foreach_safe (d, tmp, &dv->running, link)
+	/* jobs in flight go back to held at once (the vault would do it only at
+	 * its own restart); what the printer got of them is lost */
+	scout_list_foreach_safe (d, tmp, &dv->running, link) {
+		if (d->claimed && d->stage != ST_REPORT && dv->t_hold)
+			hold_on_stop(d);
 		delivery_free(d);
+	}
 	scout_list_foreach_safe (d, tmp, &dv->waiting, link)
 		delivery_free(d);
 	if (dv->timers_ready)

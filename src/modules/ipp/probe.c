@@ -179,23 +179,24 @@ static void on_done(struct ippc *c, int status, const struct ipp_msg *m, const c
 			snprintf(pr->first_why, sizeof(pr->first_why),
 				 "%.80s offers no IPPS (%.150s) and allow_unencrypted_delivery is no", p->address, why);
 	}
-	if (unreachable(status) && !connected) {
-		/* nothing listens there: neither plain IPP nor raw on the same port */
-		if (pr->stage == 0 && raw_port(p) != p->port && conf->allow_unencrypted_delivery) {
-			pr->stage = 1;
-			pr->path = 0;
-			/* straight to raw below */
+	if (!conf->allow_unencrypted_delivery) {
+		/* IPPS or nothing: never a fallback in clear */
+		probe_end(pr, pr->first_err, pr->first_why);
+		return;
+	}
+	if (status == -ECONNREFUSED && !connected) {
+		/* nothing listens on the IPP port at all: only raw may be left, and
+		 * only where raw would be another port (9100) */
+		if (raw_port(p) != p->port && pr->stage < 2) {
 			pr->stage = 2;
 			probe_step(pr);
 			return;
 		}
-		probe_end(pr, status, pr->first_why);
+		probe_end(pr, pr->first_err, pr->first_why);
 		return;
 	}
-	if (!conf->allow_unencrypted_delivery) {
-		probe_end(pr, -EPROTONOSUPPORT, pr->first_why);
-		return;
-	}
+	/* IPPS, then plain IPP, then raw: a HOST:PORT that is a raw socket gets
+	 * its data only after both IPP attempts failed there */
 	pr->stage++;
 	pr->path = 0;
 	probe_step(pr);
