@@ -971,8 +971,8 @@ static void stage_claim(struct ipp_delivery *d)
 	msgpack_packer pk;
 
 	d->stage = ST_CLAIM;
-	if (!dv->t_claim) {
-		fail(d, R_SYSTEM, "the vault does not serve job.claim");
+	if (!dv->t_claim || !dv->t_open || !dv->t_read || !dv->t_close || !dv->t_done) {
+		fail(d, R_SYSTEM, "the vault does not serve job.claim, job.open, job.read, job.close and job.done");
 		return;
 	}
 	msgpack_sbuffer_init(&sb);
@@ -1062,17 +1062,18 @@ int ipp_deliver_start(struct ipp *s, char *err, size_t errlen)
 	if ((r = scout_mod_topic(m, "job.release", &dv->t_release)) < 0 ||
 	    (r = scout_mod_topic(m, "job.released", &dv->t_released)) < 0 ||
 	    (r = scout_mod_topic(m, "job.failed", &dv->t_failed)) < 0 ||
-	    (r = scout_mod_topic(m, "job.done", &dv->t_done)) < 0 ||
-	    (r = scout_mod_topic(m, "job.open", &dv->t_open)) < 0 ||
-	    (r = scout_mod_topic(m, "job.read", &dv->t_read)) < 0 ||
-	    (r = scout_mod_topic(m, "job.close", &dv->t_close)) < 0 ||
 	    (r = scout_mod_topic(m, "job.list", &dv->t_list)) < 0) {
 		snprintf(err, errlen, "a topic of the deliverer is not declared");
 		return r;
 	}
-	/* the vault's release half; without it every job fails with a reason */
+	/* the vault's release half: without it the intake still runs and every
+	 * release fails with a reason naming what is missing */
 	dv->t_claim = scout_bus_find(bus, "job.claim");
 	dv->t_hold = scout_bus_find(bus, "job.hold");
+	dv->t_done = scout_bus_find(bus, "job.done");
+	dv->t_open = scout_bus_find(bus, "job.open");
+	dv->t_read = scout_bus_find(bus, "job.read");
+	dv->t_close = scout_bus_find(bus, "job.close");
 	if ((r = scout_tls_ctx_client(&to, &dv->tls, err, errlen)) < 0)
 		return r;
 	scout_timers_init(scout_mod_loop(m), &dv->timers);
