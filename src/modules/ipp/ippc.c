@@ -17,6 +17,7 @@ struct ippc {
 	size_t req_len;
 	uint64_t doc_len, doc_sent;
 	bool tls, has_pin, connected, have_peer, finished, freed, ended, writable_wanted;
+	bool in_done; /* on_done runs: the response it borrows stays until it returns */
 	uint8_t pin[32], peer_pin[32];
 	int http_status;
 	unsigned writes; /* write callbacks still to come */
@@ -30,7 +31,7 @@ struct ippc {
 
 static void maybe_free(struct ippc *c)
 {
-	if (!c->freed || c->writes)
+	if (!c->freed || c->writes || c->in_done)
 		return;
 	free(c->req);
 	free(c->resp);
@@ -42,7 +43,10 @@ static void finish(struct ippc *c, int status, const struct ipp_msg *m, const ch
 	if (c->finished)
 		return;
 	c->finished = true;
+	c->in_done = true;
 	c->cbs->on_done(c, status, m, why ? why : "", c->arg);
+	c->in_done = false;
+	maybe_free(c);
 }
 
 __attribute__((format(printf, 3, 4))) static void fail(struct ippc *c, int status, const char *fmt, ...)

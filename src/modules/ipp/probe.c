@@ -67,7 +67,11 @@ static void probe_end(struct ipp_probe *pr, int status, const char *why)
 {
 	void (*done)(void *, int, const char *) = pr->done;
 	void *arg = pr->arg;
+	char w[300];
 
+	/* why may be pr's own */
+	snprintf(w, sizeof(w), "%s", why ? why : "");
+	why = w;
 	scout_list_remove(&pr->link);
 	ippc_free(pr->c);
 	ipp_raw_free(pr->raw);
