@@ -95,6 +95,13 @@ static void caps_store(struct ipp_probe *pr)
 	p->caps_known = true;
 }
 
+static bool allow_raw(struct ipp *s)
+{
+	const struct ipp_conf *conf = scout_mod_conf(s->m);
+
+	return conf->allow_unencrypted_delivery;
+}
+
 static void raw_done(void *arg, int status, const char *why)
 {
 	struct ipp_probe *pr = arg;
@@ -110,13 +117,14 @@ static void raw_done(void *arg, int status, const char *why)
 		p->caps = pr->caps;
 		p->caps_known = true;
 		p->caps_ms = uv_now(scout_mod_loop(pr->s->m));
-		log_info("ipp: printer %s (%s) speaks no IPP; raw TCP %d takes connections", p->address, p->guid,
-			 raw_port(p));
+		log_info("ipp: printer %s (%s) speaks no IPP; raw TCP %d takes connections%s", p->address, p->guid,
+			 raw_port(p),
+			 allow_raw(pr->s) ? "" : " (not used: allow_unencrypted_delivery is no)");
 		probe_end(pr, 0, "");
 		return;
 	}
 	p->raw_ok = false;
-	probe_end(pr, pr->first_err, pr->first_why[0] ? pr->first_why : why);
+	probe_end(pr, pr->first_err ? pr->first_err : status, pr->first_why[0] ? pr->first_why : why);
 }
 
 static void raw_writable(void *arg)
@@ -183,19 +191,20 @@ static void on_done(struct ippc *c, int status, const struct ipp_msg *m, const c
 			snprintf(pr->first_why, sizeof(pr->first_why),
 				 "%.80s offers no IPPS (%.150s) and allow_unencrypted_delivery is no", p->address, why);
 	}
-	if (!conf->allow_unencrypted_delivery) {
-		/* IPPS or nothing: never a fallback in clear */
-		probe_end(pr, pr->first_err, pr->first_why);
-		return;
-	}
-	if (status == -ECONNREFUSED && !connected) {
-		/* nothing listens on the IPP port at all: only raw may be left, and
-		 * only where raw would be another port (9100) */
-		if (raw_port(p) != p->port && pr->stage < 2) {
+	if (status == -ECONNREFUSED && !connected && pr->stage == 0) {
+		/* nothing listens on the IPP port at all: whether raw 9100 takes a
+		 * connection (nothing is sent) tells encryption-required from
+		 * unreachable; the deliverer uses it only when allowed */
+		if (raw_port(p) != p->port) {
 			pr->stage = 2;
 			probe_step(pr);
 			return;
 		}
+		probe_end(pr, pr->first_err, pr->first_why);
+		return;
+	}
+	if (!conf->allow_unencrypted_delivery) {
+		/* IPPS or nothing: never a fallback in clear */
 		probe_end(pr, pr->first_err, pr->first_why);
 		return;
 	}
@@ -282,6 +291,10 @@ void ipp_probe(struct ipp *s, struct ipp_printer *p, void (*done)(void *arg, int
 	}
 	pr->s = s;
 	pr->p = p;
+	/* the JetDirect port named: raw, never an IPP probe there (whatever
+	 * reaches a raw port is printed) */
+	if (p->port == IPP_RAW_PORT)
+		pr->stage = 2;
 	pr->done = done;
 	pr->arg = arg;
 	scout_list_insert_tail(&s->deliver->probes, &pr->link);
