@@ -232,8 +232,9 @@ int ipp_printer_spec_parse(const char *spec, struct ipp_spec *ret, char *why, si
 	while (n && (spec[n - 1] == ' ' || spec[n - 1] == '\t'))
 		n--;
 	if (n == 0 || n >= sizeof(((struct ipp_printer *)0)->address)) {
-		snprintf(why, whylen, "a printer is named by an IP address, HOST:PORT, an ipp:// or ipps:// URI or "
-				      "its GUID (at most 299 characters)");
+		snprintf(why, whylen,
+			 "a printer is named by an IP address, HOST:PORT, an ipp:// or ipps:// URI or "
+			 "its GUID (at most 299 characters)");
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -260,7 +261,8 @@ int ipp_printer_spec_parse(const char *spec, struct ipp_spec *ret, char *why, si
 		size_t an = slash ? (size_t)(slash - a) : strlen(a);
 		if (slash) {
 			if (strlen(slash) >= sizeof(sp.path) || strpbrk(slash, "?#")) {
-				snprintf(why, whylen, "the URI's path must be under 256 characters, without '?' or '#'");
+				snprintf(why, whylen,
+					 "the URI's path must be under 256 characters, without '?' or '#'");
 				return -EINVAL;
 			}
 			snprintf(sp.path, sizeof(sp.path), "%s", slash);
@@ -304,7 +306,8 @@ static int conf_add(struct ipp_printers_conf *c, char *item, char *err, size_t e
 		}
 		for (char *p = name; *p; p++)
 			if (!isalnum((unsigned char)*p) && !strchr("-_.", *p)) {
-				snprintf(err, errlen, "'%s': a printer's name is letters, digits, '-', '_' and '.'", name);
+				snprintf(err, errlen, "'%s': a printer's name is letters, digits, '-', '_' and '.'",
+					 name);
 				return -EINVAL;
 			}
 		if (ipp_guid_valid(name)) {
@@ -318,8 +321,9 @@ static int conf_add(struct ipp_printers_conf *c, char *item, char *err, size_t e
 	for (char *end = addr + strlen(addr); end > addr && (end[-1] == ' ' || end[-1] == '\t');)
 		*--end = 0;
 	if (ipp_printer_spec_parse(addr, &sp, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "'%s': %s (expected NAME=ADDRESS or ADDRESS, ADDRESS an IP, HOST:PORT or "
-				      "ipp(s):// URI)",
+		snprintf(err, errlen,
+			 "'%s': %s; each entry is NAME=ADDRESS or ADDRESS, ADDRESS an IP, HOST:PORT or "
+			 "ipp(s):// URI",
 			 addr, why);
 		return -EINVAL;
 	}
@@ -679,14 +683,14 @@ static struct entry *find_endpoint(struct ipp_registry *reg, const char *host, i
 	return NULL;
 }
 
-static struct entry *find_serial(struct ipp_registry *reg, const char *serial, const struct entry *not)
+static struct entry *find_serial(struct ipp_registry *reg, const char *serial, const struct entry * not )
 {
 	struct entry *e;
 
 	if (!serial[0])
 		return NULL;
 	scout_list_foreach (e, &reg->printers, p.link)
-		if (e != not && strcmp(e->p.serial, serial) == 0)
+		if (e != not &&strcmp(e->p.serial, serial) == 0)
 			return e;
 	return NULL;
 }
@@ -732,8 +736,8 @@ static void set_endpoint(struct entry *e, const char *address, const struct ipp_
 	snprintf(e->p.path, sizeof(e->p.path), "%s", sp->path);
 }
 
-static int create(struct ipp *s, const char *address, const struct ipp_spec *sp, const char *serial,
-		  const char *name, struct entry **ret)
+static int create(struct ipp *s, const char *address, const struct ipp_spec *sp, const char *serial, const char *name,
+		  struct entry **ret)
 {
 	struct entry *e;
 	int r;
@@ -761,8 +765,8 @@ static int create(struct ipp *s, const char *address, const struct ipp_spec *sp,
 
 /* An address the registry has not seen: the snmp inventory's serial for it
  * may tie it to a printer known under another address. */
-static void settle(struct ipp *s, const struct ipp_spec *sp, const char *address, const char *serial,
-		   ipp_printer_cb cb, void *arg)
+static void settle(struct ipp *s, const struct ipp_spec *sp, const char *address, const char *serial, ipp_printer_cb cb,
+		   void *arg)
 {
 	struct entry *e = find_endpoint(s->reg, sp->host, sp->port); /* found meanwhile */
 	int r;
@@ -1067,7 +1071,8 @@ int ipp_printers_start(struct ipp *s, char *err, size_t errlen)
 	/* snmp may be left out of the build or not run: then there is no serial
 	 * to tie addresses with, and lookups answer -ENOENT */
 	reg->t_lookup = scout_bus_find(scout_mod_bus(s->m), "snmp.lookup");
-	if ((r = scout_mod_db(s->m, &reg->db)) < 0 || (r = scout_store_async_start(reg->store, scout_mod_loop(s->m))) < 0 ||
+	if ((r = scout_mod_db(s->m, &reg->db)) < 0 ||
+	    ((r = scout_store_async_start(reg->store, scout_mod_loop(s->m))) < 0 && r != -EBUSY) ||
 	    (r = scout_store_read(reg->store, load_fn, &lc)) < 0) {
 		snprintf(err, errlen, "cannot read the printers from the store: %s", strerror(-r));
 		return r;
@@ -1168,9 +1173,9 @@ void ipp_printers_status(struct ipp *s, json_t *obj)
 			continue;
 		char h[65];
 		hex(e->p.new_pin, 32, h);
-		json_array_append_new(alerts, json_pack("{s:s, s:s, s:s, s:o}", "guid", e->p.guid, "address",
-							e->p.address, "alert", "certificate-changed", "since",
-							time_json(e->alert_since)));
+		json_array_append_new(alerts,
+				      json_pack("{s:s, s:s, s:s, s:o}", "guid", e->p.guid, "address", e->p.address,
+						"alert", "certificate-changed", "since", time_json(e->alert_since)));
 		problem(obj,
 			"printer %s (%s) shows a new certificate (key %.4s…): jobs for it are held; run scoutctl printer "
 			"trust %s",
@@ -1267,7 +1272,10 @@ static bool resolved(struct cmd_ctx *c, int status, const char *why)
 {
 	if (status == 0)
 		return true;
-	scout_status_error(c->req, status == -EINVAL ? "invalid" : status == -ENOENT ? "not-found" : "unavailable",
+	scout_status_error(c->req,
+			   status == -EINVAL   ? "invalid"
+			   : status == -ENOENT ? "not-found"
+					       : "unavailable",
 			   "%s", why ? why : strerror(-status));
 	cmd_ctx_free(c);
 	return false;
@@ -1325,15 +1333,16 @@ static void trust_resolved(void *arg, int status, struct ipp_printer *p, const c
 	if (!p->pin_changed) {
 		if (p->pinned) {
 			hex(p->pin, 32, old);
-			scout_status_reply(
-				c->req, json_pack("{s:s, s:s, s:s, s:b, s:s}", "guid", p->guid, "address", p->address, "pin",
-						  old, "trusted", 0, "text",
-						  "no new certificate to trust: the printer shows the pinned key"));
+			scout_status_reply(c->req,
+					   json_pack("{s:s, s:s, s:s, s:b, s:s}", "guid", p->guid, "address",
+						     p->address, "pin", old, "trusted", 0, "text",
+						     "no new certificate to trust: the printer shows the pinned key"));
 		} else {
 			scout_status_reply(
-				c->req, json_pack("{s:s, s:s, s:n, s:b, s:s}", "guid", p->guid, "address", p->address, "pin",
-						  "trusted", 0, "text",
-						  "no key pinned yet: the first delivery pins the key the printer shows"));
+				c->req,
+				json_pack("{s:s, s:s, s:n, s:b, s:s}", "guid", p->guid, "address", p->address, "pin",
+					  "trusted", 0, "text",
+					  "no key pinned yet: the first delivery pins the key the printer shows"));
 		}
 		goto out;
 	}
@@ -1347,8 +1356,8 @@ static void trust_resolved(void *arg, int status, struct ipp_printer *p, const c
 	memcpy(p->pin, p->new_pin, 32);
 	p->pin_changed = false;
 	e->alert_since = 0;
-	log_info("ipp: printer %s (%s): new key %.16s… trusted by an operator (was %.16s…)", p->address, p->guid,
-		 shown, old);
+	log_info("ipp: printer %s (%s): new key %.16s… trusted by an operator (was %.16s…)", p->address, p->guid, shown,
+		 old);
 	publish_alert(s, e, "certificate-trusted");
 	struct trust_ctx *t = calloc(1, sizeof(*t));
 	json_t *reply = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "guid", p->guid, "address", p->address, "pin",
@@ -1465,8 +1474,12 @@ static void cmd_qr(struct scout_mod *m, struct scout_status_req *req, json_t *re
 }
 
 static const struct scout_column printers_columns[] = {
-	{"guid", "GUID", 0},         {"name|address", "PRINTER", 40}, {"protocols", "PROTOCOLS", 0},
-	{"model", "MODEL", 30},      {"pin_short", "PIN", 0},         {"alert", "ALERT", 0},
+	{"guid", "GUID", 0},
+	{"address", "ADDRESS", 40},
+	{"protocols", "PROTOCOLS", 0},
+	{"model", "MODEL", 30},
+	{"pin_short", "PIN", 0},
+	{"alert", "ALERT", 0},
 	{0},
 };
 static const struct scout_table printers_tables[] = {{"printers", printers_columns}, {0}};
@@ -1486,13 +1499,16 @@ static const struct scout_arg qr_args[] = {
 	{0},
 };
 static const char *const qr_text[] = {"printer {address}: GUID {guid}", NULL};
+/* the code itself: each line a row of a one-column table (path "": the row) */
+static const struct scout_column qr_columns[] = {{"", "", 0}, {0}};
+static const struct scout_table qr_tables[] = {{"qr", qr_columns}, {0}};
 
 const struct scout_command ipp_printers_commands[] = {
 	{"printers", cmd_printers, "the printers scout may deliver to: GUID, address, protocols, pinned key, alerts",
 	 NULL, printers_tables, printers_text},
 	{"printer trust", cmd_trust, "accept the new certificate a printer shows (its jobs are held until then)",
 	 trust_args, NULL, trust_text},
-	{"printer qr", cmd_qr, "a printer's GUID and its QR code for the label (--png, --svg: files)", qr_args, NULL,
-	 qr_text},
+	{"printer qr", cmd_qr, "a printer's GUID and its QR code for the label (--png, --svg: files)", qr_args,
+	 qr_tables, qr_text},
 	{0},
 };

@@ -80,7 +80,7 @@ struct scout_command;
 /* What a printer spec says, parsed (ipp_printer_spec_parse). */
 struct ipp_spec {
 	bool is_guid;
-	char guid[37]; /* lower case */
+	char guid[37];  /* lower case */
 	bool uri, tls;  /* an ipp:// (ipps://) URI */
 	bool ip;        /* host is an IP address (canonical form, IPv6 without brackets) */
 	char host[256]; /* else a host name, lower case: resolved when connecting */
