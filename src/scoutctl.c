@@ -9,6 +9,7 @@
  * Exit codes: 0 success, 1 error reply or output not written in full,
  * 2 cannot connect or usage. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <locale.h>
@@ -531,6 +532,13 @@ static void print_status(json_t *st)
 		free(degraded);
 	}
 	print_table(&t);
+	/* every problem a module reports, not just the first the table shows */
+	json_array_foreach (json_object_get(st, "modules"), i, m) {
+		size_t j;
+		json_array_foreach (json_object_get(m, "problems"), j, v)
+			term_line(stdout, "  %s: %s", otherwise(str(m, "name"), "?"),
+				  otherwise(json_string_value(v), "?"));
+	}
 
 	printf("\n");
 	t = (struct table){.ncols = 7};
@@ -817,7 +825,7 @@ static const char *arg_type(json_t *arg)
 static bool positional(json_t *arg)
 {
 	return json_is_true(json_object_get(arg, "required")) && strcmp(arg_type(arg), "flag") != 0 &&
-	       strcmp(arg_type(arg), "secret") != 0;
+	       strcmp(arg_type(arg), "secret") != 0 && strcmp(arg_type(arg), "output") != 0;
 }
 
 /* "scan [--wait] [--force]", "device ID" (caller frees). */
@@ -843,8 +851,10 @@ static char *synopsis(json_t *cmd)
 				fputc(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p, f);
 		} else if (strcmp(arg_type(a), "flag") == 0) {
 			fprintf(f, " [--%s]", name);
+		} else if (strcmp(arg_type(a), "output") == 0) {
+			fprintf(f, " [--%s FILE]", name);
 		} else {
-			fprintf(f, " [--%s VALUE]", name);
+			fprintf(f, " [--%s VALUE]%s", name, json_is_true(json_object_get(a, "multiple")) ? "..." : "");
 		}
 	}
 	if (fclose(f) != 0) {
@@ -895,11 +905,12 @@ static json_t *find_arg(json_t *cmd, const char *name, size_t len)
 	return NULL;
 }
 
-/* Sets request[arg] from the text the user gave; -EINVAL when an int is
- * not one. */
+/* Sets request[arg] from the text the user gave (appends, for an argument
+ * given more than once); -EINVAL when an int is not one. */
 static int set_arg(json_t *request, json_t *arg, const char *value)
 {
 	const char *name = str(arg, "name");
+	json_t *v;
 
 	if (strcmp(arg_type(arg), "int") == 0) {
 		char *end;
@@ -907,11 +918,109 @@ static int set_arg(json_t *request, json_t *arg, const char *value)
 		long long n = strtoll(value, &end, 10);
 		if (errno || end == value || *end)
 			return -EINVAL;
-		json_object_set_new(request, name, json_integer(n));
+		v = json_integer(n);
 	} else {
-		json_object_set_new(request, name, json_string(value));
+		v = json_string(value);
+	}
+	if (json_is_true(json_object_get(arg, "multiple"))) {
+		json_t *arr = json_object_get(request, name);
+		if (!json_is_array(arr))
+			json_object_set_new(request, name, arr = json_array());
+		json_array_append_new(arr, v);
+	} else {
+		json_object_set_new(request, name, v);
 	}
 	return 0;
+}
+
+static int b64_value(char c)
+{
+	return c >= 'A' && c <= 'Z'   ? c - 'A'
+	       : c >= 'a' && c <= 'z' ? c - 'a' + 26
+	       : c >= '0' && c <= '9' ? c - '0' + 52
+	       : c == '+'             ? 62
+	       : c == '/'             ? 63
+				      : -1;
+}
+
+/* Standard base64 (padding optional) into a new buffer; -EINVAL on
+ * anything else. */
+static int b64_decode(const char *s, size_t len, unsigned char **ret, size_t *ret_len)
+{
+	unsigned char *out = malloc(len / 4 * 3 + 3);
+	size_t n = 0;
+	uint32_t acc = 0;
+	unsigned bits = 0;
+
+	if (!out)
+		return -ENOMEM;
+	while (len && s[len - 1] == '=')
+		len--;
+	for (size_t i = 0; i < len; i++) {
+		int v = b64_value(s[i]);
+		if (v < 0) {
+			free(out);
+			return -EINVAL;
+		}
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (unsigned char)(acc >> bits);
+		}
+	}
+	*ret = out;
+	*ret_len = n;
+	return 0;
+}
+
+/* Writes the reply's base64 member into the file an output argument named
+ * (a temporary file renamed over it), and takes the member out of what is
+ * shown. Returns 0, or 1 after saying why. */
+static int write_output(const char *cmd, json_t *reply, const char *name, const char *path)
+{
+	json_t *v = json_object_get(reply, name);
+	unsigned char *data = NULL;
+	size_t len = 0;
+	char *tmp = NULL;
+	int fd = -1, r;
+
+	if (!json_is_string(v)) {
+		term_line(stderr, "scoutctl: %s: scoutd sent no %s to write to %s", cmd, name, path);
+		return 1;
+	}
+	r = b64_decode(json_string_value(v), json_string_length(v), &data, &len);
+	if (r < 0) {
+		term_line(stderr, "scoutctl: %s: the %s scoutd sent is not base64", cmd, name);
+		return 1;
+	}
+	tmp = strf("%s.tmp%ld", path, (long)getpid());
+	if (!tmp)
+		r = -ENOMEM;
+	else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		r = -errno;
+	for (size_t off = 0; r == 0 && off < len;) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			r = -errno;
+		else
+			off += (size_t)w;
+	}
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		term_line(stderr, "scoutctl: %s: cannot write %s: %s", cmd, path, strerror(-r));
+		if (fd >= 0)
+			unlink(tmp);
+	}
+	free(tmp);
+	free(data);
+	json_object_del(reply, name);
+	return r < 0 ? 1 : 0;
 }
 
 /* One line of fd 0, without its newline, read a byte at a time so that
@@ -1009,7 +1118,8 @@ static int read_secret(const char *cmd, json_t *arg, json_t *request)
 /* Maps the words after the verb to request members by the declared
  * arguments, then reads the secrets it declares; --json sets *json.
  * Returns 0, or 2 after saying why. */
-static int build_request(json_t *cmd, char **argv, int argc, json_t *request, bool *json, int *timeout_ms)
+static int build_request(json_t *cmd, char **argv, int argc, json_t *request, json_t *outputs, bool *json,
+			 int *timeout_ms)
 {
 	const char *name = str(cmd, "name");
 	json_t *args = json_object_get(cmd, "args"), *a;
@@ -1043,6 +1153,16 @@ static int build_request(json_t *cmd, char **argv, int argc, json_t *request, bo
 				if (!value) {
 					term_line(stderr, "scoutctl: %s: --%s needs a value", name, str(a, "name"));
 					return 2;
+				}
+				if (strcmp(arg_type(a), "output") == 0) {
+					if (!*value) {
+						term_line(stderr, "scoutctl: %s: --%s needs a file name", name,
+							  str(a, "name"));
+						return 2;
+					}
+					json_object_set_new(request, str(a, "name"), json_true());
+					json_object_set_new(outputs, str(a, "name"), json_string(value));
+					continue;
 				}
 				if (set_arg(request, a, value) < 0) {
 					term_line(stderr, "scoutctl: %s: --%s: '%s' is not a number", name,
@@ -1206,12 +1326,14 @@ static int find_command(const char *path, char **words, int nwords, json_t **ret
 static int run_command(const char *path, json_t *help, json_t *cmd, char **argv, int argc, bool json)
 {
 	const char *name = str(cmd, "name");
-	json_t *request = json_pack("{s:s}", "cmd", name), *reply;
-	int timeout_ms = TIMEOUT_MS, rc;
+	json_t *request = json_pack("{s:s}", "cmd", name), *outputs = json_object(), *reply, *v;
+	int timeout_ms = json_is_true(json_object_get(cmd, "no_timeout")) ? NO_TIMEOUT : TIMEOUT_MS, rc, wrc = 0;
+	const char *key;
 
-	rc = build_request(cmd, argv, argc, request, &json, &timeout_ms);
+	rc = build_request(cmd, argv, argc, request, outputs, &json, &timeout_ms);
 	if (rc) {
 		json_decref(request);
+		json_decref(outputs);
 		return rc;
 	}
 	if (strcmp(name, "help") == 0)
@@ -1219,9 +1341,13 @@ static int run_command(const char *path, json_t *help, json_t *cmd, char **argv,
 	else
 		reply = call(path, request, timeout_ms);
 	json_decref(request);
+	if (json_is_true(json_object_get(reply, "ok")))
+		json_object_foreach (outputs, key, v)
+			wrc |= write_output(name, reply, key, json_string_value(v));
+	json_decref(outputs);
 	rc = render(name, reply, cmd, json);
 	json_decref(reply);
-	return rc;
+	return rc ? rc : wrc;
 }
 
 /* Output that did not all reach stdout is not a success. */

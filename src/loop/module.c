@@ -129,7 +129,8 @@ int scout_mod_db(struct scout_mod *m, struct scout_db **ret_db)
 static const char *const arg_types[] = {[SCOUT_ARG_FLAG] = "flag",
 					[SCOUT_ARG_STRING] = "string",
 					[SCOUT_ARG_INT] = "int",
-					[SCOUT_ARG_SECRET] = "secret"};
+					[SCOUT_ARG_SECRET] = "secret",
+					[SCOUT_ARG_OUTPUT] = "output"};
 
 json_t *scout_command_json(const struct scout_command *c, const char *module)
 {
@@ -144,6 +145,8 @@ json_t *scout_command_json(const struct scout_command *c, const char *module)
 			json_object_set_new(ja, "no_timeout", json_true());
 		if (a->confirm)
 			json_object_set_new(ja, "confirm", json_true());
+		if (a->multiple)
+			json_object_set_new(ja, "multiple", json_true());
 		json_array_append_new(args, ja);
 	}
 	for (const struct scout_table *t = c->tables; t && t->path; t++) {
@@ -162,6 +165,8 @@ json_t *scout_command_json(const struct scout_command *c, const char *module)
 	json_object_set_new(o, "args", args);
 	json_object_set_new(o, "tables", tables);
 	json_object_set_new(o, "text", text);
+	if (c->no_timeout)
+		json_object_set_new(o, "no_timeout", json_true());
 	return o;
 }
 

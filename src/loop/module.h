@@ -54,6 +54,11 @@ enum scout_arg_type {
 	 * once run returns; a command that keeps it (for a pool job) copies it
 	 * and wipes its copy too. */
 	SCOUT_ARG_SECRET,
+	/* A file scoutctl writes: --NAME FILE sends "NAME": true, and the
+	 * reply's NAME member (base64) is decoded into FILE instead of being
+	 * shown (printer qr --png label.png). The daemon never sees the path:
+	 * it writes nothing on an operator's behalf. */
+	SCOUT_ARG_OUTPUT,
 };
 
 struct scout_arg {
@@ -63,6 +68,8 @@ struct scout_arg {
 	const char *help;
 	bool no_timeout; /* a flag that makes the reply take as long as it takes (scan --wait) */
 	bool confirm;    /* a secret asked twice when typed at a terminal (a new password) */
+	bool multiple;   /* a string or int given more than once (--job 3 --job 4): the request
+			  * holds an array of them, even for one */
 };
 
 /* How people see a reply. Paths name a member of the reply (or of a row):
@@ -89,6 +96,8 @@ struct scout_command {
 	const struct scout_arg *args;     /* ends with a zeroed entry; NULL: none */
 	const struct scout_table *tables; /* ends with a zeroed entry; NULL: none */
 	const char *const *text;          /* ends with NULL; NULL: none */
+	bool no_timeout;                  /* the reply takes as long as the work (release waits for
+					   * the printer): scoutctl does not give up after 60 s */
 };
 
 /* The command's metadata as the help reply lists it; module is NULL for

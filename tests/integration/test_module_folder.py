@@ -120,6 +120,23 @@ static void cmd_widgets_lock(struct scout_mod *m, struct scout_status_req *req, 
 					  pw && pw[0] == 'h'));
 }
 
+/* Repeated arguments arrive as an array; an output file is only asked for
+ * ("png": true) and its bytes come back base64 for scoutctl to write. */
+static void cmd_widgets_label(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+{
+	json_t *tags = json_object_get(request, "tag");
+	json_t *reply = json_pack("{s:O}", "tags", tags ? tags : json_null());
+
+	if (json_is_true(json_object_get(request, "png")))
+		json_object_set_new(reply, "png", json_string("iVBORw0KGgp3aWRnZXQ=")); /* "\x89PNG\r\n\x1a\nwidget" */
+	scout_status_reply(req, reply);
+}
+
+static const struct scout_arg widgets_label_args[] = {
+	{"tag", SCOUT_ARG_STRING, false, "a tag; again for more", .multiple = true},
+	{"png", SCOUT_ARG_OUTPUT, false, "the label as a PNG file"},
+	{0},
+};
 static const struct scout_arg widgets_lock_args[] = {
 	{"password", SCOUT_ARG_SECRET, true, "lock password", .confirm = true},
 	{0},
@@ -138,6 +155,8 @@ static const struct scout_table widgets_tables[] = {{"widgets", widgets_columns}
 static const struct scout_command widgets_commands[] = {
 	{"widgets", cmd_widgets, "the widgets made so far", widgets_args, widgets_tables, NULL},
 	{"widgets lock", cmd_widgets_lock, "locks the widgets", widgets_lock_args, NULL, NULL},
+	{"widgets label", cmd_widgets_label, "a label for the widgets", widgets_label_args, NULL, NULL,
+	 .no_timeout = true},
 	{0},
 };
 static const struct scout_topic_decl widgets_topics[] = {
@@ -267,6 +286,24 @@ class ModuleFolder(scoutlib.AgentTest):
         p = ctl_in("x" * 2000 + "\n", "widgets", "lock")
         self.assertEqual(p.returncode, 2)
         self.assertIn("password longer than 1023 bytes", p.stderr)
+        # repeated arguments become an array; an output file is written by scoutctl, not scoutd
+        self.assertIn("widgets label [--tag VALUE]... [--png FILE]", ctl("help").stdout)
+        p = ctl("widgets", "label", "--tag", "a", "--tag=b c", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout), {"tags": ["a", "b c"]})
+        self.assertEqual(json.loads(ctl("widgets", "label", "--tag", "x", "--json").stdout), {"tags": ["x"]})
+        out = os.path.join(a.state_dir, "label.png")
+        p = ctl("widgets", "label", "--png", out, "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout), {"tags": None})
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), b"\x89PNG\r\n\x1a\nwidget")
+        p = ctl("widgets", "label", "--png", os.path.join(a.state_dir, "no", "such", "dir.png"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("widgets label: cannot write " + os.path.join(a.state_dir, "no", "such", "dir.png"), p.stderr)
+        help_cmds = {c["name"]: c for c in a.request({"cmd": "help"})["help"]}
+        self.assertEqual(help_cmds["widgets label"].get("no_timeout"), True)
+        self.assertEqual([x.get("type") for x in help_cmds["widgets label"]["args"]], ["string", "output"])
         # the one-word command is still itself; "widgets lock" is not "widgets" with an argument
         self.assertEqual(ctl("widgets", "--all").returncode, 0)
 

@@ -973,6 +973,104 @@ static void test_cancel_and_done(void **state)
 	assert_int_equal(list(e, NULL, NULL), 0);
 }
 
+static int claim(struct env *e, uint32_t id, const char *user, bool reprint)
+{
+	PK(sb, pk);
+	msgpack_pack_map(&pk, reprint ? 3 : 2);
+	scout_pack_str(&pk, "id");
+	msgpack_pack_uint32(&pk, id);
+	scout_pack_str(&pk, "user");
+	scout_pack_str(&pk, user);
+	if (reprint) {
+		scout_pack_str(&pk, "reprint");
+		msgpack_pack_true(&pk);
+	}
+	int r = ask(e, "job.claim", &sb);
+	msgpack_sbuffer_destroy(&sb);
+	return r;
+}
+
+static int hold(struct env *e, uint32_t id, const char *reason, const char *text)
+{
+	PK(sb, pk);
+	msgpack_pack_map(&pk, 3);
+	scout_pack_str(&pk, "id");
+	msgpack_pack_uint32(&pk, id);
+	scout_pack_str(&pk, "reason");
+	scout_pack_str(&pk, reason);
+	scout_pack_str(&pk, "text");
+	scout_pack_str(&pk, text);
+	int r = ask(e, "job.hold", &sb);
+	msgpack_sbuffer_destroy(&sb);
+	return r;
+}
+
+static void publish_done(struct env *e, uint32_t id)
+{
+	PK(sb, pk);
+	msgpack_pack_map(&pk, 2);
+	scout_pack_str(&pk, "id");
+	msgpack_pack_uint32(&pk, id);
+	scout_pack_str(&pk, "outcome");
+	scout_pack_str(&pk, "completed");
+	assert_int_equal(scout_bus_publish(e->bus, scout_bus_find(e->bus, "job.done"), sb.data, sb.size), 0);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* The deliverer's side: a job is claimed by its owner only, once at a
+ * time; a failure puts it back with a reason that survives a restart; a
+ * delivered job is kept for reprint when keep_after_release says so. */
+static void test_claim_hold_keep(void **state)
+{
+	struct env *e = *state;
+	uint8_t buf[70000];
+	uint32_t a, b;
+
+	strcpy(e->conf_extra, "keep_after_release = 1h\n");
+	start(e);
+	init(e, "pw");
+	fill(buf, sizeof(buf), 9);
+	assert_int_equal(submit(e, "alice", "a", buf, sizeof(buf), &a), 0);
+	assert_int_equal(submit(e, "alice", "b", buf, 100, &b), 0);
+
+	/* someone else's job looks like no job at all */
+	assert_int_equal(claim(e, a, "bob", false), -ENOENT);
+	assert_false(reply_has_reason(e, "alice"));
+	assert_int_equal(claim(e, 999999, "bob", false), -ENOENT);
+	assert_int_equal(claim(e, a, "alice", false), 0);
+	assert_true(reply_has_reason(e, "")); /* the metadata map */
+	assert_int_equal(claim(e, a, "alice", false), -EBUSY);
+	assert_reads_back(e, a, buf, sizeof(buf));   /* open works while processing */
+	assert_int_equal(list(e, "alice", NULL), 2); /* processing is not completed */
+
+	/* a failure: held again, with the reason, also after a restart */
+	assert_int_equal(hold(e, a, "printer-busy", "the printer stayed busy for 2 minutes"), 0);
+	assert_int_equal(hold(e, 424242, "x", "y"), -ENOENT);
+	stop(e);
+	start(e);
+	assert_int_equal(claim(e, a, "alice", false), 0);
+	assert_true(reply_has_reason(e, "printer-busy"));
+	assert_int_equal(hold(e, a, "printer-unreachable", "down"), 0);
+
+	/* delivered: completed, kept for reprint; a reprint needs asking */
+	assert_int_equal(claim(e, b, "alice", false), 0);
+	publish_done(e, b);
+	WAIT_FOR(e, list(e, "alice", "completed") == 1);
+	assert_int_equal(list(e, "alice", NULL), 1);
+	assert_int_equal(claim(e, b, "alice", false), -ENOENT);
+	assert_int_equal(claim(e, b, "alice", true), 0);
+	assert_reads_back(e, b, buf, 100);
+	assert_int_equal(hold(e, b, "printer-unreachable", "down"), 0); /* back to completed */
+	assert_int_equal(list(e, "alice", "completed"), 1);
+	stop(e);
+	start(e);
+	assert_int_equal(claim(e, b, "alice", true), 0);
+	publish_done(e, b);
+	WAIT_FOR(e, list(e, "alice", "completed") == 1);
+	json_t *r = cmd(e, "{\"cmd\":\"status\"}");
+	json_decref(r);
+}
+
 static void test_expiry(void **state)
 {
 	struct env *e = *state;
@@ -1471,6 +1569,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_read_payloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quotas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_and_done, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_hold_keep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_orphans_and_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotate_key, setup, teardown),

@@ -198,8 +198,9 @@ void vault_expire(struct scout_deadline *d)
 		vault_receive_idle(v, j);
 		return;
 	}
-	if (j->busy || j->analysing || v->rotating || !(up = update_new(v, j))) {
-		scout_timers_arm_in(&v->timers, &j->dl, 1000); /* again when it is idle */
+	if (j->busy || j->analysing || v->rotating || j->meta.state == JOB_PROCESSING || !(up = update_new(v, j))) {
+		/* again when it is idle; a job being delivered ends with the delivery */
+		scout_timers_arm_in(&v->timers, &j->dl, 1000);
 		return;
 	}
 	up->delete = true;
@@ -329,9 +330,11 @@ static void analysed_written(struct update *up, int status)
 
 	if (status < 0)
 		log_error("vault: job %u: cannot store its analysis: %s", up->id, strerror(-status));
-	if (j && j->meta.state == JOB_HELD)
+	if (j && (j->meta.state == JOB_HELD || j->meta.state == JOB_PROCESSING))
 		publish_held(up->v, j);
 }
+
+static void claim_now(struct vault *v, struct job *j, uint64_t corr, bool reprint);
 
 static void analyse_done(void *arg, int status)
 {
@@ -359,6 +362,11 @@ static void analyse_done(void *arg, int status)
 			if (update_submit(v, up) < 0)
 				publish_held(v, j);
 		}
+	}
+	if (j && j->claim_corr) {
+		uint64_t corr = j->claim_corr;
+		j->claim_corr = 0;
+		claim_now(v, j, corr, j->claim_reprint);
 	}
 	free(a);
 }
@@ -544,6 +552,36 @@ out:
 	msgpack_unpacked_destroy(&u);
 }
 
+/* A delivered job whose document stays, encrypted, for keep_after_release:
+ * state completed (not counted against its owner's quota), the same
+ * record with a new expiry. -ENOENT when nothing is to be kept. */
+static int keep_for_reprint(struct vault *v, struct job *j, const char *why)
+{
+	const struct vault_conf *conf = scout_mod_conf(v->m);
+	struct update *up;
+
+	if (!conf->keep_after_release || !j->committed || !j->has_doc || !j->meta_known ||
+	    job_is_tombstone(j->meta.state) || !v->unlocked || v->rotating)
+		return -ENOENT;
+	if (!(up = update_new(v, j)))
+		return -ENOMEM;
+	vault_close_handles(v, j);
+	vault_account(v, j, -1);
+	j->meta.state = JOB_COMPLETED;
+	free(j->meta.reason);
+	j->meta.reason = strdup(why);
+	free(j->meta.reason_text);
+	j->meta.reason_text = NULL;
+	j->expires = vault_now() + conf->keep_after_release / 1000;
+	up->expires = j->expires;
+	pack_meta_into(j, &up->meta);
+	v->kept++;
+	if (update_submit(v, up) < 0)
+		log_error("vault: job %u: cannot write its completion", j->id);
+	vault_arm(v, j);
+	return 0;
+}
+
 void vault_on_done(const struct scout_msg *msg, void *arg)
 {
 	struct vault *v = arg;
@@ -571,11 +609,155 @@ void vault_on_done(const struct scout_msg *msg, void *arg)
 	}
 	snprintf(why, sizeof(why), "%.*s%s%.*s", (int)(rlen > 150 ? 150 : rlen), reason, plen ? " on " : "",
 		 (int)(plen > 100 ? 100 : plen), printer);
-	if (vault_finish(v, j, st, why) == 0) {
+	if (j->meta.state == JOB_PROCESSING && j->claimed_from == JOB_COMPLETED)
+		vault_account(v, j, +1); /* a reprint: counted again until it ends */
+	if (st == JOB_COMPLETED && keep_for_reprint(v, j, why) == 0) {
+		v->done++;
+		log_info("vault: job %u completed: kept for reprint until %" PRIu64, j->id, j->expires);
+	} else if (vault_finish(v, j, st, why) == 0) {
 		v->done++;
 		log_info("vault: job %u %s: shredded", j->id, vault_state_name(st));
 	}
 out:
+	msgpack_unpacked_destroy(&u);
+}
+
+/* ---- delivery: job.claim, job.hold ---- */
+
+static void reply_meta(struct vault *v, uint64_t corr, const struct job *j)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	vault_meta_pack(j, &pk, true);
+	scout_bus_reply(v->bus, corr, 0, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* The job becomes the deliverer's: held (or completed and kept, for a
+ * reprint) -> processing, in memory only. */
+static void claim_now(struct vault *v, struct job *j, uint64_t corr, bool reprint)
+{
+	enum job_state st = j->meta.state;
+
+	if (!v->unlocked || v->rotating) {
+		vault_reply_error(v, corr, v->rotating ? -EBUSY : -EACCES, "%s",
+				  v->rotating ? "the site key is being rotated; try again" : v->lock_reason);
+		return;
+	}
+	if (st == JOB_PROCESSING) {
+		vault_reply_error(v, corr, -EBUSY, "job %u is being delivered already", j->id);
+		return;
+	}
+	if (!j->has_doc || !(st == JOB_HELD || (reprint && st == JOB_COMPLETED))) {
+		vault_reply_error(v, corr, -ENOENT, "job %u is %s%s", j->id, vault_state_name(st),
+				  st == JOB_COMPLETED && j->has_doc ? " (print it again with reprint)"
+				  : j->has_doc                      ? ""
+								    : ": its document is gone");
+		return;
+	}
+	if (st == JOB_COMPLETED)
+		vault_account(v, j, +1);
+	j->claimed_from = st;
+	j->meta.state = JOB_PROCESSING;
+	v->claimed++;
+	reply_meta(v, corr, j);
+}
+
+void vault_on_claim(const struct scout_msg *msg, void *arg)
+{
+	struct vault *v = arg;
+	msgpack_unpacked u;
+	const char *user;
+	size_t ulen;
+	uint64_t id;
+	bool reprint = false;
+	struct job *j;
+
+	if (!msg->corr)
+		return;
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, msg->data, msg->len, NULL) != MSGPACK_UNPACK_SUCCESS ||
+	    scout_pack_get_uint(&u.data, "id", &id) < 0 || id > UINT32_MAX ||
+	    scout_pack_get_str(&u.data, "user", &user, &ulen) < 0 ||
+	    (scout_pack_get(&u.data, "reprint") && scout_pack_get_bool(&u.data, "reprint", &reprint) < 0)) {
+		vault_reply_error(v, msg->corr, -EINVAL, "bad job.claim: id uint, user str, reprint bool");
+		goto out;
+	}
+	if (!v->unlocked) {
+		vault_reply_error(v, msg->corr, -EACCES, "%s", v->lock_reason);
+		goto out;
+	}
+	j = vault_job_find(v, (uint32_t)id);
+	/* another user's job gets the same answer as no job: no oracle */
+	if (!j || !j->committed || !j->meta_known || !str_eq(j->meta.owner, user, ulen)) {
+		vault_reply_error(v, msg->corr, -ENOENT, "no job %" PRIu64 " of %.*s's", id,
+				  (int)(ulen > 64 ? 64 : ulen), user);
+		goto out;
+	}
+	if (j->analysing) { /* the deliverer needs the analysed format: wait */
+		if (j->claim_corr) {
+			vault_reply_error(v, msg->corr, -EBUSY, "job %u is being claimed already", j->id);
+		} else {
+			j->claim_corr = msg->corr;
+			j->claim_reprint = reprint;
+		}
+		goto out;
+	}
+	claim_now(v, j, msg->corr, reprint);
+out:
+	msgpack_unpacked_destroy(&u);
+}
+
+void vault_on_hold(const struct scout_msg *msg, void *arg)
+{
+	struct vault *v = arg;
+	msgpack_unpacked u;
+	uint64_t id;
+	char *reason = NULL, *text = NULL;
+	struct job *j;
+	struct update *up;
+
+	if (!msg->corr)
+		return;
+	msgpack_unpacked_init(&u);
+	if (msgpack_unpack_next(&u, msg->data, msg->len, NULL) != MSGPACK_UNPACK_SUCCESS ||
+	    scout_pack_get_uint(&u.data, "id", &id) < 0 || id > UINT32_MAX ||
+	    scout_pack_get_strdup(&u.data, "reason", 128, &reason) < 0 ||
+	    scout_pack_get_strdup(&u.data, "text", 1024, &text) < 0) {
+		vault_reply_error(v, msg->corr, -EINVAL, "bad job.hold: id uint, reason str (128), text str (1024)");
+		goto out;
+	}
+	j = vault_job_find(v, (uint32_t)id);
+	if (!j || !j->committed || !j->meta_known || (j->meta.state != JOB_PROCESSING && j->meta.state != JOB_HELD)) {
+		vault_reply_error(v, msg->corr, -ENOENT, "no job %" PRIu64 " being delivered", id);
+		goto out;
+	}
+	if (!v->unlocked || v->rotating || !(up = update_new(v, j))) {
+		vault_reply_error(v, msg->corr, -EBUSY, "cannot hold job %u now", j->id);
+		goto out;
+	}
+	if (j->meta.state == JOB_PROCESSING) {
+		j->meta.state = j->claimed_from;
+		if (j->claimed_from == JOB_COMPLETED)
+			vault_account(v, j, -1);
+	}
+	free(j->meta.reason);
+	free(j->meta.reason_text);
+	j->meta.reason = reason;
+	j->meta.reason_text = text;
+	reason = text = NULL;
+	v->held_again++;
+	pack_meta_into(j, &up->meta);
+	if (update_submit(v, up) < 0)
+		log_error("vault: job %u: cannot store why it is held", j->id);
+	log_info("vault: job %u %s again: %s", j->id, vault_state_name(j->meta.state), j->meta.reason);
+	vault_reply_empty(v, msg->corr);
+out:
+	free(reason);
+	free(text);
 	msgpack_unpacked_destroy(&u);
 }
 

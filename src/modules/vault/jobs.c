@@ -109,6 +109,7 @@ void vault_meta_clear(struct job_meta *m)
 	free(m->color);
 	free(m->media);
 	free(m->reason);
+	free(m->reason_text);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -123,6 +124,8 @@ void vault_job_free(struct vault *v, struct job *j)
 		*p = j->hnext;
 	scout_list_remove(&j->link);
 	v->njobs--;
+	if (j->claim_corr && !v->stopping) /* a job.claim that waited for the analysis */
+		vault_reply_error(v, j->claim_corr, -ENOENT, "job %u is gone", j->id);
 	if (v->timers_ready)
 		scout_timers_disarm(&v->timers, &j->dl);
 	scout_list_foreach_safe (w, tmp, &j->writes, link) {
@@ -231,7 +234,7 @@ void vault_meta_pack(const struct job *j, msgpack_packer *pk, bool for_bus)
 	const struct job_meta *m = &j->meta;
 	const struct job_analysis *a = &m->an;
 
-	msgpack_pack_map(pk, for_bus ? 18 : 22);
+	msgpack_pack_map(pk, for_bus ? 19 : 23);
 	pack_ku(pk, "id", j->id);
 	pack_kv(pk, "owner", m->owner);
 	pack_kv(pk, "name", m->name);
@@ -250,6 +253,7 @@ void vault_meta_pack(const struct job *j, msgpack_packer *pk, bool for_bus)
 	pack_ku(pk, "expires", j->expires);
 	pack_kv(pk, "state", vault_state_name(m->state));
 	pack_kv(pk, "reason", m->reason);
+	pack_kv(pk, "reason_text", m->reason_text);
 	pack_kv(pk, "origin", m->origin);
 	if (for_bus)
 		return;
@@ -306,6 +310,9 @@ int vault_meta_unpack(const void *data, size_t len, struct job_meta *ret)
 	    scout_pack_get_uint(client, "copies", &x) < 0 || scout_pack_get_bool(client, "analysed", &m.analysed) < 0)
 		goto out;
 	m.copies = (unsigned)x;
+	/* records written before delivery existed have no reason_text */
+	if (scout_pack_get(o, "reason_text") && get_strdup(o, "reason_text", &m.reason_text) < 0)
+		goto out;
 	if (scout_pack_get_uint(o, "size", &m.size) < 0 || scout_pack_get_uint(o, "submitted", &m.submitted) < 0 ||
 	    scout_pack_get_str(o, "state", &s, &n) < 0 || vault_state_parse(s, n, &m.state) < 0)
 		goto out;
@@ -365,6 +372,7 @@ json_t *vault_meta_json(const struct job *j)
 	json_object_set_new(o, "submitted", json_integer((json_int_t)m->submitted));
 	set_str(o, "state", vault_state_name(m->state));
 	set_str(o, "reason", m->reason);
+	set_str(o, "reason_text", m->reason_text);
 	set_str(o, "origin", m->origin);
 	return o;
 }

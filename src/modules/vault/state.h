@@ -23,6 +23,7 @@
 struct vault_conf {
 	char *key_file; /* "" = <state_dir>/vault.key; "%d/NAME" = $CREDENTIALS_DIRECTORY/NAME */
 	uint64_t hold_for, history, receive_timeout; /* ms */
+	uint64_t keep_after_release;                 /* ms a delivered job's document stays for reprint */
 	int64_t max_jobs_per_user;
 	uint64_t max_bytes_per_user, max_job_size, min_free_disk;
 	int64_t max_receiving, kdf_cost;
@@ -54,6 +55,7 @@ struct job_analysis {
 
 struct job_meta {
 	char *owner, *name, *format, *origin, *sides, *color, *media, *reason;
+	char *reason_text; /* the deliverer's words for reason (a PWG keyword), or NULL */
 	unsigned copies;
 	uint64_t size, submitted;
 	enum job_state state;
@@ -90,6 +92,11 @@ struct job {
 	uint32_t chunks; /* sealed chunks */
 	bool analysing;
 	unsigned readers; /* open handles */
+	/* delivery: state JOB_PROCESSING between job.claim and job.done or
+	 * job.hold, in memory only (a restart finds it held) */
+	enum job_state claimed_from; /* JOB_HELD, or JOB_COMPLETED for a reprint */
+	uint64_t claim_corr;         /* a job.claim waiting for the analysis */
+	bool claim_reprint;
 	/* receiving: owned by the pool while busy */
 	struct vault_key *dk, *mk; /* until the commit (mk) and the analysis (dk) */
 	uint8_t *buf;              /* VAULT_CHUNK bytes */
@@ -157,6 +164,7 @@ struct vault {
 	/* counters */
 	uint64_t refused[REF_N];
 	uint64_t created, committed, aborted, expired, canceled, done, shredded, analysed;
+	uint64_t claimed, held_again, kept;
 	uint64_t commit_errors, dropped_records, orphans_removed;
 	uint64_t bytes_in;
 	/* intake rate: per second of the last minute */
@@ -242,6 +250,8 @@ void vault_on_open(const struct scout_msg *msg, void *arg);
 void vault_on_read(const struct scout_msg *msg, void *arg);
 void vault_on_close(const struct scout_msg *msg, void *arg);
 void vault_on_done(const struct scout_msg *msg, void *arg);
+void vault_on_claim(const struct scout_msg *msg, void *arg);
+void vault_on_hold(const struct scout_msg *msg, void *arg);
 void vault_on_status(const struct scout_msg *msg, void *arg);
 void vault_expire(struct scout_deadline *d);
 void vault_analyse(struct vault *v, struct job *j);

@@ -39,6 +39,14 @@ const struct scout_option vault_options[] = {
 	 .min = 0,
 	 .max = 366 * 86400000LL,
 	 .help = "how long a canceled or completed job's metadata stays listed (its document is shredded at once)"},
+	{.key = "keep_after_release",
+	 .type = SCOUT_OPT_DURATION,
+	 .offset = offsetof(struct vault_conf, keep_after_release),
+	 .def = "0",
+	 .min = 0,
+	 .max = 366 * 86400000LL,
+	 .help = "how long a delivered job's document stays (encrypted) so that its owner can print it again; 0: "
+		 "shredded as soon as the printer has it"},
 	{.key = "receive_timeout",
 	 .type = SCOUT_OPT_DURATION,
 	 .offset = offsetof(struct vault_conf, receive_timeout),
@@ -320,7 +328,8 @@ static const struct {
 	{"job.create", vault_on_create}, {"job.write", vault_on_write},     {"job.commit", vault_on_commit},
 	{"job.abort", vault_on_abort},   {"job.list", vault_on_list},       {"job.cancel", vault_on_cancel},
 	{"job.open", vault_on_open},     {"job.read", vault_on_read},       {"job.close", vault_on_close},
-	{"job.done", vault_on_done},     {"vault.status", vault_on_status},
+	{"job.done", vault_on_done},     {"vault.status", vault_on_status}, {"job.claim", vault_on_claim},
+	{"job.hold", vault_on_hold},
 };
 
 static int vault_start(struct scout_mod *m)
@@ -464,6 +473,11 @@ static const struct scout_topic_decl vault_topics[] = {
 	{"job.done", SCOUT_TOPIC_EVENT,
 	 "{id uint, outcome str (completed|aborted|canceled), printer str, reason str}, from the deliverer: the "
 	 "vault shreds the document and keeps a tombstone"},
+	{"job.claim", SCOUT_TOPIC_REQUEST,
+	 "{id uint, user str, reprint? bool} -> job metadata, the job now processing (in memory); -ENOENT no such "
+	 "job of that user's, -EBUSY being delivered, -EACCES locked"},
+	{"job.hold", SCOUT_TOPIC_REQUEST,
+	 "{id uint, reason str (PWG keyword), text str} -> {}: a processing job goes back to held with that reason"},
 	{"vault.state", SCOUT_TOPIC_EVENT, "{locked bool, accepting bool, reason str}, on every change"},
 	{"vault.status", SCOUT_TOPIC_REQUEST, "{} -> the vault.state map"},
 	{0},
