@@ -1494,8 +1494,8 @@ static const char *const trust_text[] = {"printer {address} ({guid}): {text}", N
 
 static const struct scout_arg qr_args[] = {
 	{"address", SCOUT_ARG_STRING, true, "the printer: IP, HOST:PORT, URI, name or GUID"},
-	{"png", SCOUT_ARG_FLAG, false, "also a PNG of the label"},
-	{"svg", SCOUT_ARG_FLAG, false, "also an SVG of the label"},
+	{"png", SCOUT_ARG_OUTPUT, false, "write a PNG of the label to FILE"},
+	{"svg", SCOUT_ARG_OUTPUT, false, "write an SVG of the label to FILE"},
 	{0},
 };
 static const char *const qr_text[] = {"printer {address}: GUID {guid}", NULL};
