@@ -133,6 +133,14 @@ class PrintersTest(scoutlib.AgentTest):
         q = a.ctl("printer", "qr", "ipp://127.0.0.9:9631/ipp/print")
         self.assertEqual(q.returncode, 0, q.stderr)
         self.assertEqual(len(self.listed(a)), 4)
+        # a reload adds what the list gained, and a name now points where the file says
+        a.write_config(config(a.state_dir, PRINTERS + ", lab=127.0.0.4:8634"))
+        r = a.ctl("reload")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        rows = {r["address"]: r for r in self.listed(a)}
+        self.assertEqual(len(rows), 5)
+        self.assertEqual(rows["127.0.0.4:8634"]["name"], "lab")
+        self.assertEqual(rows["127.0.0.1:8632"]["guid"], before["127.0.0.1:8632"])
         self.assertEqual(a.stop()[0], 0)
 
     def test_qr_files(self):
@@ -140,7 +148,8 @@ class PrintersTest(scoutlib.AgentTest):
         guid = [r for r in self.listed(a) if r.get("name") == "office"][0]["guid"]
         png = os.path.join(a.tmp, "label.png")
         svg = os.path.join(a.tmp, "label.svg")
-        p = a.ctl("printer", "qr", "office", "--png", png, "--svg", svg)
+        # as docs/ipp.md shows it: files named relative to where scoutctl runs
+        p = a.ctl("printer", "qr", "office", "--png", "label.png", "--svg", "label.svg", cwd=a.tmp)
         self.assertEqual(p.returncode, 0, p.stderr)
         lines = p.stdout.splitlines()
         self.assertEqual(lines[0], "printer 127.0.0.1:8632: GUID %s" % guid)
