@@ -1206,8 +1206,8 @@ static json_t *printer_json(const struct entry *e)
 		 p->raw_ok ? "raw " : "");
 	if (protos[0])
 		protos[strlen(protos) - 1] = 0;
-	json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "guid", p->guid, "address", p->address, "host",
-			      p->host, "port", p->port, "path", p->path, "serial", p->serial);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "guid", p->guid, "address", p->address, "host", p->host,
+			      "port", p->port, "path", p->path, "serial", p->serial);
 	/* null until deliver has asked the printer */
 	json_object_set_new(o, "protocols", protos[0] ? json_string(protos) : json_null());
 	if (e->name[0])
