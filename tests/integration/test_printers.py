@@ -5,19 +5,24 @@ lists them with their GUIDs (the same after a restart), `scoutctl printer
 qr` draws a GUID as terminal text and writes --png and --svg files (the PNG
 read back here with zlib, the SVG's squares compared with it, and the PNG
 decoded with zbarimg, a real QR reader, when zbar-tools is installed),
-`scoutctl printer trust` says when there is nothing to trust, and a bad
+`scoutctl printer trust` pins the key a TLS server shows (and only the one
+--pin names) and says when there is nothing to trust, and a bad
 printers entry is refused with FILE:LINE. The commands are the ones
 docs/ipp.md shows ("Printers, pins and QR labels"). The printers are never
 connected to: nothing listens at their addresses.
 """
 
+import hashlib
 import json
 import os
 import re
 import shutil
+import socket
+import ssl
 import struct
 import subprocess
 import sys
+import threading
 import unittest
 import zlib
 
@@ -80,6 +85,62 @@ def svg_modules(text):
         for i in range(int(w)):
             grid[int(y)][int(x) + i] = True
     return grid
+
+
+def make_cert(tmp):
+    """A self-signed certificate -> (cert path, key path, hex SHA-256 of its
+    SubjectPublicKeyInfo: the pin scout keeps)."""
+    cert, key = os.path.join(tmp, "printer-cert.pem"), os.path.join(tmp, "printer-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=printer.test"],
+                   check=True, capture_output=True, timeout=60)
+    pub = subprocess.run(["openssl", "x509", "-in", cert, "-pubkey", "-noout"], check=True, capture_output=True,
+                         timeout=60).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub, check=True,
+                         capture_output=True, timeout=60).stdout
+    return cert, key, hashlib.sha256(der).hexdigest()
+
+
+class TlsServer:
+    """A TLS listener on a free 127.0.0.1 port that completes handshakes
+    and reads until the client goes: a printer's ipps:// port as far as a
+    key is concerned."""
+
+    def __init__(self, cert, key):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.sock.settimeout(0.2)  # accept wakes up to see stopping (close alone does not wake it)
+        self.stopping = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn.settimeout(10)
+            try:
+                with self.ctx.wrap_socket(conn, server_side=True) as s:
+                    while s.recv(4096):
+                        pass
+            except (OSError, ssl.SSLError):
+                pass
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping = True
+        self.thread.join(15)
+        self.sock.close()
 
 
 class PrintersTest(scoutlib.AgentTest):
@@ -187,19 +248,46 @@ class PrintersTest(scoutlib.AgentTest):
             self.assertEqual(out.stdout.strip(), guid)
         self.assertEqual(a.stop()[0], 0)
 
-    def test_trust_without_alert(self):
+    def test_trust(self):
         a = self.start()
         guid = [r for r in self.listed(a) if r.get("name") == "office"][0]["guid"]
+        # nothing pinned and nothing listening: it cannot read a key to pin
         p = a.ctl("printer", "trust", "127.0.0.1:8632")
-        self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertEqual(p.stdout.strip(), "printer 127.0.0.1:8632 (%s): no key pinned yet: the first delivery "
-                         "pins the key the printer shows" % guid)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("no key pinned yet, and printer 127.0.0.1:8632 could not be asked for its certificate",
+                      p.stderr)
         p = a.ctl("printer", "trust", "127.0.0.1:8632", "--pin", "not-hex")
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("--pin takes 16 to 64 hex digits", p.stderr)
         p = a.ctl("printer", "trust", "ftp://127.0.0.1/")
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("only ipp:// and ipps:// URIs name a printer", p.stderr)
+        # a TLS server: trust pins the key it shows now, and only the one --pin names
+        cert, key, pin = make_cert(a.tmp)
+        with TlsServer(cert, key) as srv:
+            address = "127.0.0.1:%d" % srv.port
+            p = a.ctl("printer", "trust", address, "--pin", "00" * 8)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("shows key %s…, not the one given with --pin" % pin[:16], p.stderr)
+            p = a.ctl("printer", "trust", address, "--pin", pin[:16])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            new = [r for r in self.listed(a) if r["address"] == address][0]
+            self.assertEqual(p.stdout.strip(), "printer %s (%s): the key the printer shows now is pinned: jobs "
+                             "for it go only to that key" % (address, new["guid"]))
+            self.assertEqual(new["pin"], pin)
+            # trusting again: nothing new to trust
+            p = a.ctl("printer", "trust", address)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout.strip(), "printer %s (%s): no new certificate to trust: the printer shows "
+                             "the pinned key" % (address, new["guid"]))
+        self.assertIn("%s…" % pin[:16], a.ctl("printers").stdout)
+        self.assertEqual(a.module("ipp")["printers"]["pinned"], 1)
+        self.assertNotIn("problems", a.module("ipp"))
+        self.assertEqual(a.stop()[0], 0)
+        # the pin is kept
+        a.start()
+        self.assertEqual([r for r in self.listed(a) if r["address"] == address][0]["pin"], pin)
+        self.assertIsNone([r for r in self.listed(a) if r["guid"] == guid][0]["pin"])
         self.assertEqual(a.stop()[0], 0)
 
     def test_bad_entry_refused_with_file_and_line(self):

@@ -24,6 +24,7 @@
 
 #include "ipp.h"
 #include "loop/closer.h"
+#include "loop/http.h"
 #include "loop/log.h"
 #include "loop/pack.h"
 #include "loop/status.h"
@@ -34,6 +35,7 @@
 #define KEY_PREFIX "printer:"
 #define LOOKUP_TIMEOUT_MS 2000
 #define MAX_PRINTERS 4096
+#define PEEK_TIMEOUT_MS 10000
 
 /* What printers.h's struct does not carry: the operator's name for it and
  * since when its alert stands. */
@@ -57,6 +59,7 @@ struct lookup {
 struct ipp_registry {
 	struct scout_list printers; /* struct entry */
 	struct scout_list lookups;  /* struct lookup: snmp.lookup in flight */
+	struct scout_list peeks;    /* struct peek: printer trust reading a key */
 	struct scout_db *db;
 	struct scout_store *store;
 	struct scout_topic *t_alert;
@@ -1062,6 +1065,7 @@ int ipp_printers_start(struct ipp *s, char *err, size_t errlen)
 		return -ENOMEM;
 	scout_list_init(&reg->printers);
 	scout_list_init(&reg->lookups);
+	scout_list_init(&reg->peeks);
 	s->reg = reg;
 	reg->store = scout_mod_store(s->m);
 	if ((r = scout_mod_topic(s->m, "printer.alert", &reg->t_alert)) < 0) {
@@ -1091,6 +1095,8 @@ int ipp_printers_start(struct ipp *s, char *err, size_t errlen)
 	return 0;
 }
 
+static void peeks_stop(struct ipp_registry *reg);
+
 static void flushed(void *arg)
 {
 	scout_closer_release(arg);
@@ -1112,6 +1118,7 @@ void ipp_printers_stop(struct ipp *s)
 		if (answer)
 			cb(arg, -ESHUTDOWN, NULL, "scout is stopping");
 	}
+	peeks_stop(reg);
 	while (!scout_list_empty(&reg->printers)) {
 		struct entry *e = scout_list_entry(reg->printers.next, struct entry, p.link);
 		scout_list_remove(&e->p.link);
@@ -1318,6 +1325,135 @@ static void trust_stored(void *arg, int status)
 	free(t);
 }
 
+/* printer trust on a printer with no pin yet: one TLS handshake (pin on
+ * first use, no request) reads the key it shows now, and that is pinned. */
+struct peek {
+	struct scout_list link; /* registry's peeks */
+	struct cmd_ctx *c;
+	char guid[37], address[300];
+	struct scout_http_client *hc;
+};
+
+static void peek_free(struct peek *k)
+{
+	scout_list_remove(&k->link);
+	scout_http_client_close(k->hc);
+	cmd_ctx_free(k->c);
+	free(k);
+}
+
+static void peek_connected(struct scout_http_client *hc, const struct scout_tls_peer *peer, void *arg)
+{
+	struct peek *k = arg;
+	struct cmd_ctx *c = k->c;
+	struct ipp *s = c->s;
+	struct entry *e = s->reg ? find_guid(s->reg, k->guid) : NULL;
+	const char *pin_arg = arg_str(c->request, "pin");
+	char want[65] = "", shown[65];
+	(void)hc;
+
+	if (!e || !peer) {
+		scout_status_error(c->req, "unavailable", "printer %s: %s", k->address,
+				   e ? "no certificate was shown" : "it left the registry meanwhile");
+		peek_free(k);
+		return;
+	}
+	hex(peer->pin, 32, shown);
+	if (pin_arg)
+		parse_pin(pin_arg, want); /* checked before connecting */
+	if (e->p.pinned || e->p.pin_changed) {
+		/* a delivery pinned it meanwhile: that stands */
+		scout_status_error(c->req, "conflict", "printer %s was pinned meanwhile; run printer trust again",
+				   k->address);
+	} else if (want[0] && strncmp(shown, want, strlen(want)) != 0) {
+		scout_status_error(c->req, "conflict", "printer %s shows key %.16s…, not the one given with --pin",
+				   k->address, shown);
+	} else {
+		struct trust_ctx *t = calloc(1, sizeof(*t));
+		memcpy(e->p.pin, peer->pin, 32);
+		e->p.pinned = true;
+		log_info("ipp: printer %s (%s): key %.16s… pinned by an operator", e->p.address, e->p.guid, shown);
+		publish_alert(s, e, "certificate-trusted");
+		json_t *reply = json_pack("{s:s, s:s, s:s, s:b, s:s}", "guid", e->p.guid, "address", e->p.address,
+					  "pin", shown, "trusted", 1, "text",
+					  "the key the printer shows now is pinned: jobs for it go only to that key");
+		if (!t) {
+			save(s, e);
+			scout_status_reply(c->req, reply);
+		} else {
+			t->req = c->req;
+			t->reply = reply;
+			if (persist(s, e, false, trust_stored, t) < 0)
+				trust_stored(t, -EIO);
+		}
+	}
+	peek_free(k);
+}
+
+static void peek_failed(struct scout_http_client *hc, int err, const char *reason, void *arg)
+{
+	struct peek *k = arg;
+	(void)hc;
+
+	scout_status_error(k->c->req, "unavailable",
+			   "no key pinned yet, and printer %s could not be asked for its certificate: %s (%s)",
+			   k->address, reason ? reason : "", strerror(-err));
+	peek_free(k);
+}
+
+static const struct scout_http_client_callbacks peek_cbs = {
+	.on_connect = peek_connected,
+	.on_error = peek_failed,
+};
+
+static void peeks_stop(struct ipp_registry *reg)
+{
+	while (!scout_list_empty(&reg->peeks)) {
+		struct peek *k = scout_list_entry(reg->peeks.next, struct peek, link);
+		scout_status_error(k->c->req, "unavailable", "scout is stopping");
+		peek_free(k);
+	}
+}
+
+static int peek_start(struct cmd_ctx *c, struct entry *e)
+{
+	struct ipp *s = c->s;
+	struct scout_tls_ctx *tls = NULL;
+	struct peek *k = calloc(1, sizeof(*k));
+	struct scout_tls_client_opts topts = {0};
+	char err[SCOUT_TLS_ERR_LEN];
+	int r = -ENOMEM;
+
+	if (!k || (r = scout_tls_ctx_client(&topts, &tls, err, sizeof(err))) < 0) {
+		scout_status_error(c->req, "internal", "cannot make a TLS client: %s", k ? err : "out of memory");
+		free(k);
+		return r;
+	}
+	struct ipp_spec sp;
+	char why[200];
+	bool name = ipp_printer_spec_parse(e->p.host, &sp, why, sizeof(why)) == 0 && !sp.ip;
+	struct scout_http_client_opts o = {
+		.host = e->p.host,
+		.port = e->p.port,
+		.tls = tls,
+		.tls_opts = {.server_name = name ? e->p.host : NULL, .verify = SCOUT_TLS_PIN_FIRST_USE},
+		.connect_timeout_ms = PEEK_TIMEOUT_MS,
+		.timeout_ms = PEEK_TIMEOUT_MS,
+	};
+	k->c = c;
+	memcpy(k->guid, e->p.guid, sizeof(k->guid));
+	memcpy(k->address, e->p.address, sizeof(k->address));
+	scout_list_insert_tail(&s->reg->peeks, &k->link);
+	r = scout_http_client_connect(scout_mod_loop(s->m), &o, &peek_cbs, k, &k->hc, err, sizeof(err));
+	scout_tls_ctx_unref(tls);
+	if (r < 0) {
+		scout_status_error(c->req, "unavailable", "printer %s: %s", k->address, err);
+		scout_list_remove(&k->link);
+		free(k);
+	}
+	return r;
+}
+
 static void trust_resolved(void *arg, int status, struct ipp_printer *p, const char *why)
 {
 	struct cmd_ctx *c = arg;
@@ -1339,13 +1475,11 @@ static void trust_resolved(void *arg, int status, struct ipp_printer *p, const c
 					   json_pack("{s:s, s:s, s:s, s:b, s:s}", "guid", p->guid, "address",
 						     p->address, "pin", old, "trusted", 0, "text",
 						     "no new certificate to trust: the printer shows the pinned key"));
-		} else {
-			scout_status_reply(
-				c->req,
-				json_pack("{s:s, s:s, s:n, s:b, s:s}", "guid", p->guid, "address", p->address, "pin",
-					  "trusted", 0, "text",
-					  "no key pinned yet: the first delivery pins the key the printer shows"));
+			goto out;
 		}
+		/* nothing pinned yet: pin what the printer shows now */
+		if (peek_start(c, e) == 0)
+			return;
 		goto out;
 	}
 	hex(p->new_pin, 32, shown);
