@@ -823,6 +823,14 @@ static void test_config_list(void **state)
 	st = ipp_status(e);
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "printers"), "known")), 3);
 	json_decref(st);
+	/* the name taken off the list: the printer stays, the word is a host name again */
+	stop(e);
+	start(e, "printers = 127.0.0.3", false);
+	p = resolved(e, guid);
+	assert_string_equal(p->address, "127.0.0.1:8632");
+	struct ipp_printer *q = resolved(e, "office");
+	assert_ptr_not_equal(q, p);
+	assert_string_equal(q->host, "office");
 }
 
 static void test_config_errors(void **state)

@@ -679,8 +679,19 @@ void ipp_printer_caps_set(struct ipp *s, struct ipp_printer *p, const struct ipp
 int ipp_printers_sync_conf(struct ipp *s)
 {
 	const struct ipp_conf *conf = scout_mod_conf(s->m);
+	struct entry *old;
 	int r = 0;
 
+	/* a name no longer in the list is no longer a name (the printer stays) */
+	scout_list_foreach (old, &s->reg->printers, p.link) {
+		bool listed = false;
+		for (size_t i = 0; old->name[0] && i < conf->printers.n && !listed; i++)
+			listed = strcmp(conf->printers.v[i].name, old->name) == 0;
+		if (old->name[0] && !listed) {
+			old->name[0] = 0;
+			ipp_reg_save(s, old);
+		}
+	}
 	for (size_t i = 0; i < conf->printers.n; i++) {
 		const struct ipp_conf_printer *c = &conf->printers.v[i];
 		struct ipp_spec sp;
