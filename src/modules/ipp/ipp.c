@@ -100,7 +100,8 @@ static const struct scout_option ipp_options[] = {
 	    .help = "open connections; more are answered 503"),
 	OPT("multiple_operation_timeout", SCOUT_OPT_DURATION, multiple_operation_timeout, "5m", .min = 10000,
 	    .max = 86400000, .help = "a Create-Job whose Send-Document does not come within this is dropped"),
-	OPT("printers", SCOUT_OPT_CUSTOM, printers, "", .parse = ipp_printers_conf_parse, .free = ipp_printers_conf_free,
+	OPT("printers", SCOUT_OPT_CUSTOM, printers, "", .parse = ipp_printers_conf_parse,
+	    .free = ipp_printers_conf_free,
 	    .help = "printers scout may deliver to, listed before first use: NAME=ADDRESS or ADDRESS entries "
 		    "(ADDRESS an IP, HOST:PORT or ipp(s):// URI), separated by commas"),
 	IPP_DELIVER_OPTIONS,

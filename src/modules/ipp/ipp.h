@@ -135,7 +135,7 @@ struct ipp {
 	struct ipp_counters n;
 	/* intake rate: bytes and jobs in the current and the last minute */
 	uint64_t rate_start_ms, rate_bytes, rate_jobs, last_rate_bytes, last_rate_jobs;
-	char url[2][128]; /* listening URLs, for status */
+	char url[2][128];         /* listening URLs, for status */
 	struct ipp_registry *reg; /* printers (printers.c) */
 	/* deliver (deliver.h) */
 	struct ipp_deliver *deliver;

@@ -10,12 +10,11 @@
  * pinned on first use, and when a printer shows another key the new one is
  * kept aside as an alert (printer.alert on the bus, "ok": false and a
  * problem line in the module's status) until an operator accepts it with
- * `scoutctl printer trust`. The commands printers, printer trust and
- * printer qr are here; the QR drawing is qr.c. */
+ * `scoutctl printer trust`. What names a printer is parsed in
+ * printer-address.c; the commands are printers-cmd.c, the QR drawing qr.c. */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,22 +25,13 @@
 #include "loop/closer.h"
 #include "loop/log.h"
 #include "loop/pack.h"
-#include "loop/status.h"
 #include "loop/store.h"
+#include "printers-int.h"
 #include "printers.h"
-#include "qr.h"
 
 #define KEY_PREFIX "printer:"
 #define LOOKUP_TIMEOUT_MS 2000
 #define MAX_PRINTERS 4096
-
-/* What printers.h's struct does not carry: the operator's name for it and
- * since when its alert stands. */
-struct entry {
-	struct ipp_printer p;
-	char name[64];
-	time_t alert_since;
-};
 
 struct lookup {
 	struct scout_list link;
@@ -53,331 +43,6 @@ struct lookup {
 	void *arg;
 	bool from_command; /* answered with -ESHUTDOWN at stop; others are dropped */
 };
-
-struct ipp_registry {
-	struct scout_list printers; /* struct entry */
-	struct scout_list lookups;  /* struct lookup: snmp.lookup in flight */
-	struct scout_db *db;
-	struct scout_store *store;
-	struct scout_topic *t_alert;
-	struct scout_topic *t_lookup; /* NULL when no module declares snmp.lookup */
-	uint64_t writes_failed;
-};
-
-/* ---- addresses ------------------------------------------------------------ */
-
-static bool is_hex(char c)
-{
-	return isxdigit((unsigned char)c);
-}
-
-bool ipp_guid_valid(const char *s)
-{
-	static const int dash[] = {8, 13, 18, 23};
-	size_t i, d = 0;
-
-	if (strlen(s) != 36)
-		return false;
-	for (i = 0; i < 36; i++) {
-		if (d < 4 && (int)i == dash[d]) {
-			if (s[i] != '-')
-				return false;
-			d++;
-		} else if (!is_hex(s[i])) {
-			return false;
-		}
-	}
-	return true;
-}
-
-int ipp_guid_new(char guid[37])
-{
-	uint8_t b[16];
-	int r;
-
-	if ((r = uv_random(NULL, NULL, b, sizeof(b), 0, NULL)) < 0)
-		return r;
-	b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* an RFC 9562 version 4 UUID: 122 random bits */
-	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
-	snprintf(guid, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-		 b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-	return 0;
-}
-
-static bool host_name_valid(const char *h)
-{
-	size_t n = strlen(h), label = 0;
-
-	if (n == 0 || n > 253 || h[0] == '.' || h[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = h[i];
-		if (c == '.') {
-			if (label == 0)
-				return false;
-			label = 0;
-		} else if (isalnum((unsigned char)c) || c == '-' || c == '_') {
-			if (++label > 63)
-				return false;
-		} else {
-			return false;
-		}
-	}
-	return true;
-}
-
-/* Takes host (n bytes, brackets removed) into sp->host: an IP in its
- * canonical form, or a host name in lower case. */
-static int take_host(struct ipp_spec *sp, const char *host, size_t n, bool bracketed, char *why, size_t whylen)
-{
-	char h[256];
-	uint8_t a[16];
-
-	if (n == 0 || n >= sizeof(h)) {
-		snprintf(why, whylen, "no host name or address");
-		return -EINVAL;
-	}
-	memcpy(h, host, n);
-	h[n] = 0;
-	if (uv_inet_pton(AF_INET6, h, a) == 0) {
-		uv_inet_ntop(AF_INET6, a, sp->host, sizeof(sp->host));
-		sp->ip = true;
-		return 0;
-	}
-	if (bracketed) {
-		snprintf(why, whylen, "'[%s]' is not an IPv6 address", h);
-		return -EINVAL;
-	}
-	if (uv_inet_pton(AF_INET, h, a) == 0) {
-		uv_inet_ntop(AF_INET, a, sp->host, sizeof(sp->host));
-		sp->ip = true;
-		return 0;
-	}
-	for (char *p = h; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	if (!host_name_valid(h)) {
-		snprintf(why, whylen, "'%s' is not an IP address or a host name", h);
-		return -EINVAL;
-	}
-	memcpy(sp->host, h, n + 1);
-	return 0;
-}
-
-static int take_port(struct ipp_spec *sp, const char *p, size_t n, char *why, size_t whylen)
-{
-	long port = 0;
-
-	if (n == 0 || n > 5) {
-		snprintf(why, whylen, "the port must be 1 to 65535");
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)p[i])) {
-			snprintf(why, whylen, "the port must be 1 to 65535");
-			return -EINVAL;
-		}
-		port = port * 10 + (p[i] - '0');
-	}
-	if (port < 1 || port > 65535) {
-		snprintf(why, whylen, "the port must be 1 to 65535");
-		return -EINVAL;
-	}
-	sp->port = (int)port;
-	return 0;
-}
-
-/* HOST, HOST:PORT, IPv6, [IPv6], [IPv6]:PORT (n bytes of a). */
-static int parse_authority(struct ipp_spec *sp, const char *a, size_t n, char *why, size_t whylen)
-{
-	if (memchr(a, '@', n)) {
-		snprintf(why, whylen, "user names do not belong in a printer's address");
-		return -EINVAL;
-	}
-	if (n && a[0] == '[') {
-		const char *close = memchr(a, ']', n);
-		if (!close) {
-			snprintf(why, whylen, "'[' without ']'");
-			return -EINVAL;
-		}
-		size_t hl = (size_t)(close - a - 1), rest = n - hl - 2;
-		int r = take_host(sp, a + 1, hl, true, why, whylen);
-		if (r < 0)
-			return r;
-		if (rest == 0)
-			return 0;
-		if (close[1] != ':') {
-			snprintf(why, whylen, "expected ':PORT' after ']'");
-			return -EINVAL;
-		}
-		return take_port(sp, close + 2, rest - 1, why, whylen);
-	}
-	const char *colon = memchr(a, ':', n);
-	if (colon && memchr(colon + 1, ':', n - (size_t)(colon - a) - 1)) /* a bare IPv6 address */
-		return take_host(sp, a, n, true, why, whylen);
-	if (!colon)
-		return take_host(sp, a, n, false, why, whylen);
-	int r = take_host(sp, a, (size_t)(colon - a), false, why, whylen);
-	return r < 0 ? r : take_port(sp, colon + 1, n - (size_t)(colon - a) - 1, why, whylen);
-}
-
-int ipp_printer_spec_parse(const char *spec, struct ipp_spec *ret, char *why, size_t whylen)
-{
-	struct ipp_spec sp = {.port = 631};
-	size_t n;
-	int r;
-
-	while (*spec == ' ' || *spec == '\t')
-		spec++;
-	n = strlen(spec);
-	while (n && (spec[n - 1] == ' ' || spec[n - 1] == '\t'))
-		n--;
-	if (n == 0 || n >= sizeof(((struct ipp_printer *)0)->address)) {
-		snprintf(why, whylen, "a printer is named by an IP address, HOST:PORT, an ipp:// or ipps:// URI or "
-				      "its GUID (at most 299 characters)");
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)spec[i] <= ' ' || spec[i] == 0x7f) {
-			snprintf(why, whylen, "spaces or control characters in a printer's address");
-			return -EINVAL;
-		}
-	char s[300];
-	memcpy(s, spec, n);
-	s[n] = 0;
-	if (ipp_guid_valid(s)) {
-		for (size_t i = 0; i < n; i++)
-			sp.guid[i] = (char)tolower((unsigned char)s[i]);
-		sp.is_guid = true;
-		*ret = sp;
-		return 0;
-	}
-	const char *a = s;
-	if (strncasecmp(s, "ipp://", 6) == 0 || strncasecmp(s, "ipps://", 7) == 0) {
-		sp.uri = true;
-		sp.tls = s[3] == 's' || s[3] == 'S';
-		a = s + (sp.tls ? 7 : 6);
-		const char *slash = strchr(a, '/');
-		size_t an = slash ? (size_t)(slash - a) : strlen(a);
-		if (slash) {
-			if (strlen(slash) >= sizeof(sp.path) || strpbrk(slash, "?#")) {
-				snprintf(why, whylen, "the URI's path must be under 256 characters, without '?' or '#'");
-				return -EINVAL;
-			}
-			snprintf(sp.path, sizeof(sp.path), "%s", slash);
-		}
-		if ((r = parse_authority(&sp, a, an, why, whylen)) < 0)
-			return r;
-	} else if (strstr(s, "://")) {
-		snprintf(why, whylen, "only ipp:// and ipps:// URIs name a printer");
-		return -EINVAL;
-	} else if (strchr(s, '/')) {
-		snprintf(why, whylen, "a path needs an ipp:// or ipps:// URI");
-		return -EINVAL;
-	} else if ((r = parse_authority(&sp, s, n, why, whylen)) < 0) {
-		return r;
-	}
-	*ret = sp;
-	return 0;
-}
-
-/* ---- the [ipp] printers list ---------------------------------------------- */
-
-static int conf_add(struct ipp_printers_conf *c, char *item, char *err, size_t errlen)
-{
-	struct ipp_conf_printer e = {0};
-	struct ipp_spec sp;
-	char why[200];
-	char *eq = strchr(item, '='), *addr = item;
-
-	if (eq) {
-		*eq = 0;
-		char *name = item;
-		addr = eq + 1;
-		while (*name == ' ' || *name == '\t')
-			name++;
-		for (char *end = name + strlen(name); end > name && (end[-1] == ' ' || end[-1] == '\t');)
-			*--end = 0;
-		if (!*name || strlen(name) >= sizeof(e.name)) {
-			snprintf(err, errlen, "'%s=...': a printer's name must be 1 to %zu characters", name,
-				 sizeof(e.name) - 1);
-			return -EINVAL;
-		}
-		for (char *p = name; *p; p++)
-			if (!isalnum((unsigned char)*p) && !strchr("-_.", *p)) {
-				snprintf(err, errlen, "'%s': a printer's name is letters, digits, '-', '_' and '.'", name);
-				return -EINVAL;
-			}
-		if (ipp_guid_valid(name)) {
-			snprintf(err, errlen, "'%s': a printer's name cannot look like a GUID", name);
-			return -EINVAL;
-		}
-		snprintf(e.name, sizeof(e.name), "%s", name);
-	}
-	while (*addr == ' ' || *addr == '\t')
-		addr++;
-	for (char *end = addr + strlen(addr); end > addr && (end[-1] == ' ' || end[-1] == '\t');)
-		*--end = 0;
-	if (ipp_printer_spec_parse(addr, &sp, why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "'%s': %s (expected NAME=ADDRESS or ADDRESS, ADDRESS an IP, HOST:PORT or "
-				      "ipp(s):// URI)",
-			 addr, why);
-		return -EINVAL;
-	}
-	if (sp.is_guid) {
-		snprintf(err, errlen, "'%s': list printers by address; a GUID is given to them by scout", addr);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < c->n; i++)
-		if (e.name[0] && strcmp(c->v[i].name, e.name) == 0) {
-			snprintf(err, errlen, "the name '%s' is given twice", e.name);
-			return -EINVAL;
-		}
-	if (c->n == 256) {
-		snprintf(err, errlen, "at most 256 printers can be listed");
-		return -EINVAL;
-	}
-	struct ipp_conf_printer *v = realloc(c->v, (c->n + 1) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	c->v = v;
-	snprintf(e.address, sizeof(e.address), "%s", addr);
-	c->v[c->n++] = e;
-	return 0;
-}
-
-int ipp_printers_conf_parse(const char *value, void *field, char *err, size_t errlen)
-{
-	struct ipp_printers_conf c = {0};
-	char *copy = strdup(value), *save = NULL, *tok;
-	int r = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, ",\n", &save); tok && r >= 0; tok = strtok_r(NULL, ",\n", &save)) {
-		char *t = tok;
-		while (*t == ' ' || *t == '\t')
-			t++;
-		if (*t)
-			r = conf_add(&c, t, err, errlen);
-	}
-	free(copy);
-	if (r < 0) {
-		free(c.v);
-		return r;
-	}
-	ipp_printers_conf_free(field);
-	*(struct ipp_printers_conf *)field = c;
-	return 0;
-}
-
-void ipp_printers_conf_free(void *field)
-{
-	struct ipp_printers_conf *c = field;
-
-	free(c->v);
-	c->v = NULL;
-	c->n = 0;
-}
 
 /* ---- records in the store ------------------------------------------------- */
 
@@ -594,7 +259,7 @@ static void write_done(void *arg, int status)
 }
 
 /* Stores e's record (or deletes it); done(arg, status) once it is on disk. */
-static int persist(struct ipp *s, struct entry *e, bool del, void (*done)(void *arg, int status), void *arg)
+int ipp_reg_persist(struct ipp *s, struct entry *e, bool del, void (*done)(void *arg, int status), void *arg)
 {
 	struct ipp_registry *reg = s->reg;
 	struct write *w = calloc(1, sizeof(*w));
@@ -622,9 +287,9 @@ static int persist(struct ipp *s, struct entry *e, bool del, void (*done)(void *
 	return r;
 }
 
-static void save(struct ipp *s, struct entry *e)
+void ipp_reg_save(struct ipp *s, struct entry *e)
 {
-	persist(s, e, false, NULL, NULL);
+	ipp_reg_persist(s, e, false, NULL, NULL);
 }
 
 struct load_ctx {
@@ -659,7 +324,7 @@ static int load_fn(struct scout_txn *txn, void *arg)
 
 /* ---- the registry --------------------------------------------------------- */
 
-static struct entry *find_guid(struct ipp_registry *reg, const char *guid)
+struct entry *ipp_reg_find_guid(struct ipp_registry *reg, const char *guid)
 {
 	struct entry *e;
 
@@ -679,14 +344,14 @@ static struct entry *find_endpoint(struct ipp_registry *reg, const char *host, i
 	return NULL;
 }
 
-static struct entry *find_serial(struct ipp_registry *reg, const char *serial, const struct entry *not)
+static struct entry *find_serial(struct ipp_registry *reg, const char *serial, const struct entry * not )
 {
 	struct entry *e;
 
 	if (!serial[0])
 		return NULL;
 	scout_list_foreach (e, &reg->printers, p.link)
-		if (e != not && strcmp(e->p.serial, serial) == 0)
+		if (e != not &&strcmp(e->p.serial, serial) == 0)
 			return e;
 	return NULL;
 }
@@ -712,7 +377,7 @@ static size_t count(struct ipp_registry *reg)
 }
 
 /* Whether p is one of ours (deliver's tests may hand in their own). */
-static struct entry *ours(struct ipp *s, struct ipp_printer *p)
+struct entry *ipp_reg_ours(struct ipp *s, struct ipp_printer *p)
 {
 	struct entry *e;
 
@@ -732,8 +397,8 @@ static void set_endpoint(struct entry *e, const char *address, const struct ipp_
 	snprintf(e->p.path, sizeof(e->p.path), "%s", sp->path);
 }
 
-static int create(struct ipp *s, const char *address, const struct ipp_spec *sp, const char *serial,
-		  const char *name, struct entry **ret)
+static int create(struct ipp *s, const char *address, const struct ipp_spec *sp, const char *serial, const char *name,
+		  struct entry **ret)
 {
 	struct entry *e;
 	int r;
@@ -747,22 +412,22 @@ static int create(struct ipp *s, const char *address, const struct ipp_spec *sp,
 			free(e);
 			return r;
 		}
-	} while (find_guid(s->reg, e->p.guid));
+	} while (ipp_reg_find_guid(s->reg, e->p.guid));
 	set_endpoint(e, address, sp);
 	snprintf(e->p.serial, sizeof(e->p.serial), "%s", serial ? serial : "");
 	snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
 	scout_list_insert_tail(&s->reg->printers, &e->p.link);
 	log_info("ipp: printer %s is new: GUID %s%s%s", address, e->p.guid, serial && *serial ? ", serial " : "",
 		 serial ? serial : "");
-	save(s, e);
+	ipp_reg_save(s, e);
 	*ret = e;
 	return 0;
 }
 
 /* An address the registry has not seen: the snmp inventory's serial for it
  * may tie it to a printer known under another address. */
-static void settle(struct ipp *s, const struct ipp_spec *sp, const char *address, const char *serial,
-		   ipp_printer_cb cb, void *arg)
+static void settle(struct ipp *s, const struct ipp_spec *sp, const char *address, const char *serial, ipp_printer_cb cb,
+		   void *arg)
 {
 	struct entry *e = find_endpoint(s->reg, sp->host, sp->port); /* found meanwhile */
 	int r;
@@ -771,7 +436,7 @@ static void settle(struct ipp *s, const struct ipp_spec *sp, const char *address
 		log_info("ipp: printer %s (serial %s) moved from %s to %s", e->p.guid, serial, e->p.address, address);
 		set_endpoint(e, address, sp);
 		e->p.caps_known = false;
-		save(s, e);
+		ipp_reg_save(s, e);
 	}
 	if (!e && (r = create(s, address, sp, serial, NULL, &e)) < 0) {
 		cb(arg, r, NULL, r == -ENOSPC ? "too many printers known" : "cannot add the printer");
@@ -807,7 +472,7 @@ static void on_lookup(int status, const struct scout_msg *reply, void *arg)
 	settle(s, &c.spec, c.address, serial, c.cb, c.arg);
 }
 
-static void resolve(struct ipp *s, const char *spec, bool from_command, ipp_printer_cb cb, void *arg)
+void ipp_reg_resolve(struct ipp *s, const char *spec, bool from_command, ipp_printer_cb cb, void *arg)
 {
 	struct ipp_registry *reg = s->reg;
 	struct ipp_spec sp;
@@ -830,7 +495,7 @@ static void resolve(struct ipp *s, const char *spec, bool from_command, ipp_prin
 		return;
 	}
 	if (sp.is_guid) {
-		if ((e = find_guid(reg, sp.guid))) {
+		if ((e = ipp_reg_find_guid(reg, sp.guid))) {
 			cb(arg, 0, &e->p, NULL);
 		} else {
 			snprintf(why, sizeof(why), "no printer has the GUID %s", sp.guid);
@@ -841,7 +506,7 @@ static void resolve(struct ipp *s, const char *spec, bool from_command, ipp_prin
 	if ((e = find_endpoint(reg, sp.host, sp.port))) {
 		if (sp.path[0] && !e->p.path[0]) {
 			snprintf(e->p.path, sizeof(e->p.path), "%s", sp.path);
-			save(s, e);
+			ipp_reg_save(s, e);
 		}
 		cb(arg, 0, &e->p, NULL);
 		return;
@@ -880,12 +545,12 @@ static void resolve(struct ipp *s, const char *spec, bool from_command, ipp_prin
 
 void ipp_printer_resolve(struct ipp *s, const char *spec, ipp_printer_cb cb, void *arg)
 {
-	resolve(s, spec, false, cb, arg);
+	ipp_reg_resolve(s, spec, false, cb, arg);
 }
 
 /* ---- pins ----------------------------------------------------------------- */
 
-static void hex(const uint8_t *b, size_t n, char *out)
+void ipp_reg_hex(const uint8_t *b, size_t n, char *out)
 {
 	static const char d[] = "0123456789abcdef";
 
@@ -896,14 +561,14 @@ static void hex(const uint8_t *b, size_t n, char *out)
 	out[2 * n] = 0;
 }
 
-static void publish_alert(struct ipp *s, struct entry *e, const char *alert)
+void ipp_reg_alert(struct ipp *s, struct entry *e, const char *alert)
 {
 	char pin[65], new_pin[65];
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 
-	hex(e->p.pin, 32, pin);
-	hex(e->p.pin_changed ? e->p.new_pin : e->p.pin, 32, new_pin);
+	ipp_reg_hex(e->p.pin, 32, pin);
+	ipp_reg_hex(e->p.pin_changed ? e->p.new_pin : e->p.pin, 32, new_pin);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 6);
@@ -921,7 +586,7 @@ static void publish_alert(struct ipp *s, struct entry *e, const char *alert)
 
 void ipp_printer_pin_seen(struct ipp *s, struct ipp_printer *p, const uint8_t pin[32])
 {
-	struct entry *e = ours(s, p);
+	struct entry *e = ipp_reg_ours(s, p);
 
 	if (!e)
 		return;
@@ -931,17 +596,17 @@ void ipp_printer_pin_seen(struct ipp *s, struct ipp_printer *p, const uint8_t pi
 		return;
 	}
 	char h[65];
-	hex(pin, 32, h);
+	ipp_reg_hex(pin, 32, h);
 	memcpy(p->pin, pin, 32);
 	p->pinned = true;
 	p->pin_changed = false;
 	log_info("ipp: printer %s (%s): key %.16s… pinned on first use", p->address, p->guid, h);
-	save(s, e);
+	ipp_reg_save(s, e);
 }
 
 void ipp_printer_pin_changed(struct ipp *s, struct ipp_printer *p, const uint8_t new_pin[32])
 {
-	struct entry *e = ours(s, p);
+	struct entry *e = ipp_reg_ours(s, p);
 	char h[65], old[65];
 
 	if (!e)
@@ -952,21 +617,21 @@ void ipp_printer_pin_changed(struct ipp *s, struct ipp_printer *p, const uint8_t
 	}
 	if (memcmp(p->pin, new_pin, 32) == 0 || (p->pin_changed && memcmp(p->new_pin, new_pin, 32) == 0))
 		return; /* nothing new: the alert stands, said once */
-	hex(new_pin, 32, h);
-	hex(p->pin, 32, old);
+	ipp_reg_hex(new_pin, 32, h);
+	ipp_reg_hex(p->pin, 32, old);
 	memcpy(p->new_pin, new_pin, 32);
 	p->pin_changed = true;
 	e->alert_since = time(NULL);
 	log_warn("ipp: printer %s (%s) shows a new certificate (key %.16s…, pinned %.16s…): its jobs are held until "
 		 "`scoutctl printer trust %s`",
 		 p->address, p->guid, h, old, p->address);
-	save(s, e);
-	publish_alert(s, e, "certificate-changed");
+	ipp_reg_save(s, e);
+	ipp_reg_alert(s, e, "certificate-changed");
 }
 
 void ipp_printer_caps_set(struct ipp *s, struct ipp_printer *p, const struct ipp_caps *caps)
 {
-	struct entry *e = ours(s, p), *q;
+	struct entry *e = ipp_reg_ours(s, p), *q;
 
 	if (!e)
 		return;
@@ -981,7 +646,7 @@ void ipp_printer_caps_set(struct ipp *s, struct ipp_printer *p, const struct ipp
 	if ((q = find_serial(s->reg, p->serial, e)) && !q->p.busy && scout_list_empty(&q->p.queue)) {
 		log_info("ipp: printer %s (serial %s) is %s, known before at %s: it keeps GUID %s", p->address,
 			 p->serial, q->p.guid, q->p.address, q->p.guid);
-		persist(s, e, true, NULL, NULL); /* the GUID p had goes */
+		ipp_reg_persist(s, e, true, NULL, NULL); /* the GUID p had goes */
 		memcpy(p->guid, q->p.guid, sizeof(p->guid));
 		if (!e->name[0])
 			memcpy(e->name, q->name, sizeof(e->name));
@@ -997,7 +662,7 @@ void ipp_printer_caps_set(struct ipp *s, struct ipp_printer *p, const struct ipp
 			scout_list_remove(&q->p.link);
 			free(q);
 			if (differs) {
-				save(s, e);
+				ipp_reg_save(s, e);
 				ipp_printer_pin_changed(s, p, shown);
 				return;
 			}
@@ -1006,7 +671,7 @@ void ipp_printer_caps_set(struct ipp *s, struct ipp_printer *p, const struct ipp
 			free(q);
 		}
 	}
-	save(s, e);
+	ipp_reg_save(s, e);
 }
 
 /* ---- start, stop, status -------------------------------------------------- */
@@ -1014,8 +679,19 @@ void ipp_printer_caps_set(struct ipp *s, struct ipp_printer *p, const struct ipp
 int ipp_printers_sync_conf(struct ipp *s)
 {
 	const struct ipp_conf *conf = scout_mod_conf(s->m);
+	struct entry *old;
 	int r = 0;
 
+	/* a name no longer in the list is no longer a name (the printer stays) */
+	scout_list_foreach (old, &s->reg->printers, p.link) {
+		bool listed = false;
+		for (size_t i = 0; old->name[0] && i < conf->printers.n && !listed; i++)
+			listed = strcmp(conf->printers.v[i].name, old->name) == 0;
+		if (old->name[0] && !listed) {
+			old->name[0] = 0;
+			ipp_reg_save(s, old);
+		}
+	}
 	for (size_t i = 0; i < conf->printers.n; i++) {
 		const struct ipp_conf_printer *c = &conf->printers.v[i];
 		struct ipp_spec sp;
@@ -1029,7 +705,7 @@ int ipp_printers_sync_conf(struct ipp *s)
 		if (named && named != e) {
 			/* the name now points elsewhere: the old entry loses it */
 			named->name[0] = 0;
-			save(s, named);
+			ipp_reg_save(s, named);
 		}
 		if (!e) {
 			if ((r = create(s, c->address, &sp, NULL, c->name, &e)) < 0)
@@ -1042,7 +718,7 @@ int ipp_printers_sync_conf(struct ipp *s)
 			snprintf(e->p.address, sizeof(e->p.address), "%s", c->address);
 			if (sp.path[0])
 				snprintf(e->p.path, sizeof(e->p.path), "%s", sp.path);
-			save(s, e);
+			ipp_reg_save(s, e);
 		}
 	}
 	return 0;
@@ -1058,6 +734,7 @@ int ipp_printers_start(struct ipp *s, char *err, size_t errlen)
 		return -ENOMEM;
 	scout_list_init(&reg->printers);
 	scout_list_init(&reg->lookups);
+	scout_list_init(&reg->peeks);
 	s->reg = reg;
 	reg->store = scout_mod_store(s->m);
 	if ((r = scout_mod_topic(s->m, "printer.alert", &reg->t_alert)) < 0) {
@@ -1067,7 +744,8 @@ int ipp_printers_start(struct ipp *s, char *err, size_t errlen)
 	/* snmp may be left out of the build or not run: then there is no serial
 	 * to tie addresses with, and lookups answer -ENOENT */
 	reg->t_lookup = scout_bus_find(scout_mod_bus(s->m), "snmp.lookup");
-	if ((r = scout_mod_db(s->m, &reg->db)) < 0 || (r = scout_store_async_start(reg->store, scout_mod_loop(s->m))) < 0 ||
+	if ((r = scout_mod_db(s->m, &reg->db)) < 0 ||
+	    ((r = scout_store_async_start(reg->store, scout_mod_loop(s->m))) < 0 && r != -EBUSY) ||
 	    (r = scout_store_read(reg->store, load_fn, &lc)) < 0) {
 		snprintf(err, errlen, "cannot read the printers from the store: %s", strerror(-r));
 		return r;
@@ -1107,6 +785,7 @@ void ipp_printers_stop(struct ipp *s)
 		if (answer)
 			cb(arg, -ESHUTDOWN, NULL, "scout is stopping");
 	}
+	ipp_reg_cmds_stop(reg);
 	while (!scout_list_empty(&reg->printers)) {
 		struct entry *e = scout_list_entry(reg->printers.next, struct entry, p.link);
 		scout_list_remove(&e->p.link);
@@ -1139,7 +818,7 @@ static void problem(json_t *obj, const char *fmt, ...)
 	json_object_set_new(obj, "ok", json_false());
 }
 
-static json_t *time_json(time_t t)
+json_t *ipp_reg_time_json(time_t t)
 {
 	char buf[32];
 	struct tm tm;
@@ -1167,10 +846,10 @@ void ipp_printers_status(struct ipp *s, json_t *obj)
 		if (!e->p.pin_changed)
 			continue;
 		char h[65];
-		hex(e->p.new_pin, 32, h);
+		ipp_reg_hex(e->p.new_pin, 32, h);
 		json_array_append_new(alerts, json_pack("{s:s, s:s, s:s, s:o}", "guid", e->p.guid, "address",
 							e->p.address, "alert", "certificate-changed", "since",
-							time_json(e->alert_since)));
+							ipp_reg_time_json(e->alert_since)));
 		problem(obj,
 			"printer %s (%s) shows a new certificate (key %.4s…): jobs for it are held; run scoutctl printer "
 			"trust %s",
@@ -1183,316 +862,3 @@ void ipp_printers_status(struct ipp *s, json_t *obj)
 	if (json_is_object(c))
 		json_object_set_new(c, "printer_store_errors", json_integer((json_int_t)reg->writes_failed));
 }
-
-/* ---- commands ------------------------------------------------------------- */
-
-static json_t *printer_json(const struct entry *e)
-{
-	const struct ipp_printer *p = &e->p;
-	char pin[65] = "", new_pin[65] = "", short_pin[24] = "", protos[32] = "";
-
-	if (p->pinned) {
-		hex(p->pin, 32, pin);
-		snprintf(short_pin, sizeof(short_pin), "%.16s\xe2\x80\xa6", pin);
-	}
-	if (p->pin_changed)
-		hex(p->new_pin, 32, new_pin);
-	snprintf(protos, sizeof(protos), "%s%s%s", p->caps.ipps ? "ipps " : "", p->caps.ipp ? "ipp " : "",
-		 p->raw_ok ? "raw " : "");
-	if (protos[0])
-		protos[strlen(protos) - 1] = 0;
-	json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s}", "guid", p->guid, "address", p->address, "host",
-			      p->host, "port", p->port, "path", p->path, "serial", p->serial, "protocols", protos);
-	if (e->name[0])
-		json_object_set_new(o, "name", json_string(e->name));
-	if (p->caps.make_model[0])
-		json_object_set_new(o, "model", json_string(p->caps.make_model));
-	json_object_set_new(o, "pin", p->pinned ? json_string(pin) : json_null());
-	if (p->pinned)
-		json_object_set_new(o, "pin_short", json_string(short_pin));
-	if (p->pin_changed) {
-		json_object_set_new(o, "new_pin", json_string(new_pin));
-		json_object_set_new(o, "alert", json_string("certificate-changed"));
-		json_object_set_new(o, "alert_since", time_json(e->alert_since));
-	}
-	return o;
-}
-
-static void cmd_printers(struct scout_mod *m, struct scout_status_req *req, json_t *request)
-{
-	struct ipp *s = scout_mod_priv(m);
-	json_t *arr = json_array();
-	struct entry *e;
-	(void)request;
-
-	if (s->reg)
-		scout_list_foreach (e, &s->reg->printers, p.link)
-			json_array_append_new(arr, printer_json(e));
-	scout_status_reply(req, json_pack("{s:o, s:I}", "printers", arr, "count", (json_int_t)json_array_size(arr)));
-}
-
-static const char *arg_str(json_t *request, const char *key)
-{
-	return json_string_value(json_object_get(request, key));
-}
-
-/* A command's resolution: the request is kept until the answer. */
-struct cmd_ctx {
-	struct ipp *s;
-	struct scout_status_req *req;
-	json_t *request;
-};
-
-static struct cmd_ctx *cmd_ctx(struct scout_mod *m, struct scout_status_req *req, json_t *request)
-{
-	struct cmd_ctx *c = calloc(1, sizeof(*c));
-
-	if (!c) {
-		scout_status_error(req, "internal", "out of memory");
-		return NULL;
-	}
-	c->s = scout_mod_priv(m);
-	c->req = req;
-	c->request = json_incref(request);
-	return c;
-}
-
-static void cmd_ctx_free(struct cmd_ctx *c)
-{
-	json_decref(c->request);
-	free(c);
-}
-
-static bool resolved(struct cmd_ctx *c, int status, const char *why)
-{
-	if (status == 0)
-		return true;
-	scout_status_error(c->req, status == -EINVAL ? "invalid" : status == -ENOENT ? "not-found" : "unavailable",
-			   "%s", why ? why : strerror(-status));
-	cmd_ctx_free(c);
-	return false;
-}
-
-/* --pin HEX: 16 to 64 hex digits (colons allowed), a prefix of the key. */
-static int parse_pin(const char *text, char out[65])
-{
-	size_t n = 0;
-
-	for (const char *p = text; *p; p++) {
-		if (*p == ':' || *p == ' ')
-			continue;
-		if (!is_hex(*p) || n == 64)
-			return -EINVAL;
-		out[n++] = (char)tolower((unsigned char)*p);
-	}
-	out[n] = 0;
-	return n >= 16 ? 0 : -EINVAL;
-}
-
-struct trust_ctx {
-	struct scout_status_req *req;
-	json_t *reply;
-};
-
-static void trust_stored(void *arg, int status)
-{
-	struct trust_ctx *t = arg;
-
-	if (status < 0) {
-		scout_status_error(t->req, "internal", "the new key is trusted but could not be stored: %s",
-				   strerror(-status));
-		json_decref(t->reply);
-	} else {
-		scout_status_reply(t->req, t->reply);
-	}
-	free(t);
-}
-
-static void trust_resolved(void *arg, int status, struct ipp_printer *p, const char *why)
-{
-	struct cmd_ctx *c = arg;
-	struct ipp *s = c->s;
-	const char *pin_arg = arg_str(c->request, "pin");
-	char want[65] = "", shown[65], old[65];
-
-	if (!resolved(c, status, why))
-		return;
-	struct entry *e = ours(s, p);
-	if (pin_arg && parse_pin(pin_arg, want) < 0) {
-		scout_status_error(c->req, "invalid", "--pin takes 16 to 64 hex digits of the key's SHA-256");
-		goto out;
-	}
-	if (!p->pin_changed) {
-		if (p->pinned) {
-			hex(p->pin, 32, old);
-			scout_status_reply(
-				c->req, json_pack("{s:s, s:s, s:s, s:b, s:s}", "guid", p->guid, "address", p->address, "pin",
-						  old, "trusted", 0, "text",
-						  "no new certificate to trust: the printer shows the pinned key"));
-		} else {
-			scout_status_reply(
-				c->req, json_pack("{s:s, s:s, s:n, s:b, s:s}", "guid", p->guid, "address", p->address, "pin",
-						  "trusted", 0, "text",
-						  "no key pinned yet: the first delivery pins the key the printer shows"));
-		}
-		goto out;
-	}
-	hex(p->new_pin, 32, shown);
-	if (want[0] && strncmp(shown, want, strlen(want)) != 0) {
-		scout_status_error(c->req, "conflict", "printer %s shows key %.16s…, not the one given with --pin",
-				   p->address, shown);
-		goto out;
-	}
-	hex(p->pin, 32, old);
-	memcpy(p->pin, p->new_pin, 32);
-	p->pin_changed = false;
-	e->alert_since = 0;
-	log_info("ipp: printer %s (%s): new key %.16s… trusted by an operator (was %.16s…)", p->address, p->guid,
-		 shown, old);
-	publish_alert(s, e, "certificate-trusted");
-	struct trust_ctx *t = calloc(1, sizeof(*t));
-	json_t *reply = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "guid", p->guid, "address", p->address, "pin",
-				  shown, "previous_pin", old, "trusted", 1, "text",
-				  "the new certificate is trusted: jobs for this printer can be released");
-	if (!t) {
-		save(s, e);
-		scout_status_reply(c->req, reply);
-		goto out;
-	}
-	t->req = c->req;
-	t->reply = reply;
-	if (persist(s, e, false, trust_stored, t) < 0)
-		trust_stored(t, -EIO);
-out:
-	cmd_ctx_free(c);
-}
-
-static void cmd_trust(struct scout_mod *m, struct scout_status_req *req, json_t *request)
-{
-	const char *address = arg_str(request, "address");
-	struct cmd_ctx *c;
-
-	if (!address) {
-		scout_status_error(req, "invalid", "which printer? (an address, a name or its GUID)");
-		return;
-	}
-	if ((c = cmd_ctx(m, req, request)))
-		resolve(c->s, address, true, trust_resolved, c);
-}
-
-static char *base64(const uint8_t *data, size_t len)
-{
-	char *out = malloc(4 * ((len + 2) / 3) + 1);
-
-	if (out)
-		EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-	return out;
-}
-
-static bool want(json_t *request, const char *key)
-{
-	json_t *v = json_object_get(request, key);
-
-	return json_is_true(v) || (json_is_string(v) && json_string_length(v) > 0);
-}
-
-static void qr_resolved(void *arg, int status, struct ipp_printer *p, const char *why)
-{
-	struct cmd_ctx *c = arg;
-	struct ipp_qr *qr = NULL;
-	char **lines = NULL;
-	json_t *reply = NULL;
-	int r;
-
-	if (!resolved(c, status, why))
-		return;
-	if ((r = ipp_qr_encode(p->guid, &qr)) < 0 || (r = ipp_qr_text(qr, 2, &lines)) < 0)
-		goto fail;
-	json_t *text = json_array();
-	for (char **l = lines; *l; l++)
-		json_array_append_new(text, json_string(*l));
-	reply = json_pack("{s:s, s:s, s:o}", "guid", p->guid, "address", p->address, "qr", text);
-	if (want(c->request, "png")) {
-		uint8_t *png;
-		size_t len;
-		if ((r = ipp_qr_png(qr, 10, &png, &len)) < 0)
-			goto fail;
-		char *b = base64(png, len);
-		free(png);
-		if (!b) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		json_object_set_new(reply, "png", json_string(b));
-		free(b);
-	}
-	if (want(c->request, "svg")) {
-		char *svg;
-		if ((r = ipp_qr_svg(qr, 30, &svg)) < 0)
-			goto fail;
-		char *b = base64((const uint8_t *)svg, strlen(svg));
-		free(svg);
-		if (!b) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		json_object_set_new(reply, "svg", json_string(b));
-		free(b);
-	}
-	scout_status_reply(c->req, reply);
-	reply = NULL;
-	goto out;
-fail:
-	scout_status_error(c->req, "internal", "cannot draw the QR code: %s", strerror(-r));
-out:
-	json_decref(reply);
-	ipp_qr_lines_free(lines);
-	ipp_qr_free(qr);
-	cmd_ctx_free(c);
-}
-
-static void cmd_qr(struct scout_mod *m, struct scout_status_req *req, json_t *request)
-{
-	const char *address = arg_str(request, "address");
-	struct cmd_ctx *c;
-
-	if (!address) {
-		scout_status_error(req, "invalid", "which printer? (an address, a name or its GUID)");
-		return;
-	}
-	if ((c = cmd_ctx(m, req, request)))
-		resolve(c->s, address, true, qr_resolved, c);
-}
-
-static const struct scout_column printers_columns[] = {
-	{"guid", "GUID", 0},         {"name|address", "PRINTER", 40}, {"protocols", "PROTOCOLS", 0},
-	{"model", "MODEL", 30},      {"pin_short", "PIN", 0},         {"alert", "ALERT", 0},
-	{0},
-};
-static const struct scout_table printers_tables[] = {{"printers", printers_columns}, {0}};
-static const char *const printers_text[] = {"{count} printers known", NULL};
-
-static const struct scout_arg trust_args[] = {
-	{"address", SCOUT_ARG_STRING, true, "the printer: IP, HOST:PORT, URI, name or GUID"},
-	{"pin", SCOUT_ARG_STRING, false, "accept only this key (hex SHA-256 as the alert shows, 16 digits at least)"},
-	{0},
-};
-static const char *const trust_text[] = {"printer {address} ({guid}): {text}", NULL};
-
-static const struct scout_arg qr_args[] = {
-	{"address", SCOUT_ARG_STRING, true, "the printer: IP, HOST:PORT, URI, name or GUID"},
-	{"png", SCOUT_ARG_FLAG, false, "also a PNG of the label"},
-	{"svg", SCOUT_ARG_FLAG, false, "also an SVG of the label"},
-	{0},
-};
-static const char *const qr_text[] = {"printer {address}: GUID {guid}", NULL};
-
-const struct scout_command ipp_printers_commands[] = {
-	{"printers", cmd_printers, "the printers scout may deliver to: GUID, address, protocols, pinned key, alerts",
-	 NULL, printers_tables, printers_text},
-	{"printer trust", cmd_trust, "accept the new certificate a printer shows (its jobs are held until then)",
-	 trust_args, NULL, trust_text},
-	{"printer qr", cmd_qr, "a printer's GUID and its QR code for the label (--png, --svg: files)", qr_args, NULL,
-	 qr_text},
-	{0},
-};

@@ -75,12 +75,23 @@ void ipp_printers_status(struct ipp *s, json_t *obj);
 
 /* ---- beyond the contract: the module's own use and tests ---------------- */
 
+/* Notes on the calls above, as printers.c implements them:
+ * - ipp_printer_resolve answers synchronously unless it asks snmp.lookup
+ *   (an IP address not in the registry while a module declares that topic):
+ *   then within 2 s. Resolutions still waiting at ipp_printers_stop are
+ *   dropped without their callback: stop deliver first.
+ * - ipp_printer_caps_set: when the serial matches another entry that is not
+ *   busy and has an empty queue, that entry is removed and p takes its GUID
+ *   and pin (the same printer at a new address).
+ * - pin_seen, pin_changed and caps_set ignore a struct that is not one of
+ *   the registry's entries. */
+
 struct scout_command;
 
 /* What a printer spec says, parsed (ipp_printer_spec_parse). */
 struct ipp_spec {
 	bool is_guid;
-	char guid[37]; /* lower case */
+	char guid[37];  /* lower case */
 	bool uri, tls;  /* an ipp:// (ipps://) URI */
 	bool ip;        /* host is an IP address (canonical form, IPv6 without brackets) */
 	char host[256]; /* else a host name, lower case: resolved when connecting */

@@ -218,7 +218,7 @@ void ipp_qr_lines_free(char **lines)
 int ipp_qr_text(const struct ipp_qr *qr, unsigned margin, char ***ret_lines)
 {
 	static const char *const glyph[4] = {" ", "\xe2\x96\x84", "\xe2\x96\x80", "\xe2\x96\x88"}; /* ▄ ▀ █ */
-	long lo = -(long)margin, hi = (long)qr->width + (long)margin; /* [lo, hi) */
+	long lo = -(long)margin, hi = (long)qr->width + (long)margin;                              /* [lo, hi) */
 	size_t nlines = (size_t)(hi - lo + 1) / 2;
 	char **lines = calloc(nlines + 1, sizeof(*lines));
 
