@@ -23,7 +23,7 @@
 #define BUS_TIMEOUT_MS 30000
 #define RETRY_BASE_MS 1000
 #define RETRY_CAP_MS 30000
-#define FOLLOW_FIRST_MS 200
+#define FOLLOW_FIRST_MS 50
 #define FOLLOW_MAX_MS 2000
 
 enum stage { ST_WAITING, ST_CLAIM, ST_PROBE, ST_OPEN, ST_SEND, ST_FOLLOW, ST_RETRY, ST_CLOSE, ST_REPORT };
@@ -40,7 +40,8 @@ struct slot {
 };
 
 struct ipp_delivery {
-	struct scout_list link;
+	struct scout_list link;  /* dv->waiting or dv->running */
+	struct scout_list plink; /* p->queue while it exists: the registry keeps p */
 	struct ipp *s;
 	struct ipp_printer *p;
 	uint32_t id;
@@ -233,9 +234,13 @@ static void delivery_free(struct ipp_delivery *d)
 	ipp_probe_cancel_arg(d->s, d);
 	if (dv->timers_ready)
 		scout_timers_disarm(&dv->timers, &d->timer);
-	for (unsigned i = 0; i < READS_IN_FLIGHT; i++)
+	for (unsigned i = 0; i < READS_IN_FLIGHT; i++) {
+		if (d->slots[i].data)
+			explicit_bzero(d->slots[i].data, CHUNK_MAX); /* the document, decrypted */
 		free(d->slots[i].data);
+	}
 	scout_list_remove(&d->link);
+	scout_list_remove(&d->plink);
 	free(d);
 }
 
@@ -1035,6 +1040,7 @@ int ipp_deliver_job(struct ipp *s, struct ipp_printer *p, uint32_t id, const cha
 	snprintf(d->user, sizeof(d->user), "%s", user);
 	scout_deadline_init(&d->timer, on_retry_timer);
 	scout_list_insert_tail(&dv->waiting, &d->link);
+	scout_list_insert_tail(&p->queue, &d->plink);
 	pump(s);
 	return 0;
 }

@@ -118,8 +118,7 @@ static void raw_done(void *arg, int status, const char *why)
 		p->caps_known = true;
 		p->caps_ms = uv_now(scout_mod_loop(pr->s->m));
 		log_info("ipp: printer %s (%s) speaks no IPP; raw TCP %d takes connections%s", p->address, p->guid,
-			 raw_port(p),
-			 allow_raw(pr->s) ? "" : " (not used: allow_unencrypted_delivery is no)");
+			 raw_port(p), allow_raw(pr->s) ? "" : " (not used: allow_unencrypted_delivery is no)");
 		probe_end(pr, 0, "");
 		return;
 	}

@@ -35,8 +35,6 @@ struct ipp_release {
 	bool all;
 	struct ipp_outcome *out; /* [nids] */
 	size_t pending;
-	bool resolving; /* the resolve callback has not run */
-	bool dead;      /* stopping: callbacks do nothing */
 };
 
 static void reply_error(struct ipp *s, uint64_t corr, int err, const char *fmt, ...)
@@ -131,7 +129,7 @@ static void on_outcome(void *arg, const struct ipp_outcome *o)
 			rl->out[i] = *o;
 			break;
 		}
-	if (--rl->pending == 0 && !rl->dead)
+	if (--rl->pending == 0)
 		release_answer(rl);
 }
 
@@ -229,11 +227,6 @@ static void on_resolved(void *arg, int status, struct ipp_printer *p, const char
 {
 	struct ipp_release *rl = arg;
 
-	rl->resolving = false;
-	if (rl->dead) {
-		release_free(rl);
-		return;
-	}
 	if (status < 0 || !p) {
 		reply_error(rl->s, rl->corr, -ENOENT, "printer '%s' unknown: %s", rl->spec,
 			    why && *why ? why : strerror(status < 0 ? -status : ENOENT));
@@ -302,7 +295,6 @@ static void on_release(const struct scout_msg *msg, void *arg)
 		rl->all = rl->nids == 0;
 	}
 	scout_list_insert_tail(&s->deliver->releases, &rl->link);
-	rl->resolving = true;
 	ipp_printer_resolve(s, rl->spec, on_resolved, rl);
 out:
 	msgpack_unpacked_destroy(&u);
@@ -324,16 +316,10 @@ void ipp_release_stop(struct ipp *s)
 		scout_bus_unsubscribe(dv->release_sub);
 	dv->release_sub = NULL;
 	scout_list_foreach_safe (rl, tmp, &dv->releases, link) {
+		/* its deliveries are dropped without calling back, and a resolution
+		 * still waiting is dropped by ipp_printers_stop, which runs next */
 		reply_error(s, rl->corr, -ESHUTDOWN, "scout is stopping");
-		rl->dead = true;
-		if (rl->resolving) {
-			/* freed when the resolver answers */
-			scout_list_remove(&rl->link);
-			scout_list_init(&rl->link);
-		} else {
-			/* its deliveries are dropped without calling back */
-			release_free(rl);
-		}
+		release_free(rl);
 	}
 }
 
