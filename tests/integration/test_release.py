@@ -11,7 +11,7 @@ the file it spools is byte-identical (SHA-256) to what alice submitted;
   TLS on its port, its key pinned on first use): a PDF, a PWG raster file
   and a 200 MB PWG raster file;
 - over ipp:// with allow_unencrypted_delivery = yes, to an ippeveprinter
-  that cannot do TLS (PlainEvePrinter), and the same printer refused by
+  that cannot do TLS (EvePrinter with tls=False), and the same printer refused by
   default (encryption-required, the job still held with that reason);
 - bob releasing alice's job id gets a failed outcome that does not name
   alice, nothing reaches the printer, and alice's job stays held.
@@ -33,6 +33,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cupslib  # noqa: E402
+import ippclient  # noqa: E402
 import scoutlib  # noqa: E402
 import scoutprint  # noqa: E402
 
@@ -84,18 +85,24 @@ def write_big_pwg(path, template, size):
     return page
 
 
-class PlainEvePrinter(cupslib.IppEvePrinter):
-    """ippeveprinter without TLS: its keychain (-K) is a directory that
-    does not exist, so it cannot make a certificate and a TLS hello is
-    answered with a reset; plain ipp:// works as usual."""
+class EvePrinter(cupslib.IppEvePrinter):
+    """ippeveprinter with options cupslib's does not set: tls=False points
+    its keychain (-K) at a directory that does not exist, so it cannot make
+    a certificate and a TLS hello is answered with a reset (plain ipp://
+    works as usual); duplex=True offers two-sided printing (-2)."""
+
+    def __init__(self, tls=True, duplex=False, **kw):
+        super().__init__(**kw)
+        self.tls, self.duplex = tls, duplex
 
     def start(self, timeout=20.0):
         cupslib.system_bus_and_avahi()
+        extra = [] if self.tls else ["-K", os.path.join(self.dir, "no-such-dir", "keys")]
+        extra += ["-2"] if self.duplex else []
         out = open(self.log_path, "wb")
         self.proc = subprocess.Popen([cupslib.IPPEVEPRINTER, "-n", "localhost", "-p", str(self.port), "-d", self.spool,
-                                      "-k", "-K", os.path.join(self.dir, "no-such-dir", "keys"), "-f", self.formats,
-                                      "-c", self.command, self.name], stdin=subprocess.DEVNULL, stdout=out,
-                                     stderr=subprocess.STDOUT, cwd=self.dir)
+                                      "-k", "-f", self.formats, "-c", self.command] + extra + [self.name],
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.dir)
         out.close()
         cupslib._live.append(self.proc)
         cupslib._wait_ipp(self.proc, self.port, "/ipp/print", "ippeveprinter", self.log, timeout)
@@ -121,8 +128,8 @@ class Release(scoutlib.AgentTest):
             p.cleanup()
         super().tearDown()
 
-    def printer(self, formats="application/pdf,image/pwg-raster,image/urf", plain=False):
-        p = (PlainEvePrinter if plain else cupslib.IppEvePrinter)(formats=formats, command="/bin/true")
+    def printer(self, formats="application/pdf,image/pwg-raster,image/urf", plain=False, duplex=False):
+        p = EvePrinter(tls=not plain, duplex=duplex, formats=formats, command="/bin/true")
         self.printers.append(p)
         return p.start()
 
@@ -241,6 +248,28 @@ class Release(scoutlib.AgentTest):
         self.assertEqual(held[0].get("reason"), "encryption-required", held)
         dv = self.delivery_status(a)
         self.assertEqual(dv["failures"], {"encryption-required": 1}, dv)
+
+    def test_job_attributes(self):
+        """copies and sides the client asked for reach the printer as job
+        attributes (it supports them: -2 for duplex). ippeveprinter is a
+        monochrome printer (color-supported false): print-color-mode is
+        not sent to it."""
+        pr = self.printer(duplex=True)
+        a = self.agent_for()
+        with open(self.docs["pdf"], "rb") as f:
+            r = a.client().print_job(f, user="alice", name="attrs", format="application/pdf", copies=2,
+                                     sides="two-sided-long-edge", color="monochrome")
+        self.assertTrue(r.ok, r)
+        jid = r.job["job-id"]
+        a.wait_for_job(lambda j: j.get("id") == jid and j.get("state") == "held")
+        out = self.release(a, "alice", "127.0.0.1:%d" % pr.port, jid)
+        self.check_delivered(a, pr, out, jid, self.docs["pdf"], "ipps")
+        at = ippclient.Client("127.0.0.1", pr.port).get_job_attributes(out["jobs"][0]["printer_job_id"])
+        self.assertTrue(at.ok, at)
+        job = at.job
+        self.assertEqual(job.get("copies"), 2, job)
+        self.assertEqual(job.get("sides"), "two-sided-long-edge", job)
+        self.assertNotIn("print-color-mode", job)
 
     def test_other_users_job(self):
         pr = self.printer()
