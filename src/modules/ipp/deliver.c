@@ -653,8 +653,11 @@ static void doc_pump(struct ipp_delivery *d)
 		int r = sink_write(d, sl->data, sl->len);
 		if (r == -ENOBUFS)
 			return; /* on_writable comes */
+		if (r == -EPIPE)
+			return; /* the connection's own end (on_done) says why */
 		if (r < 0) {
-			/* the connection's own end (on_done) says why */
+			fail(d, R_SYSTEM, "job %u: the vault's chunks do not add up to its size (%s)", d->id,
+			     strerror(-r));
 			return;
 		}
 		sl->have = false;
@@ -1004,17 +1007,30 @@ static void pump(struct ipp *s)
 
 	if (!dv || s->stopping)
 		return;
-	scout_list_foreach_safe (d, tmp, &dv->waiting, link) {
-		if (dv->in_flight >= (unsigned)conf->max_deliveries)
-			break;
-		if (d->p->busy)
-			continue; /* one at a time per printer, in order */
-		scout_list_remove(&d->link);
-		scout_list_insert_tail(&dv->running, &d->link);
-		d->p->busy++;
-		dv->in_flight++;
-		stage_claim(d);
+	/* a delivery that ends at once (its claim cannot be asked) calls back
+	 * here: the outer call walks the list again instead */
+	if (dv->pumping) {
+		dv->pump_again = true;
+		return;
 	}
+	dv->pumping = true;
+	do {
+		dv->pump_again = false;
+		scout_list_foreach_safe (d, tmp, &dv->waiting, link) {
+			if (dv->in_flight >= (unsigned)conf->max_deliveries)
+				break;
+			if (d->p->busy)
+				continue; /* one at a time per printer, in order */
+			scout_list_remove(&d->link);
+			scout_list_insert_tail(&dv->running, &d->link);
+			d->p->busy++;
+			dv->in_flight++;
+			stage_claim(d);
+			if (dv->pump_again)
+				break; /* tmp may be gone */
+		}
+	} while (dv->pump_again);
+	dv->pumping = false;
 }
 
 int ipp_deliver_job(struct ipp *s, struct ipp_printer *p, uint32_t id, const char *user,

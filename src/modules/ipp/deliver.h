@@ -111,6 +111,7 @@ struct ipp_deliver {
 	struct scout_list releases; /* struct ipp_release */
 	struct scout_list probes;   /* struct ipp_probe in flight */
 	unsigned in_flight;
+	bool pumping, pump_again;
 	uint64_t delivered, failed, by_proto[3];
 	struct {
 		char reason[48];
