@@ -1080,6 +1080,7 @@ int ipp_deliver_start(struct ipp *s, char *err, size_t errlen)
 	scout_list_init(&dv->waiting);
 	scout_list_init(&dv->running);
 	scout_list_init(&dv->releases);
+	scout_list_init(&dv->commands);
 	scout_list_init(&dv->probes);
 	if ((r = scout_mod_topic(m, "job.release", &dv->t_release)) < 0 ||
 	    (r = scout_mod_topic(m, "job.released", &dv->t_released)) < 0 ||

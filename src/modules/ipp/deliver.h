@@ -109,6 +109,7 @@ struct ipp_deliver {
 	struct scout_list waiting;  /* struct ipp_delivery, in arrival order */
 	struct scout_list running;  /* struct ipp_delivery */
 	struct scout_list releases; /* struct ipp_release */
+	struct scout_list commands; /* release.c's `release` commands waiting */
 	struct scout_list probes;   /* struct ipp_probe in flight */
 	unsigned in_flight;
 	bool pumping, pump_again;

@@ -37,6 +37,13 @@ struct ipp_release {
 	size_t pending;
 };
 
+/* A `release` command waiting for its job.release answer. */
+struct release_cmd {
+	struct scout_list link; /* dv->commands */
+	struct scout_status_req *req;
+	uint64_t corr;
+};
+
 static void reply_error(struct ipp *s, uint64_t corr, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void reply_error(struct ipp *s, uint64_t corr, int err, const char *fmt, ...)
@@ -315,6 +322,14 @@ void ipp_release_stop(struct ipp *s)
 	if (dv->release_sub)
 		scout_bus_unsubscribe(dv->release_sub);
 	dv->release_sub = NULL;
+	/* the commands waiting: their answer would not cross a closing bus */
+	struct release_cmd *rc, *rtmp;
+	scout_list_foreach_safe (rc, rtmp, &dv->commands, link) {
+		scout_bus_cancel(scout_mod_bus(s->m), rc->corr);
+		scout_status_error(rc->req, "unavailable", "scout stopped delivering before the outcome was known");
+		scout_list_remove(&rc->link);
+		free(rc);
+	}
 	scout_list_foreach_safe (rl, tmp, &dv->releases, link) {
 		/* its deliveries are dropped without calling back, and a resolution
 		 * still waiting is dropped by ipp_printers_stop, which runs next */
@@ -348,10 +363,6 @@ const struct scout_table ipp_release_tables[] = {
 };
 
 const char *const ipp_release_text[] = {"{summary}", NULL};
-
-struct release_cmd {
-	struct scout_status_req *req;
-};
 
 static void on_command_reply(int status, const struct scout_msg *reply, void *arg)
 {
@@ -389,6 +400,7 @@ static void on_command_reply(int status, const struct scout_msg *reply, void *ar
 		j = NULL;
 	}
 	json_decref(j);
+	scout_list_remove(&rc->link);
 	free(rc);
 }
 
@@ -443,8 +455,10 @@ void ipp_release_command(struct scout_mod *m, struct scout_status_req *req, json
 	}
 	rc->req = req;
 	int r = scout_bus_request(scout_mod_bus(m), s->deliver->t_release, sb.data, sb.size, COMMAND_TIMEOUT_MS,
-				  on_command_reply, rc, NULL);
+				  on_command_reply, rc, &rc->corr);
 	msgpack_sbuffer_destroy(&sb);
+	if (r == 0)
+		scout_list_insert_tail(&s->deliver->commands, &rc->link);
 	if (r < 0) {
 		free(rc);
 		scout_status_error(req, "failed", "cannot ask the deliverer: %s", strerror(-r));
