@@ -13,6 +13,7 @@ the file it spools is byte-identical (SHA-256) to what alice submitted;
 - over ipp:// with allow_unencrypted_delivery = yes, to an ippeveprinter
   that cannot do TLS (EvePrinter with tls=False), and the same printer refused by
   default (encryption-required, the job still held with that reason);
+- a job canceled in the vault while it streams out: job-canceled-by-user;
 - bob releasing alice's job id gets a failed outcome that does not name
   alice, nothing reaches the printer, and alice's job stays held.
 
@@ -24,8 +25,10 @@ missing.
 """
 
 import json
+import signal
 import struct
 import subprocess
+import threading
 import os
 import sys
 import time
@@ -270,6 +273,37 @@ class Release(scoutlib.AgentTest):
         self.assertEqual(job.get("copies"), 2, job)
         self.assertEqual(job.get("sides"), "two-sided-long-edge", job)
         self.assertNotIn("print-color-mode", job)
+
+    def test_canceled_while_going_out(self):
+        """The job canceled in the vault while its document streams to the
+        printer: the delivery stops with job-canceled-by-user and the job is
+        a tombstone (not held again). ippeveprinter is stopped (SIGSTOP) as
+        soon as its spool file appears, so the cancel comes mid-document
+        however loaded the machine is, then continued."""
+        pr = self.printer()
+        a = self.agent_for()
+        big = os.path.join(self.tmp, "big.pwg")
+        write_big_pwg(big, self.docs["pwg"], 100 * 1024 * 1024)
+        jid = self.submit(a, big, fmt="image/pwg-raster", name="big")
+        res = {}
+        t = threading.Thread(target=lambda: res.setdefault("out", self.release(a, "alice", "127.0.0.1:%d" % pr.port,
+                                                                                jid)))
+        t.start()
+        deadline = time.monotonic() + 60
+        while not os.listdir(pr.spool) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.kill(pr.pid, signal.SIGSTOP)
+        try:
+            c = a.ctl("cancel", str(jid))
+            self.assertEqual(c.returncode, 0, c.stdout + c.stderr)
+        finally:
+            os.kill(pr.pid, signal.SIGCONT)
+        t.join(120)
+        out = res["out"]
+        j = out["jobs"][0]
+        self.assertEqual((j["outcome"], j["reason"]), ("failed", "job-canceled-by-user"), out)
+        gone = [x for x in a.jobs("--all") if x.get("id") == jid]
+        self.assertEqual([x["state"] for x in gone], ["canceled"], gone)
 
     def test_other_users_job(self):
         pr = self.printer()
