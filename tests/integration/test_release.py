@@ -252,6 +252,30 @@ class Release(scoutlib.AgentTest):
         dv = self.delivery_status(a)
         self.assertEqual(dv["failures"], {"encryption-required": 1}, dv)
 
+    def test_several_jobs_in_order(self):
+        """Three jobs in one release go to the printer one at a time, in the
+        order given (ippeveprinter takes one job at a time and would answer
+        server-error-busy to a second one at once), each spooled whole."""
+        pr = self.printer()
+        a = self.agent_for()
+        paths = []
+        for i in range(3):
+            path = os.path.join(self.tmp, "doc%d.pdf" % i)
+            with open(self.docs["pdf"], "rb") as f, open(path, "wb") as g:
+                g.write(f.read() + b"%% job " + str(i).encode() + b"\n")
+            paths.append(path)
+        ids = [self.submit(a, p, name="order-%d" % i) for i, p in enumerate(paths)]
+        order = [ids[2], ids[0], ids[1]]
+        out = self.release(a, "alice", "127.0.0.1:%d" % pr.port, *order)
+        self.assertEqual([j["id"] for j in out["jobs"]], order, out)
+        self.assertEqual([j["outcome"] for j in out["jobs"]], ["delivered"] * 3, out)
+        pids = [j["printer_job_id"] for j in out["jobs"]]
+        self.assertEqual(pids, sorted(pids), out)
+        files = self.spooled(pr, 3)
+        want = [scoutprint.sha256_file(paths[ids.index(i)]) for i in order]
+        self.assertEqual([scoutprint.sha256_file(f) for f in files], want)
+        self.assertEqual(self.delivery_status(a)["failures"], {}, self.delivery_status(a))
+
     def test_job_attributes(self):
         """copies and sides the client asked for reach the printer as job
         attributes (it supports them: -2 for duplex). ippeveprinter is a
