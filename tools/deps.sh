@@ -24,6 +24,7 @@ SCOUT_BUILD_DEPS=(
 	libsnmp-dev libldap2-dev libmsgpack-dev liblmdb-dev libinih-dev
 	libsystemd-dev libjansson-dev node-llhttp libcrypt-dev
 	g++ libqpdf-dev libavahi-client-dev
+	libqrencode-dev zlib1g-dev
 )
 
 # Tests, fuzzing and peers.
@@ -32,4 +33,5 @@ SCOUT_TEST_DEPS=(
 	snmpsim snmpd snmp
 	curl openssl
 	cups-daemon cups-client cups-bsd cups-filters cups-ipp-utils ghostscript qpdf avahi-daemon dbus
+	zbar-tools
 )

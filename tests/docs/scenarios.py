@@ -414,3 +414,32 @@ def vault_operators(ex):
     r = ex.run('scoutctl job "$JOB"')
     ex.expect(re.search(r"^storage +shredded$", r.stdout, re.M) and re.search(r"^state +canceled$", r.stdout, re.M),
               "after cancel the job is not a shredded tombstone: %r" % r)
+
+
+@scenario("ipp-release")
+def ipp_release(ex):
+    """docs/ipp.md's release: two PDFs held for alice, ippeveprinter as the
+    printer at $PRINTER (ipps, its key pinned on first use); releasing
+    $JOB delivers that one, releasing without --job the other; what the
+    printer kept is what alice printed and alice has nothing held."""
+    import cupslib  # the printer: only this scenario needs CUPS
+    why = cupslib.have_ippeveprinter()
+    if why:
+        raise Skip(why)
+    pr = cupslib.IppEvePrinter(formats="application/pdf", command="/bin/true")
+    try:
+        pr.start()
+        a = ex.print_agent()
+        bodies = [b"%PDF-1.4\n% release example " + str(i).encode() + b"\n" + os.urandom(1500) for i in range(2)]
+        jobs = [ex.submit(a, b, user="alice") for b in bodies]
+        results = yield ex.setup(a, env={"PRINTER": "127.0.0.1:%d" % pr.port, "JOB": str(jobs[0])})
+        ex.expect("1 delivered, 0 failed" in results.out("--job"), "release --job: %r" % results.ran("--job"))
+        every = [r for r in results if "--job" not in r.line][0]
+        ex.expect("1 delivered, 0 failed" in every.stdout, "release of every held job: %r" % every)
+        kept = sorted(hashlib.sha256(open(f, "rb").read()).hexdigest() for f in pr.received()
+                      if not f.endswith(".prn"))
+        ex.expect(kept == sorted(hashlib.sha256(b).hexdigest() for b in bodies),
+                  "the printer kept other bytes than alice printed")
+        ex.expect(a.jobs("--user", "alice") == [], "alice still has jobs: %r" % a.jobs("--user", "alice"))
+    finally:
+        pr.cleanup()

@@ -20,6 +20,8 @@
 #include "loop/log.h"
 #include "loop/pack.h"
 #include "loop/store.h"
+#include "deliver.h"
+#include "printers.h"
 
 #define SWEEP_MS 5000
 #define RATE_WINDOW_MS 60000
@@ -98,6 +100,11 @@ static const struct scout_option ipp_options[] = {
 	    .help = "open connections; more are answered 503"),
 	OPT("multiple_operation_timeout", SCOUT_OPT_DURATION, multiple_operation_timeout, "5m", .min = 10000,
 	    .max = 86400000, .help = "a Create-Job whose Send-Document does not come within this is dropped"),
+	OPT("printers", SCOUT_OPT_CUSTOM, printers, "", .parse = ipp_printers_conf_parse,
+	    .free = ipp_printers_conf_free,
+	    .help = "printers scout may deliver to, listed before first use: NAME=ADDRESS or ADDRESS entries "
+		    "(ADDRESS an IP, HOST:PORT or ipp(s):// URI), separated by commas"),
+	IPP_DELIVER_OPTIONS,
 	{0},
 };
 
@@ -262,6 +269,14 @@ static int ipp_start(struct scout_mod *m)
 		scout_mod_fail(m, "cannot listen on %s:%d: %s", conf->listen.host, conf->listen.port, err);
 		return r;
 	}
+	if ((r = ipp_printers_start(s, err, sizeof(err))) < 0) {
+		scout_mod_fail(m, "%s", err);
+		return r;
+	}
+	if ((r = ipp_deliver_start(s, err, sizeof(err))) < 0) {
+		scout_mod_fail(m, "deliverer: %s", err);
+		return r;
+	}
 	log_info("ipp: printer '%s' at %s, owner = %s", conf->name, s->url[0], owner_modes[conf->owner]);
 	if (conf->dnssd && ipp_dnssd_start(s, &s->dnssd) < 0)
 		log_warn("ipp: the queue runs without its DNS-SD announcement");
@@ -283,7 +298,7 @@ static int ipp_reload(struct scout_mod *m, const void *old_conf)
 			"of the module (disable, reload, enable) or of scoutd");
 		return -EINVAL;
 	}
-	return 0;
+	return ipp_printers_sync_conf(scout_mod_priv(m));
 }
 
 static void ipp_free(void *arg)
@@ -295,6 +310,7 @@ static void ipp_free(void *arg)
 		scout_list_remove(&j->link);
 		free(j);
 	}
+	ipp_deliver_free(s);
 	free(s);
 }
 
@@ -313,6 +329,8 @@ static void ipp_stop(struct scout_mod *m)
 	ipp_dnssd_stop(s->dnssd);
 	s->dnssd = NULL;
 	ipp_server_stop(s);
+	ipp_deliver_stop(s);
+	ipp_printers_stop(s);
 	struct ipp_open_job *j;
 	scout_list_foreach (j, &s->open_jobs, link)
 		if (s->t_abort)
@@ -370,6 +388,32 @@ static void ipp_status(struct scout_mod *m, json_t *obj)
 	json_object_set_new(c, "auth_failed", json_integer((json_int_t)s->n.auth_failed));
 	json_object_set_new(c, "aborted", json_integer((json_int_t)s->n.aborted));
 	json_object_set_new(c, "unsupported_operations", json_integer((json_int_t)s->n.unsupported_ops));
+	ipp_printers_status(s, obj);
+	ipp_deliver_status(s, obj);
+}
+
+static const struct scout_topic_decl ipp_topics[] = {
+	{"printer.alert", SCOUT_TOPIC_EVENT,
+	 "when a printer shows a new certificate, or an operator trusts it; map: guid str, address str, alert str "
+	 "(\"certificate-changed\" or \"certificate-trusted\"), pin str (hex SHA-256 of the pinned key), new_pin str "
+	 "(hex, the key the printer shows now), time uint (unix s)"},
+	IPP_DELIVER_TOPICS,
+	{0},
+};
+
+/* The deliverer's commands and the registry's in one table (each part
+ * keeps its own), put together before main. */
+static struct scout_command ipp_commands[16];
+
+__attribute__((constructor)) static void ipp_commands_init(void)
+{
+	static const struct scout_command deliver[] = {IPP_DELIVER_COMMANDS, {0}};
+	size_t n = 0;
+
+	for (const struct scout_command *c = deliver; c->name && n + 1 < 16; c++)
+		ipp_commands[n++] = *c;
+	for (const struct scout_command *c = ipp_printers_commands; c->name && n + 1 < 16; c++)
+		ipp_commands[n++] = *c;
 }
 
 const struct scout_module scout_ipp_module = {
@@ -383,4 +427,6 @@ const struct scout_module scout_ipp_module = {
 	.reload = ipp_reload,
 	.status = ipp_status,
 	.stop = ipp_stop,
+	.commands = ipp_commands,
+	.topics = ipp_topics,
 };

@@ -64,6 +64,17 @@ struct ipp_listen {
 	int port;
 };
 
+/* ---- printers (printers.c): the [ipp] printers list and the registry ---- */
+struct ipp_conf_printer {
+	char name[64];     /* "" when listed by address alone */
+	char address[300]; /* IP, HOST:PORT or URI, checked */
+};
+struct ipp_printers_conf {
+	struct ipp_conf_printer *v;
+	size_t n;
+};
+struct ipp_registry;
+
 struct ipp_conf {
 	struct ipp_listen listen;
 	int owner; /* enum ipp_owner_mode */
@@ -75,6 +86,11 @@ struct ipp_conf {
 	uint64_t idle_timeout, header_timeout;
 	int64_t max_connections;
 	uint64_t multiple_operation_timeout; /* ms a Create-Job waits for its document */
+	struct ipp_printers_conf printers;   /* printers (printers.c) */
+	/* deliver (deliver.h) */
+	bool allow_unencrypted_delivery;
+	uint64_t delivery_timeout, job_timeout, retry_for, probe_cache;
+	int64_t max_deliveries;
 };
 
 /* The vault as vault.state last said. */
@@ -119,7 +135,10 @@ struct ipp {
 	struct ipp_counters n;
 	/* intake rate: bytes and jobs in the current and the last minute */
 	uint64_t rate_start_ms, rate_bytes, rate_jobs, last_rate_bytes, last_rate_jobs;
-	char url[2][128]; /* listening URLs, for status */
+	char url[2][128];         /* listening URLs, for status */
+	struct ipp_registry *reg; /* printers (printers.c) */
+	/* deliver (deliver.h) */
+	struct ipp_deliver *deliver;
 };
 
 enum ipp_phase {
