@@ -69,30 +69,11 @@ const char *ipp_proto_name(int proto);
 		OPT("max_deliveries", SCOUT_OPT_INT, max_deliveries, "8", .min = 1, .max = 1024,                       \
 		    .help = "jobs going out at once, across printers (one at a time per printer)")
 
-/* The bus topics the deliverer declares, inside ipp.c's topic table. */
-#define IPP_DELIVER_TOPICS                                                                                    \
-	{"job.release", SCOUT_TOPIC_REQUEST,                                                                  \
-	 "{user str, printer str, jobs? [uint]} -> {printer {guid, address, protocol}, jobs [{id, outcome "   \
-	 "(delivered|failed), reason, text, protocol, printer_job_id?}]}; -ENOENT printer unknown, -EINVAL, " \
-	 "-EACCES vault locked"},                                                                             \
-		{"job.released", SCOUT_TOPIC_EVENT,                                                           \
-		 "{id uint, owner str, printer str (GUID), protocol str, printer_job_id int, time uint}"},    \
-	{                                                                                                     \
-		"job.failed", SCOUT_TOPIC_EVENT,                                                              \
-			"{id uint, owner str, printer str (GUID), reason str, text str, time uint}"           \
-	}
-
 /* The deliverer's commands, inside ipp.c's command table. */
 extern const struct scout_arg ipp_release_args[];
 extern const struct scout_table ipp_release_tables[];
 extern const char *const ipp_release_text[];
 void ipp_release_command(struct scout_mod *m, struct scout_status_req *req, json_t *request);
-#define IPP_DELIVER_COMMANDS                                                                                          \
-	{                                                                                                             \
-		.name = "release", .run = ipp_release_command,                                                        \
-		.help = "release a user's held jobs to a printer and wait for the outcome", .args = ipp_release_args, \
-		.tables = ipp_release_tables, .text = ipp_release_text, .no_timeout = true                            \
-	}
 
 struct ipp_release;
 struct ipp_delivery;

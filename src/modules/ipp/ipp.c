@@ -397,24 +397,28 @@ static const struct scout_topic_decl ipp_topics[] = {
 	 "when a printer shows a new certificate, or an operator trusts it; map: guid str, address str, alert str "
 	 "(\"certificate-changed\" or \"certificate-trusted\"), pin str (hex SHA-256 of the pinned key), new_pin str "
 	 "(hex, the key the printer shows now), time uint (unix s)"},
-	IPP_DELIVER_TOPICS,
+	{"job.release", SCOUT_TOPIC_REQUEST,
+	 "{user str, printer str, jobs? [uint]} -> {printer {guid, address, protocol}, jobs [{id, outcome "
+	 "(delivered|failed), reason, text, protocol, printer_job_id?}]}; -ENOENT printer unknown, -EINVAL, -EACCES "
+	 "vault locked"},
+	{"job.released", SCOUT_TOPIC_EVENT,
+	 "{id uint, owner str, printer str (GUID), protocol str, printer_job_id int, time uint}"},
+	{"job.failed", SCOUT_TOPIC_EVENT, "{id uint, owner str, printer str (GUID), reason str, text str, time uint}"},
 	{0},
 };
 
-/* The deliverer's commands and the registry's in one table (each part
- * keeps its own), put together before main. */
-static struct scout_command ipp_commands[16];
-
-__attribute__((constructor)) static void ipp_commands_init(void)
-{
-	static const struct scout_command deliver[] = {IPP_DELIVER_COMMANDS, {0}};
-	size_t n = 0;
-
-	for (const struct scout_command *c = deliver; c->name && n + 1 < 16; c++)
-		ipp_commands[n++] = *c;
-	for (const struct scout_command *c = ipp_printers_commands; c->name && n + 1 < 16; c++)
-		ipp_commands[n++] = *c;
-}
+static const struct scout_command ipp_commands[] = {
+	{"release", ipp_release_command, "release a user's held jobs to a printer and wait for the outcome",
+	 ipp_release_args, ipp_release_tables, ipp_release_text, .no_timeout = true},
+	{"printers", ipp_cmd_printers,
+	 "the printers scout may deliver to: GUID, address, protocols, pinned key, alerts", NULL,
+	 ipp_cmd_printers_tables, ipp_cmd_printers_text},
+	{"printer trust", ipp_cmd_trust, "accept the new certificate a printer shows (its jobs are held until then)",
+	 ipp_cmd_trust_args, NULL, ipp_cmd_trust_text},
+	{"printer qr", ipp_cmd_qr, "a printer's GUID and its QR code for the label (--png, --svg: files)",
+	 ipp_cmd_qr_args, ipp_cmd_qr_tables, ipp_cmd_qr_text},
+	{0},
+};
 
 const struct scout_module scout_ipp_module = {
 	.name = "ipp",

@@ -57,7 +57,7 @@ static json_t *printer_json(const struct entry *e)
 	return o;
 }
 
-static void cmd_printers(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+void ipp_cmd_printers(struct scout_mod *m, struct scout_status_req *req, json_t *request)
 {
 	struct ipp *s = scout_mod_priv(m);
 	json_t *arr = json_array();
@@ -337,7 +337,7 @@ out:
 	cmd_ctx_free(c);
 }
 
-static void cmd_trust(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+void ipp_cmd_trust(struct scout_mod *m, struct scout_status_req *req, json_t *request)
 {
 	const char *address = arg_str(request, "address");
 	struct cmd_ctx *c;
@@ -421,7 +421,7 @@ out:
 	cmd_ctx_free(c);
 }
 
-static void cmd_qr(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+void ipp_cmd_qr(struct scout_mod *m, struct scout_status_req *req, json_t *request)
 {
 	const char *address = arg_str(request, "address");
 	struct cmd_ctx *c;
@@ -443,33 +443,23 @@ static const struct scout_column printers_columns[] = {
 	{"alert", "ALERT", 0},
 	{0},
 };
-static const struct scout_table printers_tables[] = {{"printers", printers_columns}, {0}};
-static const char *const printers_text[] = {"{count} printers known", NULL};
+const struct scout_table ipp_cmd_printers_tables[] = {{"printers", printers_columns}, {0}};
+const char *const ipp_cmd_printers_text[] = {"{count} printers known", NULL};
 
-static const struct scout_arg trust_args[] = {
+const struct scout_arg ipp_cmd_trust_args[] = {
 	{"address", SCOUT_ARG_STRING, true, "the printer: IP, HOST:PORT, URI, name or GUID"},
 	{"pin", SCOUT_ARG_STRING, false, "accept only this key (hex SHA-256 as the alert shows, 16 digits at least)"},
 	{0},
 };
-static const char *const trust_text[] = {"printer {address} ({guid}): {text}", NULL};
+const char *const ipp_cmd_trust_text[] = {"printer {address} ({guid}): {text}", NULL};
 
-static const struct scout_arg qr_args[] = {
+const struct scout_arg ipp_cmd_qr_args[] = {
 	{"address", SCOUT_ARG_STRING, true, "the printer: IP, HOST:PORT, URI, name or GUID"},
 	{"png", SCOUT_ARG_OUTPUT, false, "write a PNG of the label to FILE"},
 	{"svg", SCOUT_ARG_OUTPUT, false, "write an SVG of the label to FILE"},
 	{0},
 };
-static const char *const qr_text[] = {"printer {address}: GUID {guid}", NULL};
+const char *const ipp_cmd_qr_text[] = {"printer {address}: GUID {guid}", NULL};
 /* the code itself: each line a row of a one-column table (path "": the row) */
 static const struct scout_column qr_columns[] = {{"", "", 0}, {0}};
-static const struct scout_table qr_tables[] = {{"qr", qr_columns}, {0}};
-
-const struct scout_command ipp_printers_commands[] = {
-	{"printers", cmd_printers, "the printers scout may deliver to: GUID, address, protocols, pinned key, alerts",
-	 NULL, printers_tables, printers_text},
-	{"printer trust", cmd_trust, "accept the new certificate a printer shows (its jobs are held until then)",
-	 trust_args, NULL, trust_text},
-	{"printer qr", cmd_qr, "a printer's GUID and its QR code for the label (--png, --svg: files)", qr_args,
-	 qr_tables, qr_text},
-	{0},
-};
+const struct scout_table ipp_cmd_qr_tables[] = {{"qr", qr_columns}, {0}};

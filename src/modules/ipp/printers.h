@@ -113,7 +113,15 @@ void ipp_printers_conf_free(void *field);
 /* Adds the configured printers not known yet, and their names (start, reload). */
 int ipp_printers_sync_conf(struct ipp *s);
 
-/* printers, printer trust, printer qr (ends with a zeroed entry). Pending
- * resolutions of these are answered at stop; deliver's are dropped without
- * their callback (stop deliver first, or it must not wait for them). */
-extern const struct scout_command ipp_printers_commands[];
+/* printers, printer trust, printer qr: their parts, for ipp.c's command
+ * table. Pending resolutions of these are answered at stop; deliver's are
+ * dropped without their callback (stop deliver first, or it must not wait
+ * for them). */
+void ipp_cmd_printers(struct scout_mod *m, struct scout_status_req *req, json_t *request);
+void ipp_cmd_trust(struct scout_mod *m, struct scout_status_req *req, json_t *request);
+void ipp_cmd_qr(struct scout_mod *m, struct scout_status_req *req, json_t *request);
+extern const struct scout_table ipp_cmd_printers_tables[], ipp_cmd_qr_tables[];
+extern const struct scout_arg ipp_cmd_trust_args[], ipp_cmd_qr_args[];
+extern const char *const ipp_cmd_printers_text[];
+extern const char *const ipp_cmd_trust_text[];
+extern const char *const ipp_cmd_qr_text[];
