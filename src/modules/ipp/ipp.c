@@ -165,6 +165,7 @@ static void on_vault_status(int status, const struct scout_msg *reply, void *arg
 {
 	struct ipp *s = arg;
 
+	s->status_corr = 0;
 	if (status == 0 && reply)
 		vault_state_set(s, reply->data, reply->len);
 	else if (!s->vault.known)
@@ -258,7 +259,7 @@ static int ipp_start(struct scout_mod *m)
 	}
 	if ((r = scout_bus_subscribe(scout_mod_bus(m), s->t_state, on_vault_state, s, 64, &s->state_sub)) < 0)
 		return r;
-	if (scout_bus_request(scout_mod_bus(m), s->t_status, NULL, 0, 10000, on_vault_status, s, NULL) < 0)
+	if (scout_bus_request(scout_mod_bus(m), s->t_status, NULL, 0, 10000, on_vault_status, s, &s->status_corr) < 0)
 		log_warn("ipp: cannot ask the vault for its state");
 	uv_timer_init(scout_mod_loop(m), &s->sweep);
 	s->sweep.data = s;
@@ -323,6 +324,9 @@ static void ipp_stop(struct scout_mod *m)
 		return;
 	}
 	s->stopping = true;
+	if (s->status_corr) /* a start that failed, or a stop right after it: s goes */
+		scout_bus_cancel(scout_mod_bus(m), s->status_corr);
+	s->status_corr = 0;
 	if (s->state_sub)
 		scout_bus_unsubscribe(s->state_sub);
 	s->state_sub = NULL;

@@ -125,6 +125,7 @@ struct ipp {
 	struct scout_topic *t_create, *t_write, *t_commit, *t_abort, *t_list, *t_cancel, *t_status, *t_state;
 	struct scout_topic *t_auth; /* NULL when no module declares auth.password */
 	struct scout_sub *state_sub;
+	uint64_t status_corr; /* vault.status asked at start, until answered */
 	struct ipp_vault_state vault;
 	char uuid[64]; /* "urn:uuid:..." */
 	time_t started, state_changed;
