@@ -18,7 +18,7 @@
 #include "loop/tls.h"
 
 /* ippc_write is refused past this; callers keep below IPPC_HIGH_WATER */
-#define IPPC_HIGH_WATER (1024 * 1024)
+#define IPPC_HIGH_WATER (256 * 1024)
 #define IPPC_LOW_WATER (256 * 1024)
 
 struct ippc;
