@@ -76,6 +76,23 @@ int scout_pack_get_strdup(const msgpack_object *map, const char *key, size_t max
 	return 0;
 }
 
+int scout_pack_get_strbuf(const msgpack_object *map, const char *key, char *buf, size_t size)
+{
+	const char *s;
+	size_t n;
+	int r = scout_pack_get_str(map, key, &s, &n);
+
+	if (size)
+		buf[0] = '\0';
+	if (r < 0)
+		return r;
+	if (n >= size || memchr(s, 0, n))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return 0;
+}
+
 void scout_pack_str(msgpack_packer *pk, const char *s)
 {
 	size_t n = strlen(s);

@@ -17,6 +17,9 @@ int scout_pack_get_str(const msgpack_object *map, const char *key, const char **
  * absent, -EINVAL not a str, longer than max bytes or holding a NUL,
  * -ENOMEM. */
 int scout_pack_get_strdup(const msgpack_object *map, const char *key, size_t max, char **ret);
+/* The same into buf (size bytes with the NUL): "" and -ENOENT / -EINVAL
+ * (not a str, holding a NUL, or not fitting) when it is not there whole. */
+int scout_pack_get_strbuf(const msgpack_object *map, const char *key, char *buf, size_t size);
 
 /* Packs a NUL-terminated string. */
 void scout_pack_str(msgpack_packer *pk, const char *s);

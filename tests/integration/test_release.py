@@ -209,6 +209,10 @@ class Release(scoutlib.AgentTest):
         dv = self.delivery_status(a)
         self.assertEqual((dv["delivered"], dv["failed"], dv["in_flight"]), (2, 0, 0), dv)
         self.assertEqual(dv["by_protocol"], {"ipps": 2, "ipp": 0, "raw": 0}, dv)
+        # the cloud module's events: one job.released a delivery, no job.failed
+        bus = a.status()["bus"]
+        self.assertEqual((bus["job.released"]["published"], bus["job.failed"]["published"]), (2, 0), bus)
+        self.assertEqual(bus["job.done"]["published"], 2, bus)
 
     def test_ipps_200mb(self):
         pr = self.printer()
@@ -251,6 +255,8 @@ class Release(scoutlib.AgentTest):
         self.assertEqual(held[0].get("reason"), "encryption-required", held)
         dv = self.delivery_status(a)
         self.assertEqual(dv["failures"], {"encryption-required": 1}, dv)
+        bus = a.status()["bus"]
+        self.assertEqual((bus["job.released"]["published"], bus["job.failed"]["published"]), (0, 1), bus)
 
     def test_several_jobs_in_order(self):
         """Three jobs in one release go to the printer one at a time, in the

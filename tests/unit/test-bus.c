@@ -1080,6 +1080,18 @@ static void test_pack_strdup(void **state)
 	assert_int_equal(scout_pack_get_strdup(&u.data, "empty", 10, &out), 0);
 	assert_string_equal(out, "");
 	free(out);
+
+	/* scout_pack_get_strbuf: the same into a buffer, "" when not whole */
+	char buf[6] = "x";
+	assert_int_equal(scout_pack_get_strbuf(&u.data, "name", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "alice");
+	assert_int_equal(scout_pack_get_strbuf(&u.data, "name", buf, 5), -EINVAL); /* no room for the NUL */
+	assert_string_equal(buf, "");
+	assert_int_equal(scout_pack_get_strbuf(&u.data, "nul", buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(scout_pack_get_strbuf(&u.data, "num", buf, sizeof(buf)), -EINVAL);
+	strcpy(buf, "x");
+	assert_int_equal(scout_pack_get_strbuf(&u.data, "absent", buf, sizeof(buf)), -ENOENT);
+	assert_string_equal(buf, "");
 	msgpack_unpacked_destroy(&u);
 	msgpack_sbuffer_destroy(&sb);
 }

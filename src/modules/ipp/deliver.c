@@ -168,16 +168,37 @@ static void publish(struct ipp_delivery *d, struct scout_topic *t, msgpack_sbuff
 		(void)scout_bus_publish(scout_mod_bus(d->s->m), t, sb->data, sb->size);
 }
 
+/* job.released and job.failed: id, owner, printer, what differs, time. */
+static void pack_event(msgpack_packer *pk, const struct ipp_delivery *d, const char *k1, const char *v1, const char *k2,
+		       const char *v2, int32_t printer_job_id)
+{
+	msgpack_pack_map(pk, 6);
+	scout_pack_str(pk, "id");
+	msgpack_pack_uint32(pk, d->id);
+	scout_pack_str(pk, "owner");
+	scout_pack_str(pk, d->user);
+	scout_pack_str(pk, "printer");
+	scout_pack_str(pk, d->p->guid);
+	scout_pack_str(pk, k1);
+	scout_pack_str(pk, v1);
+	scout_pack_str(pk, k2);
+	if (v2)
+		scout_pack_str(pk, v2);
+	else
+		msgpack_pack_int32(pk, printer_job_id);
+	scout_pack_str(pk, "time");
+	msgpack_pack_uint64(pk, (uint64_t)time(NULL));
+}
+
 static void report_events(struct ipp_delivery *d)
 {
 	struct ipp_deliver *dv = D(d->s);
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	bool ok = d->out.delivered;
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if (ok) {
+	if (d->out.delivered) {
 		/* the vault shreds (or keeps for reprint) */
 		msgpack_pack_map(&pk, 4);
 		scout_pack_str(&pk, "id");
@@ -190,34 +211,11 @@ static void report_events(struct ipp_delivery *d)
 		scout_pack_str(&pk, R_COMPLETED);
 		publish(d, dv->t_done, &sb);
 		msgpack_sbuffer_clear(&sb);
-		msgpack_pack_map(&pk, 6);
-		scout_pack_str(&pk, "id");
-		msgpack_pack_uint32(&pk, d->id);
-		scout_pack_str(&pk, "owner");
-		scout_pack_str(&pk, d->user);
-		scout_pack_str(&pk, "printer");
-		scout_pack_str(&pk, d->p->guid);
-		scout_pack_str(&pk, "protocol");
-		scout_pack_str(&pk, ipp_proto_name(d->out.proto));
-		scout_pack_str(&pk, "printer_job_id");
-		msgpack_pack_int32(&pk, d->out.printer_job_id);
-		scout_pack_str(&pk, "time");
-		msgpack_pack_uint64(&pk, (uint64_t)time(NULL));
+		pack_event(&pk, d, "protocol", ipp_proto_name(d->out.proto), "printer_job_id", NULL,
+			   d->out.printer_job_id);
 		publish(d, dv->t_released, &sb);
 	} else {
-		msgpack_pack_map(&pk, 6);
-		scout_pack_str(&pk, "id");
-		msgpack_pack_uint32(&pk, d->id);
-		scout_pack_str(&pk, "owner");
-		scout_pack_str(&pk, d->user);
-		scout_pack_str(&pk, "printer");
-		scout_pack_str(&pk, d->p->guid);
-		scout_pack_str(&pk, "reason");
-		scout_pack_str(&pk, d->out.reason);
-		scout_pack_str(&pk, "text");
-		scout_pack_str(&pk, d->out.text);
-		scout_pack_str(&pk, "time");
-		msgpack_pack_uint64(&pk, (uint64_t)time(NULL));
+		pack_event(&pk, d, "reason", d->out.reason, "text", d->out.text, 0);
 		publish(d, dv->t_failed, &sb);
 	}
 	msgpack_sbuffer_destroy(&sb);
@@ -937,18 +935,6 @@ static void stage_probe(struct ipp_delivery *d)
 
 /* ---- claiming the job ---- */
 
-static void get_field(const msgpack_object *map, const char *key, char *buf, size_t size)
-{
-	const char *v;
-	size_t n;
-
-	buf[0] = 0;
-	if (scout_pack_get_str(map, key, &v, &n) == 0 && n < size && !memchr(v, 0, n)) {
-		memcpy(buf, v, n);
-		buf[n] = 0;
-	}
-}
-
 static void on_claim_reply(int status, const struct scout_msg *reply, void *arg)
 {
 	struct ipp_delivery *d = arg;
@@ -971,10 +957,10 @@ static void on_claim_reply(int status, const struct scout_msg *reply, void *arg)
 		fail(d, R_SYSTEM, "job %u: a malformed job.claim answer", d->id);
 		return;
 	}
-	get_field(&u.data, "name", d->name, sizeof(d->name));
-	get_field(&u.data, "format", d->format, sizeof(d->format));
-	get_field(&u.data, "sides", d->sides, sizeof(d->sides));
-	get_field(&u.data, "color", d->color, sizeof(d->color));
+	(void)scout_pack_get_strbuf(&u.data, "name", d->name, sizeof(d->name));
+	(void)scout_pack_get_strbuf(&u.data, "format", d->format, sizeof(d->format));
+	(void)scout_pack_get_strbuf(&u.data, "sides", d->sides, sizeof(d->sides));
+	(void)scout_pack_get_strbuf(&u.data, "color", d->color, sizeof(d->color));
 	if (scout_pack_get_uint(&u.data, "copies", &d->copies) < 0)
 		d->copies = 1;
 	(void)scout_pack_get_uint(&u.data, "size", &d->size);

@@ -108,18 +108,6 @@ static void record_pack(const struct entry *e, msgpack_sbuffer *sb)
 	pack_caps(&pk, &p->caps);
 }
 
-static void get_str(const msgpack_object *o, const char *key, char *buf, size_t size)
-{
-	const char *v;
-	size_t n;
-
-	buf[0] = 0;
-	if (scout_pack_get_str(o, key, &v, &n) == 0 && n < size && !memchr(v, 0, n)) {
-		memcpy(buf, v, n);
-		buf[n] = 0;
-	}
-}
-
 static int64_t get_int(const msgpack_object *o, const char *key)
 {
 	const msgpack_object *v = scout_pack_get(o, key);
@@ -148,8 +136,8 @@ static void caps_unpack(const msgpack_object *o, struct ipp_caps *c)
 		return;
 	c->ipps = get_int(o, "ipps") != 0;
 	c->ipp = get_int(o, "ipp") != 0;
-	get_str(o, "uri", c->uri, sizeof(c->uri));
-	get_str(o, "path", c->path, sizeof(c->path));
+	(void)scout_pack_get_strbuf(o, "uri", c->uri, sizeof(c->uri));
+	(void)scout_pack_get_strbuf(o, "path", c->path, sizeof(c->path));
 	const msgpack_object *f = scout_pack_get(o, "formats");
 	if (f && f->type == MSGPACK_OBJECT_ARRAY)
 		for (uint32_t i = 0; i < f->via.array.size && c->nformats < 32; i++) {
@@ -164,9 +152,9 @@ static void caps_unpack(const msgpack_object *o, struct ipp_caps *c)
 	c->color = get_int(o, "color") != 0;
 	int64_t cm = get_int(o, "copies_max");
 	c->copies_max = cm > 0 && cm <= INT32_MAX ? (int32_t)cm : 0;
-	get_str(o, "make_model", c->make_model, sizeof(c->make_model));
-	get_str(o, "uuid", c->uuid, sizeof(c->uuid));
-	get_str(o, "serial", c->serial, sizeof(c->serial));
+	(void)scout_pack_get_strbuf(o, "make_model", c->make_model, sizeof(c->make_model));
+	(void)scout_pack_get_strbuf(o, "uuid", c->uuid, sizeof(c->uuid));
+	(void)scout_pack_get_strbuf(o, "serial", c->serial, sizeof(c->serial));
 }
 
 static struct entry *entry_new(void)
@@ -193,11 +181,11 @@ static struct entry *record_unpack(const void *data, size_t len)
 	    !(e = entry_new()))
 		goto out;
 	struct ipp_printer *p = &e->p;
-	get_str(&u.data, "guid", p->guid, sizeof(p->guid));
-	get_str(&u.data, "address", p->address, sizeof(p->address));
-	get_str(&u.data, "path", p->path, sizeof(p->path));
-	get_str(&u.data, "serial", p->serial, sizeof(p->serial));
-	get_str(&u.data, "name", e->name, sizeof(e->name));
+	(void)scout_pack_get_strbuf(&u.data, "guid", p->guid, sizeof(p->guid));
+	(void)scout_pack_get_strbuf(&u.data, "address", p->address, sizeof(p->address));
+	(void)scout_pack_get_strbuf(&u.data, "path", p->path, sizeof(p->path));
+	(void)scout_pack_get_strbuf(&u.data, "serial", p->serial, sizeof(p->serial));
+	(void)scout_pack_get_strbuf(&u.data, "name", e->name, sizeof(e->name));
 	/* host and port are derived again from the address, the one truth */
 	if (!ipp_guid_valid(p->guid) || ipp_printer_spec_parse(p->address, &sp, why, sizeof(why)) < 0 || sp.is_guid) {
 		free(e);
@@ -462,7 +450,7 @@ static void on_lookup(int status, const struct scout_msg *reply, void *arg)
 		msgpack_unpacked_init(&u);
 		if (msgpack_unpack_next(&u, reply->data, reply->len, NULL) == MSGPACK_UNPACK_SUCCESS &&
 		    u.data.type == MSGPACK_OBJECT_MAP)
-			get_str(&u.data, "serial", serial, sizeof(serial));
+			(void)scout_pack_get_strbuf(&u.data, "serial", serial, sizeof(serial));
 		msgpack_unpacked_destroy(&u);
 	} else if (status != -ENOENT) {
 		log_debug("ipp: snmp.lookup %s: %s", l->spec.host, strerror(-status));

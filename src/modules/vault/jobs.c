@@ -275,18 +275,6 @@ static int get_strdup(const msgpack_object *map, const char *key, char **ret)
 	return r == -ENOMEM ? r : r < 0 ? -EBADMSG : 0;
 }
 
-static int get_fixed(const msgpack_object *map, const char *key, char *buf, size_t size)
-{
-	const char *s;
-	size_t n;
-
-	if (scout_pack_get_str(map, key, &s, &n) < 0 || n >= size || memchr(s, 0, n))
-		return -EBADMSG;
-	memcpy(buf, s, n);
-	buf[n] = 0;
-	return 0;
-}
-
 /* The sealed form back (after vault_meta_open). */
 int vault_meta_unpack(const void *data, size_t len, struct job_meta *ret)
 {
@@ -323,13 +311,13 @@ int vault_meta_unpack(const void *data, size_t len, struct job_meta *ret)
 	if (scout_pack_get_uint(o, "copies", &x) < 0)
 		goto out;
 	m.an.copies = (unsigned)x;
-	if (get_fixed(o, "format", m.an.format, sizeof(m.an.format)) < 0 ||
-	    get_fixed(o, "pages_source", m.an.pages_source, sizeof(m.an.pages_source)) < 0 ||
-	    get_fixed(o, "copies_source", m.an.copies_source, sizeof(m.an.copies_source)) < 0 ||
-	    get_fixed(o, "sides", m.an.sides, sizeof(m.an.sides)) < 0 ||
-	    get_fixed(o, "sides_source", m.an.sides_source, sizeof(m.an.sides_source)) < 0 ||
-	    get_fixed(o, "color", m.an.color, sizeof(m.an.color)) < 0 ||
-	    get_fixed(o, "color_source", m.an.color_source, sizeof(m.an.color_source)) < 0)
+	if (scout_pack_get_strbuf(o, "format", m.an.format, sizeof(m.an.format)) < 0 ||
+	    scout_pack_get_strbuf(o, "pages_source", m.an.pages_source, sizeof(m.an.pages_source)) < 0 ||
+	    scout_pack_get_strbuf(o, "copies_source", m.an.copies_source, sizeof(m.an.copies_source)) < 0 ||
+	    scout_pack_get_strbuf(o, "sides", m.an.sides, sizeof(m.an.sides)) < 0 ||
+	    scout_pack_get_strbuf(o, "sides_source", m.an.sides_source, sizeof(m.an.sides_source)) < 0 ||
+	    scout_pack_get_strbuf(o, "color", m.an.color, sizeof(m.an.color)) < 0 ||
+	    scout_pack_get_strbuf(o, "color_source", m.an.color_source, sizeof(m.an.color_source)) < 0)
 		goto out;
 	*ret = m;
 	memset(&m, 0, sizeof(m));
