@@ -76,9 +76,25 @@ spki_pin(crt) -> hex SHA-256 of the certificate's SubjectPublicKeyInfo.
 loopback_host(ports) -> a 127.X.Y.Z address where every port can be bound.
 down_address() -> "127.0.0.1:PORT" where nothing listens (printer down).
 wait_until(pred, timeout, what) -> pred()'s true value, or AssertionError.
+
+ReleaseAgent(ipp_extra="", vault_extra="")
+    scoutprint.PrintAgent (vault + IPP intake; ipp_extra adds [ipp] lines
+    such as "retry_for = 3s") with what the release tests do as a user and
+    an operator would: ready() starts it, unlocks the vault and waits for
+    the queue; submit(doc, user, name, format, **job attrs) sends a
+    Print-Job to its intake (doc: a path or bytes) and returns the held
+    job as `scoutctl jobs --json` shows it; release(user, printer, jobs)
+    runs `scoutctl release --user U --printer P [--job ID]... --json` and
+    returns a Release (.rc, .stdout, .stderr, .reply, .jobs, .job(id),
+    .printer); held(user) is {id: job} from `scoutctl jobs --user U
+    --json`; ipp_status() the ipp module's object in `scoutctl status
+    --json`, problems() its problem lines; printers() the rows of
+    `scoutctl printers --json`; status_text() `scoutctl status`.
 """
 
 import hashlib
+import io
+import json
 import os
 import random
 import shutil
@@ -95,6 +111,7 @@ from http.server import BaseHTTPRequestHandler
 
 import cupslib
 import ipplib
+import scoutprint
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 
@@ -909,3 +926,116 @@ def _bindable(host, port):
             return True
         except OSError:
             return False
+
+
+# ---- scoutd, as the release tests drive it ------------------------------
+
+class Release:
+    """What `scoutctl release ... --json` said."""
+
+    def __init__(self, proc):
+        self.rc, self.stdout, self.stderr = proc.returncode, proc.stdout, proc.stderr
+        try:
+            self.reply = json.loads(proc.stdout) if proc.stdout.strip() else None
+        except ValueError:
+            self.reply = None
+        r = self.reply if isinstance(self.reply, dict) else {}
+        self.jobs = r.get("jobs") if isinstance(r.get("jobs"), list) else []
+        self.printer = r.get("printer") if isinstance(r.get("printer"), dict) else {}
+
+    def job(self, jid):
+        for j in self.jobs:
+            if j.get("id") == jid:
+                return j
+        raise AssertionError("job %s is not in the release reply: %s" % (jid, self))
+
+    def __str__(self):
+        return "scoutctl release: exit %d\nstdout: %s\nstderr: %s" % (self.rc, self.stdout, self.stderr)
+
+
+class ReleaseAgent(scoutprint.PrintAgent):
+    def __init__(self, ipp_extra="", vault_extra="", **kw):
+        super().__init__(ipp_extra=ipp_extra, vault_extra=vault_extra, **kw)
+        self._names = 0
+
+    def ready(self):
+        self.start()
+        self.init_vault()
+        self.wait_accepting()
+        return self
+
+    def submit(self, doc, user="alice", name=None, format="application/pdf", **job):
+        """Print-Job to the intake as user; the job as the vault holds it."""
+        self._names += 1
+        name = name or "release-test-%d-%d" % (os.getpid(), self._names)
+        if isinstance(doc, (bytes, bytearray)):
+            body = io.BytesIO(doc)
+        else:
+            body = open(doc, "rb")
+        try:
+            r = self.client(timeout=120).print_job(body, user=user, name=name, format=format, **job)
+        finally:
+            body.close()
+        if not r.ok:
+            raise AssertionError("Print-Job to scoutd refused: %r\n%s" % (r, self.log()))
+        return self.wait_for_job(lambda j: j.get("name") == name and j.get("owner") == user and
+                                 j.get("state") == "held")
+
+    def release(self, user, printer, jobs=None, timeout=600):
+        args = ["release", "--user", user, "--printer", printer]
+        for j in jobs or ():
+            args += ["--job", str(j)]
+        return Release(self.ctl(*(args + ["--json"]), timeout=timeout))
+
+    def held(self, user):
+        """{id: job} of user's jobs the vault lists (held and processing)."""
+        return {j["id"]: j for j in self.jobs("--user", user)}
+
+    def status_json(self):
+        p = self.ctl("status", "--json")
+        if p.returncode != 0:
+            raise AssertionError("scoutctl status --json failed (%d): %s%s" % (p.returncode, p.stdout, p.stderr))
+        out = json.loads(p.stdout)
+        return out.get("status", out)
+
+    def status_text(self):
+        return self.ctl("status").stdout
+
+    def ipp_status(self):
+        for m in self.status_json().get("modules", []):
+            if m.get("name") == "ipp":
+                return m
+        raise AssertionError("no ipp module in scoutctl status --json")
+
+    def problems(self):
+        """Every "problems" line in the ipp module's status, wherever the
+        module put the list."""
+        out = []
+
+        def walk(o):
+            if isinstance(o, dict):
+                for k, v in o.items():
+                    if k == "problems" and isinstance(v, list):
+                        out.extend(str(x) for x in v)
+                    else:
+                        walk(v)
+            elif isinstance(o, list):
+                for v in o:
+                    walk(v)
+        walk(self.ipp_status())
+        return out
+
+    def printers(self):
+        p = self.ctl("printers", "--json")
+        if p.returncode != 0:
+            raise AssertionError("scoutctl printers --json failed (%d): %s%s" % (p.returncode, p.stdout, p.stderr))
+        out = json.loads(p.stdout)
+        if isinstance(out, dict):
+            out = out.get("printers", out)
+        return out
+
+    def printer_row(self, address):
+        for row in self.printers():
+            if row.get("address") == address:
+                return row
+        raise AssertionError("no printer %s in scoutctl printers --json: %r" % (address, self.printers()))

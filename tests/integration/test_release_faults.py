@@ -1,0 +1,273 @@
+"""Release when things go wrong (issue 10): every failure has its reason,
+and the vault keeps the job where it should.
+
+Each test starts its own scoutd (vault unlocked, IPP intake) and a printer
+from printerlib: a scripted IPP printer that misbehaves on purpose, a raw
+9100 sink, or nothing at all. A job is submitted as alice over IPP, then
+released as an operator would: `scoutctl release --user U --printer P
+--job ID --json`. The reply's outcome and PWG reason are checked, then
+what `scoutctl jobs --user U --json` shows (a failed job stays "held" with
+that reason and a text; a delivered one is gone), then what reached the
+printer (nothing, a cut piece, or exactly the submitted bytes), and the
+ipp module's delivery failures by reason in `scoutctl status --json`.
+
+  printer down (nothing listening)      printer-unreachable after retry_for
+  closes the connection mid-document    job-incomplete
+  server-error-busy twice, then ok      delivered after retries
+  server-error-busy always              printer-busy after retry_for
+  never finishes the job                printer-timeout after job_timeout
+  aborts the job                        job-aborted-at-device
+  does not take the job's format        document-format-not-supported,
+                                        nothing sent
+  raw 9100, allow_unencrypted_delivery  delivered, the bytes identical
+  raw 9100 by default                   encryption-required, nothing sent
+  bob releases alice's job id           nothing sent anywhere; alice's job
+                                        stays held and is hers to release
+
+Skips (77) only when a peer is missing: the openssl command (the scripted
+printer's key), or scoutd built without the ipp and vault modules.
+"""
+
+import hashlib
+import os
+
+import printerlib
+import scoutlib
+import scoutprint
+
+DATA = os.path.join(scoutlib.TOP, "tests", "data", "print")
+PDF = os.path.join(DATA, "color3.pdf")
+USER = "alice"
+
+# short enough for a test, long enough for a loaded 2-core machine
+RETRY_FOR = "3s"
+JOB_TIMEOUT = "4s"
+
+
+def pdf_bytes():
+    with open(PDF, "rb") as f:
+        return f.read()
+
+
+def big_pdf(size=2 << 20):
+    """The test PDF followed by a comment of size bytes: still a PDF, too
+    big for any socket buffer to swallow whole."""
+    return pdf_bytes() + b"%" + b"x" * size + b"\n"
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+class ReleaseFaults(scoutlib.AgentTest):
+    def setUp(self):
+        super().setUp()
+        why = scoutprint.missing_modules() or printerlib.have_openssl()
+        if why:
+            self.skipTest(why)
+        self.peers = []
+
+    def tearDown(self):
+        for p in self.peers:
+            p.cleanup()
+        super().tearDown()
+
+    # -- helpers --
+    def agent_with(self, **ipp):
+        """A ReleaseAgent, ready, with these [ipp] settings."""
+        lines = {"retry_for": RETRY_FOR, "job_timeout": "2m", "delivery_timeout": "20s"}
+        lines.update(ipp)
+        a = printerlib.ReleaseAgent(ipp_extra="".join("%s = %s\n" % kv for kv in lines.items()))
+        self.agents.append(a)
+        return a.ready()
+
+    def peer(self, p):
+        self.peers.append(p)
+        return p.start()
+
+    def released(self, a, user, printer, jobs=None):
+        r = a.release(user, printer, jobs)
+        self.assertEqual(r.rc, 0, "%s\n%s" % (r, a.log()))
+        self.assertIsInstance(r.reply, dict, str(r))
+        return r
+
+    def assertFailed(self, a, r, job, reason):
+        """The release reply says failed with reason; the vault holds the
+        job for its owner with that reason and a text; status counts it."""
+        j = r.job(job["id"])
+        self.assertEqual((j.get("outcome"), j.get("reason")), ("failed", reason), "%s\n%s" % (r, a.log()))
+        self.assertTrue(j.get("text"), "a failed job's text for people is empty: %r" % j)
+        held = a.held(job["owner"])
+        self.assertIn(job["id"], held, "the vault lost job %s after a failed release:\n%s" % (job["id"], a.log()))
+        h = held[job["id"]]
+        self.assertEqual((h["state"], h["reason"]), ("held", reason), h)
+        self.assertTrue(h.get("reason_text"), "scoutctl jobs shows no reason_text for the held job: %r" % h)
+        d = a.ipp_status().get("delivery") or {}
+        self.assertGreaterEqual((d.get("failures") or {}).get(reason, 0), 1, "status delivery: %r" % d)
+        return j
+
+    def assertDelivered(self, a, r, job, protocol=None):
+        j = r.job(job["id"])
+        self.assertEqual((j.get("outcome"), j.get("reason")), ("delivered", "job-completed-successfully"),
+                         "%s\n%s" % (r, a.log()))
+        if protocol:
+            self.assertEqual(j.get("protocol"), protocol, j)
+        # shredded at once (keep_after_release defaults to 0): not listed
+        self.assertNotIn(job["id"], a.held(job["owner"]))
+        return j
+
+    # -- the printer is not there --
+    def test_printer_down(self):
+        a = self.agent_with()
+        job = a.submit(PDF)
+        r = self.released(a, USER, printerlib.down_address(), [job["id"]])
+        self.assertFailed(a, r, job, "printer-unreachable")
+
+    # -- the printer drops the line in the middle of the document --
+    def test_printer_closes_mid_document(self):
+        a = self.agent_with()
+        doc = big_pdf()
+        p = self.peer(printerlib.ScriptedPrinter("close-mid-document", close_after=65536))
+        job = a.submit(doc)
+        r = self.released(a, USER, p.address, [job["id"]])
+        self.assertFailed(a, r, job, "job-incomplete")
+        self.assertGreaterEqual(len(p.attempts), 1, "no document reached the printer")
+        self.assertFalse(any(x.complete for x in p.attempts), p.attempts)
+        self.assertEqual(p.jobs, {}, "the printer made a job of a cut document")
+        # the vault still has the whole document: verify reads it back
+        self.assertEqual(a.job_digest(job["id"]), (len(doc), sha(doc)))
+
+    # -- busy, then not --
+    def test_printer_busy_then_ok(self):
+        # retry_for covers two back-offs (1 s, then up to 2 s) with room
+        a = self.agent_with(retry_for="60s")
+        doc = pdf_bytes()
+        p = self.peer(printerlib.ScriptedPrinter("busy", busy_attempts=2))
+        job = a.submit(doc, copies=2, sides="two-sided-long-edge")
+        r = self.released(a, USER, p.address, [job["id"]])
+        j = self.assertDelivered(a, r, job, "ipps")
+        self.assertEqual(p.busy_answered, 2)
+        docs = p.documents()
+        self.assertEqual([sha(d) for d in docs], [sha(doc)], p.attempts)
+        pj = p.attempts[-1].job
+        self.assertEqual(j.get("printer_job_id"), pj.id, j)
+        self.assertEqual(pj.state, printerlib.COMPLETED)
+        attrs = p.attempts[-1].attrs
+        self.assertEqual(attrs.get("requesting-user-name"), [USER], attrs)
+        self.assertEqual(attrs.get("document-format"), ["application/pdf"], attrs)
+        # copies and sides carried as job attributes
+        self.assertEqual(attrs.get("copies"), [2], attrs)
+        self.assertEqual(attrs.get("sides"), ["two-sided-long-edge"], attrs)
+
+    def test_printer_busy_always(self):
+        a = self.agent_with()
+        p = self.peer(printerlib.ScriptedPrinter("busy", busy_attempts=None))
+        job = a.submit(PDF)
+        r = self.released(a, USER, p.address, [job["id"]])
+        self.assertFailed(a, r, job, "printer-busy")
+        self.assertGreaterEqual(p.busy_answered, 2, "server-error-busy was not retried: %r" % p.attempts)
+        self.assertEqual(p.jobs, {})
+
+    def test_printer_service_unavailable_always(self):
+        a = self.agent_with()
+        p = self.peer(printerlib.ScriptedPrinter("busy", busy_attempts=None,
+                                                 busy_status=printerlib.SERVER_ERROR_SERVICE_UNAVAILABLE))
+        job = a.submit(PDF)
+        r = self.released(a, USER, p.address, [job["id"]])
+        self.assertFailed(a, r, job, "printer-busy")
+        self.assertGreaterEqual(p.busy_answered, 2, "server-error-service-unavailable was not retried")
+
+    # -- the printer takes the job and never finishes it --
+    def test_printer_never_finishes(self):
+        a = self.agent_with(job_timeout=JOB_TIMEOUT)
+        doc = pdf_bytes()
+        p = self.peer(printerlib.ScriptedPrinter("never-finish"))
+        job = a.submit(doc)
+        r = self.released(a, USER, p.address, [job["id"]])
+        self.assertFailed(a, r, job, "printer-timeout")
+        # it was sent whole and followed with Get-Job-Attributes
+        self.assertEqual([sha(d) for d in p.documents()], [sha(doc)])
+        self.assertGreaterEqual(p.count("Get-Job-Attributes"), 1)
+
+    def test_printer_aborts_job(self):
+        a = self.agent_with()
+        p = self.peer(printerlib.ScriptedPrinter("abort"))
+        job = a.submit(PDF)
+        r = self.released(a, USER, p.address, [job["id"]])
+        j = self.assertFailed(a, r, job, "job-aborted-at-device")
+        self.assertEqual(j.get("printer_job_id"), p.attempts[-1].job.id, j)
+
+    # -- a format the printer does not take --
+    def test_format_not_supported(self):
+        a = self.agent_with()
+        p = self.peer(printerlib.ScriptedPrinter("ok", formats=["image/pwg-raster", "image/urf"]))
+        job = a.submit(PDF)
+        r = self.released(a, USER, p.address, [job["id"]])
+        self.assertFailed(a, r, job, "document-format-not-supported")
+        self.assertEqual(p.attempts, [], "a document the printer cannot take was sent to it")
+        self.assertEqual(p.count("Print-Job") + p.count("Send-Document"), 0)
+        self.assertGreaterEqual(p.count("Get-Printer-Attributes"), 1)
+
+    # -- raw 9100 --
+    def raw_sink(self):
+        # its own loopback address: port 9100 there, and nothing on 631
+        host = printerlib.loopback_host((9100, 631))
+        return self.peer(printerlib.RawSink(host=host, port=9100))
+
+    def test_raw_9100_when_allowed(self):
+        a = self.agent_with(allow_unencrypted_delivery="yes")
+        doc = big_pdf(300000)
+        sink = self.raw_sink()
+        job = a.submit(doc)
+        r = self.released(a, USER, sink.host, [job["id"]])
+        self.assertDelivered(a, r, job, "raw")
+        self.assertEqual(r.printer.get("protocol"), "raw", r.reply)
+        sink.wait_for(lambda s: all(c.finished for c in s.connections), 30, "the sink's connections to end")
+        sent = [c for c in sink.connections if c.size > 0]
+        self.assertEqual([(c.size, c.sha256) for c in sent], [(len(doc), sha(doc))], sink.connections)
+
+    def test_raw_9100_refused_by_default(self):
+        a = self.agent_with()
+        sink = self.raw_sink()
+        job = a.submit(PDF)
+        r = self.released(a, USER, sink.host, [job["id"]])
+        self.assertFailed(a, r, job, "encryption-required")
+        self.assertEqual(sink.total_bytes(), 0, "bytes reached the raw sink: %r" % sink.connections)
+
+    def test_plain_ipp_refused_by_default(self):
+        a = self.agent_with()
+        p = self.peer(printerlib.ScriptedPrinter("ok", tls=False))
+        job = a.submit(PDF)
+        r = self.released(a, USER, p.address, [job["id"]])
+        self.assertFailed(a, r, job, "encryption-required")
+        self.assertEqual(p.attempts, [], "a document went to a printer over plain IPP")
+
+    # -- someone else's job --
+    def test_other_users_job(self):
+        a = self.agent_with(allow_unencrypted_delivery="yes")
+        doc = pdf_bytes()
+        p = self.peer(printerlib.ScriptedPrinter("ok"))
+        sink = self.raw_sink()
+        job = a.submit(doc, user=USER)
+        for printer in (p.address, sink.host):
+            r = a.release("bob", printer, [job["id"]])
+            if r.rc == 0:
+                self.assertIsInstance(r.reply, dict, str(r))
+                self.assertNotIn("delivered", [x.get("outcome") for x in r.jobs], str(r))
+            self.assertNotIn(job["name"], r.stdout + r.stderr, "the reply names alice's job")
+            # bob without --job: all of bob's held jobs, and he has none
+            r = a.release("bob", printer)
+            self.assertNotIn("delivered", [x.get("outcome") for x in r.jobs], str(r))
+        self.assertEqual(p.attempts, [], "bob's release sent alice's job")
+        self.assertEqual(sink.total_bytes(), 0, "bob's release sent bytes to the sink")
+        h = a.held(USER)[job["id"]]
+        self.assertEqual((h["owner"], h["state"], h["reason"]), (USER, "held", ""), h)
+        self.assertNotIn(job["id"], a.held("bob"))
+        # still hers, whole: she releases it
+        r = self.released(a, USER, p.address, [job["id"]])
+        self.assertDelivered(a, r, job, "ipps")
+        self.assertEqual([sha(d) for d in p.documents()], [sha(doc)])
+
+
+if __name__ == "__main__":
+    scoutlib.main()
