@@ -19,7 +19,9 @@ ipp module's delivery failures by reason in `scoutctl status --json`.
   aborts the job                        job-aborted-at-device
   does not take the job's format        document-format-not-supported,
                                         nothing sent
-  raw 9100, allow_unencrypted_delivery  delivered, the bytes identical
+  raw 9100, allow_unencrypted_delivery  delivered, the bytes identical and
+                                        nothing else sent there (named by
+                                        its address, or as HOST:9100)
   raw 9100 by default                   encryption-required, nothing sent
   bob releases alice's job id           nothing sent anywhere; alice's job
                                         stays held and is hers to release
@@ -30,7 +32,10 @@ printer's key), or scoutd built without the ipp and vault modules.
 
 import hashlib
 import os
+import socket
+import unittest
 
+import ipplib
 import printerlib
 import scoutlib
 import scoutprint
@@ -214,17 +219,27 @@ class ReleaseFaults(scoutlib.AgentTest):
         host = printerlib.loopback_host((9100, 631))
         return self.peer(printerlib.RawSink(host=host, port=9100))
 
-    def test_raw_9100_when_allowed(self):
+    def raw_delivered(self, named):
         a = self.agent_with(allow_unencrypted_delivery="yes")
         doc = big_pdf(300000)
         sink = self.raw_sink()
         job = a.submit(doc)
-        r = self.released(a, USER, sink.host, [job["id"]])
+        r = self.released(a, USER, named(sink), [job["id"]])
         self.assertDelivered(a, r, job, "raw")
         self.assertEqual(r.printer.get("protocol"), "raw", r.reply)
         sink.wait_for(lambda s: all(c.finished for c in s.connections), 30, "the sink's connections to end")
+        # one connection with the document, nothing else: whatever reaches
+        # a raw port is printed (an IPP probe there would be garbage pages)
         sent = [c for c in sink.connections if c.size > 0]
         self.assertEqual([(c.size, c.sha256) for c in sent], [(len(doc), sha(doc))], sink.connections)
+
+    def test_raw_9100_when_allowed(self):
+        """Named by its address alone: no IPP there (631), raw on 9100."""
+        self.raw_delivered(lambda sink: sink.host)
+
+    def test_raw_9100_named_with_port(self):
+        """Named HOST:9100: the JetDirect port, raw without IPP probes."""
+        self.raw_delivered(lambda sink: sink.address)
 
     def test_raw_9100_refused_by_default(self):
         a = self.agent_with()
@@ -267,6 +282,78 @@ class ReleaseFaults(scoutlib.AgentTest):
         r = self.released(a, USER, p.address, [job["id"]])
         self.assertDelivered(a, r, job, "ipps")
         self.assertEqual([sha(d) for d in p.documents()], [sha(doc)])
+
+
+class PeersSelfCheck(unittest.TestCase):
+    """printerlib's printers do what the tests above rely on (an IPP client
+    from ipplib talks to them; no scoutd)."""
+
+    def setUp(self):
+        why = printerlib.have_openssl()
+        if why:
+            self.skipTest(why)
+        self.peers = []
+
+    def tearDown(self):
+        for p in self.peers:
+            p.cleanup()
+
+    def post(self, p, body, tls=True):
+        st, msg, _ = ipplib.post("127.0.0.1", p.port, body, tls=tls)
+        self.assertEqual(st, 200)
+        return msg[1], msg[3]
+
+    def print_job(self, p, doc, fmt="application/pdf", tls=True):
+        return self.post(p, ipplib.request(ipplib.PRINT_JOB, [(ipplib.NAME, "requesting-user-name", USER),
+                                                             (ipplib.MIMETYPE, "document-format", fmt)], doc), tls)
+
+    def test_scripted_printer(self):
+        p = printerlib.ScriptedPrinter("busy", busy_attempts=1, formats=["application/pdf"])
+        self.peers.append(p.start())
+        for tls in (True, False):
+            st, attrs = self.post(p, ipplib.request(ipplib.GET_PRINTER_ATTRIBUTES, uri=p.uri), tls)
+            self.assertEqual(st, 0)
+            self.assertEqual(ipplib.find(attrs, "document-format-supported"), ["application/pdf"])
+            self.assertEqual(ipplib.find(attrs, "uri-security-supported"), ["tls", "none"])
+        doc = big_pdf(100000)
+        self.assertEqual(self.print_job(p, doc)[0], printerlib.SERVER_ERROR_BUSY)
+        st, attrs = self.print_job(p, doc)
+        self.assertEqual(st, 0)
+        jid = ipplib.find(attrs, "job-id")[0]
+        states = [ipplib.find(self.post(p, ipplib.request(ipplib.GET_JOB_ATTRIBUTES,
+                                                          [(ipplib.INTEGER, "job-id", jid)]))[1], "job-state")[0]
+                  for _ in range(2)]
+        self.assertEqual(states, [printerlib.PROCESSING, printerlib.COMPLETED])
+        self.assertEqual(self.print_job(p, doc, "text/plain")[0], printerlib.FORMAT_NOT_SUPPORTED)
+        self.assertEqual([sha(d) for d in p.documents()], [sha(doc)])
+        self.assertEqual((p.count("Print-Job"), p.count("Get-Job-Attributes"), p.count("Get-Printer-Attributes")),
+                         (3, 2, 2))
+        p.set(behaviour="close-mid-document", close_after=5000)
+        with self.assertRaises(OSError):
+            self.print_job(p, doc)
+        self.assertEqual((p.attempts[-1].size, p.attempts[-1].complete), (5000, False))
+        p.set(behaviour="never-finish")
+        jid = ipplib.find(self.print_job(p, doc)[1], "job-id")[0]
+        for _ in range(3):
+            st, attrs = self.post(p, ipplib.request(ipplib.GET_JOB_ATTRIBUTES, [(ipplib.INTEGER, "job-id", jid)]))
+            self.assertEqual(ipplib.find(attrs, "job-state"), [printerlib.PROCESSING])
+
+    def test_raw_sink(self):
+        s = printerlib.RawSink()
+        self.peers.append(s.start())
+        self.assertEqual(s.port, 9100)
+        doc = big_pdf(100000)
+        with socket.create_connection((s.host, s.port)) as c:
+            c.sendall(doc)
+        s.wait_for(lambda s: s.connections and s.connections[0].finished)
+        self.assertEqual(s.documents(), [doc])
+        s.close_after = 1000
+        with self.assertRaises(OSError):
+            with socket.create_connection((s.host, s.port)) as c:
+                for _ in range(100):
+                    c.sendall(doc)
+        s.wait_for(lambda s: len(s.connections) == 2 and s.connections[1].finished)
+        self.assertEqual((s.connections[1].size, s.connections[1].cut), (1000, True))
 
 
 if __name__ == "__main__":
