@@ -68,8 +68,8 @@ KeyedIppEvePrinter(...)
     "localhost"), and would make a self-signed pair there itself if none
     were there; it speaks TLS and plain HTTP on the same port (it peeks at
     the first byte). restart(new_key=True) stops it, makes a new key, and
-    starts it again on the same port and spool: the same printer, a new
-    certificate. .pin (hex SPKI SHA-256), .ipps_uri, .address.
+    starts it again on the same port and spool (what was spooled moves
+    aside): the same printer, a new certificate. .pin (hex SPKI SHA-256), .ipps_uri, .address.
 
 make_key(dir, cn="localhost") -> (crt, key): a self-signed P-256 pair.
 spki_pin(crt) -> hex SHA-256 of the certificate's SubjectPublicKeyInfo.
@@ -894,8 +894,15 @@ class KeyedIppEvePrinter(cupslib.IppEvePrinter):
 
     def restart(self, new_key=True, timeout=20.0):
         """The same printer (port, spool) back up, with a new key when asked;
-        returns the pin it presents now."""
+        returns the pin it presents now. What it spooled so far moves to
+        DIR/spool.N (it numbers jobs from 1 again: a new job could take an
+        old file's name)."""
         self.stop()
+        self.restarts = getattr(self, "restarts", 0) + 1
+        old = os.path.join(self.dir, "spool.%d" % self.restarts)
+        os.makedirs(old)
+        for n in os.listdir(self.spool):
+            os.replace(os.path.join(self.spool, n), os.path.join(old, n))
         if new_key:
             self.new_key()
         # the port was ours a moment ago; wait until it can be bound again
