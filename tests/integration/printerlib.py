@@ -69,7 +69,9 @@ KeyedIppEvePrinter(...)
     were there; it speaks TLS and plain HTTP on the same port (it peeks at
     the first byte). restart(new_key=True) stops it, makes a new key, and
     starts it again on the same port and spool (what was spooled moves
-    aside): the same printer, a new certificate. .pin (hex SPKI SHA-256), .ipps_uri, .address.
+    aside): the same printer, a new certificate. .pin (hex SPKI SHA-256), .ipps_uri, .address;
+    documents() the spooled files (with a -c command, ippeveprinter also
+    leaves an empty .prn file beside each: not listed).
 
 make_key(dir, cn="localhost") -> (crt, key): a self-signed P-256 pair.
 spki_pin(crt) -> hex SHA-256 of the certificate's SubjectPublicKeyInfo.
@@ -909,6 +911,11 @@ class KeyedIppEvePrinter(cupslib.IppEvePrinter):
         wait_until(lambda: _bindable("127.0.0.1", self.port), 20, "port %d to be free" % self.port, 0.1)
         self.start(timeout)
         return self.pin
+
+    def documents(self):
+        """Spooled documents, oldest first: received() without the empty
+        NNN-name.prn a print command (-c) leaves beside each."""
+        return [f for f in self.received() if not f.endswith(".prn")]
 
     def presented_pin(self):
         """The pin of the certificate it presents now (a TLS handshake)."""

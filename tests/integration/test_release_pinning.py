@@ -74,7 +74,7 @@ class ReleasePinning(scoutlib.AgentTest):
         return a, self.printer
 
     def wait_spooled(self, e, n):
-        return printerlib.wait_until(lambda: len(e.received()) >= n and e.received(), 60,
+        return printerlib.wait_until(lambda: len(e.documents()) >= n and e.documents(), 60,
                                      "%d files in ippeveprinter's spool" % n)
 
     def release(self, a, job):
@@ -109,7 +109,7 @@ class ReleasePinning(scoutlib.AgentTest):
         new = e.restart(new_key=True)
         self.assertNotEqual(old, new)
         self.assertEqual(e.presented_pin(), new)
-        spooled = len(e.received())
+        spooled = len(e.documents())
         job = a.submit(PDF)
         j, r = self.release(a, job)
         self.assertEqual((j.get("outcome"), j.get("reason")), ("failed", "printer-certificate-changed"),
@@ -119,7 +119,7 @@ class ReleasePinning(scoutlib.AgentTest):
         self.assertEqual((h["state"], h["reason"]), ("held", "printer-certificate-changed"), h)
         # nothing went to the printer (give a stray delivery time to land)
         time.sleep(1)
-        self.assertEqual(len(e.received()), spooled, "a job reached the printer with the changed key")
+        self.assertEqual(len(e.documents()), spooled, "a job reached the printer with the changed key")
         # the alert: in the ipp module's status and in scoutctl status
         st = a.ipp_status()
         self.assertIs(st.get("ok"), False, json.dumps(st))
@@ -141,7 +141,7 @@ class ReleasePinning(scoutlib.AgentTest):
         self.assertEqual(a.problems(), [])
         self.assertNotIn("scoutctl printer trust", a.status_text())
         self.assertPinned(a, e, new)
-        spooled = len(e.received())
+        spooled = len(e.documents())
         j, r = self.release(a, job)
         self.assertEqual((j.get("outcome"), j.get("reason")), ("delivered", "job-completed-successfully"),
                          "%s\n%s" % (r, a.log()))
