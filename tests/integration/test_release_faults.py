@@ -15,7 +15,9 @@ ipp module's delivery failures by reason in `scoutctl status --json`.
   closes the connection mid-document    job-incomplete
   server-error-busy twice, then ok      delivered after retries
   server-error-busy always              printer-busy after retry_for
-  never finishes the job                printer-timeout after job_timeout
+  never finishes the job                printer-timeout after job_timeout;
+                                        meanwhile "processing", in flight
+  scoutd stopped / killed meanwhile     held again, aborted-by-system
   aborts the job                        job-aborted-at-device
   does not take the job's format        document-format-not-supported,
                                         nothing sent
@@ -33,6 +35,7 @@ printer's key), or scoutd built without the ipp and vault modules.
 import hashlib
 import os
 import socket
+import threading
 import unittest
 
 import ipplib
@@ -183,16 +186,65 @@ class ReleaseFaults(scoutlib.AgentTest):
         self.assertGreaterEqual(p.busy_answered, 2, "server-error-service-unavailable was not retried")
 
     # -- the printer takes the job and never finishes it --
+    def release_in_background(self, a, user, printer, jobs):
+        """Runs the release in a thread; returns a function that waits for
+        and returns its Release."""
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("r", a.release(user, printer, jobs)), daemon=True)
+        t.start()
+
+        def wait(timeout=300):
+            t.join(timeout)
+            self.assertFalse(t.is_alive(), "scoutctl release still running after %d s" % timeout)
+            return out["r"]
+        return wait
+
+    def wait_processing(self, a, job):
+        """The vault shows the job "processing" while it goes out, and the
+        ipp module counts a delivery in flight."""
+        printerlib.wait_until(lambda: a.held(job["owner"]).get(job["id"], {}).get("state") == "processing", 60,
+                              "job %s to be processing" % job["id"])
+        d = a.ipp_status().get("delivery") or {}
+        self.assertGreaterEqual(d.get("in_flight", 0), 1, d)
+
     def test_printer_never_finishes(self):
-        a = self.agent_with(job_timeout=JOB_TIMEOUT)
+        a = self.agent_with(job_timeout="8s")
         doc = pdf_bytes()
         p = self.peer(printerlib.ScriptedPrinter("never-finish"))
         job = a.submit(doc)
-        r = self.released(a, USER, p.address, [job["id"]])
+        wait = self.release_in_background(a, USER, p.address, [job["id"]])
+        p.wait_for(lambda p: p.count("Get-Job-Attributes") >= 1, 60, "the deliverer to follow the job")
+        self.wait_processing(a, job)
+        r = wait()
+        self.assertEqual(r.rc, 0, "%s\n%s" % (r, a.log()))
         self.assertFailed(a, r, job, "printer-timeout")
         # it was sent whole and followed with Get-Job-Attributes
         self.assertEqual([sha(d) for d in p.documents()], [sha(doc)])
-        self.assertGreaterEqual(p.count("Get-Job-Attributes"), 1)
+        self.assertEqual(a.ipp_status()["delivery"].get("in_flight"), 0)
+
+    def test_stopped_while_delivering(self):
+        """scoutd stopped (SIGTERM) or killed while a job is out: after
+        the restart the job is held again, aborted-by-system."""
+        for kill in (False, True):
+            a = self.agent_with(job_timeout="10m")
+            p = self.peer(printerlib.ScriptedPrinter("never-finish"))
+            job = a.submit(PDF)
+            wait = self.release_in_background(a, USER, p.address, [job["id"]])
+            p.wait_for(lambda p: p.count("Get-Job-Attributes") >= 1, 60, "the deliverer to follow the job")
+            self.wait_processing(a, job)
+            if kill:
+                a.kill9()
+            else:
+                rc, _ = a.stop(timeout=15)
+                self.assertEqual(rc, 0, a.log())
+            r = wait()
+            self.assertNotEqual(r.rc, 0, str(r))
+            a.start()
+            a.wait_accepting()
+            h = a.held(USER).get(job["id"])
+            self.assertIsNotNone(h, "job %s lost when scoutd %s mid-delivery" % (job["id"], "died" if kill else
+                                                                                 "stopped"))
+            self.assertEqual((h["state"], h["reason"]), ("held", "aborted-by-system"), h)
 
     def test_printer_aborts_job(self):
         a = self.agent_with()
@@ -240,6 +292,22 @@ class ReleaseFaults(scoutlib.AgentTest):
     def test_raw_9100_named_with_port(self):
         """Named HOST:9100: the JetDirect port, raw without IPP probes."""
         self.raw_delivered(lambda sink: sink.address)
+
+    def test_raw_9100_cut_mid_document(self):
+        a = self.agent_with(allow_unencrypted_delivery="yes")
+        host = printerlib.loopback_host((9100, 631))
+        sink = self.peer(printerlib.RawSink(host=host, port=9100, close_after=65536))
+        job = a.submit(big_pdf())
+        r = self.released(a, USER, sink.host, [job["id"]])
+        self.assertFailed(a, r, job, "job-incomplete")
+        self.assertTrue(any(c.cut for c in sink.connections), sink.connections)
+
+    def test_nothing_at_all_when_unencrypted_allowed(self):
+        """No IPPS, no IPP, no 9100: unreachable, not encryption-required."""
+        a = self.agent_with(allow_unencrypted_delivery="yes")
+        job = a.submit(PDF)
+        r = self.released(a, USER, printerlib.loopback_host((9100, 631)), [job["id"]])
+        self.assertFailed(a, r, job, "printer-unreachable")
 
     def test_raw_9100_refused_by_default(self):
         a = self.agent_with()
