@@ -244,7 +244,8 @@ class ReleaseFaults(scoutlib.AgentTest):
             h = a.held(USER).get(job["id"])
             self.assertIsNotNone(h, "job %s lost when scoutd %s mid-delivery" % (job["id"], "died" if kill else
                                                                                  "stopped"))
-            self.assertEqual((h["state"], h["reason"]), ("held", "aborted-by-system"), h)
+            self.assertEqual((h["state"], h["reason"]), ("held", "aborted-by-system"), "%s, %s:\n%s" % (
+                h, "killed" if kill else "stopped", "\n".join(t for _, t in a.all_logs())))
 
     def test_printer_aborts_job(self):
         a = self.agent_with()
