@@ -222,30 +222,37 @@ class ReleaseFaults(scoutlib.AgentTest):
         self.assertEqual([sha(d) for d in p.documents()], [sha(doc)])
         self.assertEqual(a.ipp_status()["delivery"].get("in_flight"), 0)
 
+    def interrupted(self, kill):
+        """scoutd stopped (SIGTERM) or killed (SIGKILL) while a job is out:
+        after the restart the job is held again, aborted-by-system (the
+        contract: "processing" is in memory only)."""
+        a = self.agent_with(job_timeout="10m")
+        p = self.peer(printerlib.ScriptedPrinter("never-finish"))
+        job = a.submit(PDF)
+        wait = self.release_in_background(a, USER, p.address, [job["id"]])
+        p.wait_for(lambda p: p.count("Get-Job-Attributes") >= 1, 60, "the deliverer to follow the job")
+        self.wait_processing(a, job)
+        if kill:
+            a.kill9()
+        else:
+            rc, _ = a.stop(timeout=15)
+            self.assertEqual(rc, 0, a.log())
+        r = wait()
+        self.assertNotEqual(r.rc, 0, str(r))
+        a.start()
+        a.wait_accepting()
+        h = a.held(USER).get(job["id"])
+        self.assertIsNotNone(h, "job %s lost when scoutd %s mid-delivery" % (job["id"], "died" if kill else
+                                                                             "stopped"))
+        self.assertEqual((h["state"], h["reason"]), ("held", "aborted-by-system"), "%s, %s:\n%s" % (
+            h, "killed" if kill else "stopped", "\n".join(t for _, t in a.all_logs())))
+        self.assertTrue(h.get("reason_text"), h)
+
     def test_stopped_while_delivering(self):
-        """scoutd stopped (SIGTERM) or killed while a job is out: after
-        the restart the job is held again, aborted-by-system."""
-        for kill in (False, True):
-            a = self.agent_with(job_timeout="10m")
-            p = self.peer(printerlib.ScriptedPrinter("never-finish"))
-            job = a.submit(PDF)
-            wait = self.release_in_background(a, USER, p.address, [job["id"]])
-            p.wait_for(lambda p: p.count("Get-Job-Attributes") >= 1, 60, "the deliverer to follow the job")
-            self.wait_processing(a, job)
-            if kill:
-                a.kill9()
-            else:
-                rc, _ = a.stop(timeout=15)
-                self.assertEqual(rc, 0, a.log())
-            r = wait()
-            self.assertNotEqual(r.rc, 0, str(r))
-            a.start()
-            a.wait_accepting()
-            h = a.held(USER).get(job["id"])
-            self.assertIsNotNone(h, "job %s lost when scoutd %s mid-delivery" % (job["id"], "died" if kill else
-                                                                                 "stopped"))
-            self.assertEqual((h["state"], h["reason"]), ("held", "aborted-by-system"), "%s, %s:\n%s" % (
-                h, "killed" if kill else "stopped", "\n".join(t for _, t in a.all_logs())))
+        self.interrupted(kill=False)
+
+    def test_killed_while_delivering(self):
+        self.interrupted(kill=True)
 
     def test_printer_aborts_job(self):
         a = self.agent_with()
