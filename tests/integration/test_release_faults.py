@@ -151,7 +151,7 @@ class ReleaseFaults(scoutlib.AgentTest):
         a = self.agent_with(retry_for="60s")
         doc = pdf_bytes()
         p = self.peer(printerlib.ScriptedPrinter("busy", busy_attempts=2))
-        job = a.submit(doc, copies=2, sides="two-sided-long-edge")
+        job = a.submit(doc, copies=2, sides="two-sided-long-edge", color="color")
         r = self.released(a, USER, p.address, [job["id"]])
         j = self.assertDelivered(a, r, job, "ipps")
         self.assertEqual(p.busy_answered, 2)
@@ -166,6 +166,7 @@ class ReleaseFaults(scoutlib.AgentTest):
         # copies and sides carried as job attributes
         self.assertEqual(attrs.get("copies"), [2], attrs)
         self.assertEqual(attrs.get("sides"), ["two-sided-long-edge"], attrs)
+        self.assertEqual(attrs.get("print-color-mode"), ["color"], attrs)
 
     def test_printer_busy_always(self):
         a = self.agent_with()
@@ -358,6 +359,22 @@ class ReleaseFaults(scoutlib.AgentTest):
         r = self.released(a, USER, p.address, [job["id"]])
         self.assertDelivered(a, r, job, "ipps")
         self.assertEqual([sha(d) for d in p.documents()], [sha(doc)])
+
+    def test_release_all_of_one_users_jobs(self):
+        """Without --job: every held job of that user, none of another's."""
+        a = self.agent_with()
+        p = self.peer(printerlib.ScriptedPrinter("ok"))
+        docs = [big_pdf(1000 + i) for i in range(2)]
+        mine = [a.submit(d) for d in docs]
+        bobs = a.submit(big_pdf(5000), user="bob")
+        r = self.released(a, USER, p.address)
+        self.assertEqual(sorted(j.get("id") for j in r.jobs), sorted(j["id"] for j in mine), str(r))
+        for job in mine:
+            self.assertDelivered(a, r, job, "ipps")
+        self.assertEqual(sorted(sha(d) for d in p.documents()), sorted(sha(d) for d in docs))
+        self.assertEqual({x.user for x in p.attempts}, {USER})
+        h = a.held("bob")[bobs["id"]]
+        self.assertEqual((h["state"], h["reason"]), ("held", ""), h)
 
 
 class PeersSelfCheck(unittest.TestCase):
