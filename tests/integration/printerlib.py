@@ -40,6 +40,11 @@ ScriptedPrinter(behaviour="ok", formats=..., tls="auto", ...)
                                 close_after document bytes have come, for
                                 the first close_attempts documents (None:
                                 always), then as "ok"
+          "stall"               stops reading once close_after document
+                                bytes have come and holds the connection
+                                open, silent, until stop() (a jammed
+                                printer), for the first close_attempts
+                                documents (None: always), then as "ok"
           "never-finish"        accepted; the job stays processing (5)
                                 forever
           "abort"               accepted; then aborted (8, reason
@@ -57,6 +62,8 @@ ScriptedPrinter(behaviour="ok", formats=..., tls="auto", ...)
     .status (what was answered), .job (a Job or None), .data());
     .jobs {id: Job} (.id, .state, .reasons, .polls, .attempt);
     .documents() -> [bytes] of documents accepted as jobs;
+    mute=True: every connection is accepted and then left alone (nothing
+    read, nothing answered) until stop();
     .set(**kw) changes any setting while it runs; .wait_for(pred, t);
     .uri ("ipps://127.0.0.1:PORT/ipp/print" or ipp:// when tls=False),
     .address ("127.0.0.1:PORT"), .port; .start() -> self, .stop().
@@ -453,6 +460,7 @@ class Attempt:
         self.index, self.op, self.attrs, self.path = index, op, attrs, path
         self.size = 0
         self.complete = False
+        self.stalled = False
         self.status = None
         self.job = None
         self._h = hashlib.sha256()
@@ -510,6 +518,12 @@ class _TlsServer(_Server):
         # The handshake runs in the connection's thread, not in accept().
         p = self.owner
         mode = p.tls
+        if p.mute:
+            with p.lock:
+                p.muted += 1
+            p.stopping.wait()
+            _cut(request)
+            return
         try:
             if mode == "auto":
                 request.settimeout(30)
@@ -615,7 +629,7 @@ class ScriptedPrinter:
     def __init__(self, behaviour="ok", formats=DEFAULT_FORMATS, tls="auto", host="127.0.0.1", port=0,
                  path="/ipp/print", duplex=True, color=True, copies_max=99, busy_attempts=None,
                  busy_status=SERVER_ERROR_BUSY, close_after=4096, close_attempts=None, processing_polls=1,
-                 serial="SCRIPTED0001", make_model="scout Scripted Printer", tmp=None):
+                 serial="SCRIPTED0001", make_model="scout Scripted Printer", mute=False, tmp=None):
         self.dir = tmp or tempfile.mkdtemp(prefix="scout-scripted-", dir="/tmp")
         self.own_dir = tmp is None
         self.behaviour = behaviour
@@ -626,6 +640,9 @@ class ScriptedPrinter:
         self.busy_attempts, self.busy_status = busy_attempts, busy_status
         self.close_after, self.close_attempts = close_after, close_attempts
         self.processing_polls = processing_polls
+        self.mute = mute
+        self.muted = 0
+        self.stopping = threading.Event()
         self.serial, self.make_model = serial, make_model
         self.uuid = "urn:uuid:%s" % uuid.uuid4()
         self.lock = threading.Lock()
@@ -684,6 +701,7 @@ class ScriptedPrinter:
     def stop(self):
         if self.server is None:
             return
+        self.stopping.set()
         self.server.shutdown()
         self.server.server_close()
         with self.lock:
@@ -792,8 +810,8 @@ class ScriptedPrinter:
             self.attempts.append(a)
             behaviour = self.behaviour
             cut_at = None
-            if behaviour == "close-mid-document" and (self.close_attempts is None or
-                                                      self.cut_done < self.close_attempts):
+            if behaviour in ("close-mid-document", "stall") and (self.close_attempts is None or
+                                                                 self.cut_done < self.close_attempts):
                 cut_at = self.close_after
                 self.cut_done += 1
         if fmt and fmt not in self.formats:
@@ -804,6 +822,9 @@ class ScriptedPrinter:
             while True:
                 want = 1 << 16 if cut_at is None else min(1 << 16, cut_at - a.size)
                 if want <= 0:
+                    if behaviour == "stall":
+                        a.stalled = True
+                        self.stopping.wait()
                     handler.close_connection = True
                     _cut(handler.connection)
                     return None
@@ -822,7 +843,7 @@ class ScriptedPrinter:
         if busy:
             a.status = self.busy_status
             return _response(self.busy_status, rid, [])
-        if behaviour in ("busy", "close-mid-document"):
+        if behaviour in ("busy", "close-mid-document", "stall"):
             behaviour = "ok"
         if send_to is not None:
             send_to.attempt, send_to.behaviour, j = a, behaviour, send_to

@@ -145,6 +145,37 @@ class ReleaseFaults(scoutlib.AgentTest):
         # the vault still has the whole document: verify reads it back
         self.assertEqual(a.job_digest(job["id"]), (len(doc), sha(doc)))
 
+    # -- the printer stops reading, or never says anything --
+    def assertFailedOneOf(self, a, r, job, reasons):
+        reason = r.job(job["id"]).get("reason")
+        self.assertIn(reason, reasons, "%s\n%s" % (r, a.log()))
+        return self.assertFailed(a, r, job, reason)
+
+    def test_printer_stalls_mid_document(self):
+        """A jammed printer: it stops reading mid-document and keeps the
+        connection open. delivery_timeout ends it; the queue is not stuck."""
+        a = self.agent_with(delivery_timeout="3s")
+        p = self.peer(printerlib.ScriptedPrinter("stall", close_after=65536))
+        job = a.submit(big_pdf())
+        r = self.released(a, USER, p.address, [job["id"]])
+        self.assertFailedOneOf(a, r, job, ("job-incomplete", "printer-timeout"))
+        self.assertTrue(p.attempts and p.attempts[0].stalled, p.attempts)
+        # the printer takes documents again: the next release goes through
+        p.set(behaviour="ok")
+        doc = pdf_bytes()
+        job2 = a.submit(doc)
+        r = self.released(a, USER, p.address, [job2["id"]])
+        self.assertDelivered(a, r, job2, "ipps")
+
+    def test_printer_mute(self):
+        """A printer that accepts connections and never says a word."""
+        a = self.agent_with(delivery_timeout="3s")
+        p = self.peer(printerlib.ScriptedPrinter("ok", mute=True))
+        job = a.submit(PDF)
+        r = self.released(a, USER, p.address, [job["id"]])
+        self.assertFailedOneOf(a, r, job, ("printer-unreachable", "printer-timeout"))
+        self.assertGreaterEqual(p.muted, 1)
+
     # -- busy, then not --
     def test_printer_busy_then_ok(self):
         # retry_for covers two back-offs (1 s, then up to 2 s) with room
