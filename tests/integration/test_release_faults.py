@@ -15,6 +15,10 @@ ipp module's delivery failures by reason in `scoutctl status --json`.
   closes the connection mid-document    job-incomplete
   server-error-busy twice, then ok      delivered after retries
   server-error-busy always              printer-busy after retry_for
+  (and service-unavailable always)
+  stops reading mid-document (jammed)   job-incomplete or printer-timeout
+                                        after delivery_timeout; then prints
+  accepts connections, never answers    printer-unreachable or -timeout
   never finishes the job                printer-timeout after job_timeout;
                                         meanwhile "processing", in flight
   scoutd stopped / killed meanwhile     held again, aborted-by-system
@@ -24,9 +28,15 @@ ipp module's delivery failures by reason in `scoutctl status --json`.
   raw 9100, allow_unencrypted_delivery  delivered, the bytes identical and
                                         nothing else sent there (named by
                                         its address, or as HOST:9100)
+  raw 9100 cut mid-document             job-incomplete
   raw 9100 by default                   encryption-required, nothing sent
+  plain ipp:// only, by default         encryption-required, nothing sent
+  nothing at all, unencrypted allowed   printer-unreachable
   bob releases alice's job id           nothing sent anywhere; alice's job
                                         stays held and is hers to release
+  release without --job                 all of alice's held jobs, not bob's
+
+PeersSelfCheck checks printerlib's printers themselves (no scoutd).
 
 Skips (77) only when a peer is missing: the openssl command (the scripted
 printer's key), or scoutd built without the ipp and vault modules.
