@@ -76,9 +76,10 @@ KeyedIppEvePrinter(...)
     were there; it speaks TLS and plain HTTP on the same port (it peeks at
     the first byte). restart(new_key=True) stops it, makes a new key, and
     starts it again on the same port and spool (what was spooled moves
-    aside): the same printer, a new certificate. .pin (hex SPKI SHA-256), .ipps_uri, .address;
-    documents() the spooled files (with a -c command, ippeveprinter also
-    leaves an empty .prn file beside each: not listed).
+    aside): the same printer, a new certificate. .pin (hex SPKI SHA-256),
+    .ipps_uri, .address; presented_pin() asks the running printer (one
+    TLS handshake); documents() the spooled files (with a -c command,
+    ippeveprinter also leaves an empty .prn file beside each: not listed).
 
 make_key(dir, cn="localhost") -> (crt, key): a self-signed P-256 pair.
 spki_pin(crt) -> hex SHA-256 of the certificate's SubjectPublicKeyInfo.
