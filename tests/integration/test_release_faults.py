@@ -28,7 +28,8 @@ ipp module's delivery failures by reason in `scoutctl status --json`.
   raw 9100, allow_unencrypted_delivery  delivered, the bytes identical and
                                         nothing else sent there (named by
                                         its address, or as HOST:9100)
-  raw 9100 cut mid-document             job-incomplete
+  raw 9100 cut mid-document, or reset   job-incomplete
+  one byte before the end
   raw 9100 by default                   encryption-required, nothing sent
   plain ipp:// only, by default         encryption-required, nothing sent
   nothing at all, unencrypted allowed   printer-unreachable
@@ -343,14 +344,24 @@ class ReleaseFaults(scoutlib.AgentTest):
         """Named HOST:9100: the JetDirect port, raw without IPP probes."""
         self.raw_delivered(lambda sink: sink.address)
 
-    def test_raw_9100_cut_mid_document(self):
+    def raw_cut(self, at):
         a = self.agent_with(allow_unencrypted_delivery="yes")
+        doc = big_pdf()
         host = printerlib.loopback_host((9100, 631))
-        sink = self.peer(printerlib.RawSink(host=host, port=9100, close_after=65536))
-        job = a.submit(big_pdf())
+        sink = self.peer(printerlib.RawSink(host=host, port=9100, close_after=at(doc)))
+        job = a.submit(doc)
         r = self.released(a, USER, sink.host, [job["id"]])
         self.assertFailed(a, r, job, "job-incomplete")
         self.assertTrue(any(c.cut for c in sink.connections), sink.connections)
+
+    def test_raw_9100_cut_mid_document(self):
+        self.raw_cut(lambda doc: 65536)
+
+    def test_raw_9100_cut_before_the_end(self):
+        """The printer takes all but the last byte, then resets: the bytes
+        were all in the kernel's buffers, but a raw delivery is done only
+        when the printer closes its side after ours (a reset is not that)."""
+        self.raw_cut(lambda doc: len(doc) - 1)
 
     def test_nothing_at_all_when_unencrypted_allowed(self):
         """No IPPS, no IPP, no 9100: unreachable, not encryption-required."""
