@@ -61,6 +61,8 @@ ScriptedPrinter(behaviour="ok", formats=..., tls="auto", ...)
     as {name: [values]}), .user, .format, .size, .sha256, .complete,
     .status (what was answered), .job (a Job or None), .data());
     .jobs {id: Job} (.id, .state, .reasons, .polls, .attempt);
+    .max_uploading: the most documents that came at once; .overlaps: how
+    many documents came while an earlier job was not yet over;
     .documents() -> [bytes] of documents accepted as jobs;
     mute=True: every connection is accepted and then left alone (nothing
     read, nothing answered) until stop();
@@ -644,6 +646,9 @@ class ScriptedPrinter:
         self.mute = mute
         self.muted = 0
         self.stopping = threading.Event()
+        self.uploading = 0
+        self.max_uploading = 0
+        self.overlaps = 0
         self.serial, self.make_model = serial, make_model
         self.uuid = "urn:uuid:%s" % uuid.uuid4()
         self.lock = threading.Lock()
@@ -819,6 +824,18 @@ class ScriptedPrinter:
             body.drain()
             a.status = FORMAT_NOT_SUPPORTED
             return _response(FORMAT_NOT_SUPPORTED, rid, [])
+        with self.lock:
+            self.uploading += 1
+            self.max_uploading = max(self.max_uploading, self.uploading)
+            if any(j.state not in (CANCELED, ABORTED, COMPLETED) for j in self.jobs.values() if j is not send_to):
+                self.overlaps += 1
+        try:
+            return self._receive(handler, rid, body, a, cut_at, behaviour, send_to)
+        finally:
+            with self.lock:
+                self.uploading -= 1
+
+    def _receive(self, handler, rid, body, a, cut_at, behaviour, send_to):
         with open(a.path, "wb") as f:
             while True:
                 want = 1 << 16 if cut_at is None else min(1 << 16, cut_at - a.size)

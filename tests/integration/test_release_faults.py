@@ -36,6 +36,8 @@ ipp module's delivery failures by reason in `scoutctl status --json`.
   bob releases alice's job id           nothing sent anywhere; alice's job
                                         stays held and is hers to release
   release without --job                 all of alice's held jobs, not bob's
+  three jobs to one printer             one at a time, in the order asked
+  the same job released twice at once   the second sends nothing
 
 PeersSelfCheck checks printerlib's printers themselves (no scoutd).
 
@@ -427,6 +429,36 @@ class ReleaseFaults(scoutlib.AgentTest):
         self.assertEqual({x.user for x in p.attempts}, {USER})
         h = a.held("bob")[bobs["id"]]
         self.assertEqual((h["state"], h["reason"]), ("held", ""), h)
+
+    def test_jobs_to_one_printer_go_in_order(self):
+        """One printer takes one job at a time, in the order asked for."""
+        a = self.agent_with()
+        p = self.peer(printerlib.ScriptedPrinter("ok", processing_polls=2))
+        docs = [big_pdf(200000 + i) for i in range(3)]
+        jobs = [a.submit(d) for d in docs]
+        order = [jobs[2], jobs[0], jobs[1]]
+        r = self.released(a, USER, p.address, [j["id"] for j in order])
+        for job in jobs:
+            self.assertDelivered(a, r, job, "ipps")
+        self.assertEqual([x.sha256 for x in p.attempts], [sha(docs[2]), sha(docs[0]), sha(docs[1])],
+                         "jobs reached the printer out of order")
+        self.assertEqual(p.max_uploading, 1, "documents went to one printer at once")
+        self.assertEqual(p.overlaps, 0, "a job was sent before the printer's previous job was over")
+
+    def test_same_job_released_twice_at_once(self):
+        """A second release of a job already going out sends nothing."""
+        a = self.agent_with(job_timeout="8s")
+        p = self.peer(printerlib.ScriptedPrinter("never-finish"))
+        job = a.submit(PDF)
+        wait = self.release_in_background(a, USER, p.address, [job["id"]])
+        p.wait_for(lambda p: p.count("Get-Job-Attributes") >= 1, 60, "the deliverer to follow the job")
+        r2 = a.release(USER, p.address, [job["id"]])
+        if r2.rc == 0:
+            self.assertEqual(r2.job(job["id"]).get("outcome"), "failed", str(r2))
+        r = wait()
+        self.assertEqual(r.rc, 0, str(r))
+        self.assertFailed(a, r, job, "printer-timeout")
+        self.assertEqual(len(p.attempts), 1, "the job went out twice: %r" % p.attempts)
 
 
 class PeersSelfCheck(unittest.TestCase):
