@@ -52,7 +52,9 @@ ScriptedPrinter(behaviour="ok", formats=..., tls="auto", ...)
           "cancel"              accepted; then canceled (7, reason
                                 job-canceled-at-device)
         A document-format not in formats gets client-error-document-
-        format-not-supported (0x040A).
+        format-not-supported (0x040A). answer_status=0xNNNN: every
+        document is read whole and then answered with that status instead
+        (a printer that refuses what it advertised, or errs).
       Get-Job-Attributes: job-state (3 pending, 5 processing, 9, 7, 8) and
         job-state-reasons as above; 0x0406 for an unknown job-id.
       Validate-Job ok; Cancel-Job cancels; anything else 0x0501.
@@ -632,7 +634,8 @@ class ScriptedPrinter:
     def __init__(self, behaviour="ok", formats=DEFAULT_FORMATS, tls="auto", host="127.0.0.1", port=0,
                  path="/ipp/print", duplex=True, color=True, copies_max=99, busy_attempts=None,
                  busy_status=SERVER_ERROR_BUSY, close_after=4096, close_attempts=None, processing_polls=1,
-                 serial="SCRIPTED0001", make_model="scout Scripted Printer", mute=False, tmp=None):
+                 serial="SCRIPTED0001", make_model="scout Scripted Printer", mute=False, answer_status=None,
+                 tmp=None):
         self.dir = tmp or tempfile.mkdtemp(prefix="scout-scripted-", dir="/tmp")
         self.own_dir = tmp is None
         self.behaviour = behaviour
@@ -644,6 +647,7 @@ class ScriptedPrinter:
         self.close_after, self.close_attempts = close_after, close_attempts
         self.processing_polls = processing_polls
         self.mute = mute
+        self.answer_status = answer_status
         self.muted = 0
         self.stopping = threading.Event()
         self.uploading = 0
@@ -861,6 +865,9 @@ class ScriptedPrinter:
         if busy:
             a.status = self.busy_status
             return _response(self.busy_status, rid, [])
+        if self.answer_status is not None:
+            a.status = self.answer_status
+            return _response(self.answer_status, rid, [])
         if behaviour in ("busy", "close-mid-document", "stall"):
             behaviour = "ok"
         if send_to is not None:

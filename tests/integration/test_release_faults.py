@@ -25,6 +25,11 @@ ipp module's delivery failures by reason in `scoutctl status --json`.
   aborts the job                        job-aborted-at-device
   does not take the job's format        document-format-not-supported,
                                         nothing sent
+  refuses at Print-Job what it listed   document-format-not-supported
+  answers Print-Job client-error-bad-   aborted-by-system, the text says
+  request                               what it answered
+  plain ipp:// only, unencrypted        delivered over ipp
+  allowed
   raw 9100, allow_unencrypted_delivery  delivered, the bytes identical and
                                         nothing else sent there (named by
                                         its address, or as HOST:9100)
@@ -317,6 +322,34 @@ class ReleaseFaults(scoutlib.AgentTest):
         self.assertEqual(p.attempts, [], "a document the printer cannot take was sent to it")
         self.assertEqual(p.count("Print-Job") + p.count("Send-Document"), 0)
         self.assertGreaterEqual(p.count("Get-Printer-Attributes"), 1)
+
+    def test_printer_refuses_format_it_advertised(self):
+        a = self.agent_with(retry_for="3s")
+        p = self.peer(printerlib.ScriptedPrinter("ok", answer_status=printerlib.FORMAT_NOT_SUPPORTED))
+        job = a.submit(PDF)
+        r = self.released(a, USER, p.address, [job["id"]])
+        self.assertFailed(a, r, job, "document-format-not-supported")
+        self.assertEqual(p.jobs, {})
+
+    def test_printer_answers_an_error(self):
+        """Anything else the printer says no with: aborted-by-system, the
+        text naming what it answered."""
+        a = self.agent_with(retry_for="3s")
+        p = self.peer(printerlib.ScriptedPrinter("ok", answer_status=0x0400))
+        job = a.submit(PDF)
+        r = self.released(a, USER, p.address, [job["id"]])
+        j = self.assertFailed(a, r, job, "aborted-by-system")
+        self.assertTrue("0x0400" in j["text"] or "bad-request" in j["text"], j)
+
+    def test_plain_ipp_when_allowed(self):
+        a = self.agent_with(allow_unencrypted_delivery="yes")
+        doc = pdf_bytes()
+        p = self.peer(printerlib.ScriptedPrinter("ok", tls=False))
+        job = a.submit(doc)
+        r = self.released(a, USER, p.address, [job["id"]])
+        self.assertDelivered(a, r, job, "ipp")
+        self.assertEqual([sha(d) for d in p.documents()], [sha(doc)])
+        self.assertEqual(p.tls_connections, 0)
 
     # -- raw 9100 --
     def raw_sink(self):
