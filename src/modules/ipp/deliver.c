@@ -1038,6 +1038,14 @@ int ipp_deliver_job(struct ipp *s, struct ipp_printer *p, uint32_t id, const cha
 
 	if (!dv)
 		return -ESHUTDOWN;
+	/* the same job released again while it waits or goes out (the vault
+	 * claims it only when its turn comes): refused, and for its owner only,
+	 * so that another user learns nothing about the id */
+	struct scout_list *lists[] = {&dv->waiting, &dv->running};
+	for (size_t i = 0; i < 2; i++)
+		scout_list_foreach (d, lists[i], link)
+			if (d->id == id && strcmp(d->user, user) == 0)
+				return -EBUSY;
 	if (!(d = calloc(1, sizeof(*d))))
 		return -ENOMEM;
 	d->s = s;

@@ -1,7 +1,10 @@
 /* Raw TCP delivery (port 9100, "AppSocket"/JetDirect): the document's bytes
- * on a plain TCP connection, then a shutdown. Nothing comes back, so there
- * is no job to follow: the outcome is that every byte was written. Only
- * with allow_unencrypted_delivery (deliver.c decides). */
+ * on a plain TCP connection, then a shutdown of our side. There is no job
+ * to follow: the printer has the document when it closes its side after
+ * ours. Bytes written are only in the kernel's buffers; a printer that
+ * resets the connection instead (it took part of it) is a failure. One that
+ * keeps its side open for delivery_timeout after ours is taken to have it
+ * (some do). Only with allow_unencrypted_delivery (deliver.c decides). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +29,7 @@ struct ipp_raw {
 	size_t queued;
 	unsigned handles; /* open uv handles */
 	bool gai_pending, tcp_open, connected, finished, freed, shutting, writable_wanted;
+	bool shut_done, peer_closed; /* our FIN is out; the printer's came */
 	unsigned writes;
 };
 
@@ -83,7 +87,11 @@ static void on_timeout(uv_timer_t *t)
 {
 	struct ipp_raw *r = t->data;
 
-	finish(r, -ETIMEDOUT, "%s:%d: no progress for %llu ms", r->host, r->port, (unsigned long long)r->timeout_ms);
+	if (r->shut_done) /* every byte sent, our side closed; the printer keeps its own open */
+		finish(r, 0, "%s", "");
+	else
+		finish(r, -ETIMEDOUT, "%s:%d: no progress for %llu ms", r->host, r->port,
+		       (unsigned long long)r->timeout_ms);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -92,10 +100,15 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 	if (r->freed)
 		return;
-	if (status < 0)
+	if (status < 0) {
 		finish(r, status, "%s:%d: %s at the end of the document", r->host, r->port, uv_strerror(status));
-	else
+		return;
+	}
+	r->shut_done = true;
+	if (r->peer_closed)
 		finish(r, 0, "%s", "");
+	else
+		arm(r); /* now the printer's FIN, or a reset */
 }
 
 static void maybe_shutdown(struct ipp_raw *r)
@@ -178,13 +191,24 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	struct ipp_raw *r = s->data;
 
 	(void)buf;
-	/* a printer may talk back (PJL status); it is ignored. EOF before the
-	 * document is in means it hung up on us */
-	if (n < 0 && r->sent < r->doc_len)
+	/* a printer may talk back (PJL status); it is ignored. Its EOF after
+	 * ours is the end; before the document is in, or a reset, it hung up
+	 * on us */
+	if (n >= 0 || r->finished)
+		return;
+	uv_read_stop(s);
+	if (n == UV_EOF && r->sent == r->doc_len && r->queued == 0) {
+		r->peer_closed = true;
+		if (r->shut_done)
+			finish(r, 0, "%s", "");
+		return;
+	}
+	if (n == UV_EOF)
 		finish(r, -ECONNRESET, "%s:%d closed the connection after %llu of %llu bytes", r->host, r->port,
 		       (unsigned long long)(r->sent - r->queued), (unsigned long long)r->doc_len);
-	if (n < 0)
-		uv_read_stop(s);
+	else
+		finish(r, (int)n, "%s:%d: %s after %llu of %llu bytes were sent", r->host, r->port, uv_strerror((int)n),
+		       (unsigned long long)r->sent, (unsigned long long)r->doc_len);
 }
 
 static void on_connect(uv_connect_t *req, int status)

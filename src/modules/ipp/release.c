@@ -158,10 +158,14 @@ static void deliver_all(struct ipp_release *rl)
 	}
 	rl->pending = rl->nids + 1; /* one for the loop: no answer before every job is queued */
 	for (size_t i = 0; i < rl->nids; i++) {
-		if (ipp_deliver_job(rl->s, rl->p, rl->ids[i], rl->user, on_outcome, rl) < 0) {
+		int r = ipp_deliver_job(rl->s, rl->p, rl->ids[i], rl->user, on_outcome, rl);
+		if (r < 0) {
 			struct ipp_outcome o = {.id = rl->ids[i], .proto = PROTO_NONE, .printer_job_id = -1};
 			snprintf(o.reason, sizeof(o.reason), "%s", R_SYSTEM);
-			snprintf(o.text, sizeof(o.text), "the deliverer cannot take job %u", rl->ids[i]);
+			if (r == -EBUSY)
+				snprintf(o.text, sizeof(o.text), "job %u is being released already", rl->ids[i]);
+			else
+				snprintf(o.text, sizeof(o.text), "the deliverer cannot take job %u", rl->ids[i]);
 			on_outcome(rl, &o);
 		}
 	}
