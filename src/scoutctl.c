@@ -874,12 +874,14 @@ static void print_help(FILE *out, json_t *cmds)
 	json_array_foreach (cmds, i, c) {
 		char *syn = synopsis(c);
 		const char *module = str(c, "module");
-		if (syn && strlen(syn) <= 24)
+		if (syn && strlen(syn) <= 24) {
 			term_line(out, "  %-24s %s%s%s%s", syn, otherwise(str(c, "help"), ""), module ? " (" : "",
 				  module ? module : "", module ? ")" : "");
-		else
-			term_line(out, "  %s\n  %-24s %s%s%s%s", syn ? syn : "?", "", otherwise(str(c, "help"), ""),
-				  module ? " (" : "", module ? module : "", module ? ")" : "");
+		} else { /* two lines: term_line shows a newline inside its text as \n */
+			term_line(out, "  %s", syn ? syn : "?");
+			term_line(out, "  %-24s %s%s%s%s", "", otherwise(str(c, "help"), ""), module ? " (" : "",
+				  module ? module : "", module ? ")" : "");
+		}
 		free(syn);
 		json_array_foreach (json_object_get(c, "args"), j, a) {
 			const char *name = otherwise(str(a, "name"), "?");

@@ -287,7 +287,10 @@ class ModuleFolder(scoutlib.AgentTest):
         self.assertEqual(p.returncode, 2)
         self.assertIn("password longer than 1023 bytes", p.stderr)
         # repeated arguments become an array; an output file is written by scoutctl, not scoutd
-        self.assertIn("widgets label [--tag VALUE]... [--png FILE]", ctl("help").stdout)
+        # a synopsis too long for its column stands on a line of its own
+        lines = ctl("help").stdout.splitlines()
+        self.assertIn("  widgets label [--tag VALUE]... [--png FILE]", lines)
+        self.assertIn("a label for the widgets (widgets)", lines[lines.index("  widgets label [--tag VALUE]... [--png FILE]") + 1])
         p = ctl("widgets", "label", "--tag", "a", "--tag=b c", "--json")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(json.loads(p.stdout), {"tags": ["a", "b c"]})

@@ -26,7 +26,7 @@ At the end scoutd is stopped and every file under its state directory
 (vault files, scout.mdb) is searched for the markers written into every
 64 KiB of every document, the job names and the owner: none may appear.
 
-SCOUT_CRASH_ROUNDS (100; 25 in a sanitizer build, where the point is
+SCOUT_CRASH_ROUNDS (100; 12 in a sanitizer build, where the point is
 ASan and UBSan on the recovery paths) sets the number of kills, SCOUT_CRASH_SEED the
 random choices. Skips (77) while scoutd lacks the ipp and vault modules.
 SCOUT_CRASH_TARGET=cupsd runs the same client, kills and checks against a
@@ -48,7 +48,7 @@ import ippclient  # noqa: E402
 import scoutlib  # noqa: E402
 import scoutprint  # noqa: E402
 
-ROUNDS = int(os.environ.get("SCOUT_CRASH_ROUNDS", "25" if os.environ.get("SCOUT_SANITIZED") else "100"))
+ROUNDS = int(os.environ.get("SCOUT_CRASH_ROUNDS", "12" if os.environ.get("SCOUT_SANITIZED") else "100"))
 TARGET = os.environ.get("SCOUT_CRASH_TARGET", "scoutd")
 CONNS = 3
 BIG = 50 * 1000 * 1000
