@@ -301,7 +301,8 @@ static int submit(struct env *e, const char *owner, const char *name, const uint
 }
 
 /* The document back through job.open/read/close; caller frees. */
-static uint8_t *read_back(struct env *e, uint32_t id, size_t *ret_len)
+/* Reads a job back, count chunks a job.read (1: without "count"). */
+static uint8_t *read_back_n(struct env *e, uint32_t id, unsigned count, size_t *ret_len)
 {
 	if (id_req(e, "job.open", "id", id) < 0)
 		return NULL;
@@ -309,13 +310,17 @@ static uint8_t *read_back(struct env *e, uint32_t id, size_t *ret_len)
 	uint8_t *out = malloc(size ? size : 1);
 	size_t got = 0;
 
-	for (uint64_t i = 0; i < chunks; i++) {
+	for (uint64_t i = 0; i < chunks; i += count) {
 		PK(sb, pk);
-		msgpack_pack_map(&pk, 2);
+		msgpack_pack_map(&pk, count > 1 ? 3 : 2);
 		scout_pack_str(&pk, "handle");
 		msgpack_pack_uint64(&pk, handle);
 		scout_pack_str(&pk, "index");
 		msgpack_pack_uint64(&pk, i);
+		if (count > 1) {
+			scout_pack_str(&pk, "count");
+			msgpack_pack_uint32(&pk, count);
+		}
 		int r = ask(e, "job.read", &sb);
 		msgpack_sbuffer_destroy(&sb);
 		if (r < 0) {
@@ -330,7 +335,7 @@ static uint8_t *read_back(struct env *e, uint32_t id, size_t *ret_len)
 		assert_non_null(d);
 		assert_int_equal(d->type, MSGPACK_OBJECT_BIN);
 		assert_int_equal(scout_pack_get_bool(&u.data, "last", &last), 0);
-		assert_true(last == (i + 1 == chunks));
+		assert_true(last == (i + count >= chunks));
 		assert_true(got + d->via.bin.size <= size);
 		memcpy(out + got, d->via.bin.ptr, d->via.bin.size);
 		got += d->via.bin.size;
@@ -340,6 +345,11 @@ static uint8_t *read_back(struct env *e, uint32_t id, size_t *ret_len)
 	assert_int_equal(id_req(e, "job.close", "handle", handle), 0);
 	*ret_len = got;
 	return out;
+}
+
+static uint8_t *read_back(struct env *e, uint32_t id, size_t *ret_len)
+{
+	return read_back_n(e, id, 1, ret_len);
 }
 
 static void assert_reads_back(struct env *e, uint32_t id, const uint8_t *data, size_t len)
@@ -1040,7 +1050,31 @@ static void test_claim_hold_keep(void **state)
 	assert_int_equal(claim(e, a, "alice", false), 0);
 	assert_true(reply_has_reason(e, "")); /* the metadata map */
 	assert_int_equal(claim(e, a, "alice", false), -EBUSY);
-	assert_reads_back(e, a, buf, sizeof(buf));   /* open works while processing */
+	assert_reads_back(e, a, buf, sizeof(buf)); /* open works while processing */
+	/* several chunks a read, the last read cut at the end of the job */
+	for (unsigned count = 2; count <= 16; count += 14) {
+		size_t n = 0;
+		uint8_t *got = read_back_n(e, a, count, &n);
+		assert_non_null(got);
+		assert_int_equal(n, sizeof(buf));
+		assert_memory_equal(got, buf, n);
+		free(got);
+	}
+	assert_int_equal(id_req(e, "job.open", "id", a), 0);
+	uint64_t handle = reply_uint(e, "handle");
+	for (unsigned count = 0; count <= 17; count += 17) {
+		PK(sb, pk);
+		msgpack_pack_map(&pk, 3);
+		scout_pack_str(&pk, "handle");
+		msgpack_pack_uint64(&pk, handle);
+		scout_pack_str(&pk, "index");
+		msgpack_pack_uint64(&pk, 0);
+		scout_pack_str(&pk, "count");
+		msgpack_pack_uint32(&pk, count);
+		assert_int_equal(ask(e, "job.read", &sb), -EINVAL);
+		msgpack_sbuffer_destroy(&sb);
+	}
+	assert_int_equal(id_req(e, "job.close", "handle", handle), 0);
 	assert_int_equal(list(e, "alice", NULL), 2); /* processing is not completed */
 
 	/* a failure: held again, with the reason, also after a restart */

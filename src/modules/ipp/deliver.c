@@ -18,8 +18,10 @@
 #include "loop/log.h"
 #include "loop/pack.h"
 
-#define READS_IN_FLIGHT 4 /* job.read requests at once per delivery */
-#define CHUNK_MAX (64 * 1024)
+#define VAULT_CHUNK_BYTES (64 * 1024)               /* the vault's unit (job.open's chunks) */
+#define READ_CHUNKS 1                               /* vault chunks a job.read asks for (job.read takes up to 16) */
+#define CHUNK_MAX (READ_CHUNKS * VAULT_CHUNK_BYTES) /* one read's bytes, at most */
+#define READS_IN_FLIGHT 4                           /* job.read requests at once per delivery */
 #define BUS_TIMEOUT_MS 30000
 #define RETRY_BASE_MS 1000
 #define RETRY_CAP_MS 30000
@@ -57,7 +59,8 @@ struct ipp_delivery {
 	/* the vault's reader */
 	bool open;
 	uint64_t handle;
-	uint32_t chunks, next_read, next_write;
+	uint32_t chunks;                       /* the vault's */
+	uint32_t reads, next_read, next_write; /* job.reads of READ_CHUNKS chunks */
 	uint64_t streamed;
 	struct slot slots[READS_IN_FLIGHT];
 	/* the printer side */
@@ -666,24 +669,22 @@ static void doc_pump(struct ipp_delivery *d)
 	}
 	/* ask for more while the socket keeps up: at most READS_IN_FLIGHT
 	 * chunks wait in memory, and nothing is read past the high water */
-	while (d->next_read < d->chunks && d->next_read - d->next_write < READS_IN_FLIGHT &&
-	       sink_queued(d) + (size_t)(d->next_read - d->next_write) * CHUNK_MAX < IPPC_HIGH_WATER) {
+	while (d->next_read < d->reads && d->next_read - d->next_write < READS_IN_FLIGHT &&
+	       sink_queued(d) < IPPC_HIGH_WATER) {
 		struct slot *sl = &d->slots[d->next_read % READS_IN_FLIGHT];
 		if (sl->busy || sl->have)
 			break;
-		if (!sl->data && !(sl->data = malloc(CHUNK_MAX))) {
-			fail(d, R_SYSTEM, "out of memory");
-			return;
-		}
 		msgpack_sbuffer sb;
 		msgpack_packer pk;
 		msgpack_sbuffer_init(&sb);
 		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-		msgpack_pack_map(&pk, 2);
+		msgpack_pack_map(&pk, 3);
 		scout_pack_str(&pk, "handle");
 		msgpack_pack_uint64(&pk, d->handle);
 		scout_pack_str(&pk, "index");
-		msgpack_pack_uint32(&pk, d->next_read);
+		msgpack_pack_uint32(&pk, d->next_read * READ_CHUNKS);
+		scout_pack_str(&pk, "count");
+		msgpack_pack_uint32(&pk, READ_CHUNKS);
 		sl->index = d->next_read;
 		sl->d = d;
 		int r = scout_bus_request(scout_mod_bus(d->s->m), dv->t_read, sb.data, sb.size, BUS_TIMEOUT_MS,
@@ -734,6 +735,12 @@ static void on_read_reply(int status, const struct scout_msg *reply, void *arg)
 		d->next_write++;
 		msgpack_unpacked_destroy(&u);
 		doc_pump(d);
+		return;
+	}
+	/* early, or the socket is full: it waits in its slot (made on first use) */
+	if (!sl->data && !(sl->data = malloc(CHUNK_MAX))) {
+		msgpack_unpacked_destroy(&u);
+		fail(d, R_SYSTEM, "out of memory");
 		return;
 	}
 	memcpy(sl->data, data->via.bin.ptr, data->via.bin.size);
@@ -846,7 +853,7 @@ static void on_open_reply(int status, const struct scout_msg *reply, void *arg)
 	if (msgpack_unpack_next(&u, reply->data, reply->len, NULL) != MSGPACK_UNPACK_SUCCESS ||
 	    scout_pack_get_uint(&u.data, "handle", &handle) < 0 || scout_pack_get_uint(&u.data, "size", &size) < 0 ||
 	    scout_pack_get_uint(&u.data, "chunks", &chunks) < 0 || chunks > UINT32_MAX ||
-	    (size > 0 && chunks < (size + CHUNK_MAX - 1) / CHUNK_MAX)) {
+	    (size > 0 && chunks < (size + VAULT_CHUNK_BYTES - 1) / VAULT_CHUNK_BYTES)) {
 		msgpack_unpacked_destroy(&u);
 		fail(d, R_SYSTEM, "job %u: a malformed job.open answer", d->id);
 		return;
@@ -856,6 +863,7 @@ static void on_open_reply(int status, const struct scout_msg *reply, void *arg)
 	d->handle = handle;
 	d->size = size;
 	d->chunks = size == 0 ? 0 : (uint32_t)chunks;
+	d->reads = (d->chunks + READ_CHUNKS - 1) / READ_CHUNKS;
 	send_start(d);
 }
 

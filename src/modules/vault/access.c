@@ -954,23 +954,32 @@ out:
 #define READ_HEAD 11 /* map of 2, fixstr "data", bin32 header */
 #define READ_TAIL 6  /* fixstr "last", bool */
 
+#define READ_MAX_CHUNKS 16 /* a job.read of up to 1 MiB: one pool job, one reply */
+
 struct readreq {
 	struct handle *h;
 	uint64_t corr;
-	uint32_t index;
-	uint8_t *out; /* READ_HEAD + VAULT_CHUNK + READ_TAIL */
-	int n;
+	uint32_t index, count, bad;
+	uint8_t *out; /* READ_HEAD + count * VAULT_CHUNK + READ_TAIL */
+	int n;        /* bytes, or -errno for chunk bad */
 };
 
 static void read_work(void *arg)
 {
 	struct readreq *rr = arg;
-	size_t n;
+	size_t total = 0, n;
 	bool last;
 
-	rr->n = vault_reader_chunk(&rr->h->rd, rr->index, rr->out + READ_HEAD, &n, &last);
-	if (rr->n == 0)
-		rr->n = (int)n;
+	for (uint32_t i = 0; i < rr->count; i++) {
+		int r = vault_reader_chunk(&rr->h->rd, rr->index + i, rr->out + READ_HEAD + total, &n, &last);
+		if (r < 0) {
+			rr->n = r;
+			rr->bad = rr->index + i;
+			return;
+		}
+		total += n;
+	}
+	rr->n = (int)total;
 }
 
 static void read_done(void *arg, int status)
@@ -985,8 +994,8 @@ static void read_done(void *arg, int status)
 	if (h->dead) {
 		vault_reply_error(v, rr->corr, -ENOENT, "job %u was shredded", h->id);
 	} else if (rr->n < 0) {
-		log_error("vault: job %u: chunk %u does not decrypt: %s", h->id, rr->index, strerror(-rr->n));
-		vault_reply_error(v, rr->corr, -EIO, "job %u: chunk %u does not decrypt", h->id, rr->index);
+		log_error("vault: job %u: chunk %u does not decrypt: %s", h->id, rr->bad, strerror(-rr->n));
+		vault_reply_error(v, rr->corr, -EIO, "job %u: chunk %u does not decrypt", h->id, rr->bad);
 	} else {
 		static const uint8_t head[] = {0x82, 0xa4, 'd', 'a', 't', 'a', 0xc6};
 		uint32_t n = (uint32_t)rr->n;
@@ -998,10 +1007,10 @@ static void read_done(void *arg, int status)
 		p[10] = (uint8_t)n;
 		p += READ_HEAD + n;
 		memcpy(p, "\xa4last", 5);
-		p[5] = rr->index + 1 == h->chunks ? 0xc3 : 0xc2;
+		p[5] = rr->index + rr->count == h->chunks ? 0xc3 : 0xc2;
 		scout_bus_reply(v->bus, rr->corr, 0, rr->out, READ_HEAD + n + READ_TAIL);
 	}
-	vault_wipe(rr->out, READ_HEAD + VAULT_CHUNK + READ_TAIL);
+	vault_wipe(rr->out, READ_HEAD + (size_t)rr->count * VAULT_CHUNK + READ_TAIL);
 	free(rr->out);
 	free(rr);
 	handle_release(v, h);
@@ -1011,15 +1020,18 @@ void vault_on_read(const struct scout_msg *msg, void *arg)
 {
 	struct vault *v = arg;
 	msgpack_unpacked u;
-	uint64_t hn, index;
+	uint64_t hn, index, count = 1;
 	struct handle *h;
 
 	if (!msg->corr)
 		return;
 	msgpack_unpacked_init(&u);
 	if (msgpack_unpack_next(&u, msg->data, msg->len, NULL) != MSGPACK_UNPACK_SUCCESS ||
-	    scout_pack_get_uint(&u.data, "handle", &hn) < 0 || scout_pack_get_uint(&u.data, "index", &index) < 0) {
-		vault_reply_error(v, msg->corr, -EINVAL, "bad job.read: handle uint, index uint");
+	    scout_pack_get_uint(&u.data, "handle", &hn) < 0 || scout_pack_get_uint(&u.data, "index", &index) < 0 ||
+	    (scout_pack_get(&u.data, "count") &&
+	     (scout_pack_get_uint(&u.data, "count", &count) < 0 || count < 1 || count > READ_MAX_CHUNKS))) {
+		vault_reply_error(v, msg->corr, -EINVAL, "bad job.read: handle uint, index uint, count? uint (1..%d)",
+				  READ_MAX_CHUNKS);
 		goto out;
 	}
 	h = handle_find(v, hn);
@@ -1028,8 +1040,10 @@ void vault_on_read(const struct scout_msg *msg, void *arg)
 				  "no handle %" PRIu64 " or no chunk %" PRIu64, hn, index);
 		goto out;
 	}
+	if (count > h->chunks - index) /* the read ends with the job */
+		count = h->chunks - index;
 	struct readreq *rr = calloc(1, sizeof(*rr));
-	if (!rr || !(rr->out = malloc(READ_HEAD + VAULT_CHUNK + READ_TAIL))) {
+	if (!rr || !(rr->out = malloc(READ_HEAD + (size_t)count * VAULT_CHUNK + READ_TAIL))) {
 		free(rr);
 		vault_reply_error(v, msg->corr, -ENOMEM, "out of memory");
 		goto out;
@@ -1037,6 +1051,7 @@ void vault_on_read(const struct scout_msg *msg, void *arg)
 	rr->h = h;
 	rr->corr = msg->corr;
 	rr->index = (uint32_t)index;
+	rr->count = (uint32_t)count;
 	h->reads++;
 	if (scout_work_submit(v->work, read_work, read_done, rr) < 0)
 		read_done(rr, -ESHUTDOWN);

@@ -468,7 +468,8 @@ static const struct scout_topic_decl vault_topics[] = {
 	 "{id uint, user? str} -> {}: the document is shredded, a tombstone stays for history; -EPERM another "
 	 "user's"},
 	{"job.open", SCOUT_TOPIC_REQUEST, "{id uint} -> {handle uint, size uint, chunks uint}"},
-	{"job.read", SCOUT_TOPIC_REQUEST, "{handle uint, index uint} -> {data bin, last bool}, decrypted"},
+	{"job.read", SCOUT_TOPIC_REQUEST,
+	 "{handle uint, index uint, count? uint (1..16 chunks)} -> {data bin, last bool}, decrypted"},
 	{"job.close", SCOUT_TOPIC_REQUEST, "{handle uint} -> {}"},
 	{"job.done", SCOUT_TOPIC_EVENT,
 	 "{id uint, outcome str (completed|aborted|canceled), printer str, reason str}, from the deliverer: the "
