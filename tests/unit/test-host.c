@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "loop-wait.h"
+#include "status-client.h"
 
 #include "loop/agent.h"
 #include "loop/bus.h"
@@ -49,10 +49,7 @@ struct env {
 	/* a status socket for module commands (the failure-path tests) */
 	struct scout_status_server *srv;
 	char sock[96];
-	uv_pipe_t client;
-	char reply[4096];
-	size_t reply_len;
-	bool replied, client_closed;
+	struct status_client client;
 };
 
 static void on_report(const struct scout_msg *msg, void *arg)
@@ -117,6 +114,7 @@ static int setup(void **state)
 
 	assert_non_null(e);
 	strcpy(e->dir, "/tmp/scout-test-host-XXXXXX");
+	e->client.cap = 4096;
 	assert_non_null(mkdtemp(e->dir));
 	assert_int_equal(uv_loop_init(&e->loop), 0);
 	assert_int_equal(uv_timer_init(&e->loop, &e->timer), 0);
@@ -182,6 +180,7 @@ static int teardown(void **state)
 	scout_store_close(e->store);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
 	assert_int_equal(system(cmd), 0);
+	status_client_free(&e->client);
 	free(e);
 	return 0;
 }
@@ -950,69 +949,11 @@ static void start_faults(struct env *e, const char *text)
 		fail_msg("status socket: %s", err);
 }
 
-static void on_client_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	struct env *e = h->data;
-	(void)hint;
-	*buf = uv_buf_init(e->reply + e->reply_len, (unsigned)(sizeof(e->reply) - 1 - e->reply_len));
-}
-
-static void on_client_closed(uv_handle_t *h)
-{
-	struct env *e = h->data;
-	e->client_closed = true;
-}
-
-static void on_client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
-{
-	struct env *e = st->data;
-	(void)buf;
-	if (n > 0)
-		e->reply_len += (size_t)n;
-	if (n < 0 || memchr(e->reply, '\n', e->reply_len) || e->reply_len == sizeof(e->reply) - 1) {
-		e->reply[e->reply_len] = 0;
-		e->replied = true;
-		uv_close((uv_handle_t *)st, on_client_closed);
-	}
-}
-
-static void on_client_written(uv_write_t *w, int status)
-{
-	free(w);
-}
-
-static void on_client_connected(uv_connect_t *c, int status)
-{
-	struct env *e = c->handle->data;
-	uv_write_t *w = malloc(sizeof(*w));
-	uv_buf_t b = uv_buf_init(e->reply, (unsigned)strlen(e->reply));
-
-	assert_int_equal(status, 0);
-	assert_non_null(w);
-	assert_int_equal(uv_write(w, c->handle, &b, 1, on_client_written), 0);
-	assert_int_equal(uv_read_start(c->handle, on_client_alloc, on_client_read), 0);
-	free(c);
-}
-
 /* Sends one request line over the status socket, as scoutctl does, and
  * returns the reply (caller decrefs). */
 static json_t *ask(struct env *e, const char *line)
 {
-	uv_connect_t *c = malloc(sizeof(*c));
-	json_error_t jerr;
-
-	assert_non_null(c);
-	snprintf(e->reply, sizeof(e->reply), "%s\n", line); /* written from here, then overwritten */
-	e->reply_len = 0;
-	e->replied = e->client_closed = false;
-	assert_int_equal(uv_pipe_init(&e->loop, &e->client, 0), 0);
-	e->client.data = e;
-	uv_pipe_connect(c, &e->client, e->sock, on_client_connected);
-	WAIT_FOR(e, e->replied && e->client_closed);
-	json_t *r = json_loads(e->reply, 0, &jerr);
-	if (!r)
-		fail_msg("reply to %s is not JSON: %s", line, e->reply);
-	return r;
+	return status_client_ask(&e->client, &e->loop, &e->timer, e->sock, line, 5);
 }
 
 /* The reply's error code, or "" when it is ok. */

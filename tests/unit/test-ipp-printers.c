@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "loop-wait.h"
+#include "status-client.h"
 
 #include "loop/bus.h"
 #include "loop/config.h"
@@ -178,10 +178,7 @@ struct env {
 	char dir[64], sock[96];
 	bool stopped, bus_closed, running;
 	/* the status socket client */
-	uv_pipe_t client;
-	char reply[16384];
-	size_t reply_len;
-	bool replied, client_closed;
+	struct status_client client;
 	/* printer.alert events seen */
 	char alerts[8][512];
 	unsigned nalerts;
@@ -290,6 +287,7 @@ static int setup(void **state)
 
 	memset(&snmp, 0, sizeof(snmp));
 	strcpy(e->dir, "/tmp/scout-test-printers-XXXXXX");
+	e->client.cap = 16384;
 	assert_non_null(mkdtemp(e->dir));
 	assert_int_equal(uv_loop_init(&e->loop), 0);
 	assert_int_equal(uv_timer_init(&e->loop, &e->timer), 0);
@@ -313,74 +311,17 @@ static int teardown(void **state)
 	scout_store_close(e->store);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
 	assert_int_equal(system(cmd), 0);
+	status_client_free(&e->client);
 	free(e);
 	return 0;
 }
 
 /* ---- the status socket, as scoutctl talks to it ------------------------- */
 
-static void on_client_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	struct env *e = h->data;
-	(void)hint;
-	*buf = uv_buf_init(e->reply + e->reply_len, (unsigned)(sizeof(e->reply) - 1 - e->reply_len));
-}
-
-static void on_client_closed(uv_handle_t *h)
-{
-	((struct env *)h->data)->client_closed = true;
-}
-
-static void on_client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
-{
-	struct env *e = st->data;
-	(void)buf;
-	if (n > 0)
-		e->reply_len += (size_t)n;
-	if (n < 0 || memchr(e->reply, '\n', e->reply_len) || e->reply_len == sizeof(e->reply) - 1) {
-		e->reply[e->reply_len] = 0;
-		e->replied = true;
-		uv_close((uv_handle_t *)st, on_client_closed);
-	}
-}
-
-static void on_client_written(uv_write_t *w, int status)
-{
-	(void)status;
-	free(w);
-}
-
-static void on_client_connected(uv_connect_t *c, int status)
-{
-	struct env *e = c->handle->data;
-	uv_write_t *w = malloc(sizeof(*w));
-	uv_buf_t b = uv_buf_init(e->reply, (unsigned)strlen(e->reply));
-
-	assert_int_equal(status, 0);
-	assert_non_null(w);
-	assert_int_equal(uv_write(w, c->handle, &b, 1, on_client_written), 0);
-	assert_int_equal(uv_read_start(c->handle, on_client_alloc, on_client_read), 0);
-	free(c);
-}
-
 /* One request line over the status socket; the reply (caller decrefs). */
 static json_t *ask(struct env *e, const char *line)
 {
-	uv_connect_t *c = malloc(sizeof(*c));
-	json_error_t jerr;
-
-	assert_non_null(c);
-	snprintf(e->reply, sizeof(e->reply), "%s\n", line);
-	e->reply_len = 0;
-	e->replied = e->client_closed = false;
-	assert_int_equal(uv_pipe_init(&e->loop, &e->client, 0), 0);
-	e->client.data = e;
-	uv_pipe_connect(c, &e->client, e->sock, on_client_connected);
-	WAIT_FOR(e, e->replied && e->client_closed);
-	json_t *r = json_loads(e->reply, 0, &jerr);
-	if (!r)
-		fail_msg("reply to %s is not JSON: %s", line, e->reply);
-	return r;
+	return status_client_ask(&e->client, &e->loop, &e->timer, e->sock, line, 10);
 }
 
 /* ---- resolving ------------------------------------------------------------ */

@@ -27,7 +27,7 @@
 
 #include <cmocka.h>
 
-#include "loop-wait.h"
+#include "status-client.h"
 
 #include "loop/agent.h"
 #include "loop/bus.h"
@@ -50,10 +50,8 @@ struct env {
 	struct scout_host *host;
 	struct scout_status_server *srv;
 	char sock[160];
-	uv_pipe_t client;
-	char reply[8 << 20];
-	size_t reply_len;
-	bool replied, client_closed, stopped, bus_closed, running;
+	struct status_client client;
+	bool stopped, bus_closed, running;
 	/* the last bus reply */
 	bool answered;
 	int status;
@@ -84,68 +82,16 @@ static void on_request(struct scout_status_req *req, const char *cmd, json_t *re
 		scout_status_error(req, "unknown", "no command %s", cmd);
 }
 
-static void on_client_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-	struct env *e = h->data;
-	*buf = uv_buf_init(e->reply + e->reply_len, (unsigned)(sizeof(e->reply) - 1 - e->reply_len));
-}
-
-static void on_client_closed(uv_handle_t *h)
-{
-	struct env *e = h->data;
-	e->client_closed = true;
-}
-
-static void on_client_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
-{
-	struct env *e = st->data;
-	if (n > 0)
-		e->reply_len += (size_t)n;
-	if (n < 0 || memchr(e->reply, '\n', e->reply_len) || e->reply_len == sizeof(e->reply) - 1) {
-		e->reply[e->reply_len] = 0;
-		e->replied = true;
-		uv_close((uv_handle_t *)st, on_client_closed);
-	}
-}
-
-static void on_client_written(uv_write_t *w, int status)
-{
-	free(w);
-}
-
-static void on_client_connected(uv_connect_t *c, int status)
-{
-	struct env *e = c->handle->data;
-	uv_write_t *w = malloc(sizeof(*w));
-	uv_buf_t b = uv_buf_init(e->reply, (unsigned)strlen(e->reply));
-
-	assert_int_equal(status, 0);
-	assert_int_equal(uv_write(w, c->handle, &b, 1, on_client_written), 0);
-	assert_int_equal(uv_read_start(c->handle, on_client_alloc, on_client_read), 0);
-	free(c);
-}
-
 /* One request line over the status socket; the reply (caller decrefs). */
 static json_t *cmd(struct env *e, const char *fmt, ...)
 {
-	uv_connect_t *c = malloc(sizeof(*c));
-	json_error_t jerr;
+	char line[4096];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(e->reply, sizeof(e->reply) - 1, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	strcat(e->reply, "\n");
-	e->reply_len = 0;
-	e->replied = e->client_closed = false;
-	assert_int_equal(uv_pipe_init(&e->loop, &e->client, 0), 0);
-	e->client.data = e;
-	uv_pipe_connect(c, &e->client, e->sock, on_client_connected);
-	WAIT_FOR(e, e->replied && e->client_closed);
-	json_t *r = json_loads(e->reply, 0, &jerr);
-	if (!r)
-		fail_msg("reply is not JSON: %s", e->reply);
-	return r;
+	return status_client_ask(&e->client, &e->loop, &e->timer, e->sock, line, 30);
 }
 
 static bool cmd_ok(struct env *e, const char *fmt, const char *arg)
@@ -153,7 +99,7 @@ static bool cmd_ok(struct env *e, const char *fmt, const char *arg)
 	json_t *r = cmd(e, fmt, arg);
 	bool ok = json_is_true(json_object_get(r, "ok"));
 	if (!ok)
-		print_message("reply: %s\n", e->reply);
+		print_message("reply: %s\n", e->client.buf);
 	json_decref(r);
 	return ok;
 }
@@ -495,6 +441,7 @@ static int setup(void **state)
 	struct env *e = calloc(1, sizeof(*e));
 
 	strcpy(e->dir, "/tmp/scout-test-vault-XXXXXX");
+	e->client.cap = 8 << 20;
 	assert_non_null(mkdtemp(e->dir));
 	*state = e;
 	return 0;
@@ -509,6 +456,7 @@ static int teardown(void **state)
 	free(e->data);
 	snprintf(c, sizeof(c), "umount -l '%s' 2>/dev/null; rm -rf '%s'", e->dir, e->dir);
 	assert_int_equal(system(c), 0);
+	status_client_free(&e->client);
 	free(e);
 	return 0;
 }
@@ -601,7 +549,7 @@ static void test_locked_then_init(void **state)
 
 	r = cmd(e, "{\"cmd\":\"vault init\",\"password\":\"wrong\"}");
 	assert_false(json_is_true(json_object_get(r, "ok")));
-	assert_non_null(strstr(e->reply, "wrong password"));
+	assert_non_null(strstr(e->client.buf, "wrong password"));
 	json_decref(r);
 	/* a second init with the right password is fine (rewrites the key) */
 	init(e, "correct horse");

@@ -337,7 +337,8 @@ out:
 	cmd_ctx_free(c);
 }
 
-void ipp_cmd_trust(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+/* A command naming a printer: resolved (added when new), then cb. */
+static void resolve_address(struct scout_mod *m, struct scout_status_req *req, json_t *request, ipp_printer_cb cb)
 {
 	const char *address = arg_str(request, "address");
 	struct cmd_ctx *c;
@@ -347,7 +348,12 @@ void ipp_cmd_trust(struct scout_mod *m, struct scout_status_req *req, json_t *re
 		return;
 	}
 	if ((c = cmd_ctx(m, req, request)))
-		ipp_reg_resolve(c->s, address, true, trust_resolved, c);
+		ipp_reg_resolve(c->s, address, true, cb, c);
+}
+
+void ipp_cmd_trust(struct scout_mod *m, struct scout_status_req *req, json_t *request)
+{
+	resolve_address(m, req, request, trust_resolved);
 }
 
 static char *base64(const uint8_t *data, size_t len)
@@ -423,15 +429,7 @@ out:
 
 void ipp_cmd_qr(struct scout_mod *m, struct scout_status_req *req, json_t *request)
 {
-	const char *address = arg_str(request, "address");
-	struct cmd_ctx *c;
-
-	if (!address) {
-		scout_status_error(req, "invalid", "which printer? (an address, a name or its GUID)");
-		return;
-	}
-	if ((c = cmd_ctx(m, req, request)))
-		ipp_reg_resolve(c->s, address, true, qr_resolved, c);
+	resolve_address(m, req, request, qr_resolved);
 }
 
 static const struct scout_column printers_columns[] = {
