@@ -40,7 +40,7 @@
 #define ACCEPT_BATCH 64       /* per wake-up, so that serving others goes on */
 #define ACCEPT_PAUSE_MS 100   /* when not even the reserve descriptor helps */
 #define LOG_INTERVAL_MS 10000 /* for messages a crowd of clients could repeat */
-#define REQUEST_BATCH 16      /* requests handled per connection per loop turn */
+#define REQUEST_BATCH 4       /* requests handled per connection per loop turn */
 
 struct conn {
 	uv_pipe_t pipe;

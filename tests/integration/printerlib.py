@@ -297,7 +297,31 @@ class _RawHandler(socketserver.BaseRequestHandler):
         pass
 
 
-class RawSink:
+class _Peer:
+    """What RawSink and ScriptedPrinter share: a threaded server (self.server),
+    the connections it holds open (self.open, under self.lock), a directory
+    of their own (self.dir, removed at cleanup when self.own_dir)."""
+    stopping = None  # a threading.Event set at stop, for handlers that wait
+
+    def stop(self):
+        if self.server is None:
+            return
+        if self.stopping is not None:
+            self.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+        with self.lock:
+            for s in list(self.open):
+                _cut(s)
+        self.server = None
+
+    def cleanup(self):
+        self.stop()
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RawSink(_Peer):
     def __init__(self, host=None, port=None, close_after=None, tmp=None):
         self.port = 9100 if port is None else port
         self.host = host or loopback_host((self.port,))
@@ -327,21 +351,6 @@ class RawSink:
 
     def wait_for(self, pred, timeout=30.0, what="the sink's condition"):
         return wait_until(lambda: pred(self), timeout, what)
-
-    def stop(self):
-        if self.server is None:
-            return
-        self.server.shutdown()
-        self.server.server_close()
-        with self.lock:
-            for s in list(self.open):
-                _cut(s)
-        self.server = None
-
-    def cleanup(self):
-        self.stop()
-        if self.own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # ---- scripted IPP printer -----------------------------------------------
@@ -630,7 +639,7 @@ class _IppHandler(BaseHTTPRequestHandler):
         self._send(200, out)
 
 
-class ScriptedPrinter:
+class ScriptedPrinter(_Peer):
     def __init__(self, behaviour="ok", formats=DEFAULT_FORMATS, tls="auto", host="127.0.0.1", port=0,
                  path="/ipp/print", duplex=True, color=True, copies_max=99, busy_attempts=None,
                  busy_status=SERVER_ERROR_BUSY, close_after=4096, close_attempts=None, processing_polls=1,
@@ -707,22 +716,6 @@ class ScriptedPrinter:
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
-
-    def stop(self):
-        if self.server is None:
-            return
-        self.stopping.set()
-        self.server.shutdown()
-        self.server.server_close()
-        with self.lock:
-            for s in list(self.open):
-                _cut(s)
-        self.server = None
-
-    def cleanup(self):
-        self.stop()
-        if self.own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
 
     def wait_for(self, pred, timeout=30.0, what="the printer's condition"):
         return wait_until(lambda: pred(self), timeout, what)
