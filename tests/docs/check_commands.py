@@ -2,8 +2,8 @@
 `build/` holds the scoutd and scoutctl under test, with scoutd on its
 embedded default (state and socket in ./var, as `./tools/run` starts it)
 and scoutd.conf the README's own ini example. The core's commands must
-succeed (--check-config silently); the snmp and vault modules' commands, with those modules off
-by default, must fail with a message that names the module. The two set-up commands (./tools/run,
+succeed (--check-config silently); the snmp, vault and ipp modules' commands, with those modules
+off by default, must fail with a message that names the module. The two set-up commands (./tools/run,
 ./tools/test) are what CI itself runs and are left out."""
 import os
 import re
@@ -42,10 +42,13 @@ with tempfile.TemporaryDirectory(prefix="scout-readme-") as tmp:
                                input="readme-example-password\n")
             snmp = re.search(r"\b(scan|devices|device)\b", cmd)
             printing = re.search(r"\b(vault|jobs)\b", cmd)
+            delivery = re.search(r"\b(release|printers)\b", cmd)
             if snmp:
                 ok = p.returncode == 1 and "snmp" in p.stderr
             elif printing:  # off in the embedded default: the reply names the module
                 ok = p.returncode == 1 and "module vault is disabled" in p.stderr
+            elif delivery:
+                ok = p.returncode == 1 and "module ipp is disabled" in p.stderr
             elif "--check-config" in cmd:  # "silent exit 0 when good"
                 ok = p.returncode == 0 and (p.stdout + p.stderr).strip() == ""
             else:
