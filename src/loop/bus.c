@@ -445,6 +445,9 @@ int scout_bus_subscribe(struct scout_bus *bus, struct scout_topic *topic, scout_
 		queue_limit = SCOUT_BUS_QUEUE_DEFAULT;
 	if (queue_limit > (1u << 24))
 		return -EINVAL;
+	/* two servers of one request would answer by start order, silently */
+	if (topic->decl.kind == SCOUT_TOPIC_REQUEST && !scout_list_empty(&topic->subs))
+		return -EBUSY;
 	while (cap < queue_limit)
 		cap <<= 1;
 	s = calloc(1, sizeof(*s));

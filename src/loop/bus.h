@@ -6,8 +6,9 @@
  *   subscriber. Each subscriber has a bounded queue: when it is full the
  *   message is dropped for that subscriber, its topic's drop counter grows
  *   and publish returns -ENOBUFS.
- * - A request goes to the topic's first subscriber and carries a correlation
- *   id and a deadline. The asker's callback runs exactly once: with the
+ * - A request topic has one server, its only subscriber (two modules that
+ *   can serve it are alternatives: the second to subscribe gets -EBUSY),
+ *   and a request carries a correlation id and a deadline. The asker's callback runs exactly once: with the
  *   reply, or with -ETIMEDOUT when the deadline passes first, or -ENOENT when
  *   nobody serves the topic. A reply after the deadline is refused (-ENOENT).
  * - Unsubscribing, also from inside a handler, is safe at any time.
@@ -90,7 +91,8 @@ const char *scout_topic_owner(const struct scout_topic *topic);
 const struct scout_topic_decl *scout_topic_decl(const struct scout_topic *topic);
 const struct scout_topic_stats *scout_topic_stats(const struct scout_topic *topic);
 
-/* queue_limit 0 means SCOUT_BUS_QUEUE_DEFAULT. */
+/* queue_limit 0 means SCOUT_BUS_QUEUE_DEFAULT. -EBUSY for a request topic
+ * that has its server already, -EINVAL for bad arguments, -ENOMEM. */
 int scout_bus_subscribe(struct scout_bus *bus, struct scout_topic *topic, scout_bus_handler handler, void *arg,
 			size_t queue_limit, struct scout_sub **ret_sub);
 void scout_bus_unsubscribe(struct scout_sub *sub);
@@ -99,7 +101,7 @@ void scout_bus_unsubscribe(struct scout_sub *sub);
  * it), -EINVAL for a NULL topic, -ENOMEM. */
 int scout_bus_publish(struct scout_bus *bus, struct scout_topic *topic, const void *data, size_t len);
 
-/* Asks the topic's first subscriber. On 0, cb runs exactly once later.
+/* Asks the topic's server. On 0, cb runs exactly once later.
  * -EAGAIN when too many requests are pending, -ENOBUFS when the
  * responder's queue is full; then cb never runs. */
 int scout_bus_request(struct scout_bus *bus, struct scout_topic *topic, const void *data, size_t len,

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct scout_check;
+
 static inline void scout_free_wiped(void *p)
 {
 	if (p) {
@@ -24,3 +26,18 @@ static inline void scout_json_wipe_frees(void)
 {
 	json_set_alloc_funcs(malloc, scout_free_wiped);
 }
+
+/* A secret's path as configured: "%d/NAME" is NAME in the systemd
+ * credentials directory ($CREDENTIALS_DIRECTORY), anything else a plain
+ * path (copied). -ENOKEY, with why, when a credential is named and the
+ * directory is not set. */
+int scout_credential_path(const char *spec, char **ret_path, char *why, size_t whylen);
+/* Configure-time check of such a path under key: only %d/ may start with
+ * %, a credential has a name, a relative path gets a warning. */
+void scout_check_credential_path(struct scout_check *c, const char *key, const char *value);
+/* Reads a one-line secret (a password) from path into buf (NUL-terminated,
+ * *ret_len bytes, the line's end dropped). Refuses, with why naming the
+ * file: not a regular file, empty, more than one line, a NUL, longer than
+ * size - 1 bytes. buf is wiped on failure and past the secret on success.
+ * Blocking: call at start-up, reload or from a pool job. */
+int scout_secret_read_line(const char *path, char *buf, size_t size, size_t *ret_len, char *why, size_t whylen);

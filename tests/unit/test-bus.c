@@ -516,19 +516,30 @@ static void test_request_reply(void **state)
 	scout_bus_unsubscribe(server.sub);
 }
 
-static void test_request_goes_to_first_subscriber(void **state)
+/* A request topic has one server: a second one is refused, and once the
+ * first leaves another may take its place. */
+static void test_request_has_one_server(void **state)
 {
 	struct env *e = *state;
 	struct rec first = {.bus = e->bus, .reply = true}, second = {.bus = e->bus, .reply = true};
 	struct answer a = {0};
 
 	assert_int_equal(scout_bus_subscribe(e->bus, QUERY, on_msg, &first, 0, &first.sub), 0);
-	assert_int_equal(scout_bus_subscribe(e->bus, QUERY, on_msg, &second, 0, &second.sub), 0);
+	assert_int_equal(scout_bus_subscribe(e->bus, QUERY, on_msg, &second, 0, &second.sub), -EBUSY);
 	assert_int_equal(scout_bus_request(e->bus, QUERY, NULL, 0, 1000, on_answer, &a, NULL), 0);
 	uv_run(&e->loop, UV_RUN_DEFAULT);
 	assert_int_equal(first.calls, 1);
-	assert_int_equal(second.calls, 0);
 	assert_int_equal(a.calls, 1);
+	scout_bus_unsubscribe(first.sub);
+	assert_int_equal(scout_bus_subscribe(e->bus, QUERY, on_msg, &second, 0, &second.sub), 0);
+	assert_int_equal(scout_bus_request(e->bus, QUERY, NULL, 0, 1000, on_answer, &a, NULL), 0);
+	uv_run(&e->loop, UV_RUN_DEFAULT);
+	assert_int_equal(second.calls, 1);
+	assert_int_equal(a.calls, 2);
+	scout_bus_unsubscribe(second.sub);
+	/* events keep any number of subscribers */
+	assert_int_equal(scout_bus_subscribe(e->bus, REPORT, on_msg, &first, 0, &first.sub), 0);
+	assert_int_equal(scout_bus_subscribe(e->bus, REPORT, on_msg, &second, 0, &second.sub), 0);
 	scout_bus_unsubscribe(first.sub);
 	scout_bus_unsubscribe(second.sub);
 }
@@ -1115,7 +1126,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unsubscribe_with_queued_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_with_subscribers_and_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_reply, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_request_goes_to_first_subscriber, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_has_one_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reply_later_from_outside_handler, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reply_before_deadline_delivered_after, setup, teardown),

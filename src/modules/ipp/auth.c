@@ -112,9 +112,20 @@ bool ipp_auth_begin(struct ipp_req *r)
 		return true;
 	}
 	size_t ulen = (size_t)(colon - (char *)cred);
+	/* the source, for the password checker's per-address limits: the
+	 * client's address without its port ("[::1]:5000" -> "::1") */
+	const char *remote = scout_http_remote(r->http), *port = strrchr(remote, ':');
+	size_t slen = port ? (size_t)(port - remote) : strlen(remote);
+	if (slen >= 2 && remote[0] == '[' && remote[slen - 1] == ']') {
+		remote++;
+		slen -= 2;
+	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 2);
+	msgpack_pack_map(&pk, 3);
+	scout_pack_str(&pk, "source");
+	msgpack_pack_str(&pk, slen);
+	msgpack_pack_str_body(&pk, remote, slen);
 	scout_pack_str(&pk, "user");
 	msgpack_pack_str(&pk, ulen);
 	msgpack_pack_str_body(&pk, cred, ulen);

@@ -1,7 +1,7 @@
 /* users: local accounts for sites without a directory. It serves the bus's
  * auth.password request (the ipp module asks it when a workstation sends
  * HTTP Basic credentials; the ldap module serves the same request for
- * sites with Active Directory) from a file of "name:hash" lines, where
+ * sites with a directory, and the bus lets only one of them serve it) from a file of "name:hash" lines, where
  * hash is a crypt(3) string as mkpasswd or `openssl passwd -6` make it
  * (yescrypt, sha512crypt, bcrypt, scrypt). Hashing is slow on purpose, so
  * each check runs on the thread pool; a name that is not in the file is
@@ -85,22 +85,26 @@ static void check_work(void *arg)
 	free(cd);
 }
 
-static void pack_reply(msgpack_sbuffer *sb, const char *key, const char *value)
-{
-	msgpack_packer pk;
-
-	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 1);
-	scout_pack_str(&pk, key);
-	scout_pack_str(&pk, value);
-}
-
-static void reply(struct users *u, uint64_t corr, int status, const char *key, const char *value)
+/* auth.password's reply: {ok: true, user} or {ok: false, reason, text}. */
+static void reply(struct users *u, uint64_t corr, int status, const char *reason, const char *text)
 {
 	msgpack_sbuffer sb;
+	msgpack_packer pk;
 
 	msgpack_sbuffer_init(&sb);
-	pack_reply(&sb, key, value);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, status == 0 ? 2 : 3);
+	scout_pack_str(&pk, "ok");
+	status == 0 ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+	if (status == 0) {
+		scout_pack_str(&pk, "user");
+		scout_pack_str(&pk, text);
+	} else {
+		scout_pack_str(&pk, "reason");
+		scout_pack_str(&pk, reason);
+		scout_pack_str(&pk, "text");
+		scout_pack_str(&pk, text);
+	}
 	(void)scout_bus_reply(scout_mod_bus(u->m), corr, status, sb.data, sb.size);
 	msgpack_sbuffer_destroy(&sb);
 }
@@ -124,11 +128,11 @@ static void check_done(void *arg, int status)
 			scout_status_reply(c->req, json_pack("{s:s, s:b, s:s}", "user", c->user, "accepted", c->ok,
 							     "result", c->ok ? "accepted" : "refused"));
 	} else if (status < 0) {
-		reply(u, c->corr, -EAGAIN, "reason", "the password check did not run");
+		reply(u, c->corr, -EAGAIN, "unavailable", "the password check did not run");
 	} else if (c->ok) {
-		reply(u, c->corr, 0, "user", c->user);
+		reply(u, c->corr, 0, NULL, c->user);
 	} else {
-		reply(u, c->corr, -EACCES, "reason", "unknown user or wrong password");
+		reply(u, c->corr, -EACCES, "denied", "unknown user or wrong password");
 	}
 	if (!c->ok && status == 0)
 		log_info("users: password refused for '%s'%s", c->user, c->known ? "" : " (no such user)");
@@ -187,11 +191,11 @@ static void on_auth(const struct scout_msg *msg, void *arg)
 		r = check_start(u, user, ulen, pw, pwlen, msg->corr, NULL);
 	msgpack_unpacked_destroy(&up);
 	if (r == -EINVAL)
-		reply(u, msg->corr, r, "reason", "auth.password needs a user and a password (1 to 1023 bytes, no NUL)");
+		reply(u, msg->corr, r, "denied", "auth.password needs a user and a password (1 to 1023 bytes, no NUL)");
 	else if (r == -EAGAIN)
-		reply(u, msg->corr, r, "reason", "too many password checks at once");
+		reply(u, msg->corr, r, "unavailable", "too many password checks at once");
 	else if (r < 0)
-		reply(u, msg->corr, r, "reason", strerror(-r));
+		reply(u, msg->corr, r, "unavailable", strerror(-r));
 }
 
 /* A hash of a random password, in the file's usual scheme: checks of
@@ -251,9 +255,14 @@ static int users_start(struct scout_mod *m)
 		return -EINVAL;
 	}
 	if ((r = scout_work_group_new(scout_mod_loop(m), "users", &u->work)) < 0 ||
-	    (r = scout_mod_topic(m, "auth.password", &topic)) < 0 ||
-	    (r = scout_bus_subscribe(scout_mod_bus(m), topic, on_auth, u, 256, &u->sub)) < 0)
+	    (r = scout_mod_topic(m, "auth.password", &topic)) < 0)
 		return r;
+	if ((r = scout_bus_subscribe(scout_mod_bus(m), topic, on_auth, u, 256, &u->sub)) == -EBUSY) {
+		scout_mod_fail(m, "auth.password has a server already: enable one of [users] and [ldap]");
+		return r;
+	} else if (r < 0) {
+		return r;
+	}
 	log_info("users: %zu account(s) from %s", users_count(u->table), conf->file);
 	return 0;
 }
@@ -370,8 +379,11 @@ static const struct scout_command users_commands[] = {
 
 static const struct scout_topic_decl users_topics[] = {
 	{"auth.password", SCOUT_TOPIC_REQUEST,
-	 "request {user: str, password: str} -> {user: str (the account's name)}; -EACCES "
-	 "{reason} for an unknown user or a wrong password alike, -EAGAIN {reason} when busy"},
+	 "request {user: str, password: str, source?: str (who asks: an address)} -> {ok: true, user: str "
+	 "(the account's name), display?, dn?, mail?, groups?: [str]}; -EACCES {ok: false, reason: "
+	 "denied|disabled|locked|expired|not-allowed, text}; -EAGAIN {ok: false, reason: throttled|unavailable, "
+	 "text, retry_after_ms?}; -EHOSTUNREACH {ok: false, reason: unavailable, text}. Served by the users or the "
+	 "ldap module, whichever is enabled"},
 	{0},
 };
 

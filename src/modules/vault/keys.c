@@ -27,6 +27,7 @@
 
 #include "loop/log.h"
 #include "loop/pack.h"
+#include "loop/secret.h"
 #include "loop/status.h"
 #include "state.h"
 
@@ -39,28 +40,21 @@ int vault_keys_start(struct vault *v)
 {
 	const struct vault_conf *conf = scout_mod_conf(v->m);
 	const char *sd = scout_mod_state_dir(v->m);
-	int n;
+	char why[200];
+	int r;
 
 	if (asprintf(&v->dir, "%s/vault", sd) < 0)
 		return -ENOMEM;
-	if (!conf->key_file[0]) {
-		n = asprintf(&v->key_path, "%s/vault.key", sd);
-	} else if (strncmp(conf->key_file, "%d/", 3) == 0) {
-		const char *cd = getenv("CREDENTIALS_DIRECTORY");
-		if (!cd) {
-			/* locked with the reason; the path stays unusable */
-			v->key_path = strdup("");
-			snprintf(v->lock_reason, sizeof(v->lock_reason),
-				 "vault is locked: key_file %s names a credential, but $CREDENTIALS_DIRECTORY is not "
-				 "set (LoadCredentialEncrypted= in the unit)",
-				 conf->key_file);
-			return v->key_path ? 0 : -ENOMEM;
-		}
-		n = asprintf(&v->key_path, "%s/%s", cd, conf->key_file + 3);
-	} else {
-		n = asprintf(&v->key_path, "%s", conf->key_file);
+	if (!conf->key_file[0])
+		return asprintf(&v->key_path, "%s/vault.key", sd) < 0 ? -ENOMEM : 0;
+	r = scout_credential_path(conf->key_file, &v->key_path, why, sizeof(why));
+	if (r == -ENOKEY) {
+		/* locked with the reason; the path stays unusable */
+		snprintf(v->lock_reason, sizeof(v->lock_reason), "vault is locked: key_file %s", why);
+		v->key_path = strdup("");
+		return v->key_path ? 0 : -ENOMEM;
 	}
-	return n < 0 ? -ENOMEM : 0;
+	return r;
 }
 
 /* ---- files ---- */

@@ -14,6 +14,7 @@
 #include "loop/closer.h"
 #include "loop/log.h"
 #include "loop/pack.h"
+#include "loop/secret.h"
 #include "state.h"
 
 #define TICK_MS 5000
@@ -99,10 +100,7 @@ static void vault_configure(void *conf, struct scout_check *c)
 {
 	struct vault_conf *vc = conf;
 
-	if (vc->key_file[0] == '%' && strncmp(vc->key_file, "%d/", 3) != 0)
-		scout_check_error(c, "key_file", "only %%d/ (the credentials directory) may start a path with %%");
-	else if (vc->key_file[0] && vc->key_file[0] != '/' && vc->key_file[0] != '%')
-		scout_check_warn(c, "key_file", "a relative key_file is taken from scoutd's working directory");
+	scout_check_credential_path(c, "key_file", vc->key_file);
 }
 
 uint64_t vault_now(void)
