@@ -15,6 +15,10 @@ ssize_t ldap_filter_escape(const char *in, size_t len, char *out, size_t outsize
  * and %%, and a valid RFC 4515 filter once expanded with a dummy value.
  * -EINVAL with err saying what and where ("position 12: unbalanced ')'"). */
 int ldap_filter_check(const char *tmpl, const char *allowed, char *err, size_t errlen);
+/* Checks a filter as it goes to the directory (no variables: '%' is an
+ * ordinary character): what an expansion of a checked template always
+ * passes. -EINVAL with err as above. */
+int ldap_filter_valid(const char *filter, char *err, size_t errlen);
 
 struct ldap_filter_vars {
 	const char *u; /* user name; NULL: %u not allowed */
