@@ -41,8 +41,8 @@ static size_t check(const char *body, char *out, size_t outsize, struct scout_co
 	return errors;
 }
 
-#define AD_OK                                                                                          \
-	"servers = ldaps://127.0.0.1\nbind_dn = CN=svc,CN=Users,DC=scout,DC=test\n"                    \
+#define AD_OK                                                                       \
+	"servers = ldaps://127.0.0.1\nbind_dn = CN=svc,CN=Users,DC=scout,DC=test\n" \
 	"bind_password_file = /etc/scout/ldap-password\n"
 
 static void expect_error(const char *body, const char *line, const char *what)
@@ -221,9 +221,10 @@ static void test_derived(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_minimal),	 cmocka_unit_test(test_servers),   cmocka_unit_test(test_bind),
-		cmocka_unit_test(test_credential_paths), cmocka_unit_test(test_base), cmocka_unit_test(test_templates),
-		cmocka_unit_test(test_limits),	 cmocka_unit_test(test_derived),
+		cmocka_unit_test(test_minimal), cmocka_unit_test(test_servers),
+		cmocka_unit_test(test_bind),    cmocka_unit_test(test_credential_paths),
+		cmocka_unit_test(test_base),    cmocka_unit_test(test_templates),
+		cmocka_unit_test(test_limits),  cmocka_unit_test(test_derived),
 	};
 
 	if (scout_agent_schema(&schema) < 0)

@@ -62,11 +62,12 @@ static void log_decision(const struct ldap_req *q, const char *result, const cha
 	if (q->server[0])
 		snprintf(by, sizeof(by), " by %s", q->server);
 	if (q->name[0])
-		log_info("ldap: %s %s%s%s%s in %llu ms", q->name, result, detail ? " (" : "", detail ? detail : "",
+		log_info("ldap: %s %s%s%s%s%s in %llu ms", q->name, result, detail ? " (" : "", detail ? detail : "",
 			 detail ? ")" : "", by, (unsigned long long)elapsed(q));
 	else
-		log_info("ldap: a name of %zu bytes %s%s%s%s in %llu ms", strlen(q->typed), result, detail ? " (" : "",
-			 detail ? detail : "", detail ? ")" : "", (unsigned long long)elapsed(q));
+		log_info("ldap: a name of %zu bytes %s%s%s%s%s in %llu ms", strlen(q->typed), result,
+			 detail ? " (" : "", detail ? detail : "", detail ? ")" : "", by,
+			 (unsigned long long)elapsed(q));
 }
 
 /* Answers a refusal (or an error) and ends the request. */
@@ -75,9 +76,9 @@ static void refuse(struct ldap_req *q, int status, const char *reason, const cha
 	struct ldap *l = q->l;
 
 	if (q->sreq) {
-		json_t *o = json_pack("{s:s, s:b, s:s, s:s, s:s, s:I}", "user", q->name[0] ? q->name : q->typed,
-				      "accepted", 0, "result", reason, "reason", reason, "text", text, "ms",
-				      (json_int_t)elapsed(q));
+		json_t *o =
+			json_pack("{s:s, s:b, s:s, s:s, s:s, s:I}", "user", q->name[0] ? q->name : q->typed, "accepted",
+				  0, "result", reason, "reason", reason, "text", text, "ms", (json_int_t)elapsed(q));
 		if (q->server[0])
 			json_object_set_new(o, "server", json_string(q->server));
 		if (retry_after_ms)
@@ -118,7 +119,7 @@ static void verifier_done(void *arg, int status)
 
 /* Accepted: answers, then (offline_grace) keeps a verifier of the password
  * made on the pool before the copy is wiped. */
-static void accept(struct ldap_req *q, bool offline)
+static void accept_user(struct ldap_req *q, bool offline)
 {
 	struct ldap *l = q->l;
 	const struct ldap_conf *conf = scout_mod_conf(l->m);
@@ -203,7 +204,7 @@ static void offline_done(void *arg, int status)
 		}
 	}
 	l->n.offline_accepts++;
-	accept(q, true);
+	accept_user(q, true);
 }
 
 /* Every server down: the verifier of the password last accepted, if
@@ -311,7 +312,7 @@ static void on_groups(void *arg, const struct ldir_result *res)
 	}
 	if (!q->from_cache && conf->cache_for > 0 && l->cache)
 		(void)ucache_put(l->cache, q->user, ldap_now_ms(l), conf->cache_for);
-	accept(q, false);
+	accept_user(q, false);
 }
 
 static void after_bind(struct ldap_req *q)
@@ -321,7 +322,7 @@ static void after_bind(struct ldap_req *q)
 	int r;
 
 	if (q->from_cache && conf->allowed_groups.n == 0) {
-		accept(q, false);
+		accept_user(q, false);
 		return;
 	}
 	q->stage = ST_GROUPS;

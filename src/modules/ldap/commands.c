@@ -25,7 +25,8 @@ static void cmd_auth_test(struct scout_mod *m, struct scout_status_req *req, jso
 		return;
 	}
 	if ((r = ldap_req_new(l, LDAP_REQ_AUTH, &q)) < 0) {
-		scout_status_error(req, "unavailable", "ldap: %s", r == -EAGAIN ? "too many requests at once" : strerror(-r));
+		scout_status_error(req, "unavailable", "ldap: %s",
+				   r == -EAGAIN ? "too many requests at once" : strerror(-r));
 		return;
 	}
 	q->sreq = req;
@@ -35,7 +36,8 @@ static void cmd_auth_test(struct scout_mod *m, struct scout_status_req *req, jso
 	if ((r = ldap_auth_start(l, q, json_string_value(user), json_string_length(user), json_string_value(pw),
 				 json_string_length(pw))) < 0) {
 		ldap_req_free(q);
-		scout_status_error(req, "bad_request", "auth test needs a user name and a password (1 to %d bytes, no NUL)",
+		scout_status_error(req, "bad_request",
+				   "auth test needs a user name and a password (1 to %d bytes, no NUL)",
 				   LDAP_MAX_PASSWORD);
 	}
 }
@@ -53,7 +55,8 @@ static void cmd_user(struct scout_mod *m, struct scout_status_req *req, json_t *
 		return;
 	}
 	if ((r = ldap_req_new(l, LDAP_REQ_LOOKUP, &q)) < 0) {
-		scout_status_error(req, "unavailable", "ldap: %s", r == -EAGAIN ? "too many requests at once" : strerror(-r));
+		scout_status_error(req, "unavailable", "ldap: %s",
+				   r == -EAGAIN ? "too many requests at once" : strerror(-r));
 		return;
 	}
 	q->sreq = req;

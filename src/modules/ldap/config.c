@@ -324,8 +324,9 @@ int ldap_settings_make(const struct ldap_conf *conf, struct ldap_settings *ret, 
 			s.card_filter = strdup(conf->card_filter);
 		else if (!(s.card_filter = derive_card_filter(s.user_filter, s.card_attr))) {
 			key = "card_filter";
-			snprintf(err, errlen,
-				 "cannot derive the card search from user_filter (no (ATTR=%%u) term): set card_filter");
+			snprintf(
+				err, errlen,
+				"cannot derive the card search from user_filter (no (ATTR=%%u) term): set card_filter");
 			r = -EINVAL;
 			goto fail;
 		}
@@ -438,9 +439,11 @@ void ldap_configure(void *p, struct scout_check *c)
 					 "are refused over it",
 					 conf->servers.v[i]);
 	if (conf->schema == LDAP_SCHEMA_AD && strcmp(conf->group_filter, "(&(objectClass=groupOfNames)(member=%d))"))
-		scout_check_warn(c, "group_filter", "schema = ad finds groups through memberOf: group_filter is not used");
+		scout_check_warn(c, "group_filter",
+				 "schema = ad finds groups through memberOf: group_filter is not used");
 	if (conf->card_filter[0] && !conf->card_attribute[0])
-		scout_check_error(c, "card_filter", "card_filter needs card_attribute (the attribute holding the card)");
+		scout_check_error(c, "card_filter",
+				  "card_filter needs card_attribute (the attribute holding the card)");
 	if (conf->offline_grace && conf->offline_grace > conf->cache_for)
 		scout_check_warn(c, "offline_grace",
 				 "offline_grace is longer than cache_for: users accepted offline past cache_for "

@@ -133,7 +133,8 @@ static int make_dir(struct ldap *l, const struct ldap_conf *conf, const struct l
 	*ret = NULL;
 	if (conf->bind_dn[0] && (r = read_bind_password(conf, pw, sizeof(pw), &pwlen, err, errlen)) < 0)
 		return r;
-	if (old && same_dir(conf, old) && pwlen == l->bind_pwlen && (pwlen == 0 || memcmp(pw, l->bind_pw, pwlen) == 0)) {
+	if (old && same_dir(conf, old) && pwlen == l->bind_pwlen &&
+	    (pwlen == 0 || memcmp(pw, l->bind_pw, pwlen) == 0)) {
 		explicit_bzero(pw, sizeof(pw));
 		return 0;
 	}
@@ -168,8 +169,7 @@ static int make_limits(const struct ldap_conf *conf, struct ratelimit **ret_user
 	    (r = ratelimit_new((unsigned)conf->max_failures, conf->failure_window, LDAP_LIMIT_KEYS, &u)) < 0)
 		return r;
 	if (conf->max_source_failures > 0 &&
-	    (r = ratelimit_new((unsigned)conf->max_source_failures, conf->failure_window, LDAP_LIMIT_KEYS, &s)) <
-		    0) {
+	    (r = ratelimit_new((unsigned)conf->max_source_failures, conf->failure_window, LDAP_LIMIT_KEYS, &s)) < 0) {
 		ratelimit_free(u);
 		return r;
 	}
@@ -211,7 +211,8 @@ static int ldap_start(struct scout_mod *m)
 		return r;
 	}
 	if ((r = scout_work_group_new(scout_mod_loop(m), "ldap", &l->work)) < 0 ||
-	    (r = ucache_new(LDAP_CACHE_ENTRIES, &l->cache)) < 0 || (r = vtable_new(LDAP_CACHE_ENTRIES, &l->verifiers)) < 0 ||
+	    (r = ucache_new(LDAP_CACHE_ENTRIES, &l->cache)) < 0 ||
+	    (r = vtable_new(LDAP_CACHE_ENTRIES, &l->verifiers)) < 0 ||
 	    (r = make_limits(conf, &l->rl_user, &l->rl_source)) < 0) {
 		scout_mod_fail(m, "cannot set up: %s", strerror(-r));
 		return r;
@@ -220,7 +221,8 @@ static int ldap_start(struct scout_mod *m)
 		scout_mod_fail(m, "%s", err);
 		return r;
 	}
-	if ((r = scout_mod_topic(m, "auth.password", &auth)) < 0 || (r = scout_mod_topic(m, "user.lookup", &lookup)) < 0)
+	if ((r = scout_mod_topic(m, "auth.password", &auth)) < 0 ||
+	    (r = scout_mod_topic(m, "user.lookup", &lookup)) < 0)
 		return r;
 	r = scout_bus_subscribe(scout_mod_bus(m), auth, ldap_on_auth, l, 1024, &l->auth_sub);
 	if (r == -EBUSY) {
@@ -231,8 +233,9 @@ static int ldap_start(struct scout_mod *m)
 		scout_mod_fail(m, "cannot subscribe: %s", strerror(-r));
 		return r;
 	}
-	log_info("ldap: %s directory at %s, users under %s", conf->schema == LDAP_SCHEMA_AD ? "Active Directory" : "LDAP",
-		 dir_desc(conf, desc, sizeof(desc)), l->set.base);
+	log_info("ldap: %s directory at %s, users under %s",
+		 conf->schema == LDAP_SCHEMA_AD ? "Active Directory" : "LDAP", dir_desc(conf, desc, sizeof(desc)),
+		 l->set.base);
 	return 0;
 }
 
@@ -243,7 +246,8 @@ static int ldap_reload(struct scout_mod *m, const void *old_conf)
 	struct ldap_settings s;
 	struct ratelimit *ru = NULL, *rs = NULL;
 	struct ldir *dir = NULL;
-	bool limits = conf->max_failures != old->max_failures || conf->max_source_failures != old->max_source_failures ||
+	bool limits = conf->max_failures != old->max_failures ||
+		      conf->max_source_failures != old->max_source_failures ||
 		      conf->failure_window != old->failure_window;
 	const char *key = NULL;
 	char err[512];
@@ -306,14 +310,15 @@ static void ldap_status(struct scout_mod *m, json_t *obj)
 	json_object_set_new(obj, "base", json_string(l->set.base));
 	json_object_set_new(obj, "cached_users", json_integer((json_int_t)(l->cache ? ucache_count(l->cache) : 0)));
 	json_object_set_new(obj, "in_progress", json_integer((json_int_t)l->inflight));
-	json_object_set_new(
-		obj, "counters",
-		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "binds_ok", (json_int_t)l->n.binds_ok,
-			  "binds_denied", (json_int_t)l->n.binds_denied, "bind_errors", (json_int_t)l->n.bind_errors,
-			  "searches", (json_int_t)l->n.searches, "search_errors", (json_int_t)l->n.search_errors,
-			  "cache_hits", (json_int_t)l->n.cache_hits, "cache_misses", (json_int_t)l->n.cache_misses,
-			  "throttled", (json_int_t)l->n.throttled, "offline_accepts", (json_int_t)l->n.offline_accepts,
-			  "requests", (json_int_t)l->n.requests, "busy", (json_int_t)l->n.busy));
+	json_object_set_new(obj, "counters",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "binds_ok",
+				      (json_int_t)l->n.binds_ok, "binds_denied", (json_int_t)l->n.binds_denied,
+				      "bind_errors", (json_int_t)l->n.bind_errors, "searches",
+				      (json_int_t)l->n.searches, "search_errors", (json_int_t)l->n.search_errors,
+				      "cache_hits", (json_int_t)l->n.cache_hits, "cache_misses",
+				      (json_int_t)l->n.cache_misses, "throttled", (json_int_t)l->n.throttled,
+				      "offline_accepts", (json_int_t)l->n.offline_accepts, "requests",
+				      (json_int_t)l->n.requests, "busy", (json_int_t)l->n.busy));
 }
 
 static void work_idle(void *arg)

@@ -263,7 +263,7 @@ static void unavailable(struct ldap_req *q, const struct ldir_result *res, const
 
 	snprintf(text, sizeof(text), "%s: %s", step,
 		 res && res->diag && res->diag[0] ? res->diag
-		 : res && res->status == 0	  ? ldap_err2string(res->ldap_code)
+		 : res && res->status == 0        ? ldap_err2string(res->ldap_code)
 						  : "no directory server answered");
 	log_warn("ldap: lookup of %s: %s", what(q), text);
 	lookup_fail(q, -EHOSTUNREACH, "unavailable", text);
@@ -296,9 +296,8 @@ static void on_search(void *arg, const struct ldir_result *res)
 	q->op = NULL;
 	if (res->server)
 		snprintf(q->server, sizeof(q->server), "%s", res->server);
-	if (res->status < 0 ||
-	    (res->ldap_code != LDAP_SUCCESS && res->ldap_code != LDAP_SIZELIMIT_EXCEEDED &&
-	     res->ldap_code != LDAP_NO_SUCH_OBJECT)) {
+	if (res->status < 0 || (res->ldap_code != LDAP_SUCCESS && res->ldap_code != LDAP_SIZELIMIT_EXCEEDED &&
+				res->ldap_code != LDAP_NO_SUCH_OBJECT)) {
 		l->n.search_errors++;
 		unavailable(q, res, "the user search failed");
 		return;
@@ -352,7 +351,8 @@ int ldap_lookup_start(struct ldap *l, struct ldap_req *q, const char *user, size
 	} else {
 		r = ldap_name_split(user, ulen, l->set.domain, l->set.netbios, &bare, &blen);
 		if (r < 0 || blen > LDAP_MAX_NAME) {
-			lookup_fail(q, -ENOENT, "unknown", r == -EXDEV ? "a name of another domain" : "not a user name");
+			lookup_fail(q, -ENOENT, "unknown",
+				    r == -EXDEV ? "a name of another domain" : "not a user name");
 			return 0;
 		}
 		memcpy(q->name, bare, blen);
