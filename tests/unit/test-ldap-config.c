@@ -186,7 +186,7 @@ static void test_derived(void **state)
 
 	(void)state;
 	s = settings_of("domain = Scout.Test\ncard_attribute = employeeNumber\n"
-			"allowed_groups = CN=Printing,CN=Users,DC=scout,DC=test ; CN=Staff,DC=scout,DC=test\n",
+			"allowed_groups = CN=Printing,CN=Users,DC=scout,DC=test; CN=Staff,DC=scout,DC=test\n",
 			&conf, &cfg);
 	assert_string_equal(s.base, "DC=scout,DC=test");
 	assert_string_equal(s.domain, "scout.test");

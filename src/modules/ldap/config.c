@@ -135,7 +135,7 @@ const struct scout_option ldap_options[] = {
 	OPT("schema", SCOUT_OPT_ENUM, schema, "ad", .choices = schemas,
 	    .help = "ad (Active Directory: sAMAccountName, userAccountControl, nested groups through memberOf) "
 		    "or openldap (uid, inetOrgPerson, groupOfNames); sets the defaults below"),
-	OPT("ca_file", SCOUT_OPT_PATH, ca_file, "",
+	OPT("ca_file", SCOUT_OPT_STRING, ca_file, "",
 	    .help = "PEM CA certificates the servers' certificates must chain to; empty: the system's store"),
 	OPT("allow_plaintext", SCOUT_OPT_BOOL, allow_plaintext, "no",
 	    .help = "let ldap:// servers run without StartTLS, for anonymous searches only: no password is ever "
@@ -163,7 +163,7 @@ const struct scout_option ldap_options[] = {
 	    .help = "the name shown to people (cn when the user has none)"),
 	OPT("mail_attribute", SCOUT_OPT_STRING, mail_attribute, "mail", .help = "the user's mail address"),
 	OPT("allowed_groups", SCOUT_OPT_CUSTOM, allowed_groups, "", .parse = parse_groups, .free = strlist_free,
-	    .help = "group DNs separated by ';': only their members (nested ones too on AD) log in; empty: "
+	    .help = "group DNs separated by ';' (no space before it: \" ;\" starts a comment): only their members (nested ones too on AD) log in; empty: "
 		    "every user found"),
 	OPT("group_base", SCOUT_OPT_STRING, group_base, "",
 	    .help = "where groups are searched (openldap); empty: base"),
@@ -419,11 +419,12 @@ void ldap_configure(void *p, struct scout_check *c)
 				  "servers (ldaps://HOST, ...) or domain (Active Directory's, for its DNS SRV "
 				  "records) is needed");
 	if (conf->bind_dn[0] && !conf->bind_password_file[0])
-		scout_check_error(c, "bind_password_file",
+		scout_check_error(c, "bind_dn",
 				  "bind_dn needs bind_password_file (a file with the password on one line, or "
 				  "%%d/NAME for a systemd credential)");
 	if (!conf->bind_dn[0] && conf->bind_password_file[0])
-		scout_check_error(c, "bind_dn", "bind_password_file is set but bind_dn is not: whose password is it?");
+		scout_check_error(c, "bind_password_file",
+				  "bind_password_file is set but bind_dn is not: whose password is it?");
 	if (conf->bind_password_file[0])
 		scout_check_credential_path(c, "bind_password_file", conf->bind_password_file);
 	if (conf->allow_plaintext && conf->bind_dn[0])
