@@ -302,23 +302,39 @@ static int ldap_reload(struct scout_mod *m, const void *old_conf)
 static void ldap_status(struct scout_mod *m, json_t *obj)
 {
 	struct ldap *l = scout_mod_priv(m);
+	json_t *c;
 
 	if (!l || !l->dir)
 		return;
+	/* the directory client's servers and its connection counters; the
+	 * module's own counters (what logins and lookups came to) join them */
 	ldir_status(l->dir, obj);
-	json_object_del(obj, "counters");
+	c = json_object_get(obj, "counters");
+	if (!json_is_object(c)) {
+		c = json_object();
+		json_object_set_new(obj, "counters", c);
+	}
 	json_object_set_new(obj, "base", json_string(l->set.base));
 	json_object_set_new(obj, "cached_users", json_integer((json_int_t)(l->cache ? ucache_count(l->cache) : 0)));
 	json_object_set_new(obj, "in_progress", json_integer((json_int_t)l->inflight));
-	json_object_set_new(obj, "counters",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "binds_ok",
-				      (json_int_t)l->n.binds_ok, "binds_denied", (json_int_t)l->n.binds_denied,
-				      "bind_errors", (json_int_t)l->n.bind_errors, "searches",
-				      (json_int_t)l->n.searches, "search_errors", (json_int_t)l->n.search_errors,
-				      "cache_hits", (json_int_t)l->n.cache_hits, "cache_misses",
-				      (json_int_t)l->n.cache_misses, "throttled", (json_int_t)l->n.throttled,
-				      "offline_accepts", (json_int_t)l->n.offline_accepts, "requests",
-				      (json_int_t)l->n.requests, "busy", (json_int_t)l->n.busy));
+	const struct {
+		const char *name;
+		uint64_t v;
+	} n[] = {
+		{"binds_ok", l->n.binds_ok},
+		{"binds_denied", l->n.binds_denied},
+		{"bind_errors", l->n.bind_errors},
+		{"searches", l->n.searches},
+		{"search_errors", l->n.search_errors},
+		{"cache_hits", l->n.cache_hits},
+		{"cache_misses", l->n.cache_misses},
+		{"throttled", l->n.throttled},
+		{"offline_accepts", l->n.offline_accepts},
+		{"requests", l->n.requests},
+		{"busy", l->n.busy},
+	};
+	for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++)
+		json_object_set_new(c, n[i].name, json_integer((json_int_t)n[i].v));
 }
 
 static void work_idle(void *arg)
