@@ -478,7 +478,7 @@ static void auth_run(struct ldap_req *q, const char *user, size_t ulen)
 	int r;
 
 	memcpy(q->typed, user, ulen < LDAP_MAX_NAME ? ulen : LDAP_MAX_NAME);
-	r = ldap_name_split(user, ulen, l->set.domain, l->set.netbios, &bare, &blen);
+	r = ldap_split_name(l, user, ulen, &bare, &blen);
 	if (r < 0 || blen > LDAP_MAX_NAME) {
 		q->typed[0] = '\0';
 		if (r == -EXDEV) {

@@ -166,6 +166,11 @@ int ldap_auth_start(struct ldap *l, struct ldap_req *q, const char *user, size_t
 void ldap_auth_abort(struct ldap_req *q, const char *why);
 
 /* lookup.c */
+/* The bare account name of a name as typed: AD's forms (DOMAIN\user,
+ * user@domain) through ldap_name_split, an openldap name whole; -EINVAL
+ * (not a name: empty, too long, NUL, control characters, not UTF-8),
+ * -EXDEV (another domain). */
+int ldap_split_name(const struct ldap *l, const char *in, size_t len, const char **ret_name, size_t *ret_len);
 void ldap_on_lookup(const struct scout_msg *msg, void *arg);
 int ldap_lookup_start(struct ldap *l, struct ldap_req *q, const char *user, size_t ulen, bool by_card);
 void ldap_lookup_abort(struct ldap_req *q, const char *why);

@@ -17,6 +17,7 @@
 #include "loop/log.h"
 #include "loop/pack.h"
 #include "loop/status.h"
+#include "loop/utf8.h"
 
 enum {
 	ST_NONE,
@@ -223,6 +224,19 @@ void ldap_reply_reason(struct ldap *l, uint64_t corr, int status, const char *re
 	msgpack_sbuffer_destroy(&sb);
 }
 
+int ldap_split_name(const struct ldap *l, const char *in, size_t len, const char **ret_name, size_t *ret_len)
+{
+	/* DOMAIN\user and user@domain are Active Directory's forms; an
+	 * OpenLDAP uid may hold either character, so it is taken whole */
+	if (l->set.schema == LDAP_SCHEMA_AD)
+		return ldap_name_split(in, len, l->set.domain, l->set.netbios, ret_name, ret_len);
+	if (len == 0 || len > LDAP_MAX_NAME || memchr(in, '\0', len) || !scout_utf8_valid(in, len, true))
+		return -EINVAL;
+	*ret_name = in;
+	*ret_len = len;
+	return 0;
+}
+
 static const char *what(const struct ldap_req *q)
 {
 	return q->by_card ? "card" : q->name;
@@ -349,7 +363,7 @@ int ldap_lookup_start(struct ldap *l, struct ldap_req *q, const char *user, size
 		v.c = q->card;
 		v.clen = ulen;
 	} else {
-		r = ldap_name_split(user, ulen, l->set.domain, l->set.netbios, &bare, &blen);
+		r = ldap_split_name(l, user, ulen, &bare, &blen);
 		if (r < 0 || blen > LDAP_MAX_NAME) {
 			lookup_fail(q, -ENOENT, "unknown",
 				    r == -EXDEV ? "a name of another domain" : "not a user name");
