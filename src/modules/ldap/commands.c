@@ -75,13 +75,12 @@ static const struct scout_arg user_args[] = {
 	{"card", SCOUT_ARG_FLAG, false, "look up by card number (card_attribute)"},
 	{0},
 };
-static const char *const user_text[] = {"{user}: {display}", "{user}", NULL};
 
 const struct scout_command ldap_commands[] = {
 	{"auth test", cmd_auth_test,
 	 "checks a password against the directory, as a printer login would (the password is asked for)",
 	 auth_test_args, NULL, auth_test_text},
-	{"user", cmd_user, "a user's attributes and groups, from the cache or the directory", user_args, NULL,
-	 user_text},
+	/* no text line: every attribute is shown as a key: value line */
+	{"user", cmd_user, "a user's attributes and groups, from the cache or the directory", user_args, NULL, NULL},
 	{0},
 };
