@@ -238,7 +238,7 @@ static void unavailable(struct ldap_req *q, const struct ldir_result *res, const
 
 	if (try_offline(q))
 		return;
-	snprintf(text, sizeof(text), "%s: %s", what,
+	snprintf(text, sizeof(text), "%s %s: %s", what, ldap_failure_verb(res),
 		 res && res->diag && res->diag[0] ? res->diag : "no directory server answered");
 	log_warn("ldap: %s: %s", q->name, text);
 	refuse(q, -EHOSTUNREACH, "unavailable", text, 0);
@@ -301,7 +301,7 @@ static void on_groups(void *arg, const struct ldir_result *res)
 			log_warn("ldap: %s: the group search failed: %s (%d)", q->name,
 				 res->diag && res->diag[0] ? res->diag : ldap_err2string(res->ldap_code),
 				 res->ldap_code);
-		unavailable(q, res, "the group search failed");
+		unavailable(q, res, "the group search");
 		return;
 	}
 	allowed = ldap_groups_take(l, res, q->user);
@@ -343,7 +343,7 @@ static void on_bind(void *arg, const struct ldir_result *res)
 	copy_server(q, res);
 	if (res->status < 0) {
 		l->n.bind_errors++;
-		unavailable(q, res, "the password check failed");
+		unavailable(q, res, "the password check");
 		return;
 	}
 	switch (res->ldap_code) {
@@ -368,7 +368,7 @@ static void on_bind(void *arg, const struct ldir_result *res)
 		l->n.bind_errors++;
 		log_warn("ldap: %s: the bind failed at %s: %s (%d)", q->name, q->server,
 			 res->diag && res->diag[0] ? res->diag : ldap_err2string(res->ldap_code), res->ldap_code);
-		unavailable(q, res, "the password check failed");
+		unavailable(q, res, "the password check");
 		return;
 	}
 }
@@ -389,7 +389,7 @@ static void bind_user(struct ldap_req *q)
 		log_error("ldap: %s: not sent: no server offers TLS for a password", q->name);
 		refuse(q, -EHOSTUNREACH, "unavailable", "no directory server offers TLS for a password", 0);
 	} else
-		unavailable(q, NULL, "the password check failed");
+		unavailable(q, NULL, "the password check");
 }
 
 static void on_search(void *arg, const struct ldir_result *res)
@@ -402,7 +402,7 @@ static void on_search(void *arg, const struct ldir_result *res)
 	copy_server(q, res);
 	if (res->status < 0) {
 		l->n.search_errors++;
-		unavailable(q, res, "the user search failed");
+		unavailable(q, res, "the user search");
 		return;
 	}
 	if (res->ldap_code == LDAP_SIZELIMIT_EXCEEDED || res->nentries > 1) {
@@ -461,7 +461,7 @@ static void search_user(struct ldap_req *q)
 	free(filter);
 	if (r < 0) {
 		l->n.search_errors++;
-		unavailable(q, NULL, "the user search failed");
+		unavailable(q, NULL, "the user search");
 	}
 }
 

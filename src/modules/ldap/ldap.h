@@ -166,6 +166,9 @@ int ldap_auth_start(struct ldap *l, struct ldap_req *q, const char *user, size_t
 void ldap_auth_abort(struct ldap_req *q, const char *why);
 
 /* lookup.c */
+/* "timed out", "failed (TLS)"...: how an operation ended, for a reply's
+ * text ("the user search timed out: ldaps://dc1:636: ..."). */
+const char *ldap_failure_verb(const struct ldir_result *res);
 /* The bare account name of a name as typed: AD's forms (DOMAIN\user,
  * user@domain) through ldap_name_split, an openldap name whole; -EINVAL
  * (not a name: empty, too long, NUL, control characters, not UTF-8),

@@ -224,6 +224,22 @@ void ldap_reply_reason(struct ldap *l, uint64_t corr, int status, const char *re
 	msgpack_sbuffer_destroy(&sb);
 }
 
+const char *ldap_failure_verb(const struct ldir_result *res)
+{
+	if (!res)
+		return "failed";
+	switch (res->status) {
+	case -ETIMEDOUT:
+		return "timed out";
+	case -EPROTO:
+		return "failed (TLS)";
+	case -EHOSTUNREACH:
+		return "failed (no server reachable)";
+	default:
+		return "failed";
+	}
+}
+
 int ldap_split_name(const struct ldap *l, const char *in, size_t len, const char **ret_name, size_t *ret_len)
 {
 	/* DOMAIN\user and user@domain are Active Directory's forms; an
@@ -275,7 +291,7 @@ static void unavailable(struct ldap_req *q, const struct ldir_result *res, const
 {
 	char text[512];
 
-	snprintf(text, sizeof(text), "%s: %s", step,
+	snprintf(text, sizeof(text), "%s %s: %s", step, ldap_failure_verb(res),
 		 res && res->diag && res->diag[0] ? res->diag
 		 : res && res->status == 0        ? ldap_err2string(res->ldap_code)
 						  : "no directory server answered");
@@ -292,7 +308,7 @@ static void on_groups(void *arg, const struct ldir_result *res)
 	q->op = NULL;
 	if (res->status < 0 || (res->ldap_code != LDAP_SUCCESS && res->ldap_code != LDAP_SIZELIMIT_EXCEEDED)) {
 		l->n.search_errors++;
-		unavailable(q, res, "the group search failed");
+		unavailable(q, res, "the group search");
 		return;
 	}
 	(void)ldap_groups_take(l, res, q->user);
@@ -313,7 +329,7 @@ static void on_search(void *arg, const struct ldir_result *res)
 	if (res->status < 0 || (res->ldap_code != LDAP_SUCCESS && res->ldap_code != LDAP_SIZELIMIT_EXCEEDED &&
 				res->ldap_code != LDAP_NO_SUCH_OBJECT)) {
 		l->n.search_errors++;
-		unavailable(q, res, "the user search failed");
+		unavailable(q, res, "the user search");
 		return;
 	}
 	if (res->nentries == 0) {
@@ -333,7 +349,7 @@ static void on_search(void *arg, const struct ldir_result *res)
 	l->n.searches++;
 	if ((r = ldap_groups_search(l, q->user->dn, on_groups, q, &q->op)) < 0) {
 		l->n.search_errors++;
-		unavailable(q, NULL, "the group search failed");
+		unavailable(q, NULL, "the group search");
 	}
 }
 
@@ -396,7 +412,7 @@ int ldap_lookup_start(struct ldap *l, struct ldap_req *q, const char *user, size
 	free(filter);
 	if (r < 0) {
 		l->n.search_errors++;
-		unavailable(q, NULL, "the user search failed");
+		unavailable(q, NULL, "the user search");
 	}
 	return 0;
 }
