@@ -305,6 +305,51 @@ def users_file(ex):
     ex.expect(r.stdout.split() == ["USER", "HASH", "alice", "sha512crypt"], "scoutctl users: %r" % r)
 
 
+
+# ---- docs/ldap.md ------------------------------------------------------
+
+@scenario("ldap-operators")
+def ldap_operators(ex):
+    """docs/ldap.md's operators' commands against a throwaway slapd
+    (tests/integration/ldaplib.py, LDAPS with a test CA): auth test accepts
+    alice's password typed on stdin, user shows her mail and groups, user
+    --card finds her by badge, status lists the server up; a wrong
+    password is denied."""
+    try:
+        import ldaplib  # the directory: only this scenario needs slapd
+    except ImportError:
+        raise Skip("tests/integration/ldaplib.py is missing")
+    why = ldaplib.slapd_missing()
+    if why:
+        raise Skip(why)
+    ca = ldaplib.TestCA()
+    s = ldaplib.Slapd(ca)
+    try:
+        s.start()
+        tmp = scoutlib.make_tmpdir()
+        a = ex.agent(ldaplib.ldap_section(tmp, ldaplib.LDAP_SVC_PW, schema="openldap", servers=s.ldaps_uri,
+                                          ca_file=ca.ca, base=ldaplib.LDAP_BASE, bind_dn=ldaplib.LDAP_SVC_DN,
+                                          card_attribute="employeeNumber"))
+        ex.expect(a.module("ldap")["state"] == "running", "ldap module: %r\n%s" % (a.module("ldap"), a.log()))
+        alice_pw = ldaplib.LDAP_USERS["alice"][0]
+        results = yield ex.setup(a, stdin=alice_pw + "\n")
+        ex.expect(results.out("auth test alice").startswith("alice: accepted\n"),
+                  "auth test: %r" % results.ran("auth test alice"))
+        user = results.out("scoutctl user alice")
+        ex.expect("alice@scout.test" in user and "staff" in user, "scoutctl user alice: %r" % user)
+        ex.expect(re.search(r"^user +alice$", results.out("--card 4711"), re.M),
+                  "user --card 4711: %r" % results.ran("--card 4711"))
+        ex.expect(re.search(r"^ldap +yes +running .*1 of 1 servers up; logins: 1 accepted, 0 refused", results.out("scoutctl status"),
+                            re.M), "status: %r" % results.ran("scoutctl status"))
+        r = ex.run("scoutctl auth test alice", stdin="not her password\n")
+        ex.expect(r.stdout.startswith("alice: denied\n"), "a wrong password: %r" % r)
+        ex.expect(alice_pw not in a.log(), "alice's password in scoutd's log")
+    finally:
+        s.cleanup()
+        ca_dir = getattr(ca, "dir", None)
+        if ca_dir:
+            shutil.rmtree(ca_dir, ignore_errors=True)
+
 # ---- docs/vault.md -----------------------------------------------------
 
 def vault_config(key_file):

@@ -314,6 +314,19 @@ static void ldap_status(struct scout_mod *m, json_t *obj)
 		c = json_object();
 		json_object_set_new(obj, "counters", c);
 	}
+	{
+		json_t *servers = json_object_get(obj, "servers"), *sv;
+		size_t i, up = 0;
+		char detail[128];
+
+		json_array_foreach (servers, i, sv)
+			up += json_is_string(json_object_get(sv, "state")) &&
+			      strcmp(json_string_value(json_object_get(sv, "state")), "up") == 0;
+		snprintf(detail, sizeof(detail), "%zu of %zu servers up; logins: %llu accepted, %llu refused", up,
+			 json_array_size(servers), (unsigned long long)l->n.binds_ok,
+			 (unsigned long long)l->n.binds_denied);
+		json_object_set_new(obj, "detail", json_string(detail));
+	}
 	json_object_set_new(obj, "base", json_string(l->set.base));
 	json_object_set_new(obj, "cached_users", json_integer((json_int_t)(l->cache ? ucache_count(l->cache) : 0)));
 	json_object_set_new(obj, "in_progress", json_integer((json_int_t)l->inflight));
