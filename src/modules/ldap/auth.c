@@ -361,6 +361,10 @@ static void on_bind(void *arg, const struct ldir_result *res)
 			reason = "denied";
 			fail_limits(q);
 		}
+		/* a cached DN may be stale (the account moved or was renamed):
+		 * the next login searches again */
+		if (q->from_cache && l->cache)
+			ucache_forget(l->cache, q->user->name);
 		log_decision(q, "denied", reason);
 		refuse(q, -EACCES, reason, reason_text(reason), 0);
 		return;

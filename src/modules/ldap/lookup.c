@@ -54,10 +54,11 @@ static const struct ldir_val *first_val(const struct ldir_entry *e, const char *
 	return NULL;
 }
 
-/* A value fit to show and to pass on: UTF-8 text without NUL. */
+/* A value fit to show and to pass on (JSON, msgpack str): UTF-8 text
+ * without NUL; NULL for anything else (a binary attribute). */
 static char *text_of(const struct ldir_val *v)
 {
-	if (!v || v->len == 0 || memchr(v->v, '\0', v->len))
+	if (!v || v->len == 0 || memchr(v->v, '\0', v->len) || !scout_utf8_valid(v->v, v->len, false))
 		return NULL;
 	return strndup(v->v, v->len);
 }
