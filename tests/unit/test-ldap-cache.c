@@ -175,6 +175,14 @@ static void test_replace_forget(void **state)
 	assert_null(ucache_get(c, "alice", 1));
 	assert_int_equal(ucache_count(c), 1);
 
+	/* putting back what a get gave (a refresh) copies it before the
+	 * entry it came from is replaced */
+	const struct ldap_user *g = ucache_get(c, "bob", 1);
+	assert_int_equal(ucache_put(c, g, 1, 5000), 0);
+	assert_string_equal(ucache_get(c, "bob", 4000)->dn, "CN=x,DC=scout,DC=test");
+	assert_string_equal(ucache_get_card(c, "0099", 4000)->name, "bob");
+	assert_int_equal(ucache_count(c), 1);
+
 	ucache_forget(c, "BOB");
 	assert_null(ucache_get(c, "bob", 1));
 	assert_null(ucache_get_card(c, "0099", 1));

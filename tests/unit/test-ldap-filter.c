@@ -107,6 +107,11 @@ static void test_expand(void **state)
 	assert_int_equal(ldap_filter_expand("(uid=%)", &v, &out), -EINVAL);
 	assert_int_equal(ldap_filter_expand("(uid=a)%", &v, &out), -EINVAL);
 	assert_int_equal(ldap_filter_expand("(uid=%u)", NULL, &out), -EINVAL);
+	/* an empty value is none: "(cn=*%u)" must not become "(cn=*)" */
+	v.u = "";
+	v.ulen = 0;
+	assert_int_equal(ldap_filter_expand("(cn=*%u)", &v, &out), -EINVAL);
+	assert_int_equal(ldap_filter_expand("(uid=%u)", &v, &out), -EINVAL);
 	assert_null(out);
 }
 

@@ -87,6 +87,13 @@ static void test_table(void **state)
 	assert_non_null(g);
 	assert_int_equal(g->hash[0], 0xbb);
 
+	/* putting back what a get gave keeps it whole */
+	assert_int_equal(vtable_put(t, "alice", g), 0);
+	g = vtable_get(t, "alice", 5000, 500);
+	assert_non_null(g);
+	assert_int_equal(g->hash[0], 0xbb);
+	assert_int_equal(g->made_ms, 5000);
+
 	/* the bound: the oldest put goes */
 	struct ldap_verifier b = fake(0xcc, 5000), c = fake(0xdd, 5000);
 	assert_int_equal(vtable_put(t, "bob", &b), 0);

@@ -161,23 +161,26 @@ int ucache_put(struct ucache *c, const struct ldap_user *u, uint64_t now_ms, uin
 {
 	if (!c || !u || !u->name || !*u->name)
 		return -EINVAL;
-	ucache_forget(c, u->name);
-	if (!ttl_ms)
+	if (!ttl_ms) {
+		ucache_forget(c, u->name);
 		return 0;
-	/* A card the directory now gives this user is no longer the other's:
-	 * that entry is stale as a whole. */
-	if (has_card(u)) {
-		struct keymap_node *n = keymap_find(&c->cards, u->card);
-		if (n)
-			drop(c, scout_container_of(n, struct centry, by_card));
 	}
-
+	/* copied first: u may be what an earlier get returned, which the
+	 * replacing below frees */
 	struct centry *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	if (!(e->u = ldap_user_dup(u))) {
 		free(e);
 		return -ENOMEM;
+	}
+	ucache_forget(c, e->u->name);
+	/* A card the directory now gives this user is no longer the other's:
+	 * that entry is stale as a whole. */
+	if (has_card(e->u)) {
+		struct keymap_node *n = keymap_find(&c->cards, e->u->card);
+		if (n)
+			drop(c, scout_container_of(n, struct centry, by_card));
 	}
 	e->expires_ms = now_ms + ttl_ms < now_ms ? UINT64_MAX : now_ms + ttl_ms;
 	if (keymap_insert(&c->names, &e->by_name, e->u->name) < 0)

@@ -424,7 +424,9 @@ int ldap_filter_valid(const char *filter, char *err, size_t errlen)
 	return parse_all(&p);
 }
 
-/* The value of %x, or -EINVAL when there is none. */
+/* The value of %x, or -EINVAL when there is none. An empty value is none
+ * too: next to a '*' it would turn a substring match into a presence
+ * match, "(cn=*%u)" into "(cn=*)", everyone. */
 static int var_value(const struct ldap_filter_vars *v, char x, const char **ret, size_t *ret_len)
 {
 	const char *s = NULL;
@@ -438,7 +440,7 @@ static int var_value(const struct ldap_filter_vars *v, char x, const char **ret,
 		else if (x == 'd')
 			s = v->d, n = v->dlen;
 	}
-	if (!s)
+	if (!s || !n)
 		return -EINVAL;
 	*ret = s;
 	*ret_len = n;

@@ -30,8 +30,8 @@ struct ldap_filter_vars {
 };
 
 /* Expands %u, %c, %d (each value escaped) and %% into a malloc'd string.
- * -EINVAL (unknown %x, or its value missing), -E2BIG (over 16 KiB),
- * -ENOMEM. */
+ * -EINVAL (unknown %x, or its value missing or empty: "(cn=*%u)" would
+ * become "(cn=*)"), -E2BIG (over 16 KiB), -ENOMEM. */
 int ldap_filter_expand(const char *tmpl, const struct ldap_filter_vars *v, char **ret);
 
 /* A user name as typed: "alice", "alice@scout.test", "SCOUT\alice". Gives

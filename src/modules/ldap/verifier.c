@@ -144,8 +144,11 @@ int vtable_put(struct vtable *t, const char *name, const struct ldap_verifier *v
 		return -EINVAL;
 	struct ventry *e = find(t, name);
 	if (e) {
+		/* v may be the entry's own (from a get) */
+		struct ldap_verifier copy = *v;
 		OPENSSL_cleanse(&e->v, sizeof(e->v));
-		e->v = *v;
+		e->v = copy;
+		OPENSSL_cleanse(&copy, sizeof(copy));
 		scout_list_remove(&e->lru);
 		scout_list_insert_head(&t->lru, &e->lru);
 		return 0;
