@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "loop/closer.h"
 #include "loop/work.h"
@@ -62,10 +64,16 @@ static int on_sock_add(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr 
 	(void)addr;
 
 	c->tcp_up = true;
-	if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) == 1 && fd >= 0) {
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	}
+	if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) != 1 || fd < 0)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	pthread_mutex_lock(&c->fd_lock);
+	if (c->setup_fd < 0)
+		c->setup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (c->aborted && c->setup_fd >= 0)
+		shutdown(c->setup_fd, SHUT_RDWR);
+	pthread_mutex_unlock(&c->fd_lock);
 	return 0;
 }
 
@@ -110,8 +118,13 @@ static void tls_fail(struct ldir_conn *c, int rc, uint64_t t0)
 	if (rc == LDAP_TIMEOUT || uv_hrtime() - t0 >= c->env->timeout_ms * 1000000ull)
 		job_fail(c, -ETIMEDOUT, "TLS handshake: no answer within %llu ms",
 			 (unsigned long long)c->env->timeout_ms);
+	else if (!*diag || strcmp(diag, "(unknown error code)") == 0)
+		/* libldap's GnuTLS backend returns -1 from its certificate
+		 * check and so loses GnuTLS's words; nothing else fails so. */
+		job_fail(c, -EPROTO, "TLS: certificate verify failed: the server's certificate is not trusted by %s",
+			 c->env->ca_file && *c->env->ca_file ? c->env->ca_file : "the system store");
 	else
-		job_fail(c, -EPROTO, "TLS: %s", *diag ? diag : ldap_err2string(rc));
+		job_fail(c, -EPROTO, "TLS: %s", diag);
 }
 
 static void setup_work(void *arg)
@@ -200,6 +213,9 @@ static void conn_free(struct ldir_conn *c)
 {
 	struct scout_closer *closer = c->env->closer;
 
+	if (c->setup_fd >= 0)
+		close(c->setup_fd);
+	pthread_mutex_destroy(&c->fd_lock);
 	free(c->uri);
 	free(c);
 	scout_closer_release(closer);
@@ -264,6 +280,10 @@ static void setup_done(void *arg, int status)
 	int r;
 
 	c->job_pending = false;
+	if (c->setup_fd >= 0) {
+		close(c->setup_fd);
+		c->setup_fd = -1;
+	}
 	if (c->state == CONN_DEAD) {
 		unbind(c);
 		conn_free(c);
@@ -307,8 +327,11 @@ int conn_open(const struct conn_env *env, const char *uri, struct ldir_conn **re
 		return -ENOMEM;
 	c->env = env;
 	c->fd = -1;
+	c->setup_fd = -1;
+	pthread_mutex_init(&c->fd_lock, NULL);
 	c->uri = strdup(uri);
 	if (!c->uri) {
+		pthread_mutex_destroy(&c->fd_lock);
 		free(c);
 		return -ENOMEM;
 	}
@@ -334,8 +357,16 @@ void conn_close(struct ldir_conn *c)
 		return;
 	c->state = CONN_DEAD;
 	scout_list_remove(&c->link);
-	if (c->job_pending)
+	if (c->job_pending) {
+		/* Cut the set-up short: the pool thread's next read or write
+		 * fails, so the job ends now rather than at libldap's leisure. */
+		pthread_mutex_lock(&c->fd_lock);
+		c->aborted = true;
+		if (c->setup_fd >= 0)
+			shutdown(c->setup_fd, SHUT_RDWR);
+		pthread_mutex_unlock(&c->fd_lock);
 		return; /* setup_done frees it */
+	}
 	if (c->poll_init) {
 		uv_poll_stop(&c->poll);
 		unbind(c);

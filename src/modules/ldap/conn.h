@@ -6,6 +6,7 @@
 #pragma once
 
 #include <ldap.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -67,6 +68,13 @@ struct ldir_conn {
 
 	/* Set-up job: written by the pool thread, read in its done. */
 	struct ldap_conncb conncb;
+	/* A duplicate of the socket being set up, so that the loop can
+	 * shut it down (conn_close) and end a TLS handshake that libldap
+	 * would otherwise retry forever: libldap 2.5's GnuTLS handshake
+	 * takes SO_RCVTIMEO's EAGAIN for "try again". fd_lock guards it. */
+	pthread_mutex_t fd_lock;
+	int setup_fd;
+	bool aborted;
 	bool job_pending;
 	bool tcp_up;
 	int job_status;
@@ -76,8 +84,9 @@ struct ldir_conn {
 /* Starts connecting to uri (copied); env->up follows. 0 or -ENOMEM,
  * -ESHUTDOWN (the work group is closing). */
 int conn_open(const struct conn_env *env, const char *uri, struct ldir_conn **ret_c);
-/* Closes c (without any callback), at any time: a pending set-up's
- * result is thrown away. c is freed later; do not touch it after. */
+/* Closes c (without any callback), at any time: a pending set-up is
+ * cut short (its socket shut down) and its result thrown away. c is freed
+ * later; do not touch it after. */
 void conn_close(struct ldir_conn *c);
 /* "URI: what libldap says" for the last error of c, in buf. */
 const char *conn_reason(struct ldir_conn *c, int lderr, char *buf, size_t len);

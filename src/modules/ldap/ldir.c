@@ -146,6 +146,7 @@ struct ldir {
 static void op_dispatch(struct ldir_op *op);
 static void pump_binds(struct ldir *d);
 static void disc_start(struct ldir *d);
+static void on_conn_dl(struct scout_deadline *dl);
 
 /* ---- servers ---------------------------------------------------------- */
 
@@ -398,7 +399,9 @@ static int conn_new(struct ldir_server *s, bool svc, struct ldir_conn **ret_c)
 	c->owner = s;
 	c->svc = svc;
 	scout_list_insert_tail(svc ? &s->svc : &s->binds, &c->link);
-	scout_deadline_init(&c->dl, NULL);
+	/* The set-up's own bound, for when no operation waits on it. */
+	scout_deadline_init(&c->dl, on_conn_dl);
+	scout_timers_arm_in(&d->timers, &c->dl, d->timeout_ms);
 	d->n.connects++;
 	*ret_c = c;
 	return 0;
@@ -522,7 +525,8 @@ static void on_conn_dl(struct scout_deadline *dl)
 	struct ldir_server *s = c->owner;
 	char reason[REASON_LEN];
 
-	snprintf(reason, sizeof(reason), "%s: service bind: no answer within %llu ms", s->uri,
+	snprintf(reason, sizeof(reason), "%s: %s: no answer within %llu ms", s->uri,
+		 c->state == CONN_BINDING ? "service bind" : (c->ldaps ? "connect/TLS" : "connect/StartTLS"),
 		 (unsigned long long)s->d->timeout_ms);
 	if (c->bind_msgid)
 		ldap_abandon_ext(c->ld, c->bind_msgid, NULL, NULL);
@@ -540,7 +544,7 @@ static void on_conn_up(struct ldir_conn *c, int status, const char *reason)
 		return;
 	}
 	server_up(s);
-	c->dl.cb = on_conn_dl;
+	scout_timers_disarm(&d->timers, &c->dl);
 	if (c->svc && d->bind_dn) {
 		svc_bind(c);
 		return;
@@ -944,7 +948,7 @@ static void on_op_dl(struct scout_deadline *dl)
 	snprintf(reason, sizeof(reason), "%s: %s: no answer within %llu ms", c->uri,
 		 op->state == OP_SENT       ? (op->bind ? "bind" : "search")
 		 : c->state == CONN_BINDING ? "service bind"
-					    : (c->ldaps || c->tls ? "connect/TLS" : "connect"),
+					    : (c->ldaps ? "connect/TLS" : "connect/StartTLS"),
 		 (unsigned long long)(uv_now(d->loop) - op->attempt_start));
 	if (op->state == OP_SENT)
 		ldap_abandon_ext(c->ld, op->msgid, NULL, NULL);
