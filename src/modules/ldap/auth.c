@@ -189,8 +189,9 @@ static void offline_done(void *arg, int status)
 	if (!q->verifier_ok) {
 		fail_limits(q);
 		log_decision(q, "refused offline", "every server down; not the password accepted last");
-		refuse(q, -EHOSTUNREACH, "unavailable",
-		       "every directory server is down and the password is not the one accepted last", 0);
+		/* the same answer as without a verifier: a caller does not learn
+		 * who logged in lately */
+		refuse(q, -EHOSTUNREACH, "unavailable", "every directory server is down", 0);
 		return;
 	}
 	if (!q->user) {
@@ -236,7 +237,9 @@ static void unavailable(struct ldap_req *q, const struct ldir_result *res, const
 {
 	char text[512];
 
-	if (try_offline(q))
+	/* only when no server answered: an answer (busy, an error) is not
+	 * "every server down" */
+	if ((!res || res->status < 0) && try_offline(q))
 		return;
 	snprintf(text, sizeof(text), "%s %s: %s", what, ldap_failure_verb(res),
 		 res && res->diag && res->diag[0] ? res->diag : "no directory server answered");
