@@ -354,6 +354,16 @@ static void op_retry(struct ldir_op *op, int status, const char *reason)
 
 /* ---- connections ------------------------------------------------------ */
 
+/* Every connection ldir.c closes goes through here: its deadline lives in
+ * our timers, which must not keep a pointer into a freed connection. */
+static void conn_drop(struct ldir_conn *c)
+{
+	struct ldir_server *s = c->owner;
+
+	scout_timers_disarm(&s->d->timers, &c->dl);
+	conn_close(c);
+}
+
 static struct ldir_conn *conn_of_dl(struct scout_deadline *dl)
 {
 	return scout_container_of(dl, struct ldir_conn, dl);
@@ -384,7 +394,7 @@ static void conn_fail(struct ldir_conn *c, int status, const char *reason, bool 
 		op->conn = NULL;
 		op_retry(op, status, reason);
 	}
-	conn_close(c);
+	conn_drop(c);
 	pump_binds(d);
 }
 
@@ -458,7 +468,7 @@ static void bind_send(struct ldir_op *op)
 			 c->uri);
 		/* Not the server's fault, and useless for binds: drop it. */
 		op_detach(op);
-		conn_close(c);
+		conn_drop(c);
 		op_retry(op, -EPERM, reason);
 		return;
 	}
@@ -741,7 +751,7 @@ static void svc_bind_answer(struct ldir_conn *c, LDAPMessage *res)
 	snprintf(s->last_error, sizeof(s->last_error), "%s", s->svc_refused_diag);
 	scout_list_foreach_safe (op, tmp, &c->ops, link)
 		op_finish_later(op, 0, code, s->svc_refused_diag);
-	conn_close(c);
+	conn_drop(c);
 }
 
 static void on_conn_msg(struct ldir_conn *c, LDAPMessage *res)
@@ -1121,7 +1131,7 @@ static void on_sweep(struct scout_deadline *dl)
 			struct ldir_conn *c, *tmp;
 			scout_list_foreach_safe (c, tmp, lists[l], link) {
 				if (c->state == CONN_READY && c->nops == 0 && now - c->used_at >= IDLE_CLOSE_MS)
-					conn_close(c);
+					conn_drop(c);
 			}
 		}
 	}
@@ -1282,6 +1292,7 @@ void ldir_close(struct ldir *d, struct scout_closer *closer)
 	scout_list_foreach_safe (op, tmp, &d->ops, all) {
 		scout_list_remove(&op->link);
 		scout_list_remove(&op->all);
+		scout_timers_disarm(&d->timers, &op->dl);
 		op->conn = NULL;
 		op_free(op);
 	}
@@ -1289,9 +1300,9 @@ void ldir_close(struct ldir *d, struct scout_closer *closer)
 		struct ldir_server *s = d->servers[i];
 		struct ldir_conn *c;
 		while ((c = scout_list_first_entry(&s->svc, struct ldir_conn, link)))
-			conn_close(c);
+			conn_drop(c);
 		while ((c = scout_list_first_entry(&s->binds, struct ldir_conn, link)))
-			conn_close(c);
+			conn_drop(c);
 	}
 	scout_timers_close(&d->timers, &d->closer);
 	scout_closer_wait(&d->closer, ldir_closed, d);
@@ -1412,7 +1423,7 @@ void ldir_cancel(struct ldir_op *op)
 			/* The connection's identity is unknown until the answer:
 			 * drop it rather than reuse it. */
 			op_detach(op);
-			conn_close(c);
+			conn_drop(c);
 		} else
 			ldap_abandon_ext(c->ld, op->msgid, NULL, NULL);
 	}
