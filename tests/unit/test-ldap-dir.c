@@ -612,6 +612,17 @@ static void test_wrong_ca(void **state)
 	assert_int_equal(x.status, -EPROTO);
 	assert_non_null(strcasestr(x.diag, "certificate"));
 	fx_close(&f);
+
+	/* The right CA, the wrong name: the certificate is for 127.0.0.1. */
+	char uri_name[64];
+	snprintf(uri_name, sizeof(uri_name), "ldaps://localhost:%d", port_ldaps);
+	fx_open(&f, &(struct opts){.servers = {uri_name}, .n = 1, .ca = ca_file});
+	search_alice(&f, &x);
+	print_message("wrong name: %s\n", x.diag);
+	assert_int_equal(x.status, -EPROTO);
+	assert_non_null(strstr(x.diag, uri_name));
+	assert_non_null(strcasestr(x.diag, "certificate"));
+	fx_close(&f);
 }
 
 /* ldap:// upgraded with StartTLS: search and bind as over LDAPS. */
@@ -787,6 +798,44 @@ static void test_bind_limits(void **state)
 	fx_close(&f);
 }
 
+/* The server restarts under established connections: their end is seen
+ * (idle ones closed, the server not marked down for it), and the next
+ * search and bind reconnect to it. Runs last: it restarts the TLS slapd. */
+static void test_server_restart(void **state)
+{
+	struct fx f;
+	struct res x;
+	json_t *st;
+	char urls[300];
+	(void)state;
+
+	NEED_PEERS();
+	uris();
+	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = ca_file});
+	search_alice(&f, &x);
+	assert_int_equal(x.nentries, 1);
+	bind_as(&f, ALICE, "Alice-Pass1", &x);
+	assert_int_equal(x.code, LDAP_SUCCESS);
+
+	kill(slapd_tls, SIGTERM);
+	waitpid(slapd_tls, NULL, 0);
+	snprintf(urls, sizeof(urls), "ldap://127.0.0.1:%d/ ldaps://127.0.0.1:%d/", port_ldap, port_ldaps);
+	slapd_tls = start_slapd("tls", urls, port_ldaps);
+	assert_true(slapd_tls > 0);
+	loop_run_for(&f.loop, &f.timer, 300);
+	st = server_status(&f, 0);
+	assert_string_equal(jstr(st, "state"), "up");
+	json_decref(st);
+
+	search_alice(&f, &x);
+	assert_int_equal(x.status, 0);
+	assert_int_equal(x.nentries, 1);
+	bind_as(&f, ALICE, "Alice-Pass1", &x);
+	assert_int_equal(x.status, 0);
+	assert_int_equal(x.code, LDAP_SUCCESS);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -796,7 +845,7 @@ int main(void)
 		cmocka_unit_test(test_silent_starttls), cmocka_unit_test(test_wrong_ca),
 		cmocka_unit_test(test_starttls),        cmocka_unit_test(test_plaintext),
 		cmocka_unit_test(test_service_refused), cmocka_unit_test(test_cancel_close),
-		cmocka_unit_test(test_bind_limits),
+		cmocka_unit_test(test_bind_limits),     cmocka_unit_test(test_server_restart),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

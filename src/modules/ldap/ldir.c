@@ -93,7 +93,8 @@ struct ldir_op {
 	int scope, sizelimit;
 	char *dn, *pw;
 	size_t pwlen;
-	bool sent; /* a bind reached a server */
+	bool sent;        /* a bind reached a server */
+	bool reconnected; /* retried once on its server after a stale connection */
 
 	struct ldir_conn *conn;
 	int msgid;
@@ -369,20 +370,34 @@ static struct ldir_conn *conn_of_dl(struct scout_deadline *dl)
 	return scout_container_of(dl, struct ldir_conn, dl);
 }
 
+enum fail_mode {
+	FAIL_DOWN,  /* the server failed: mark it down */
+	FAIL_KEEP,  /* not the server's fault (no TLS for a bind, DNS change) */
+	FAIL_STALE, /* an established connection broke (the server closed an
+		     * idle one, or restarted): not down, and its operations
+		     * may try the same server once more on a new connection */
+};
+
 /* Closes c and moves its operations on: searches and unsent binds to the
  * next server, sent binds end with status. */
-static void conn_fail(struct ldir_conn *c, int status, const char *reason, bool mark_down)
+static void conn_fail(struct ldir_conn *c, int status, const char *reason, enum fail_mode mode)
 {
 	struct ldir_server *s = c->owner;
 	struct scout_list ops;
 	struct ldir_op *op, *tmp;
 	struct ldir *d = s->d;
+	uint64_t sid = s->id;
+	char why[REASON_LEN];
 
-	if (mark_down)
+	/* reason may live in c (its set-up's), which is freed below. */
+	snprintf(why, sizeof(why), "%s", reason);
+	reason = why;
+	if (mode == FAIL_DOWN)
 		server_down(s, reason);
-	scout_timers_disarm(&d->timers, &c->dl);
-	/* Take the ops first: retrying one may open a connection to the
-	 * same server list. */
+	else if (mode == FAIL_STALE)
+		log_info("ldap: %s: connection lost, the next operation reconnects", reason);
+	/* Take the ops, and the connection off the server's lists, before
+	 * any of them is retried: none may land on c again. */
 	scout_list_init(&ops);
 	while (!scout_list_empty(&c->ops)) {
 		struct scout_list *l = scout_list_first(&c->ops);
@@ -390,11 +405,19 @@ static void conn_fail(struct ldir_conn *c, int status, const char *reason, bool 
 		scout_list_insert_tail(&ops, l);
 	}
 	scout_list_foreach_safe (op, tmp, &ops, link) {
-		scout_list_remove(&op->link);
 		op->conn = NULL;
-		op_retry(op, status, reason);
 	}
 	conn_drop(c);
+	scout_list_foreach_safe (op, tmp, &ops, link) {
+		scout_list_remove(&op->link);
+		if (mode == FAIL_STALE && !op->reconnected) {
+			op->reconnected = true;
+			for (size_t i = 0; i < op->ntried; i++)
+				if (op->tried[i] == sid)
+					op->tried[i] = 0;
+		}
+		op_retry(op, status, reason);
+	}
 	pump_binds(d);
 }
 
@@ -451,7 +474,7 @@ static void search_send(struct ldir_op *op)
 		return;
 	}
 	conn_reason(c, rc, reason, sizeof(reason));
-	conn_fail(c, conn_errno(rc), reason, true);
+	conn_fail(c, conn_errno(rc), reason, FAIL_STALE);
 }
 
 static void bind_send(struct ldir_op *op)
@@ -475,7 +498,7 @@ static void bind_send(struct ldir_op *op)
 	rc = ldap_sasl_bind(c->ld, op->dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &op->msgid);
 	if (rc != LDAP_SUCCESS) {
 		conn_reason(c, rc, reason, sizeof(reason));
-		conn_fail(c, conn_errno(rc), reason, true);
+		conn_fail(c, conn_errno(rc), reason, FAIL_STALE);
 		return;
 	}
 	op->sent = true;
@@ -499,13 +522,13 @@ static void svc_bind(struct ldir_conn *c)
 			 "%s: service bind refused: the connection has no TLS (simple binds are never sent in "
 			 "clear)",
 			 c->uri);
-		conn_fail(c, -EPERM, reason, false);
+		conn_fail(c, -EPERM, reason, FAIL_KEEP);
 		return;
 	}
 	rc = ldap_sasl_bind(c->ld, d->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &c->bind_msgid);
 	if (rc != LDAP_SUCCESS) {
 		conn_reason(c, rc, reason, sizeof(reason));
-		conn_fail(c, conn_errno(rc), reason, true);
+		conn_fail(c, conn_errno(rc), reason, FAIL_STALE);
 		return;
 	}
 	c->state = CONN_BINDING;
@@ -540,7 +563,7 @@ static void on_conn_dl(struct scout_deadline *dl)
 		 (unsigned long long)s->d->timeout_ms);
 	if (c->bind_msgid)
 		ldap_abandon_ext(c->ld, c->bind_msgid, NULL, NULL);
-	conn_fail(c, -ETIMEDOUT, reason, true);
+	conn_fail(c, -ETIMEDOUT, reason, FAIL_DOWN);
 }
 
 static void on_conn_up(struct ldir_conn *c, int status, const char *reason)
@@ -550,7 +573,7 @@ static void on_conn_up(struct ldir_conn *c, int status, const char *reason)
 
 	if (status < 0) {
 		d->n.connect_errors++;
-		conn_fail(c, status, reason, true);
+		conn_fail(c, status, reason, FAIL_DOWN);
 		return;
 	}
 	server_up(s);
@@ -566,7 +589,7 @@ static void on_conn_up(struct ldir_conn *c, int status, const char *reason)
 
 static void on_conn_broken(struct ldir_conn *c, int status, const char *reason)
 {
-	conn_fail(c, status, reason, true);
+	conn_fail(c, status, reason, FAIL_STALE);
 }
 
 /* ---- answers ---------------------------------------------------------- */
@@ -778,7 +801,7 @@ static void on_conn_msg(struct ldir_conn *c, LDAPMessage *res)
 		char reason[REASON_LEN];
 		snprintf(reason, sizeof(reason), "%s: the server closed the connection", c->uri);
 		ldap_msgfree(res);
-		conn_fail(c, -EHOSTUNREACH, reason, false);
+		conn_fail(c, -EHOSTUNREACH, reason, FAIL_STALE);
 		return;
 	}
 	ldap_msgfree(res); /* an answer to an operation cancelled since */
@@ -964,7 +987,7 @@ static void on_op_dl(struct scout_deadline *dl)
 		ldap_abandon_ext(c->ld, op->msgid, NULL, NULL);
 	/* The connection is not trusted with anything else: every op on it
 	 * moves on, this one included (a sent bind ends here). */
-	conn_fail(c, -ETIMEDOUT, reason, true);
+	conn_fail(c, -ETIMEDOUT, reason, FAIL_DOWN);
 }
 
 /* ---- SRV discovery ---------------------------------------------------- */
@@ -991,9 +1014,9 @@ static void server_free(struct ldir_server *s)
 	struct ldir_conn *c;
 
 	while ((c = scout_list_first_entry(&s->svc, struct ldir_conn, link)))
-		conn_fail(c, -EHOSTUNREACH, "server no longer listed in DNS", false);
+		conn_fail(c, -EHOSTUNREACH, "server no longer listed in DNS", FAIL_KEEP);
 	while ((c = scout_list_first_entry(&s->binds, struct ldir_conn, link)))
-		conn_fail(c, -EHOSTUNREACH, "server no longer listed in DNS", false);
+		conn_fail(c, -EHOSTUNREACH, "server no longer listed in DNS", FAIL_KEEP);
 	free(s->uri);
 	free(s);
 }
