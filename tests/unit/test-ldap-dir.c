@@ -329,6 +329,11 @@ static void on_closed(void *arg)
 	((struct fx *)arg)->closed = true;
 }
 
+static void on_closed_flag(void *arg)
+{
+	*(bool *)arg = true;
+}
+
 static void on_idle(void *arg)
 {
 	(void)arg;
@@ -613,6 +618,13 @@ static void test_wrong_ca(void **state)
 	assert_non_null(strcasestr(x.diag, "certificate"));
 	fx_close(&f);
 
+	/* No CA file: the system store, which does not know the test CA. */
+	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1});
+	search_alice(&f, &x);
+	assert_int_equal(x.status, -EPROTO);
+	assert_non_null(strstr(x.diag, "system store"));
+	fx_close(&f);
+
 	/* The right CA, the wrong name: the certificate is for 127.0.0.1. */
 	char uri_name[64];
 	snprintf(uri_name, sizeof(uri_name), "ldaps://localhost:%d", port_ldaps);
@@ -767,6 +779,51 @@ static void test_refusals(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* SRV discovery for a domain DNS does not know: the search fails with
+ * the discovery's reason (or its timeout when DNS does not answer), the
+ * status says why, and closing waits for the lookup's pool job. Needs no
+ * peer: whatever resolver the machine has answers or times out. */
+static void test_srv_unknown_domain(void **state)
+{
+	uv_loop_t loop;
+	uv_timer_t timer;
+	struct scout_work_group *g;
+	struct scout_closer closer;
+	struct ldir *d = NULL;
+	struct res x = {0};
+	bool closed = false;
+	char err[256] = "";
+	(void)state;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(uv_timer_init(&loop, &timer), 0);
+	assert_int_equal(scout_work_group_new(&loop, "t", &g), 0);
+	struct ldir_conf c = {.domain = "scout.invalid", .srv_ldaps = true, .timeout_ms = 3000, .max_binds = 1};
+	assert_int_equal(ldir_new(&loop, g, &c, &d, err, sizeof(err)), 0);
+	assert_true(ldir_available(d));
+	assert_int_equal(ldir_search(d, BASE, LDAP_SCOPE_SUBTREE, "(uid=alice)", search_attrs, 2, on_res, &x, NULL), 0);
+	LOOP_WAIT_FOR(&loop, &timer, x.done, 30);
+	print_message("SRV: %d %s\n", x.status, x.diag);
+	assert_true(x.status == -EHOSTUNREACH || x.status == -ETIMEDOUT);
+	assert_non_null(strstr(x.diag, "SRV"));
+	if (x.status == -EHOSTUNREACH) {
+		json_t *o = json_object();
+		ldir_status(d, o);
+		assert_non_null(strstr(jstr(o, "discovery_error"), "_ldap._tcp.dc._msdcs.scout.invalid"));
+		assert_int_equal(json_array_size(json_object_get(o, "servers")), 0);
+		json_decref(o);
+		assert_false(ldir_available(d));
+	}
+	scout_closer_init(&closer);
+	ldir_close(d, &closer);
+	scout_closer_wait(&closer, on_closed_flag, &closed);
+	LOOP_WAIT_FOR(&loop, &timer, closed, 30);
+	scout_work_group_close(g, 1, on_idle, NULL);
+	uv_close((uv_handle_t *)&timer, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* The bind queue is bounded (4 x max_binds waiting), and an empty
  * password (an unauthenticated bind, which servers accept) is refused. */
 static void test_bind_limits(void **state)
@@ -795,6 +852,60 @@ static void test_bind_limits(void **state)
 		LOOP_WAIT_FOR(&f.loop, &f.timer, x[i].done, 30);
 		assert_int_equal(x[i].code, LDAP_SUCCESS);
 	}
+	fx_close(&f);
+}
+
+/* Many searches and binds at once share the service connections and
+ * the bind pool: every one answers, right ones accepted, wrong refused. */
+static void test_parallel(void **state)
+{
+	enum { NS = 60, NB = 40 };
+	struct fx f;
+	static struct res s[NS], b[NB];
+	char err[256];
+	const char *servers[] = {uri_ldaps};
+	(void)state;
+
+	NEED_PEERS();
+	uris();
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(uv_loop_init(&f.loop), 0);
+	assert_int_equal(uv_timer_init(&f.loop, &f.timer), 0);
+	assert_int_equal(scout_work_group_new(&f.loop, "ldap-test", &f.work), 0);
+	struct ldir_conf c = {.servers = servers,
+			      .nservers = 1,
+			      .ca_file = ca_file,
+			      .bind_dn = SVC,
+			      .bind_password = "svc-pass",
+			      .bind_password_len = 8,
+			      .timeout_ms = 10000,
+			      .max_binds = 8};
+	assert_int_equal(ldir_new(&f.loop, f.work, &c, &f.d, err, sizeof(err)), 0);
+	memset(s, 0, sizeof(s));
+	memset(b, 0, sizeof(b));
+	for (int i = 0; i < NS; i++)
+		assert_int_equal(ldir_search(f.d, BASE, LDAP_SCOPE_SUBTREE, "(uid=alice)", search_attrs, 2, on_res,
+					     &s[i], NULL),
+				 0);
+	for (int i = 0; i < NB; i++) {
+		const char *pw = i % 4 ? "Alice-Pass1" : "bad";
+		assert_int_equal(ldir_bind(f.d, ALICE, pw, strlen(pw), on_res, &b[i], NULL), 0);
+	}
+	for (int i = 0; i < NS; i++) {
+		LOOP_WAIT_FOR(&f.loop, &f.timer, s[i].done, 30);
+		assert_int_equal(s[i].status, 0);
+		assert_int_equal(s[i].nentries, 1);
+	}
+	for (int i = 0; i < NB; i++) {
+		LOOP_WAIT_FOR(&f.loop, &f.timer, b[i].done, 30);
+		assert_int_equal(b[i].status, 0);
+		assert_int_equal(b[i].code, i % 4 ? LDAP_SUCCESS : LDAP_INVALID_CREDENTIALS);
+	}
+	json_t *o = json_object();
+	ldir_status(f.d, o);
+	/* at most 2 service + 8 bind connections */
+	assert_true(json_integer_value(json_object_get(o, "connects")) <= 10);
+	json_decref(o);
 	fx_close(&f);
 }
 
@@ -845,7 +956,8 @@ int main(void)
 		cmocka_unit_test(test_silent_starttls), cmocka_unit_test(test_wrong_ca),
 		cmocka_unit_test(test_starttls),        cmocka_unit_test(test_plaintext),
 		cmocka_unit_test(test_service_refused), cmocka_unit_test(test_cancel_close),
-		cmocka_unit_test(test_bind_limits),     cmocka_unit_test(test_server_restart),
+		cmocka_unit_test(test_bind_limits),     cmocka_unit_test(test_parallel),
+		cmocka_unit_test(test_server_restart),  cmocka_unit_test(test_srv_unknown_domain),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -241,9 +241,14 @@ static void unbind(struct ldir_conn *c)
 	c->ld = NULL;
 }
 
+/* The descriptor is closed (by the unbind) only once the poll handle is:
+ * libuv must not watch a number the kernel may hand out again. */
 static void on_poll_closed(uv_handle_t *h)
 {
-	conn_free(h->data);
+	struct ldir_conn *c = h->data;
+
+	unbind(c);
+	conn_free(c);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -376,7 +381,6 @@ void conn_close(struct ldir_conn *c)
 	}
 	if (c->poll_init) {
 		uv_poll_stop(&c->poll);
-		unbind(c);
 		uv_close((uv_handle_t *)&c->poll, on_poll_closed);
 		return;
 	}
