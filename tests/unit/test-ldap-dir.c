@@ -427,7 +427,7 @@ static void test_search_bind(void **state)
 
 	json_t *o = json_object();
 	ldir_status(f.d, o);
-	json_int_t connects = json_integer_value(json_object_get(o, "connects"));
+	json_int_t connects = json_integer_value(json_object_get(json_object_get(o, "counters"), "connects"));
 	json_decref(o);
 	search_alice(&f, &x);
 	assert_int_equal(x.nentries, 1);
@@ -435,9 +435,9 @@ static void test_search_bind(void **state)
 	assert_int_equal(x.code, LDAP_SUCCESS);
 	o = json_object();
 	ldir_status(f.d, o);
-	assert_int_equal(json_integer_value(json_object_get(o, "connects")), connects);
-	assert_int_equal(json_integer_value(json_object_get(o, "searches")), 2);
-	assert_int_equal(json_integer_value(json_object_get(o, "binds")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "counters"), "connects")), connects);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "counters"), "searches")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "counters"), "binds")), 2);
 	json_decref(o);
 
 	st = server_status(&f, 0);
@@ -904,7 +904,7 @@ static void test_parallel(void **state)
 	json_t *o = json_object();
 	ldir_status(f.d, o);
 	/* at most 2 service + 8 bind connections */
-	assert_true(json_integer_value(json_object_get(o, "connects")) <= 10);
+	assert_true(json_integer_value(json_object_get(json_object_get(o, "counters"), "connects")) <= 10);
 	json_decref(o);
 	fx_close(&f);
 }

@@ -1497,10 +1497,17 @@ void ldir_status(const struct ldir *d, json_t *obj)
 	if (d->domain)
 		json_object_set_new(obj, "discovery_error",
 				    d->disc_error[0] ? json_string(d->disc_error) : json_null());
-	json_object_set_new(obj, "searches", json_integer((json_int_t)d->n.searches));
-	json_object_set_new(obj, "search_errors", json_integer((json_int_t)d->n.search_errors));
-	json_object_set_new(obj, "binds", json_integer((json_int_t)d->n.binds));
-	json_object_set_new(obj, "bind_errors", json_integer((json_int_t)d->n.bind_errors));
-	json_object_set_new(obj, "connects", json_integer((json_int_t)d->n.connects));
-	json_object_set_new(obj, "connect_errors", json_integer((json_int_t)d->n.connect_errors));
+	/* Into the status's "counters" object, which the module's own
+	 * counters join. */
+	json_t *c = json_object_get(obj, "counters");
+	if (!json_is_object(c)) {
+		c = json_object();
+		json_object_set_new(obj, "counters", c);
+	}
+	json_object_set_new(c, "searches", json_integer((json_int_t)d->n.searches));
+	json_object_set_new(c, "search_errors", json_integer((json_int_t)d->n.search_errors));
+	json_object_set_new(c, "binds", json_integer((json_int_t)d->n.binds));
+	json_object_set_new(c, "bind_errors", json_integer((json_int_t)d->n.bind_errors));
+	json_object_set_new(c, "connects", json_integer((json_int_t)d->n.connects));
+	json_object_set_new(c, "connect_errors", json_integer((json_int_t)d->n.connect_errors));
 }
