@@ -329,6 +329,11 @@ static void on_closed(void *arg)
 	((struct fx *)arg)->closed = true;
 }
 
+static void on_closed_flag(void *arg)
+{
+	*(bool *)arg = true;
+}
+
 static void on_idle(void *arg)
 {
 	(void)arg;
@@ -422,7 +427,7 @@ static void test_search_bind(void **state)
 
 	json_t *o = json_object();
 	ldir_status(f.d, o);
-	json_int_t connects = json_integer_value(json_object_get(o, "connects"));
+	json_int_t connects = json_integer_value(json_object_get(json_object_get(o, "counters"), "connects"));
 	json_decref(o);
 	search_alice(&f, &x);
 	assert_int_equal(x.nentries, 1);
@@ -430,9 +435,9 @@ static void test_search_bind(void **state)
 	assert_int_equal(x.code, LDAP_SUCCESS);
 	o = json_object();
 	ldir_status(f.d, o);
-	assert_int_equal(json_integer_value(json_object_get(o, "connects")), connects);
-	assert_int_equal(json_integer_value(json_object_get(o, "searches")), 2);
-	assert_int_equal(json_integer_value(json_object_get(o, "binds")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "counters"), "connects")), connects);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "counters"), "searches")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "counters"), "binds")), 2);
 	json_decref(o);
 
 	st = server_status(&f, 0);
@@ -612,6 +617,24 @@ static void test_wrong_ca(void **state)
 	assert_int_equal(x.status, -EPROTO);
 	assert_non_null(strcasestr(x.diag, "certificate"));
 	fx_close(&f);
+
+	/* No CA file: the system store, which does not know the test CA. */
+	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1});
+	search_alice(&f, &x);
+	assert_int_equal(x.status, -EPROTO);
+	assert_non_null(strstr(x.diag, "system store"));
+	fx_close(&f);
+
+	/* The right CA, the wrong name: the certificate is for 127.0.0.1. */
+	char uri_name[64];
+	snprintf(uri_name, sizeof(uri_name), "ldaps://localhost:%d", port_ldaps);
+	fx_open(&f, &(struct opts){.servers = {uri_name}, .n = 1, .ca = ca_file});
+	search_alice(&f, &x);
+	print_message("wrong name: %s\n", x.diag);
+	assert_int_equal(x.status, -EPROTO);
+	assert_non_null(strstr(x.diag, uri_name));
+	assert_non_null(strcasestr(x.diag, "certificate"));
+	fx_close(&f);
 }
 
 /* ldap:// upgraded with StartTLS: search and bind as over LDAPS. */
@@ -756,6 +779,51 @@ static void test_refusals(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* SRV discovery for a domain DNS does not know: the search fails with
+ * the discovery's reason (or its timeout when DNS does not answer), the
+ * status says why, and closing waits for the lookup's pool job. Needs no
+ * peer: whatever resolver the machine has answers or times out. */
+static void test_srv_unknown_domain(void **state)
+{
+	uv_loop_t loop;
+	uv_timer_t timer;
+	struct scout_work_group *g;
+	struct scout_closer closer;
+	struct ldir *d = NULL;
+	struct res x = {0};
+	bool closed = false;
+	char err[256] = "";
+	(void)state;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(uv_timer_init(&loop, &timer), 0);
+	assert_int_equal(scout_work_group_new(&loop, "t", &g), 0);
+	struct ldir_conf c = {.domain = "scout.invalid", .srv_ldaps = true, .timeout_ms = 3000, .max_binds = 1};
+	assert_int_equal(ldir_new(&loop, g, &c, &d, err, sizeof(err)), 0);
+	assert_true(ldir_available(d));
+	assert_int_equal(ldir_search(d, BASE, LDAP_SCOPE_SUBTREE, "(uid=alice)", search_attrs, 2, on_res, &x, NULL), 0);
+	LOOP_WAIT_FOR(&loop, &timer, x.done, 30);
+	print_message("SRV: %d %s\n", x.status, x.diag);
+	assert_true(x.status == -EHOSTUNREACH || x.status == -ETIMEDOUT);
+	assert_non_null(strstr(x.diag, "SRV"));
+	if (x.status == -EHOSTUNREACH) {
+		json_t *o = json_object();
+		ldir_status(d, o);
+		assert_non_null(strstr(jstr(o, "discovery_error"), "_ldap._tcp.dc._msdcs.scout.invalid"));
+		assert_int_equal(json_array_size(json_object_get(o, "servers")), 0);
+		json_decref(o);
+		assert_false(ldir_available(d));
+	}
+	scout_closer_init(&closer);
+	ldir_close(d, &closer);
+	scout_closer_wait(&closer, on_closed_flag, &closed);
+	LOOP_WAIT_FOR(&loop, &timer, closed, 30);
+	scout_work_group_close(g, 1, on_idle, NULL);
+	uv_close((uv_handle_t *)&timer, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* The bind queue is bounded (4 x max_binds waiting), and an empty
  * password (an unauthenticated bind, which servers accept) is refused. */
 static void test_bind_limits(void **state)
@@ -787,6 +855,98 @@ static void test_bind_limits(void **state)
 	fx_close(&f);
 }
 
+/* Many searches and binds at once share the service connections and
+ * the bind pool: every one answers, right ones accepted, wrong refused. */
+static void test_parallel(void **state)
+{
+	enum { NS = 60, NB = 40 };
+	struct fx f;
+	static struct res s[NS], b[NB];
+	char err[256];
+	const char *servers[] = {uri_ldaps};
+	(void)state;
+
+	NEED_PEERS();
+	uris();
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(uv_loop_init(&f.loop), 0);
+	assert_int_equal(uv_timer_init(&f.loop, &f.timer), 0);
+	assert_int_equal(scout_work_group_new(&f.loop, "ldap-test", &f.work), 0);
+	struct ldir_conf c = {.servers = servers,
+			      .nservers = 1,
+			      .ca_file = ca_file,
+			      .bind_dn = SVC,
+			      .bind_password = "svc-pass",
+			      .bind_password_len = 8,
+			      .timeout_ms = 10000,
+			      .max_binds = 8};
+	assert_int_equal(ldir_new(&f.loop, f.work, &c, &f.d, err, sizeof(err)), 0);
+	memset(s, 0, sizeof(s));
+	memset(b, 0, sizeof(b));
+	for (int i = 0; i < NS; i++)
+		assert_int_equal(ldir_search(f.d, BASE, LDAP_SCOPE_SUBTREE, "(uid=alice)", search_attrs, 2, on_res,
+					     &s[i], NULL),
+				 0);
+	for (int i = 0; i < NB; i++) {
+		const char *pw = i % 4 ? "Alice-Pass1" : "bad";
+		assert_int_equal(ldir_bind(f.d, ALICE, pw, strlen(pw), on_res, &b[i], NULL), 0);
+	}
+	for (int i = 0; i < NS; i++) {
+		LOOP_WAIT_FOR(&f.loop, &f.timer, s[i].done, 30);
+		assert_int_equal(s[i].status, 0);
+		assert_int_equal(s[i].nentries, 1);
+	}
+	for (int i = 0; i < NB; i++) {
+		LOOP_WAIT_FOR(&f.loop, &f.timer, b[i].done, 30);
+		assert_int_equal(b[i].status, 0);
+		assert_int_equal(b[i].code, i % 4 ? LDAP_SUCCESS : LDAP_INVALID_CREDENTIALS);
+	}
+	json_t *o = json_object();
+	ldir_status(f.d, o);
+	/* at most 2 service + 8 bind connections */
+	assert_true(json_integer_value(json_object_get(json_object_get(o, "counters"), "connects")) <= 10);
+	json_decref(o);
+	fx_close(&f);
+}
+
+/* The server restarts under established connections: their end is seen
+ * (idle ones closed, the server not marked down for it), and the next
+ * search and bind reconnect to it. Runs last: it restarts the TLS slapd. */
+static void test_server_restart(void **state)
+{
+	struct fx f;
+	struct res x;
+	json_t *st;
+	char urls[300];
+	(void)state;
+
+	NEED_PEERS();
+	uris();
+	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = ca_file});
+	search_alice(&f, &x);
+	assert_int_equal(x.nentries, 1);
+	bind_as(&f, ALICE, "Alice-Pass1", &x);
+	assert_int_equal(x.code, LDAP_SUCCESS);
+
+	kill(slapd_tls, SIGTERM);
+	waitpid(slapd_tls, NULL, 0);
+	snprintf(urls, sizeof(urls), "ldap://127.0.0.1:%d/ ldaps://127.0.0.1:%d/", port_ldap, port_ldaps);
+	slapd_tls = start_slapd("tls", urls, port_ldaps);
+	assert_true(slapd_tls > 0);
+	loop_run_for(&f.loop, &f.timer, 300);
+	st = server_status(&f, 0);
+	assert_string_equal(jstr(st, "state"), "up");
+	json_decref(st);
+
+	search_alice(&f, &x);
+	assert_int_equal(x.status, 0);
+	assert_int_equal(x.nentries, 1);
+	bind_as(&f, ALICE, "Alice-Pass1", &x);
+	assert_int_equal(x.status, 0);
+	assert_int_equal(x.code, LDAP_SUCCESS);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -796,7 +956,8 @@ int main(void)
 		cmocka_unit_test(test_silent_starttls), cmocka_unit_test(test_wrong_ca),
 		cmocka_unit_test(test_starttls),        cmocka_unit_test(test_plaintext),
 		cmocka_unit_test(test_service_refused), cmocka_unit_test(test_cancel_close),
-		cmocka_unit_test(test_bind_limits),
+		cmocka_unit_test(test_bind_limits),     cmocka_unit_test(test_parallel),
+		cmocka_unit_test(test_server_restart),  cmocka_unit_test(test_srv_unknown_domain),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

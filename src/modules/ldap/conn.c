@@ -118,12 +118,19 @@ static void tls_fail(struct ldir_conn *c, int rc, uint64_t t0)
 	if (rc == LDAP_TIMEOUT || uv_hrtime() - t0 >= c->env->timeout_ms * 1000000ull)
 		job_fail(c, -ETIMEDOUT, "TLS handshake: no answer within %llu ms",
 			 (unsigned long long)c->env->timeout_ms);
-	else if (!*diag || strcmp(diag, "(unknown error code)") == 0)
+	else if (!*diag || strcmp(diag, "(unknown error code)") == 0) {
 		/* libldap's GnuTLS backend returns -1 from its certificate
-		 * check and so loses GnuTLS's words; nothing else fails so. */
-		job_fail(c, -EPROTO, "TLS: certificate verify failed: the server's certificate is not trusted by %s",
-			 c->env->ca_file && *c->env->ca_file ? c->env->ca_file : "the system store");
-	else
+		 * checks (chain, dates, name) and so loses GnuTLS's words. */
+		LDAPURLDesc *u = NULL;
+		ldap_url_parse(c->uri, &u);
+		job_fail(c, -EPROTO,
+			 "TLS: certificate verify failed (not issued by a CA in %s, out of its dates, or not "
+			 "issued to %s)",
+			 c->env->ca_file && *c->env->ca_file ? c->env->ca_file : "the system store",
+			 u && u->lud_host ? u->lud_host : "the host");
+		if (u)
+			ldap_free_urldesc(u);
+	} else
 		job_fail(c, -EPROTO, "TLS: %s", diag);
 }
 
@@ -234,9 +241,14 @@ static void unbind(struct ldir_conn *c)
 	c->ld = NULL;
 }
 
+/* The descriptor is closed (by the unbind) only once the poll handle is:
+ * libuv must not watch a number the kernel may hand out again. */
 static void on_poll_closed(uv_handle_t *h)
 {
-	conn_free(h->data);
+	struct ldir_conn *c = h->data;
+
+	unbind(c);
+	conn_free(c);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -369,7 +381,6 @@ void conn_close(struct ldir_conn *c)
 	}
 	if (c->poll_init) {
 		uv_poll_stop(&c->poll);
-		unbind(c);
 		uv_close((uv_handle_t *)&c->poll, on_poll_closed);
 		return;
 	}

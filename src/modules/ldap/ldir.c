@@ -93,7 +93,8 @@ struct ldir_op {
 	int scope, sizelimit;
 	char *dn, *pw;
 	size_t pwlen;
-	bool sent; /* a bind reached a server */
+	bool sent;        /* a bind reached a server */
+	bool reconnected; /* retried once on its server after a stale connection */
 
 	struct ldir_conn *conn;
 	int msgid;
@@ -354,25 +355,49 @@ static void op_retry(struct ldir_op *op, int status, const char *reason)
 
 /* ---- connections ------------------------------------------------------ */
 
+/* Every connection ldir.c closes goes through here: its deadline lives in
+ * our timers, which must not keep a pointer into a freed connection. */
+static void conn_drop(struct ldir_conn *c)
+{
+	struct ldir_server *s = c->owner;
+
+	scout_timers_disarm(&s->d->timers, &c->dl);
+	conn_close(c);
+}
+
 static struct ldir_conn *conn_of_dl(struct scout_deadline *dl)
 {
 	return scout_container_of(dl, struct ldir_conn, dl);
 }
 
+enum fail_mode {
+	FAIL_DOWN,  /* the server failed: mark it down */
+	FAIL_KEEP,  /* not the server's fault (no TLS for a bind, DNS change) */
+	FAIL_STALE, /* an established connection broke (the server closed an
+		     * idle one, or restarted): not down, and its operations
+		     * may try the same server once more on a new connection */
+};
+
 /* Closes c and moves its operations on: searches and unsent binds to the
  * next server, sent binds end with status. */
-static void conn_fail(struct ldir_conn *c, int status, const char *reason, bool mark_down)
+static void conn_fail(struct ldir_conn *c, int status, const char *reason, enum fail_mode mode)
 {
 	struct ldir_server *s = c->owner;
 	struct scout_list ops;
 	struct ldir_op *op, *tmp;
 	struct ldir *d = s->d;
+	uint64_t sid = s->id;
+	char why[REASON_LEN];
 
-	if (mark_down)
+	/* reason may live in c (its set-up's), which is freed below. */
+	snprintf(why, sizeof(why), "%s", reason);
+	reason = why;
+	if (mode == FAIL_DOWN)
 		server_down(s, reason);
-	scout_timers_disarm(&d->timers, &c->dl);
-	/* Take the ops first: retrying one may open a connection to the
-	 * same server list. */
+	else if (mode == FAIL_STALE)
+		log_info("ldap: %s: connection lost, the next operation reconnects", reason);
+	/* Take the ops, and the connection off the server's lists, before
+	 * any of them is retried: none may land on c again. */
 	scout_list_init(&ops);
 	while (!scout_list_empty(&c->ops)) {
 		struct scout_list *l = scout_list_first(&c->ops);
@@ -380,11 +405,19 @@ static void conn_fail(struct ldir_conn *c, int status, const char *reason, bool 
 		scout_list_insert_tail(&ops, l);
 	}
 	scout_list_foreach_safe (op, tmp, &ops, link) {
-		scout_list_remove(&op->link);
 		op->conn = NULL;
+	}
+	conn_drop(c);
+	scout_list_foreach_safe (op, tmp, &ops, link) {
+		scout_list_remove(&op->link);
+		if (mode == FAIL_STALE && !op->reconnected) {
+			op->reconnected = true;
+			for (size_t i = 0; i < op->ntried; i++)
+				if (op->tried[i] == sid)
+					op->tried[i] = 0;
+		}
 		op_retry(op, status, reason);
 	}
-	conn_close(c);
 	pump_binds(d);
 }
 
@@ -441,7 +474,7 @@ static void search_send(struct ldir_op *op)
 		return;
 	}
 	conn_reason(c, rc, reason, sizeof(reason));
-	conn_fail(c, conn_errno(rc), reason, true);
+	conn_fail(c, conn_errno(rc), reason, FAIL_STALE);
 }
 
 static void bind_send(struct ldir_op *op)
@@ -458,14 +491,14 @@ static void bind_send(struct ldir_op *op)
 			 c->uri);
 		/* Not the server's fault, and useless for binds: drop it. */
 		op_detach(op);
-		conn_close(c);
+		conn_drop(c);
 		op_retry(op, -EPERM, reason);
 		return;
 	}
 	rc = ldap_sasl_bind(c->ld, op->dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &op->msgid);
 	if (rc != LDAP_SUCCESS) {
 		conn_reason(c, rc, reason, sizeof(reason));
-		conn_fail(c, conn_errno(rc), reason, true);
+		conn_fail(c, conn_errno(rc), reason, FAIL_STALE);
 		return;
 	}
 	op->sent = true;
@@ -489,13 +522,13 @@ static void svc_bind(struct ldir_conn *c)
 			 "%s: service bind refused: the connection has no TLS (simple binds are never sent in "
 			 "clear)",
 			 c->uri);
-		conn_fail(c, -EPERM, reason, false);
+		conn_fail(c, -EPERM, reason, FAIL_KEEP);
 		return;
 	}
 	rc = ldap_sasl_bind(c->ld, d->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &c->bind_msgid);
 	if (rc != LDAP_SUCCESS) {
 		conn_reason(c, rc, reason, sizeof(reason));
-		conn_fail(c, conn_errno(rc), reason, true);
+		conn_fail(c, conn_errno(rc), reason, FAIL_STALE);
 		return;
 	}
 	c->state = CONN_BINDING;
@@ -530,7 +563,7 @@ static void on_conn_dl(struct scout_deadline *dl)
 		 (unsigned long long)s->d->timeout_ms);
 	if (c->bind_msgid)
 		ldap_abandon_ext(c->ld, c->bind_msgid, NULL, NULL);
-	conn_fail(c, -ETIMEDOUT, reason, true);
+	conn_fail(c, -ETIMEDOUT, reason, FAIL_DOWN);
 }
 
 static void on_conn_up(struct ldir_conn *c, int status, const char *reason)
@@ -540,7 +573,7 @@ static void on_conn_up(struct ldir_conn *c, int status, const char *reason)
 
 	if (status < 0) {
 		d->n.connect_errors++;
-		conn_fail(c, status, reason, true);
+		conn_fail(c, status, reason, FAIL_DOWN);
 		return;
 	}
 	server_up(s);
@@ -556,7 +589,7 @@ static void on_conn_up(struct ldir_conn *c, int status, const char *reason)
 
 static void on_conn_broken(struct ldir_conn *c, int status, const char *reason)
 {
-	conn_fail(c, status, reason, true);
+	conn_fail(c, status, reason, FAIL_STALE);
 }
 
 /* ---- answers ---------------------------------------------------------- */
@@ -741,7 +774,7 @@ static void svc_bind_answer(struct ldir_conn *c, LDAPMessage *res)
 	snprintf(s->last_error, sizeof(s->last_error), "%s", s->svc_refused_diag);
 	scout_list_foreach_safe (op, tmp, &c->ops, link)
 		op_finish_later(op, 0, code, s->svc_refused_diag);
-	conn_close(c);
+	conn_drop(c);
 }
 
 static void on_conn_msg(struct ldir_conn *c, LDAPMessage *res)
@@ -768,7 +801,7 @@ static void on_conn_msg(struct ldir_conn *c, LDAPMessage *res)
 		char reason[REASON_LEN];
 		snprintf(reason, sizeof(reason), "%s: the server closed the connection", c->uri);
 		ldap_msgfree(res);
-		conn_fail(c, -EHOSTUNREACH, reason, false);
+		conn_fail(c, -EHOSTUNREACH, reason, FAIL_STALE);
 		return;
 	}
 	ldap_msgfree(res); /* an answer to an operation cancelled since */
@@ -954,7 +987,7 @@ static void on_op_dl(struct scout_deadline *dl)
 		ldap_abandon_ext(c->ld, op->msgid, NULL, NULL);
 	/* The connection is not trusted with anything else: every op on it
 	 * moves on, this one included (a sent bind ends here). */
-	conn_fail(c, -ETIMEDOUT, reason, true);
+	conn_fail(c, -ETIMEDOUT, reason, FAIL_DOWN);
 }
 
 /* ---- SRV discovery ---------------------------------------------------- */
@@ -981,9 +1014,9 @@ static void server_free(struct ldir_server *s)
 	struct ldir_conn *c;
 
 	while ((c = scout_list_first_entry(&s->svc, struct ldir_conn, link)))
-		conn_fail(c, -EHOSTUNREACH, "server no longer listed in DNS", false);
+		conn_fail(c, -EHOSTUNREACH, "server no longer listed in DNS", FAIL_KEEP);
 	while ((c = scout_list_first_entry(&s->binds, struct ldir_conn, link)))
-		conn_fail(c, -EHOSTUNREACH, "server no longer listed in DNS", false);
+		conn_fail(c, -EHOSTUNREACH, "server no longer listed in DNS", FAIL_KEEP);
 	free(s->uri);
 	free(s);
 }
@@ -1121,7 +1154,7 @@ static void on_sweep(struct scout_deadline *dl)
 			struct ldir_conn *c, *tmp;
 			scout_list_foreach_safe (c, tmp, lists[l], link) {
 				if (c->state == CONN_READY && c->nops == 0 && now - c->used_at >= IDLE_CLOSE_MS)
-					conn_close(c);
+					conn_drop(c);
 			}
 		}
 	}
@@ -1282,6 +1315,7 @@ void ldir_close(struct ldir *d, struct scout_closer *closer)
 	scout_list_foreach_safe (op, tmp, &d->ops, all) {
 		scout_list_remove(&op->link);
 		scout_list_remove(&op->all);
+		scout_timers_disarm(&d->timers, &op->dl);
 		op->conn = NULL;
 		op_free(op);
 	}
@@ -1289,9 +1323,9 @@ void ldir_close(struct ldir *d, struct scout_closer *closer)
 		struct ldir_server *s = d->servers[i];
 		struct ldir_conn *c;
 		while ((c = scout_list_first_entry(&s->svc, struct ldir_conn, link)))
-			conn_close(c);
+			conn_drop(c);
 		while ((c = scout_list_first_entry(&s->binds, struct ldir_conn, link)))
-			conn_close(c);
+			conn_drop(c);
 	}
 	scout_timers_close(&d->timers, &d->closer);
 	scout_closer_wait(&d->closer, ldir_closed, d);
@@ -1412,7 +1446,7 @@ void ldir_cancel(struct ldir_op *op)
 			/* The connection's identity is unknown until the answer:
 			 * drop it rather than reuse it. */
 			op_detach(op);
-			conn_close(c);
+			conn_drop(c);
 		} else
 			ldap_abandon_ext(c->ld, op->msgid, NULL, NULL);
 	}
@@ -1463,10 +1497,17 @@ void ldir_status(const struct ldir *d, json_t *obj)
 	if (d->domain)
 		json_object_set_new(obj, "discovery_error",
 				    d->disc_error[0] ? json_string(d->disc_error) : json_null());
-	json_object_set_new(obj, "searches", json_integer((json_int_t)d->n.searches));
-	json_object_set_new(obj, "search_errors", json_integer((json_int_t)d->n.search_errors));
-	json_object_set_new(obj, "binds", json_integer((json_int_t)d->n.binds));
-	json_object_set_new(obj, "bind_errors", json_integer((json_int_t)d->n.bind_errors));
-	json_object_set_new(obj, "connects", json_integer((json_int_t)d->n.connects));
-	json_object_set_new(obj, "connect_errors", json_integer((json_int_t)d->n.connect_errors));
+	/* Into the status's "counters" object, which the module's own
+	 * counters join. */
+	json_t *c = json_object_get(obj, "counters");
+	if (!json_is_object(c)) {
+		c = json_object();
+		json_object_set_new(obj, "counters", c);
+	}
+	json_object_set_new(c, "searches", json_integer((json_int_t)d->n.searches));
+	json_object_set_new(c, "search_errors", json_integer((json_int_t)d->n.search_errors));
+	json_object_set_new(c, "binds", json_integer((json_int_t)d->n.binds));
+	json_object_set_new(c, "bind_errors", json_integer((json_int_t)d->n.bind_errors));
+	json_object_set_new(c, "connects", json_integer((json_int_t)d->n.connects));
+	json_object_set_new(c, "connect_errors", json_integer((json_int_t)d->n.connect_errors));
 }
