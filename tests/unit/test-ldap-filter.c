@@ -254,6 +254,35 @@ static void test_valid(void **state)
 	assert_string_equal(err, "position 2: expected an attribute name, found '%'");
 }
 
+static void test_rfc4515_examples(void **state)
+{
+	/* RFC 4515 section 4, every example */
+	static const char *const examples[] = {
+		"(cn=Babs Jensen)",
+		"(!(cn=Tim Howes))",
+		"(&(objectClass=Person)(|(sn=Jensen)(cn=Babs J*)))",
+		"(o=univ*of*mich*)",
+		"(seeAlso=)",
+		"(cn:caseExactMatch:=Fred Flintstone)",
+		"(cn:=Betty Rubble)",
+		"(sn:dn:2.4.6.8.10:=Barney Rubble)",
+		"(o:dn:=Ace Industry)",
+		"(:1.2.3:=Wilma Flintstone)",
+		"(:DN:2.4.6.8.10:=Dino)",
+		"(o=Parens R Us \\28for all your parenthetical needs\\29)",
+		"(cn=*\\2A*)",
+		"(filename=C:\\5cMyFile)",
+		"(bin=\\00\\00\\00\\04)",
+		"(sn=Lu\\c4\\8di\\c4\\87)",
+		"(1.3.6.1.4.1.1466.0=\\04\\02\\48\\69)",
+	};
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(examples) / sizeof(examples[0]); i++)
+		if (ldap_filter_valid(examples[i], err, sizeof(err)) != 0)
+			fail_msg("'%s' refused: %s", examples[i], err);
+}
+
 static void split_is(const char *in, const char *domain, const char *netbios, int want_r, const char *want)
 {
 	const char *name = NULL;
@@ -318,11 +347,11 @@ static void test_name_split(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_escape_specials), cmocka_unit_test(test_escape_injections),
-		cmocka_unit_test(test_escape_space),    cmocka_unit_test(test_expand),
-		cmocka_unit_test(test_expand_big),      cmocka_unit_test(test_check_good),
-		cmocka_unit_test(test_check_bad),       cmocka_unit_test(test_valid),
-		cmocka_unit_test(test_name_split),
+		cmocka_unit_test(test_escape_specials),  cmocka_unit_test(test_escape_injections),
+		cmocka_unit_test(test_escape_space),     cmocka_unit_test(test_expand),
+		cmocka_unit_test(test_expand_big),       cmocka_unit_test(test_check_good),
+		cmocka_unit_test(test_check_bad),        cmocka_unit_test(test_valid),
+		cmocka_unit_test(test_rfc4515_examples), cmocka_unit_test(test_name_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
