@@ -10,11 +10,15 @@
 - reload: a rotated service password is read again, a broken
   user_filter is refused and the running configuration keeps working;
 - the service account's password file: a missing file fails the module
-  with a reason naming it.
+  with a reason naming it;
+- auth.password over the bus: a job printed over ipps:// with HTTP Basic
+  credentials belongs to the user the directory accepted (ipp asks,
+  ldap answers), a wrong password gets 401.
 
 Skips (77) without slapd or while scoutd has no ldap module.
 """
 
+import base64
 import json
 import os
 import sys
@@ -22,7 +26,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ipplib  # noqa: E402
 import scoutlib  # noqa: E402
+import scoutprint  # noqa: E402
 
 try:
     import ldaplib  # noqa: E402 (the peers' helpers, issue 11)
@@ -159,6 +165,42 @@ class LdapModule(scoutlib.AgentTest):
         m = a.module("ldap")
         self.assertEqual(m["state"], "failed", m)
         self.assertIn(missing, m.get("reason") or "", m)
+        a.stop()
+
+    def test_ipp_login(self):
+        """[ipp] owner = authenticated with [ldap]: the bus request ipp sends
+        (user, password, source) is answered by ldap."""
+        why = scoutprint.missing_modules()
+        if why:
+            self.skipTest(why)
+        s = self.slapd()
+        a = self.agent()
+        port = ldaplib.free_port()
+        extra = ("\n[vault]\nenabled = yes\nkey_file = %s\nkdf_cost = 12\n"
+                 "\n[ipp]\nenabled = yes\nlisten = 127.0.0.1:%d\nowner = authenticated\n"
+                 % (os.path.join(a.tmp, "vault.key"), port))
+        a = self.agent_for(s, extra=extra)
+        p = a.ctl("vault", "init", input="correct horse battery staple\n")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        a.wait_for(lambda st: [m for m in st["modules"] if m["name"] == "ipp"][0].get("accepting"),
+                   what="ipp accepting")
+        body = ipplib.request(ipplib.PRINT_JOB, [(ipplib.NAME, "requesting-user-name", "mallory"),
+                                                 (ipplib.NAME, "job-name", "payroll")], b"%PDF-1.4\n" * 100)
+
+        def basic(user, pw):
+            return {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (user, pw)).encode()).decode()}
+
+        st, _, _ = ipplib.post("127.0.0.1", port, body, tls=True, headers=basic("alice", "not-her-Pw-0"))
+        self.assertEqual(st, 401)
+        st, msg, _ = ipplib.post("127.0.0.1", port, body, tls=True, headers=basic("alice", PW["alice"]))
+        self.assertEqual((st, msg[1]), (200, 0), "%r\n%s" % (msg, a.log()[-3000:]))
+        jobs = json.loads(a.ctl("jobs", "--json").stdout)
+        self.assertEqual([j["owner"] for j in jobs], ["alice"])
+        c = a.module("ldap")["counters"]
+        self.assertGreaterEqual(c["binds_ok"], 1, c)
+        self.assertGreaterEqual(c["binds_denied"], 1, c)
+        for pw in (PW["alice"], "not-her-Pw-0"):
+            self.assertNotIn(pw, "".join(t for _, t in a.all_logs()))
         a.stop()
 
 
