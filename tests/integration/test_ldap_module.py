@@ -11,6 +11,9 @@
   user_filter is refused and the running configuration keeps working;
 - the service account's password file: a missing file fails the module
   with a reason naming it;
+- requests waiting on a silent server are answered `unavailable` when a
+  reload changes the directory, and a stop with requests pending is
+  clean;
 - auth.password over the bus: a job printed over ipps:// with HTTP Basic
   credentials belongs to the user the directory accepted (ipp asks,
   ldap answers), a wrong password gets 401.
@@ -166,6 +169,46 @@ class LdapModule(scoutlib.AgentTest):
         self.assertEqual(m["state"], "failed", m)
         self.assertIn(missing, m.get("reason") or "", m)
         a.stop()
+
+    def test_pending_at_reload_and_stop(self):
+        silent = ldaplib.Silent()
+        try:
+            a = ldaplib.ldap_agent(self, ldaplib.LDAP_SVC_PW, schema="openldap",
+                                   servers="ldaps://127.0.0.1:%d" % silent.port, ca_file=self.ca.ca,
+                                   base=ldaplib.LDAP_BASE, bind_dn=ldaplib.LDAP_SVC_DN, timeout="60s")
+            a.start()
+            conns = []
+            for u in ("alice", "bob"):
+                c = a.connect(timeout=120)
+                ldaplib.raw_auth(c, u, PW[u])
+                conns.append(c)
+            c = a.connect(timeout=120)
+            c.send({"cmd": "user", "user": "carol"})
+            conns.append(c)
+            a.wait_for(lambda st: [m for m in st["modules"] if m["name"] == "ldap"][0].get("in_progress") == 3,
+                       timeout=30, what="3 requests in progress")
+            with open(a.config_path) as f:
+                text = f.read()
+            a.write_config(text.replace("timeout = 60s", "timeout = 59s"))
+            r = a.request({"cmd": "reload"})
+            self.assertTrue(r.get("ok"), r)
+            replies = [c.reply() for c in conns]
+            self.assertEqual([ldaplib.raw_result(r) for r in replies[:2]], ["unavailable"] * 2, replies)
+            self.assertEqual(replies[2].get("error", {}).get("code"), "unavailable", replies)
+            self.assertIn("configuration changed", replies[0].get("text", ""), replies)
+            # and once more, left pending at stop
+            c = a.connect(timeout=120)
+            ldaplib.raw_auth(c, "alice", PW["alice"])
+            conns.append(c)
+            a.wait_for(lambda st: [m for m in st["modules"] if m["name"] == "ldap"][0].get("in_progress") == 1,
+                       timeout=30, what="a request in progress")
+            rc, _ = a.stop()
+            self.assertEqual(rc, 0, a.log())
+            self.assertCleanLog(a)
+            for c in conns:
+                c.close()
+        finally:
+            silent.close()
 
     def test_ipp_login(self):
         """[ipp] owner = authenticated with [ldap]: the bus request ipp sends
