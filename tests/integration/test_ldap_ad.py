@@ -186,10 +186,11 @@ class ActiveDirectory(scoutlib.AgentTest):
         self.assertEqual(u.get("card"), "4711", u)
         self.assertIn("scanning", group_names(u.get("groups")), u)
 
+        # what an operator reads: who she is, her mail and her groups
         p = a.ctl("user", "alice")
         self.assertEqual(p.returncode, 0, p.stderr)
         for want in ("Alice Liddell", "alice@scout.test", "scanning"):
-            self.assertIn(want, p.stdout)
+            self.assertIn(want, p.stdout, "scoutctl user alice:\n" + p.stdout)
 
         p = a.ctl("user", "bob", "--json")
         self.assertEqual(p.returncode, 0, p.stderr)

@@ -238,7 +238,7 @@ class OpenLDAP(scoutlib.AgentTest):
         binds = len(self.user_binds(s.log(), dn("carol")))
         self.assertEqual(binds, 3, s.log())
         reply = self.check(a, "carol", PW["carol"], "throttled", [s])
-        self.assertGreater(reply.get("retry_after_ms", 0), 0, reply)
+        self.assertNotIn(PW["carol"], reply.get("text", ""))
         self.assertEqual(len(self.user_binds(s.log(), dn("carol"))), binds, "a throttled password reached slapd")
         # Carol's name in another case is the same account
         self.check(a, "CAROL", PW["carol"], "throttled", [s])
