@@ -162,9 +162,15 @@ class OpenLDAP(scoutlib.AgentTest):
         self.assertEqual(by_uri[s1.ldaps_uri]["state"], "down", st)
         self.assertTrue(by_uri[s1.ldaps_uri].get("last_error"), st)
         self.assertEqual(by_uri[s2.ldaps_uri]["state"], "up", st)
+        # what an operator sees: scoutctl status names the first server down
         p = a.ctl("status", "--json")
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertIn(s1.ldaps_uri, p.stdout)
+        mods = json.loads(p.stdout)["modules"]
+        shown = {x["uri"]: x["state"] for m in mods if m["name"] == "ldap" for x in m["servers"]}
+        self.assertEqual(shown, {s1.ldaps_uri: "down", s2.ldaps_uri: "up"}, p.stdout)
+        p = a.ctl("status")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("ldap", p.stdout)
         self.assertNoSecrets(a)
         a.stop()
 
