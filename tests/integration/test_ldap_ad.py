@@ -13,6 +13,7 @@ copied here) on 127.0.0.1 in this test's private network namespace, and
 - allowed_groups naming `printing`: bob, in print-staff which is in
   printing, is accepted through AD's in-chain rule; alice gets
   `not-allowed`;
+- StartTLS on ldap://127.0.0.1 works as LDAPS does;
 - `SCOUT\\alice`, `alice@scout.test` and zoë (non-ASCII) work; a name of
   another domain does not;
 - `scoutctl user alice` shows her display name, mail and groups,
@@ -119,6 +120,16 @@ class ActiveDirectory(scoutlib.AgentTest):
         rc, _ = a.stop()
         self.assertEqual(rc, 0)
         self.assertCleanLog(a)
+
+    def test_starttls(self):
+        """ldap://127.0.0.1 (port 389) with StartTLS and the same CA: AD
+        refuses simple binds without TLS, so this works only encrypted."""
+        a = self.agent_for(servers="ldap://127.0.0.1")
+        self.check(a, "alice", PW["alice"], "accepted")
+        self.check(a, "dave", PW["dave"], "disabled")
+        self.assertEqual([x["state"] for x in a.module("ldap")["servers"]], ["up"])
+        self.assertNoSecrets(a)
+        a.stop()
 
     def test_account_states(self):
         """Locked out, password expired (must change), unknown, wrong:
