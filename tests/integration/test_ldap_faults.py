@@ -10,7 +10,8 @@ Each gives `unavailable` with a text naming the cause, within the
 configured timeout (plus a margin for a loaded machine), and while the
 authentications are pending the loop stays responsive: the median of 20
 status requests, made one after the other on fresh connections, is under
-10 ms (a loop blocked on the network would take the timeout, seconds).
+10 ms (25 ms in a sanitizer build; a loop blocked on the network would
+take the timeout, seconds).
 
 Skips (77) without slapd/ldap-utils, without a network namespace or while
 scoutd has no ldap module.
@@ -28,7 +29,10 @@ import scoutlib  # noqa: E402
 
 TIMEOUT = 2.0  # the [ldap] timeout of these tests, seconds
 MARGIN = 4.0 if not os.environ.get("SCOUT_SANITIZED") else 8.0
-STATUS_MEDIAN = 0.010
+# the bound; a sanitizer build runs every status reply several
+# times slower, which is not what this measures (a blocked loop takes
+# seconds)
+STATUS_MEDIAN = 0.010 if not os.environ.get("SCOUT_SANITIZED") else 0.025
 PW = {uid: v[0] for uid, v in ldaplib.LDAP_USERS.items()}
 # what a server that says nothing in time is called
 SILENCE = re.compile(r"(?i)timed? ?out|no answer within")
