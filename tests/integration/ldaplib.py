@@ -296,6 +296,11 @@ def _smb_conf(top, netbios, tls=None, extra=""):
          "\tinterfaces = lo\n\tbind interfaces only = yes\n"
          "\tprivate dir = {t}/private\n\tlock directory = {t}\n\tstate directory = {t}/state\n"
          "\tcache directory = {t}/cache\n\tbinddns dir = {t}/bind-dns\n"
+         # nothing in the system's /run or /var: another test's samba may
+         # run at the same time (its own network namespace, the same files)
+         "\tpid directory = {t}/run\n\tncalrpc dir = {t}/run/ncalrpc\n"
+         "\twinbindd socket directory = {t}/run/winbindd\n\tntp signd socket directory = {t}/run/ntp_signd\n"
+         "\tusershare path = {t}/usershares\n\tsmb passwd file = {t}/private/smbpasswd\n"
          "\tlog file = {t}/log.%%m\n\tlog level = 1\n\tmax log size = 0\n"
          % (netbios, REALM, DOMAIN)).format(t=top)
     if tls:
@@ -370,7 +375,10 @@ class SambaAD:
             raise AssertionError("locking erin out failed:\n%s%s" % (p.stdout, p.stderr))
         self.proc = _spawn(["samba", "-i", "-s", self.conf, "-M", "single", "--debug-stdout"], self.log_path,
                            cwd=self.dir)
-        wait_port(636, self.proc, timeout, "samba")
+        try:
+            wait_port(636, self.proc, timeout, "samba")
+        except AssertionError as e:
+            raise AssertionError("%s\n%s" % (e, self.log()))
         # LDAPS answers once the directory is loaded: the service account binds
         deadline = time.monotonic() + timeout
         last = None
