@@ -43,6 +43,37 @@ def dn(uid):
     return "uid=%s,%s" % (uid, ldaplib.LDAP_PEOPLE)
 
 
+class SlapdPeer(unittest.TestCase):
+    """The peer itself, with OpenLDAP's tools, whether or not scoutd has
+    the module: TLS both ways, a certificate from another CA refused, and
+    the log read as the tests below read it."""
+
+    def test_peer(self):
+        why = ldaplib.slapd_missing()
+        if why:
+            self.skipTest(why)
+        ca = ldaplib.TestCA()
+        s = ldaplib.Slapd(ca).start()
+        try:
+            for uri, starttls in ((s.ldaps_uri, False), (s.uri, True)):
+                p = s.whoami(dn("alice"), PW["alice"], uri=uri, starttls=starttls)
+                self.assertEqual(p.stdout.strip(), "dn:" + dn("alice"), p.stderr)
+            self.assertEqual(s.whoami(dn("alice"), "wrong-Pw-0").returncode, 49)
+            p = ldaplib.ldap_tool("ldapwhoami", ldaplib.TestCA("another CA").ca, "-H", s.ldaps_uri, "-D", dn("alice"),
+                                  "-w", PW["alice"])
+            self.assertNotEqual(p.returncode, 0, p.stdout)
+            p = s.search("(uid=admin\\29\\28|\\28uid=\\2a)", "cn")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("(uid=admin\\29\\28|\\28uid=\\2A)", s.searches())
+            self.assertEqual(s.binds().count(dn("alice")), 3, s.log())
+            log = s.log()
+            binds = re.findall(r'conn=(\d+) op=\d+ BIND dn="[^"]*" method=128', log)
+            self.assertEqual(len(binds), 4, log)
+            self.assertLessEqual(set(binds), OpenLDAP.conns_with_tls(log), log)
+        finally:
+            s.cleanup()
+
+
 class OpenLDAP(scoutlib.AgentTest):
     @classmethod
     def setUpClass(cls):
