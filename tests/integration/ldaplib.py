@@ -23,6 +23,7 @@ port outside it is touched.
 import atexit
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -318,7 +319,6 @@ def samba_template():
     """The provisioned domain with its users, made once per samba version,
     uid and provisioning script, under /tmp; returns its directory. A lock
     file serializes makers; a marker file says the template is complete."""
-    import json
     key = hashlib.sha256((_TEMPLATE_SCRIPT + repr(sorted(AD_USERS.items())) + repr(AD_CARD) + NETBIOS).encode())
     top = "/tmp/scout-samba-%s-%d-%s" % (_samba_version(), os.getuid(), key.hexdigest()[:12])
     ready = os.path.join(top, "ready")
@@ -758,7 +758,6 @@ def module_missing():
 def auth(agent, user, password, *extra, timeout=60):
     """scoutctl auth test USER --json, the password on stdin; returns
     (reply dict or None, CompletedProcess)."""
-    import json
     p = agent.ctl("auth", "test", user, "--json", *extra, input=password + "\n", timeout=timeout)
     try:
         return json.loads(p.stdout), p
