@@ -20,7 +20,9 @@ copied here) on 127.0.0.1 in this test's private network namespace, and
   `scoutctl user --card 4711` finds her by employeeNumber;
 - no password reaches scoutd's log or status.
 
-Skips (77) without samba-ad-dc, without a network namespace or while
+SambaPeer checks the peer itself with OpenLDAP's tools (what AD answers
+for each of these accounts), with or without the module. Skips (77)
+without samba-ad-dc or a network namespace; the module's tests skip while
 scoutd has no ldap module.
 """
 

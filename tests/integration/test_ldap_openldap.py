@@ -20,8 +20,9 @@ what reached the server.
   `throttled` without reaching slapd;
 - no password in scoutd's log or status.
 
-Skips (77) without slapd/ldap-utils, without a network namespace or while
-scoutd has no ldap module.
+SlapdPeer checks the peer itself with OpenLDAP's tools, with or without
+the module. Skips (77) without slapd/ldap-utils or a network namespace;
+the module's tests skip while scoutd has no ldap module.
 """
 
 import json
