@@ -18,7 +18,8 @@
  *
  * scout: the same logins through scoutd's status socket, one connection per
  * worker kept open for the run: {"cmd":"auth test","user":U,"password":P}
- * (what `scoutctl auth test U` sends), one request at a time per connection.
+ * (what `scoutctl auth test U` sends; --cmd "users test" asks the users
+ * module instead), one request at a time per connection.
  *
  * Users are u0 .. u(N-1), login i is user u(i mod N) with the password
  * P followed by i mod N in decimal. C workers (threads) take logins
@@ -56,12 +57,13 @@ enum outcome { OUT_ACCEPTED, OUT_REFUSED, OUT_ERROR };
 
 static struct {
 	bool scout;
-	const char *uri, *ca, *bind_dn, *base, *filter, *socket, *pwprefix;
+	const char *uri, *ca, *bind_dn, *base, *filter, *socket, *pwprefix, *cmd;
 	char bind_pw[256];
 	bool starttls, wrong;
 	unsigned users, logins, concurrency;
 } opt = {
 	.filter = "(&(objectClass=inetOrgPerson)(uid=%u))",
+	.cmd = "auth test",
 	.logins = 1000,
 	.concurrency = 100,
 };
@@ -277,7 +279,7 @@ static enum outcome classify_reply(unsigned i, const char *line)
 		out = json_is_true(json_object_get(r, "accepted")) ? OUT_ACCEPTED : OUT_REFUSED;
 	}
 	if (out == OUT_ERROR || (out == OUT_ACCEPTED) == opt.wrong)
-		note_failure(i, "auth test answered", line);
+		note_failure(i, "status socket answered", line);
 	json_decref(r);
 	return out;
 }
@@ -295,7 +297,7 @@ static enum outcome login_scout(struct sconn *c, unsigned i)
 	snprintf(name, sizeof(name), "u%u", i % opt.users);
 	password_of(i % opt.users, pw, sizeof(pw));
 	/* names and passwords here are plain ASCII: no JSON escaping needed */
-	n = snprintf(line, sizeof(line), "{\"cmd\":\"auth test\",\"user\":\"%s\",\"password\":\"%s\"}\n", name, pw);
+	n = snprintf(line, sizeof(line), "{\"cmd\":\"%s\",\"user\":\"%s\",\"password\":\"%s\"}\n", opt.cmd, name, pw);
 	r = sconn_request(c, line, (size_t)n);
 	explicit_bzero(line, sizeof(line));
 	explicit_bzero(pw, sizeof(pw));
@@ -305,6 +307,8 @@ static enum outcome login_scout(struct sconn *c, unsigned i)
 		return OUT_ERROR;
 	}
 	out = classify_reply(i, c->buf);
+	if (out == OUT_ERROR)
+		sconn_close(c); /* scoutd closes after an error reply: the next login connects anew */
 	return out;
 }
 
@@ -383,20 +387,28 @@ static void usage(void)
 			"                  [--filter TMPL] [--starttls] --users N --password-prefix P\n"
 			"                  [--logins N] [--concurrency C] [--wrong]\n"
 			"       bench-ldap scout --socket PATH --users N --password-prefix P\n"
-			"                  [--logins N] [--concurrency C] [--wrong]\n");
+			"                  [--logins N] [--concurrency C] [--wrong] [--cmd \"users test\"]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"uri", required_argument, NULL, 'U'},     {"ca", required_argument, NULL, 'A'},
-		{"bind-dn", required_argument, NULL, 'D'}, {"bind-pw-file", required_argument, NULL, 'y'},
-		{"base", required_argument, NULL, 'b'},    {"filter", required_argument, NULL, 'f'},
-		{"starttls", no_argument, NULL, 'Z'},      {"socket", required_argument, NULL, 's'},
-		{"users", required_argument, NULL, 'u'},   {"password-prefix", required_argument, NULL, 'p'},
-		{"logins", required_argument, NULL, 'n'},  {"concurrency", required_argument, NULL, 'c'},
-		{"wrong", no_argument, NULL, 'w'},         {0},
+		{"uri", required_argument, NULL, 'U'},
+		{"ca", required_argument, NULL, 'A'},
+		{"bind-dn", required_argument, NULL, 'D'},
+		{"bind-pw-file", required_argument, NULL, 'y'},
+		{"base", required_argument, NULL, 'b'},
+		{"filter", required_argument, NULL, 'f'},
+		{"starttls", no_argument, NULL, 'Z'},
+		{"socket", required_argument, NULL, 's'},
+		{"users", required_argument, NULL, 'u'},
+		{"password-prefix", required_argument, NULL, 'p'},
+		{"logins", required_argument, NULL, 'n'},
+		{"concurrency", required_argument, NULL, 'c'},
+		{"wrong", no_argument, NULL, 'w'},
+		{"cmd", required_argument, NULL, 'C'},
+		{0},
 	};
 	const char *pwfile = NULL;
 	int c;
@@ -448,6 +460,9 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			opt.wrong = true;
+			break;
+		case 'C':
+			opt.cmd = optarg;
 			break;
 		default:
 			usage();
