@@ -22,15 +22,17 @@
  * module instead), one request at a time per connection.
  *
  * Users are u0 .. u(N-1), login i is user u(i mod N) with the password
- * P followed by i mod N in decimal. C workers (threads) take logins
- * from one counter, so C logins are in flight at once. --wrong appends "x"
- * to every password: then every login must be refused.
+ * P followed by i mod N in decimal. C workers (threads) take logins from one
+ * counter, so C logins are in flight at once. --wrong appends "x" to every
+ * password: then every login must be refused. scout: a reply with result
+ * "unavailable" (scoutd's "too many password checks at once") is counted as
+ * busy, apart from the rest: a failure unless --allow-busy.
  *
- * Prints one JSON object on stdout: logins, accepted, refused, errors, the
- * wall time, logins per second (accepted or refused: each is one complete
- * round trip), this process's CPU time (getrusage, every thread) per login,
- * the latency of one login (p50, p90, p99 by nearest rank, max, in ms) and
- * the first failure's text. Exit 0 when every login came out as expected
+ * Prints one JSON object on stdout: logins answered (accepted, refused,
+ * errors; busy ones apart), the wall time, logins answered per second, this
+ * process's CPU time (getrusage, every thread) per login answered, the
+ * latency of one answered login (p50, p90, p99 by nearest rank, max, in ms)
+ * and the first failure's text. Exit 0 when every login came out as expected
  * (accepted; refused with --wrong), 1 otherwise, 2 on a usage error. */
 #define LDAP_DEPRECATED 0
 #include <errno.h>
@@ -53,13 +55,13 @@
 
 #include <jansson.h>
 
-enum outcome { OUT_ACCEPTED, OUT_REFUSED, OUT_ERROR };
+enum outcome { OUT_ACCEPTED, OUT_REFUSED, OUT_BUSY, OUT_ERROR };
 
 static struct {
 	bool scout;
 	const char *uri, *ca, *bind_dn, *base, *filter, *socket, *pwprefix, *cmd;
 	char bind_pw[256];
-	bool starttls, wrong;
+	bool starttls, wrong, allow_busy;
 	unsigned users, logins, concurrency;
 } opt = {
 	.filter = "(&(objectClass=inetOrgPerson)(uid=%u))",
@@ -70,7 +72,7 @@ static struct {
 
 static atomic_uint next_login;
 static uint64_t *lat_ns; /* one slot per login */
-static atomic_uint n_accepted, n_refused, n_errors;
+static atomic_uint n_accepted, n_refused, n_busy, n_errors, n_lat;
 static pthread_mutex_t first_lock = PTHREAD_MUTEX_INITIALIZER;
 static char first_failure[512];
 
@@ -274,11 +276,15 @@ static enum outcome classify_reply(unsigned i, const char *line)
 	}
 	json_t *ok = json_object_get(r, "ok"), *result = json_object_get(r, "result");
 	if (json_is_true(ok) && json_is_string(result)) {
-		out = strcmp(json_string_value(result), "accepted") == 0 ? OUT_ACCEPTED : OUT_REFUSED;
+		const char *v = json_string_value(result);
+		out = strcmp(v, "accepted") == 0      ? OUT_ACCEPTED
+		      : strcmp(v, "unavailable") == 0 ? OUT_BUSY
+						      : OUT_REFUSED;
 	} else if (json_is_true(ok) && json_is_boolean(json_object_get(r, "accepted"))) {
 		out = json_is_true(json_object_get(r, "accepted")) ? OUT_ACCEPTED : OUT_REFUSED;
 	}
-	if (out == OUT_ERROR || (out == OUT_ACCEPTED) == opt.wrong)
+	if (out == OUT_ERROR || (out == OUT_BUSY && !opt.allow_busy) ||
+	    (out != OUT_BUSY && (out == OUT_ACCEPTED) == opt.wrong))
 		note_failure(i, "status socket answered", line);
 	json_decref(r);
 	return out;
@@ -325,11 +331,15 @@ static void *worker(void *arg)
 			break;
 		uint64_t t0 = now_ns();
 		enum outcome o = opt.scout ? login_scout(c, i) : login_direct(i);
-		lat_ns[i] = now_ns() - t0;
+		uint64_t dt = now_ns() - t0;
+		if (o != OUT_BUSY)
+			lat_ns[atomic_fetch_add(&n_lat, 1)] = dt;
 		if (o == OUT_ACCEPTED)
 			atomic_fetch_add(&n_accepted, 1);
 		else if (o == OUT_REFUSED)
 			atomic_fetch_add(&n_refused, 1);
+		else if (o == OUT_BUSY)
+			atomic_fetch_add(&n_busy, 1);
 		else
 			atomic_fetch_add(&n_errors, 1);
 	}
@@ -387,28 +397,22 @@ static void usage(void)
 			"                  [--filter TMPL] [--starttls] --users N --password-prefix P\n"
 			"                  [--logins N] [--concurrency C] [--wrong]\n"
 			"       bench-ldap scout --socket PATH --users N --password-prefix P\n"
-			"                  [--logins N] [--concurrency C] [--wrong] [--cmd \"users test\"]\n");
+			"                  [--logins N] [--concurrency C] [--wrong] [--cmd \"users test\"]\n"
+			"                  [--allow-busy]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"uri", required_argument, NULL, 'U'},
-		{"ca", required_argument, NULL, 'A'},
-		{"bind-dn", required_argument, NULL, 'D'},
-		{"bind-pw-file", required_argument, NULL, 'y'},
-		{"base", required_argument, NULL, 'b'},
-		{"filter", required_argument, NULL, 'f'},
-		{"starttls", no_argument, NULL, 'Z'},
-		{"socket", required_argument, NULL, 's'},
-		{"users", required_argument, NULL, 'u'},
-		{"password-prefix", required_argument, NULL, 'p'},
-		{"logins", required_argument, NULL, 'n'},
-		{"concurrency", required_argument, NULL, 'c'},
-		{"wrong", no_argument, NULL, 'w'},
-		{"cmd", required_argument, NULL, 'C'},
-		{0},
+		{"uri", required_argument, NULL, 'U'},     {"ca", required_argument, NULL, 'A'},
+		{"bind-dn", required_argument, NULL, 'D'}, {"bind-pw-file", required_argument, NULL, 'y'},
+		{"base", required_argument, NULL, 'b'},    {"filter", required_argument, NULL, 'f'},
+		{"starttls", no_argument, NULL, 'Z'},      {"socket", required_argument, NULL, 's'},
+		{"users", required_argument, NULL, 'u'},   {"password-prefix", required_argument, NULL, 'p'},
+		{"logins", required_argument, NULL, 'n'},  {"concurrency", required_argument, NULL, 'c'},
+		{"wrong", no_argument, NULL, 'w'},         {"cmd", required_argument, NULL, 'C'},
+		{"allow-busy", no_argument, NULL, 'B'},    {0},
 	};
 	const char *pwfile = NULL;
 	int c;
@@ -464,6 +468,9 @@ int main(int argc, char **argv)
 		case 'C':
 			opt.cmd = optarg;
 			break;
+		case 'B':
+			opt.allow_busy = true;
+			break;
 		default:
 			usage();
 		}
@@ -509,23 +516,26 @@ int main(int argc, char **argv)
 	double cpu = rusage_cpu_s() - cpu0;
 	explicit_bzero(opt.bind_pw, sizeof(opt.bind_pw));
 
-	unsigned done = atomic_load(&n_accepted) + atomic_load(&n_refused) + atomic_load(&n_errors);
+	/* a login refused as busy did not check anything: it is counted apart
+	 * and in neither the rate nor the latencies */
+	unsigned busy = atomic_load(&n_busy), done = atomic_load(&n_lat);
 	qsort(lat_ns, done, sizeof(*lat_ns), cmp_u64);
-	json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:s}", "mode",
-			      opt.scout ? "scout" : "direct", "logins", (json_int_t)done, "concurrency",
+	json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:s}",
+			      "mode", opt.scout ? "scout" : "direct", "logins", (json_int_t)done, "concurrency",
 			      (json_int_t)started, "accepted", (json_int_t)atomic_load(&n_accepted), "refused",
-			      (json_int_t)atomic_load(&n_refused), "errors", (json_int_t)atomic_load(&n_errors),
-			      "seconds", secs, "logins_per_s", done ? done / secs : 0.0, "cpu_s", cpu,
-			      "cpu_per_login_ms", done ? cpu * 1e3 / done : 0.0, "p50_ms", pct_ms(lat_ns, done, 50),
-			      "p90_ms", pct_ms(lat_ns, done, 90), "p99_ms", pct_ms(lat_ns, done, 99), "max_ms",
-			      pct_ms(lat_ns, done, 100), "first_failure", first_failure);
+			      (json_int_t)atomic_load(&n_refused), "busy", (json_int_t)busy, "errors",
+			      (json_int_t)atomic_load(&n_errors), "seconds", secs, "logins_per_s",
+			      done ? done / secs : 0.0, "cpu_s", cpu, "cpu_per_login_ms", done ? cpu * 1e3 / done : 0.0,
+			      "p50_ms", pct_ms(lat_ns, done, 50), "p90_ms", pct_ms(lat_ns, done, 90), "p99_ms",
+			      pct_ms(lat_ns, done, 99), "max_ms", pct_ms(lat_ns, done, 100), "first_failure",
+			      first_failure);
 	char *s = json_dumps(o, JSON_COMPACT);
 	puts(s);
 	free(s);
 	json_decref(o);
 	free(lat_ns);
 	free(th);
-	bool good = done == opt.logins && atomic_load(&n_errors) == 0 &&
+	bool good = done + busy == opt.logins && (opt.allow_busy || busy == 0) && atomic_load(&n_errors) == 0 &&
 		    (opt.wrong ? atomic_load(&n_accepted) == 0 : atomic_load(&n_refused) == 0);
 	return good ? 0 : 1;
 }
