@@ -23,10 +23,11 @@
  *
  * Users are u0 .. u(N-1), login i is user u(i mod N) with the password
  * P followed by i mod N in decimal. C workers (threads) take logins from one
- * counter, so C logins are in flight at once. --wrong appends "x" to every
- * password: then every login must be refused. scout: a reply with result
- * "unavailable" (scoutd's "too many password checks at once") is counted as
- * busy, apart from the rest: a failure unless --allow-busy.
+ * counter, so C logins are in flight at once; they start together (scout:
+ * with their connections open), when the clock starts. --wrong appends "x"
+ * to every password: then every login must be refused. scout: a reply with
+ * result "unavailable" (scoutd's "too many password checks at once") is
+ * counted as busy, apart from the rest: a failure unless --allow-busy.
  *
  * Prints one JSON object on stdout: logins answered (accepted, refused,
  * errors; busy ones apart), the wall time, logins answered per second, this
@@ -318,13 +319,26 @@ static enum outcome login_scout(struct sconn *c, unsigned i)
 	return out;
 }
 
+/* Workers wait at the gate until every one is ready (its status-socket
+ * connection open): the clock starts with all of them at once. */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static unsigned gate_ready;
+static bool gate_open;
+
 static void *worker(void *arg)
 {
 	struct sconn *c = opt.scout ? calloc(1, sizeof(*c)) : NULL;
 
 	(void)arg;
-	if (c)
-		c->fd = -1;
+	if (c && sconn_open(c) < 0)
+		c->fd = -1; /* the first login tries again and says why */
+	pthread_mutex_lock(&gate_lock);
+	gate_ready++;
+	pthread_cond_broadcast(&gate_cond);
+	while (!gate_open)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	pthread_mutex_unlock(&gate_lock);
 	for (;;) {
 		unsigned i = atomic_fetch_add(&next_login, 1);
 		if (i >= opt.logins)
@@ -496,8 +510,6 @@ int main(int argc, char **argv)
 	if (!lat_ns || !th)
 		return 2;
 
-	double cpu0 = rusage_cpu_s();
-	uint64_t t0 = now_ns();
 	unsigned started = 0;
 	for (; started < opt.concurrency; started++) {
 		pthread_attr_t at;
@@ -510,6 +522,14 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	pthread_mutex_lock(&gate_lock);
+	while (gate_ready < started)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	double cpu0 = rusage_cpu_s();
+	uint64_t t0 = now_ns();
+	gate_open = true;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
 	double secs = (double)(now_ns() - t0) / 1e9;
