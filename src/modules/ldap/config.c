@@ -172,7 +172,8 @@ const struct scout_option ldap_options[] = {
 	OPT("timeout", SCOUT_OPT_DURATION, timeout, "5s", .min = 100, .max = 300000,
 	    .help = "one attempt on one server: connect, TLS and one operation; then the next server"),
 	OPT("max_binds", SCOUT_OPT_INT, max_binds, "8", .min = 1, .max = 64,
-	    .help = "password checks at once (connections per server kept for them)"),
+	    .help = "password checks at once per server (connections kept for them); more wait their turn, "
+		    "each within its timeout"),
 	OPT("cache_for", SCOUT_OPT_DURATION, cache_for, "24h", .min = 0, .max = 30LL * 86400 * 1000,
 	    .help = "users' attributes and groups are kept this long (never a password); 0: always ask"),
 	OPT("offline_grace", SCOUT_OPT_DURATION, offline_grace, "0", .min = 0, .max = 30LL * 86400 * 1000,

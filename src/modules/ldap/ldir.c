@@ -1405,7 +1405,10 @@ int ldir_bind(struct ldir *d, const char *dn, const char *password, size_t pwlen
 	 * the server says success without checking anything. */
 	if (pwlen == 0 || memchr(password, '\0', pwlen))
 		return -EINVAL;
-	if (d->nqueued >= 4 * (size_t)d->max_binds)
+	/* A burst of logins (a shift starting at the printers) waits its turn
+	 * rather than being refused: each waits at most its deadline, which
+	 * counts the time queued. The bound is only against a flood. */
+	if (d->nqueued >= LDIR_MAX_QUEUED)
 		return -EAGAIN;
 	op = op_new(d, true, cb, arg);
 	if (!op)

@@ -39,6 +39,8 @@ int ldir_new(uv_loop_t *loop, struct scout_work_group *work, const struct ldir_c
  * done, then frees d. */
 void ldir_close(struct ldir *d, struct scout_closer *closer);
 
+#define LDIR_MAX_QUEUED 1024
+
 struct ldir_val {
 	const char *v;
 	size_t len;
@@ -79,8 +81,8 @@ typedef void (*ldir_cb)(void *arg, const struct ldir_result *res);
 int ldir_search(struct ldir *d, const char *base, int scope, const char *filter, const char *const *attrs,
 		int sizelimit, ldir_cb cb, void *arg, struct ldir_op **ret_op);
 /* Simple bind as dn with password on a bind connection (at most max_binds
- * per server at once; further binds queue, bounded: -EAGAIN past 4 ×
- * max_binds queued). Never over a connection without TLS (-EPERM).
+ * per server at once; further binds queue, each within its deadline:
+ * -EAGAIN past LDIR_MAX_QUEUED queued, every server together). Never over a connection without TLS (-EPERM).
  * LDAP_INVALID_CREDENTIALS and every other LDAP answer is final: never
  * retried on another server (AD would count the failure twice). The
  * password is copied and wiped once sent. */
