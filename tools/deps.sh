@@ -34,5 +34,5 @@ SCOUT_TEST_DEPS=(
 	curl openssl
 	cups-daemon cups-client cups-bsd cups-filters cups-ipp-utils ghostscript qpdf avahi-daemon dbus
 	zbar-tools
-	slapd ldap-utils samba-ad-dc samba-ad-provision
+	slapd ldap-utils samba-ad-dc samba-ad-provision dnsmasq-base
 )

@@ -53,15 +53,16 @@ def _lo_up():
         s.close()
 
 
-def private_netns():
+def private_netns(mounts=False):
     """Re-executes the calling test file inside a new network namespace
-    (unshare -n as root, unshare -rn otherwise), where it brings up lo.
+    (unshare -n as root, unshare -rn otherwise), where it brings up lo;
+    with mounts, in a mount namespace too (a test's own /etc/resolv.conf).
     Exits 77 (skip) when no namespace can be made here."""
     if os.environ.get(NETNS_ENV) == "1":
         _lo_up()
         return
     unshare = shutil.which("unshare")
-    flags = "-n" if os.geteuid() == 0 else "-rn"
+    flags = ("-n" if os.geteuid() == 0 else "-rn") + ("m" if mounts else "")
     if not unshare or subprocess.run([unshare, flags, "true"], capture_output=True).returncode != 0:
         print("SKIP: cannot make a private network namespace (unshare %s) for the directory peers" % flags,
               flush=True)
@@ -146,11 +147,13 @@ def ldap_tool(tool, ca_file, *args, timeout=30):
 
 class TestCA:
     """A CA (ca.pem) and a server certificate signed by it (server.pem,
-    server.key, mode 0600) for IP:127.0.0.1 and DNS:localhost."""
+    server.key, mode 0600) for IP:127.0.0.1, DNS:localhost and the DNS
+    names given."""
 
-    def __init__(self, name="scout test CA", dir=None):
+    def __init__(self, name="scout test CA", dir=None, names=()):
         self.dir = dir or scoutlib.make_tmpdir(0o755)
         self.name = name
+        self.names = list(names)
         self.ca = os.path.join(self.dir, "ca.pem")
         self.cert = os.path.join(self.dir, "server.pem")
         self.key = os.path.join(self.dir, "server.key")
@@ -168,8 +171,9 @@ class TestCA:
         self._openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj",
                       "/CN=localhost")
         with open(os.path.join(self.dir, "ext.cnf"), "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
-                    "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost%s\nbasicConstraints=CA:FALSE\n"
+                    "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n" %
+                    "".join(",DNS:" + n for n in self.names))
         self._openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
                       "-out", "server.pem", "-days", "3650", "-extfile", "ext.cnf")
         os.chmod(self.key, 0o600)
