@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+import unittest
 
 import scoutlib
 
@@ -829,7 +830,15 @@ def median(xs):
 class PeerTest(scoutlib.AgentTest):
     """An agent test with its own directory peers: each test's Slapd, Silent,
     SlowProxy... in self.peers goes (cleanup() or close()) before the
-    agent's tear-down."""
+    agent's tear-down. Skipped without slapd or the module; cls.ca is the
+    class's test CA."""
+
+    @classmethod
+    def setUpClass(cls):
+        why = slapd_missing() or module_missing()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.ca = TestCA()
 
     def setUp(self):
         super().setUp()

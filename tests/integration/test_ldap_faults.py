@@ -21,7 +21,6 @@ import os
 import re
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ldaplib  # noqa: E402
@@ -41,10 +40,7 @@ SILENCE = re.compile(r"(?i)timed? ?out|no answer within")
 class Faults(ldaplib.PeerTest):
     @classmethod
     def setUpClass(cls):
-        why = ldaplib.slapd_missing() or ldaplib.module_missing()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.ca = ldaplib.TestCA()
+        super().setUpClass()
         cls.wrong_ca = ldaplib.TestCA("another CA")
         cls.shared = ldaplib.Slapd(cls.ca).start()  # the class's own
         cls.wrong = ldaplib.Slapd(cls.wrong_ca, "wrong-ca").start()

@@ -26,7 +26,6 @@ import json
 import os
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ipplib  # noqa: E402
@@ -43,13 +42,6 @@ PW = {name: v[0] for name, v in ldaplib.LDAP_USERS.items()}
 
 
 class LdapModule(ldaplib.PeerTest):
-    @classmethod
-    def setUpClass(cls):
-        why = ldaplib.slapd_missing() or ldaplib.module_missing()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.ca = ldaplib.TestCA()
-
     def conf(self, s, **keys):
         c = {"schema": "openldap", "servers": s.ldaps_uri, "ca_file": self.ca.ca, "base": ldaplib.LDAP_BASE,
              "bind_dn": ldaplib.LDAP_SVC_DN}

@@ -78,10 +78,7 @@ class SlapdPeer(unittest.TestCase):
 class OpenLDAP(ldaplib.PeerTest):
     @classmethod
     def setUpClass(cls):
-        why = ldaplib.slapd_missing() or ldaplib.module_missing()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.ca = ldaplib.TestCA()
+        super().setUpClass()
         ldaplib.seed_ldif()  # hash the passwords once
 
     def agent_for(self, servers, bind=True, **keys):
