@@ -694,6 +694,28 @@ static int entry_read(LDAP *ld, LDAPMessage *m, struct ldir_entry *e)
 	return 0;
 }
 
+/* The server's answer to op (code, its diagnostic, which is freed, and any
+ * entries): the server's latency counted, the result delivered. */
+static void op_answer(struct ldir_op *op, struct ldir_server *s, int code, char *diag, const struct entries *es)
+{
+	char reason[REASON_LEN];
+
+	server_latency(s, uv_now(s->d->loop) - op->attempt_start);
+	snprintf(reason, sizeof(reason), "%s", diag ? diag : "");
+	ldap_memfree(diag);
+
+	struct ldir_result r = {
+		.status = 0,
+		.ldap_code = code,
+		.diag = reason,
+		.server = s->uri,
+		.ms = uv_now(s->d->loop) - op->start,
+		.entries = es ? es->e : NULL,
+		.nentries = es ? es->n : 0,
+	};
+	op_deliver(op, &r);
+}
+
 static void search_answer(struct ldir_op *op, LDAPMessage *res)
 {
 	struct ldir_conn *c = op->conn;
@@ -702,7 +724,6 @@ static void search_answer(struct ldir_op *op, LDAPMessage *res)
 	struct entries es = {0};
 	int code = LDAP_OTHER, n = ldap_count_entries(ld, res);
 	char *diag = NULL;
-	char reason[REASON_LEN];
 
 	if (n > 0)
 		es.e = calloc((size_t)n, sizeof(*es.e));
@@ -716,20 +737,7 @@ static void search_answer(struct ldir_op *op, LDAPMessage *res)
 		}
 	}
 	ldap_msgfree(res);
-	server_latency(s, uv_now(s->d->loop) - op->attempt_start);
-	snprintf(reason, sizeof(reason), "%s", diag ? diag : "");
-	ldap_memfree(diag);
-
-	struct ldir_result r = {
-		.status = 0,
-		.ldap_code = code,
-		.diag = reason,
-		.server = s->uri,
-		.ms = uv_now(s->d->loop) - op->start,
-		.entries = es.e,
-		.nentries = es.n,
-	};
-	op_deliver(op, &r);
+	op_answer(op, s, code, diag, &es);
 	entries_free(&es);
 }
 
@@ -740,21 +748,9 @@ static void bind_answer(struct ldir_op *op, LDAPMessage *res)
 	struct ldir *d = s->d;
 	int code = LDAP_OTHER;
 	char *diag = NULL;
-	char reason[REASON_LEN];
 
 	ldap_parse_result(c->ld, res, &code, NULL, &diag, NULL, NULL, 1);
-	server_latency(s, uv_now(d->loop) - op->attempt_start);
-	snprintf(reason, sizeof(reason), "%s", diag ? diag : "");
-	ldap_memfree(diag);
-
-	struct ldir_result r = {
-		.status = 0,
-		.ldap_code = code,
-		.diag = reason,
-		.server = s->uri,
-		.ms = uv_now(d->loop) - op->start,
-	};
-	op_deliver(op, &r);
+	op_answer(op, s, code, diag, NULL);
 	if (!d->closing && c->state == CONN_READY)
 		pump_binds(d);
 }
