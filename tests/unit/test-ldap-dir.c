@@ -244,12 +244,14 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* Skips a test without the peers; else fills in their URIs (uris()). */
 #define NEED_PEERS()                                              \
 	do {                                                      \
 		if (!have_peers) {                                \
 			print_message("skip: %s\n", skip_reason); \
 			skip();                                   \
 		}                                                 \
+		uris();                                           \
 	} while (0)
 
 /* ---- a directory on a loop -------------------------------------------- */
@@ -453,7 +455,6 @@ static void test_search_bind(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = ca_file});
 	search_alice(&f, &x);
 	assert_int_equal(x.status, 0);
@@ -492,7 +493,6 @@ static void test_wrong_password(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldaps, uri_ldap}, .n = 2, .ca = ca_file});
 	bind_as(&f, ALICE, "wrong", &x);
 	assert_int_equal(x.status, 0);
@@ -517,7 +517,6 @@ static void test_failover(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_down, uri_ldaps}, .n = 2, .ca = ca_file});
 	search_found(&f, &x);
 	assert_string_equal(x.server, uri_ldaps);
@@ -542,7 +541,6 @@ static void test_all_down(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_down}, .n = 1, .ca = ca_file});
 	search_alice(&f, &x);
 	assert_int_equal(x.status, -EHOSTUNREACH);
@@ -605,7 +603,6 @@ static void test_silent_ldaps(void **state)
 {
 	(void)state;
 	NEED_PEERS();
-	uris();
 	silent(uri_silent, false);
 	silent(uri_silent, true);
 }
@@ -614,7 +611,6 @@ static void test_silent_starttls(void **state)
 {
 	(void)state;
 	NEED_PEERS();
-	uris();
 	silent(uri_silent_ldap, false);
 }
 
@@ -627,7 +623,6 @@ static void test_wrong_ca(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = wrong_ca});
 	search_alice(&f, &x);
 	print_message("wrong CA (ldaps): %s\n", x.diag);
@@ -672,7 +667,6 @@ static void test_starttls(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldap}, .n = 1, .ca = ca_file});
 	search_found(&f, &x);
 	bind_alice(&f, &x);
@@ -691,7 +685,6 @@ static void test_plaintext(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_plain}, .n = 1, .ca = ca_file, .anonymous = true});
 	search_alice(&f, &x);
 	assert_int_equal(x.status, -EPROTO);
@@ -721,7 +714,6 @@ static void test_service_refused(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = ca_file, .svc_pw = "bad", .max_binds = 1});
 	search_alice(&f, &x);
 	assert_int_equal(x.status, 0);
@@ -741,7 +733,6 @@ static void test_cancel_close(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = ca_file});
 	assert_int_equal(ldir_search(f.d, BASE, LDAP_SCOPE_SUBTREE, "(uid=alice)", search_attrs, 2, on_res, &a, &op),
 			 0);
@@ -840,7 +831,6 @@ static void test_bind_limits(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = ca_file, .timeout_ms = 60000});
 	assert_int_equal(ldir_bind(f.d, ALICE, "", 0, on_res, &x[0], NULL), -EINVAL);
 	memset(x, 0, sizeof(x));
@@ -871,7 +861,6 @@ static void test_parallel(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = ca_file, .timeout_ms = 10000, .max_binds = 8});
 	memset(s, 0, sizeof(s));
 	memset(b, 0, sizeof(b));
@@ -909,7 +898,6 @@ static void test_server_restart(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = ca_file});
 	search_alice(&f, &x);
 	assert_int_equal(x.nentries, 1);
