@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+import unittest
 
 import scoutlib
 
@@ -824,3 +825,32 @@ def median(xs):
     n = len(xs)
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
+
+
+class PeerTest(scoutlib.AgentTest):
+    """An agent test with its own directory peers: each test's Slapd, Silent,
+    SlowProxy... in self.peers goes (cleanup() or close()) before the
+    agent's tear-down. Skipped without slapd or the module; cls.ca is the
+    class's test CA."""
+
+    @classmethod
+    def setUpClass(cls):
+        why = slapd_missing() or module_missing()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.ca = TestCA()
+
+    def setUp(self):
+        super().setUp()
+        self.peers = []
+
+    def tearDown(self):
+        for p in self.peers:
+            (p.cleanup if hasattr(p, "cleanup") else p.close)()
+        super().tearDown()
+
+    def slapd(self, tls=True, name="slapd"):
+        """A started slapd of this test (self.ca's TLS, or plain ldap:// only)."""
+        s = Slapd(self.ca if tls else None, name)
+        self.peers.append(s)
+        return s.start()

@@ -21,7 +21,6 @@ import os
 import re
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ldaplib  # noqa: E402
@@ -38,30 +37,18 @@ PW = {uid: v[0] for uid, v in ldaplib.LDAP_USERS.items()}
 SILENCE = re.compile(r"(?i)timed? ?out|no answer within")
 
 
-class Faults(scoutlib.AgentTest):
+class Faults(ldaplib.PeerTest):
     @classmethod
     def setUpClass(cls):
-        why = ldaplib.slapd_missing() or ldaplib.module_missing()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.ca = ldaplib.TestCA()
+        super().setUpClass()
         cls.wrong_ca = ldaplib.TestCA("another CA")
-        cls.slapd = ldaplib.Slapd(cls.ca).start()
+        cls.shared = ldaplib.Slapd(cls.ca).start()  # the class's own
         cls.wrong = ldaplib.Slapd(cls.wrong_ca, "wrong-ca").start()
 
     @classmethod
     def tearDownClass(cls):
-        cls.slapd.cleanup()
+        cls.shared.cleanup()
         cls.wrong.cleanup()
-
-    def setUp(self):
-        super().setUp()
-        self.closers = []
-
-    def tearDown(self):
-        for c in self.closers:
-            c.close()
-        super().tearDown()
 
     def agent_for(self, servers, timeout=TIMEOUT, **keys):
         a = ldaplib.ldap_agent(self, ldaplib.LDAP_SVC_PW, schema="openldap", servers=servers, ca_file=self.ca.ca,
@@ -124,7 +111,7 @@ class Faults(scoutlib.AgentTest):
 
     def test_silent_server_ldaps(self):
         s = ldaplib.Silent()
-        self.closers.append(s)
+        self.peers.append(s)
         a = self.agent_for("ldaps://127.0.0.1:%d" % s.port)
         self.check_fault(a, SILENCE)
         self.assertGreaterEqual(s.accepted, 1)
@@ -132,22 +119,22 @@ class Faults(scoutlib.AgentTest):
 
     def test_silent_server_starttls(self):
         s = ldaplib.Silent()
-        self.closers.append(s)
+        self.peers.append(s)
         a = self.agent_for("ldap://127.0.0.1:%d" % s.port)
         self.check_fault(a, SILENCE)
         a.stop()
 
     def test_slow_server(self):
-        p = ldaplib.SlowProxy(self.slapd.ldaps_port, TIMEOUT + 1.5)
-        self.closers.append(p)
+        p = ldaplib.SlowProxy(self.shared.ldaps_port, TIMEOUT + 1.5)
+        self.peers.append(p)
         a = self.agent_for("ldaps://127.0.0.1:%d" % p.port)
         self.check_fault(a, SILENCE)
         a.stop()
 
     def test_slow_but_in_time(self):
         """A server slower than usual but within the timeout is used."""
-        p = ldaplib.SlowProxy(self.slapd.ldaps_port, 0.05)
-        self.closers.append(p)
+        p = ldaplib.SlowProxy(self.shared.ldaps_port, 0.05)
+        self.peers.append(p)
         a = self.agent_for("ldaps://127.0.0.1:%d" % p.port, timeout=10)
         reply, cp = ldaplib.auth(a, "alice", PW["alice"])
         self.assertEqual(ldaplib.result_of(reply), "accepted", cp.stdout + cp.stderr + a.log()[-5000:])
@@ -167,7 +154,7 @@ class Faults(scoutlib.AgentTest):
         """A server that was down and comes back is used again without a
         restart of scoutd."""
         s = ldaplib.Slapd(self.ca, "late")
-        self.closers.append(type("C", (), {"close": lambda _: s.cleanup()})())
+        self.peers.append(s)
         a = self.agent_for(s.ldaps_uri)
         reply, _ = ldaplib.auth(a, "alice", PW["alice"])
         self.assertEqual(ldaplib.result_of(reply), "unavailable", reply)

@@ -26,7 +26,6 @@ import json
 import os
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ipplib  # noqa: E402
@@ -42,28 +41,7 @@ except ImportError:
 PW = {name: v[0] for name, v in ldaplib.LDAP_USERS.items()}
 
 
-class LdapModule(scoutlib.AgentTest):
-    @classmethod
-    def setUpClass(cls):
-        why = ldaplib.slapd_missing() or ldaplib.module_missing()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.ca = ldaplib.TestCA()
-
-    def setUp(self):
-        super().setUp()
-        self.peers = []
-
-    def tearDown(self):
-        for p in self.peers:
-            p.cleanup()
-        super().tearDown()
-
-    def slapd(self, name="slapd"):
-        s = ldaplib.Slapd(self.ca, name)
-        self.peers.append(s)
-        return s.start()
-
+class LdapModule(ldaplib.PeerTest):
     def conf(self, s, **keys):
         c = {"schema": "openldap", "servers": s.ldaps_uri, "ca_file": self.ca.ca, "base": ldaplib.LDAP_BASE,
              "bind_dn": ldaplib.LDAP_SVC_DN}

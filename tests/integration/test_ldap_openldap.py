@@ -75,28 +75,11 @@ class SlapdPeer(unittest.TestCase):
             s.cleanup()
 
 
-class OpenLDAP(scoutlib.AgentTest):
+class OpenLDAP(ldaplib.PeerTest):
     @classmethod
     def setUpClass(cls):
-        why = ldaplib.slapd_missing() or ldaplib.module_missing()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.ca = ldaplib.TestCA()
+        super().setUpClass()
         ldaplib.seed_ldif()  # hash the passwords once
-
-    def setUp(self):
-        super().setUp()
-        self.peers = []
-
-    def tearDown(self):
-        for p in self.peers:
-            p.cleanup()
-        super().tearDown()
-
-    def slapd(self, tls=True, name="slapd"):
-        s = ldaplib.Slapd(self.ca if tls else None, name)
-        self.peers.append(s)
-        return s.start()
 
     def agent_for(self, servers, bind=True, **keys):
         conf = {"schema": "openldap", "servers": servers, "ca_file": self.ca.ca, "base": ldaplib.LDAP_BASE}

@@ -244,12 +244,14 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* Skips a test without the peers; else fills in their URIs (uris()). */
 #define NEED_PEERS()                                              \
 	do {                                                      \
 		if (!have_peers) {                                \
 			print_message("skip: %s\n", skip_reason); \
 			skip();                                   \
 		}                                                 \
+		uris();                                           \
 	} while (0)
 
 /* ---- a directory on a loop -------------------------------------------- */
@@ -300,6 +302,8 @@ struct opts {
 	bool plaintext;
 	bool anonymous;
 	uint64_t timeout_ms;
+	const char *svc_pw; /* the service account's password; NULL: the right one */
+	unsigned max_binds; /* 0: 2 */
 };
 
 static void fx_open(struct fx *f, const struct opts *o)
@@ -311,10 +315,14 @@ static void fx_open(struct fx *f, const struct opts *o)
 		.ca_file = o->ca,
 		.allow_plaintext = o->plaintext,
 		.bind_dn = o->anonymous ? NULL : SVC,
-		.bind_password = o->anonymous ? NULL : "svc-pass",
-		.bind_password_len = o->anonymous ? 0 : 8,
+		.bind_password = o->anonymous ? NULL
+				 : o->svc_pw  ? o->svc_pw
+					      : "svc-pass",
+		.bind_password_len = o->anonymous ? 0
+				     : o->svc_pw  ? strlen(o->svc_pw)
+						  : 8,
 		.timeout_ms = o->timeout_ms ? o->timeout_ms : 5000,
-		.max_binds = 2,
+		.max_binds = o->max_binds ? o->max_binds : 2,
 	};
 
 	memset(f, 0, sizeof(*f));
@@ -370,6 +378,22 @@ static void bind_as(struct fx *f, const char *dn, const char *pw, struct res *x)
 	LOOP_WAIT_FOR(&f->loop, &f->timer, x->done, 30);
 }
 
+/* alice's entry found, one entry */
+static void search_found(struct fx *f, struct res *x)
+{
+	search_alice(f, x);
+	assert_int_equal(x->status, 0);
+	assert_int_equal(x->nentries, 1);
+}
+
+/* alice's bind with her password accepted */
+static void bind_alice(struct fx *f, struct res *x)
+{
+	bind_as(f, ALICE, "Alice-Pass1", x);
+	assert_int_equal(x->status, 0);
+	assert_int_equal(x->code, LDAP_SUCCESS);
+}
+
 static json_t *server_status(struct fx *f, size_t i)
 {
 	json_t *o = json_object();
@@ -385,6 +409,26 @@ static const char *jstr(json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
 	return s ? s : "";
+}
+
+/* One of the directory's counters in its status. */
+static json_int_t counter(struct fx *f, const char *name)
+{
+	json_t *o = json_object();
+	json_int_t v;
+
+	ldir_status(f->d, o);
+	v = json_integer_value(json_object_get(json_object_get(o, "counters"), name));
+	json_decref(o);
+	return v;
+}
+
+static void assert_state(struct fx *f, size_t i, const char *state)
+{
+	json_t *st = server_status(f, i);
+
+	assert_string_equal(jstr(st, "state"), state);
+	json_decref(st);
 }
 
 /* ---- tests ------------------------------------------------------------- */
@@ -411,7 +455,6 @@ static void test_search_bind(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = ca_file});
 	search_alice(&f, &x);
 	assert_int_equal(x.status, 0);
@@ -421,24 +464,16 @@ static void test_search_bind(void **state)
 	assert_string_equal(x.mail, "alice@scout.test");
 	assert_string_equal(x.server, uri_ldaps);
 
-	bind_as(&f, ALICE, "Alice-Pass1", &x);
-	assert_int_equal(x.status, 0);
-	assert_int_equal(x.code, LDAP_SUCCESS);
+	bind_alice(&f, &x);
 
-	json_t *o = json_object();
-	ldir_status(f.d, o);
-	json_int_t connects = json_integer_value(json_object_get(json_object_get(o, "counters"), "connects"));
-	json_decref(o);
+	json_int_t connects = counter(&f, "connects");
 	search_alice(&f, &x);
 	assert_int_equal(x.nentries, 1);
 	bind_as(&f, ALICE, "Alice-Pass1", &x);
 	assert_int_equal(x.code, LDAP_SUCCESS);
-	o = json_object();
-	ldir_status(f.d, o);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "counters"), "connects")), connects);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "counters"), "searches")), 2);
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "counters"), "binds")), 2);
-	json_decref(o);
+	assert_int_equal(counter(&f, "connects"), connects);
+	assert_int_equal(counter(&f, "searches"), 2);
+	assert_int_equal(counter(&f, "binds"), 2);
 
 	st = server_status(&f, 0);
 	assert_string_equal(jstr(st, "state"), "up");
@@ -455,11 +490,9 @@ static void test_wrong_password(void **state)
 {
 	struct fx f;
 	struct res x;
-	json_t *st;
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldaps, uri_ldap}, .n = 2, .ca = ca_file});
 	bind_as(&f, ALICE, "wrong", &x);
 	assert_int_equal(x.status, 0);
@@ -467,9 +500,7 @@ static void test_wrong_password(void **state)
 	assert_int_equal(x.calls, 1);
 	assert_string_equal(x.server, uri_ldaps);
 	assert_null(strstr(x.diag, "wrong"));
-	st = server_status(&f, 1);
-	assert_string_equal(jstr(st, "state"), "unknown");
-	json_decref(st);
+	assert_state(&f, 1, "unknown");
 	/* The connection is re-bound by the next bind. */
 	bind_as(&f, ALICE, "Alice-Pass1", &x);
 	assert_int_equal(x.code, LDAP_SUCCESS);
@@ -486,11 +517,8 @@ static void test_failover(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_down, uri_ldaps}, .n = 2, .ca = ca_file});
-	search_alice(&f, &x);
-	assert_int_equal(x.status, 0);
-	assert_int_equal(x.nentries, 1);
+	search_found(&f, &x);
 	assert_string_equal(x.server, uri_ldaps);
 	st = server_status(&f, 0);
 	assert_string_equal(jstr(st, "state"), "down");
@@ -513,7 +541,6 @@ static void test_all_down(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_down}, .n = 1, .ca = ca_file});
 	search_alice(&f, &x);
 	assert_int_equal(x.status, -EHOSTUNREACH);
@@ -568,9 +595,7 @@ static void silent(const char *uri, bool bind)
 	/* 50 ms ticks during ~1.5 s: the loop was never blocked for long. */
 	assert_true(tk.ticks >= 10);
 	uv_close((uv_handle_t *)&tk.t, NULL);
-	json_t *st = server_status(&f, 0);
-	assert_string_equal(jstr(st, "state"), "down");
-	json_decref(st);
+	assert_state(&f, 0, "down");
 	fx_close(&f);
 }
 
@@ -578,7 +603,6 @@ static void test_silent_ldaps(void **state)
 {
 	(void)state;
 	NEED_PEERS();
-	uris();
 	silent(uri_silent, false);
 	silent(uri_silent, true);
 }
@@ -587,7 +611,6 @@ static void test_silent_starttls(void **state)
 {
 	(void)state;
 	NEED_PEERS();
-	uris();
 	silent(uri_silent_ldap, false);
 }
 
@@ -600,7 +623,6 @@ static void test_wrong_ca(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = wrong_ca});
 	search_alice(&f, &x);
 	print_message("wrong CA (ldaps): %s\n", x.diag);
@@ -645,14 +667,9 @@ static void test_starttls(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldap}, .n = 1, .ca = ca_file});
-	search_alice(&f, &x);
-	assert_int_equal(x.status, 0);
-	assert_int_equal(x.nentries, 1);
-	bind_as(&f, ALICE, "Alice-Pass1", &x);
-	assert_int_equal(x.status, 0);
-	assert_int_equal(x.code, LDAP_SUCCESS);
+	search_found(&f, &x);
+	bind_alice(&f, &x);
 	bind_as(&f, ALICE, "nope", &x);
 	assert_int_equal(x.code, LDAP_INVALID_CREDENTIALS);
 	fx_close(&f);
@@ -668,7 +685,6 @@ static void test_plaintext(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_plain}, .n = 1, .ca = ca_file, .anonymous = true});
 	search_alice(&f, &x);
 	assert_int_equal(x.status, -EPROTO);
@@ -677,9 +693,7 @@ static void test_plaintext(void **state)
 
 	fx_open(&f,
 		&(struct opts){.servers = {uri_plain}, .n = 1, .ca = ca_file, .anonymous = true, .plaintext = true});
-	search_alice(&f, &x);
-	assert_int_equal(x.status, 0);
-	assert_int_equal(x.nentries, 1);
+	search_found(&f, &x);
 	bind_as(&f, ALICE, "Alice-Pass1", &x);
 	assert_int_equal(x.status, -EPERM);
 	assert_non_null(strstr(x.diag, "TLS"));
@@ -697,27 +711,10 @@ static void test_service_refused(void **state)
 {
 	struct fx f;
 	struct res x;
-	char err[256];
-	const char *servers[] = {uri_ldaps};
 	(void)state;
 
 	NEED_PEERS();
-	uris();
-	memset(&f, 0, sizeof(f));
-	assert_int_equal(uv_loop_init(&f.loop), 0);
-	assert_int_equal(uv_timer_init(&f.loop, &f.timer), 0);
-	assert_int_equal(scout_work_group_new(&f.loop, "ldap-test", &f.work), 0);
-	struct ldir_conf c = {
-		.servers = servers,
-		.nservers = 1,
-		.ca_file = ca_file,
-		.bind_dn = SVC,
-		.bind_password = "bad",
-		.bind_password_len = 3,
-		.timeout_ms = 5000,
-		.max_binds = 1,
-	};
-	assert_int_equal(ldir_new(&f.loop, f.work, &c, &f.d, err, sizeof(err)), 0);
+	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = ca_file, .svc_pw = "bad", .max_binds = 1});
 	search_alice(&f, &x);
 	assert_int_equal(x.status, 0);
 	assert_int_equal(x.code, LDAP_INVALID_CREDENTIALS);
@@ -736,7 +733,6 @@ static void test_cancel_close(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = ca_file});
 	assert_int_equal(ldir_search(f.d, BASE, LDAP_SCOPE_SUBTREE, "(uid=alice)", search_attrs, 2, on_res, &a, &op),
 			 0);
@@ -835,7 +831,6 @@ static void test_bind_limits(void **state)
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = ca_file, .timeout_ms = 60000});
 	assert_int_equal(ldir_bind(f.d, ALICE, "", 0, on_res, &x[0], NULL), -EINVAL);
 	memset(x, 0, sizeof(x));
@@ -863,25 +858,10 @@ static void test_parallel(void **state)
 	enum { NS = 60, NB = 40 };
 	struct fx f;
 	static struct res s[NS], b[NB];
-	char err[256];
-	const char *servers[] = {uri_ldaps};
 	(void)state;
 
 	NEED_PEERS();
-	uris();
-	memset(&f, 0, sizeof(f));
-	assert_int_equal(uv_loop_init(&f.loop), 0);
-	assert_int_equal(uv_timer_init(&f.loop, &f.timer), 0);
-	assert_int_equal(scout_work_group_new(&f.loop, "ldap-test", &f.work), 0);
-	struct ldir_conf c = {.servers = servers,
-			      .nservers = 1,
-			      .ca_file = ca_file,
-			      .bind_dn = SVC,
-			      .bind_password = "svc-pass",
-			      .bind_password_len = 8,
-			      .timeout_ms = 10000,
-			      .max_binds = 8};
-	assert_int_equal(ldir_new(&f.loop, f.work, &c, &f.d, err, sizeof(err)), 0);
+	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = ca_file, .timeout_ms = 10000, .max_binds = 8});
 	memset(s, 0, sizeof(s));
 	memset(b, 0, sizeof(b));
 	for (int i = 0; i < NS; i++)
@@ -902,11 +882,8 @@ static void test_parallel(void **state)
 		assert_int_equal(b[i].status, 0);
 		assert_int_equal(b[i].code, i % 4 ? LDAP_SUCCESS : LDAP_INVALID_CREDENTIALS);
 	}
-	json_t *o = json_object();
-	ldir_status(f.d, o);
 	/* at most 2 service + 8 bind connections */
-	assert_true(json_integer_value(json_object_get(json_object_get(o, "counters"), "connects")) <= 10);
-	json_decref(o);
+	assert_true(counter(&f, "connects") <= 10);
 	fx_close(&f);
 }
 
@@ -917,12 +894,10 @@ static void test_server_restart(void **state)
 {
 	struct fx f;
 	struct res x;
-	json_t *st;
 	char urls[300];
 	(void)state;
 
 	NEED_PEERS();
-	uris();
 	fx_open(&f, &(struct opts){.servers = {uri_ldaps}, .n = 1, .ca = ca_file});
 	search_alice(&f, &x);
 	assert_int_equal(x.nentries, 1);
@@ -935,16 +910,10 @@ static void test_server_restart(void **state)
 	slapd_tls = start_slapd("tls", urls, port_ldaps);
 	assert_true(slapd_tls > 0);
 	loop_run_for(&f.loop, &f.timer, 300);
-	st = server_status(&f, 0);
-	assert_string_equal(jstr(st, "state"), "up");
-	json_decref(st);
+	assert_state(&f, 0, "up");
 
-	search_alice(&f, &x);
-	assert_int_equal(x.status, 0);
-	assert_int_equal(x.nentries, 1);
-	bind_as(&f, ALICE, "Alice-Pass1", &x);
-	assert_int_equal(x.status, 0);
-	assert_int_equal(x.code, LDAP_SUCCESS);
+	search_found(&f, &x);
+	bind_alice(&f, &x);
 	fx_close(&f);
 }
 

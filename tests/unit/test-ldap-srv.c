@@ -65,16 +65,22 @@ static void header(struct msg *m, uint16_t ancount)
 	put16(m, 1);
 }
 
-static void srv_rr(struct msg *m, uint16_t prio, uint16_t weight, uint16_t port, uint32_t ttl, const char *target)
+/* An answer record's fixed part: the question's name, type, class IN, ttl
+ * and rdlength (which may lie). */
+static void rr_head(struct msg *m, uint16_t type, uint32_t ttl, uint16_t rdlen)
 {
-	size_t rdlen_at;
-
 	put16(m, 0xc00c); /* the question's name */
-	put16(m, 33);
+	put16(m, type);
 	put16(m, 1);
 	put32(m, ttl);
-	rdlen_at = m->n;
-	put16(m, 0);
+	put16(m, rdlen);
+}
+
+static void srv_rr(struct msg *m, uint16_t prio, uint16_t weight, uint16_t port, uint32_t ttl, const char *target)
+{
+	size_t rdlen_at = m->n + 10;
+
+	rr_head(m, 33, ttl, 0);
 	put16(m, prio);
 	put16(m, weight);
 	put16(m, port);
@@ -118,11 +124,7 @@ static void test_skips(void **state)
 	(void)state;
 
 	header(&m, 3);
-	put16(&m, 0xc00c);
-	put16(&m, 5); /* CNAME */
-	put16(&m, 1);
-	put32(&m, 60);
-	put16(&m, 8);
+	rr_head(&m, 5, 60, 8); /* CNAME */
 	put_name(&m, "a.test");
 	srv_rr(&m, 0, 0, 389, 60, "");
 	srv_rr(&m, 0, 0, 0, 60, "dc.scout.test");
@@ -158,21 +160,13 @@ static void test_malformed(void **state)
 	}
 
 	header(&m, 1);
-	put16(&m, 0xc00c);
-	put16(&m, 33);
-	put16(&m, 1);
-	put32(&m, 60);
-	put16(&m, 4);
+	rr_head(&m, 33, 60, 4);
 	put32(&m, 0);
 	assert_int_equal(ldir_srv_parse(m.b, m.n, &v, &n), -EBADMSG);
 
 	/* rdlength says 8: the target's labels run past the record. */
 	header(&m, 1);
-	put16(&m, 0xc00c);
-	put16(&m, 33);
-	put16(&m, 1);
-	put32(&m, 60);
-	put16(&m, 8);
+	rr_head(&m, 33, 60, 8);
 	put16(&m, 0);
 	put16(&m, 0);
 	put16(&m, 389);
@@ -189,11 +183,7 @@ static void test_pointer_loop(void **state)
 	(void)state;
 
 	header(&m, 1);
-	put16(&m, 0xc00c);
-	put16(&m, 33);
-	put16(&m, 1);
-	put32(&m, 60);
-	put16(&m, 8);
+	rr_head(&m, 33, 60, 8);
 	put16(&m, 0);
 	put16(&m, 0);
 	put16(&m, 389);

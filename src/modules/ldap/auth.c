@@ -451,25 +451,15 @@ static void search_user(struct ldap_req *q)
 {
 	struct ldap *l = q->l;
 	struct ldap_filter_vars v = {.u = q->name, .ulen = strlen(q->name)};
-	const char *attrs[8];
-	char *filter = NULL;
 	int r;
 
-	if ((r = ldap_filter_expand(l->set.user_filter, &v, &filter)) < 0) {
+	r = ldap_user_search(q, l->set.user_filter, &v, ST_SEARCH, on_search);
+	if (r == -EINVAL) {
 		/* the name passed ldap_name_split: only a huge expansion gets here */
 		log_decision(q, "denied", "the name does not fit the user filter");
 		refuse(q, -EACCES, "denied", wrong, 0);
-		return;
-	}
-	ldap_user_attrs(l, attrs);
-	q->stage = ST_SEARCH;
-	l->n.searches++;
-	r = ldir_search(l->dir, l->set.base, LDAP_SCOPE_SUBTREE, filter, attrs, 2, on_search, q, &q->op);
-	free(filter);
-	if (r < 0) {
-		l->n.search_errors++;
+	} else if (r < 0)
 		unavailable(q, NULL, "the user search");
-	}
 }
 
 /* Steps 1 and 2: the name, the limits, the entry. Every outcome answers. */

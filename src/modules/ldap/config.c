@@ -37,85 +37,86 @@ static int strlist_add(struct ldap_strlist *l, const char *s, size_t len)
 	return 0;
 }
 
-/* "ldaps://dc1.example.com, ldap://dc2:389": URIs separated by commas or
- * spaces, each ldap:// or ldaps:// with a host and no path. */
-static int parse_servers(const char *value, void *field, char *err, size_t errlen)
+/*
+ * Splits value at any byte of seps into l: empty items are skipped, with
+ * trim each item loses its surrounding white space, and check (given the
+ * item and how many l holds already) accepts it or fills err and returns
+ * -EINVAL. On any error l is freed.
+ */
+static int strlist_parse(const char *value, const char *seps, bool trim,
+			 int (*check)(const char *s, size_t len, size_t n, char *err, size_t errlen),
+			 struct ldap_strlist *l, char *err, size_t errlen)
 {
-	struct ldap_strlist *l = field;
 	const char *p = value;
 	int r;
 
 	while (*p) {
-		size_t len = strcspn(p, ", \t");
-		const char *host;
+		size_t len = strcspn(p, seps);
+		const char *s = p, *e = p + len;
 
-		if (len == 0) {
-			p++;
-			continue;
-		}
-		if (strncmp(p, "ldaps://", 8) == 0)
-			host = p + 8;
-		else if (strncmp(p, "ldap://", 7) == 0)
-			host = p + 7;
-		else {
-			snprintf(err, errlen, "'%.*s' is not an ldaps:// or ldap:// URI", (int)(len > 200 ? 200 : len),
-				 p);
-			goto fail;
-		}
-		if (host == p + len || *host == ':' || memchr(host, '/', len - (size_t)(host - p)) ||
-		    memchr(host, '?', len - (size_t)(host - p))) {
-			snprintf(err, errlen, "'%.*s': expected ldaps://HOST[:PORT] (a host, no path)",
-				 (int)(len > 200 ? 200 : len), p);
-			goto fail;
-		}
-		if (l->n == 16) {
-			snprintf(err, errlen, "at most 16 servers");
-			goto fail;
-		}
-		if ((r = strlist_add(l, p, len)) < 0) {
+		while (trim && s < e && isspace((unsigned char)*s))
+			s++;
+		while (trim && e > s && isspace((unsigned char)e[-1]))
+			e--;
+		if (e > s && ((r = check(s, (size_t)(e - s), l->n, err, errlen)) < 0 ||
+			      (r = strlist_add(l, s, (size_t)(e - s))) < 0)) {
 			strlist_free(l);
 			return r;
 		}
-		p += len;
+		p += len + (p[len] != '\0');
 	}
 	return 0;
-fail:
-	strlist_free(l);
-	return -EINVAL;
+}
+
+/* One of servers: ldap:// or ldaps:// with a host and no path. */
+static int check_server(const char *s, size_t len, size_t n, char *err, size_t errlen)
+{
+	const char *host;
+
+	if (strncmp(s, "ldaps://", 8) == 0)
+		host = s + 8;
+	else if (strncmp(s, "ldap://", 7) == 0)
+		host = s + 7;
+	else {
+		snprintf(err, errlen, "'%.*s' is not an ldaps:// or ldap:// URI", (int)(len > 200 ? 200 : len), s);
+		return -EINVAL;
+	}
+	if (host == s + len || *host == ':' || memchr(host, '/', len - (size_t)(host - s)) ||
+	    memchr(host, '?', len - (size_t)(host - s))) {
+		snprintf(err, errlen, "'%.*s': expected ldaps://HOST[:PORT] (a host, no path)",
+			 (int)(len > 200 ? 200 : len), s);
+		return -EINVAL;
+	}
+	if (n == 16) {
+		snprintf(err, errlen, "at most 16 servers");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "ldaps://dc1.example.com, ldap://dc2:389": URIs separated by commas or
+ * spaces. */
+static int parse_servers(const char *value, void *field, char *err, size_t errlen)
+{
+	return strlist_parse(value, ", \t", false, check_server, field, err, errlen);
+}
+
+/* One of allowed_groups: a DN (it has an '='). */
+static int check_group(const char *s, size_t len, size_t n, char *err, size_t errlen)
+{
+	if (!memchr(s, '=', len) || n == 64) {
+		snprintf(err, errlen, n == 64 ? "at most 64 groups" : "'%.*s' is not a group DN (CN=...,DC=...)",
+			 (int)(len > 200 ? 200 : len), s);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* "CN=Printing,OU=Groups,DC=example,DC=com; CN=Staff,...": group DNs
  * separated by ';' (DNs hold commas). */
 static int parse_groups(const char *value, void *field, char *err, size_t errlen)
 {
-	struct ldap_strlist *l = field;
-	const char *p = value;
-	int r;
-
-	while (*p) {
-		size_t len = strcspn(p, ";");
-		const char *s = p, *e = p + len;
-
-		while (s < e && isspace((unsigned char)*s))
-			s++;
-		while (e > s && isspace((unsigned char)e[-1]))
-			e--;
-		if (e > s) {
-			if (!memchr(s, '=', (size_t)(e - s)) || l->n == 64) {
-				snprintf(err, errlen,
-					 l->n == 64 ? "at most 64 groups" : "'%.*s' is not a group DN (CN=...,DC=...)",
-					 (int)(e - s > 200 ? 200 : e - s), s);
-				strlist_free(l);
-				return -EINVAL;
-			}
-			if ((r = strlist_add(l, s, (size_t)(e - s))) < 0) {
-				strlist_free(l);
-				return r;
-			}
-		}
-		p += len + (p[len] == ';');
-	}
-	return 0;
+	return strlist_parse(value, ";", true, check_group, field, err, errlen);
 }
 
 #define OPT(k, t, f, d, ...)                                                                        \

@@ -177,9 +177,12 @@ int ldap_split_name(const struct ldap *l, const char *in, size_t len, const char
 void ldap_on_lookup(const struct scout_msg *msg, void *arg);
 int ldap_lookup_start(struct ldap *l, struct ldap_req *q, const char *user, size_t ulen, bool by_card);
 void ldap_lookup_abort(struct ldap_req *q, const char *why);
-/* The attributes a user search asks for (NULL-terminated, into attrs of
- * at least 8). */
-void ldap_user_attrs(const struct ldap *l, const char **attrs);
+struct ldap_filter_vars;
+/* Sends q's user search: tmpl expanded with v, under base, for the user's
+ * attributes; q->stage becomes stage and cb gets the result. 0 when sent;
+ * -EINVAL when the name does not fit the filter (nothing sent); -EHOSTUNREACH
+ * when the search could not start (counted as a search error). */
+int ldap_user_search(struct ldap_req *q, const char *tmpl, const struct ldap_filter_vars *v, int stage, ldir_cb cb);
 /* A user from a search entry (name: the name attribute, else fallback);
  * NULL when out of memory. */
 struct ldap_user *ldap_user_from_entry(const struct ldap *l, const struct ldir_entry *e, const char *fallback);

@@ -477,30 +477,51 @@ static void search_send(struct ldir_op *op)
 	conn_fail(c, conn_errno(rc), reason, FAIL_STALE);
 }
 
+/*
+ * Sends a simple bind of dn with pw on c, for the user's binds and the
+ * service account's alike. Never in clear: without TLS nothing is sent, the
+ * reason says "<uri>: <refused>" and -EPERM leaves c to the caller. A send
+ * that fails fails c (which may be freed: the caller must not touch it) and
+ * returns -EIO.
+ */
+static int conn_simple_bind(struct ldir_conn *c, const char *dn, char *pw, size_t pwlen, const char *refused,
+			    int *ret_msgid, char *reason, size_t reasonlen)
+{
+	struct berval cred = {.bv_len = pwlen, .bv_val = pw};
+	int rc;
+
+	if (!c->tls) {
+		snprintf(reason, reasonlen, "%s: %s", c->uri, refused);
+		return -EPERM;
+	}
+	rc = ldap_sasl_bind(c->ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, ret_msgid);
+	if (rc != LDAP_SUCCESS) {
+		conn_reason(c, rc, reason, reasonlen);
+		conn_fail(c, conn_errno(rc), reason, FAIL_STALE);
+		return -EIO;
+	}
+	return 0;
+}
+
 static void bind_send(struct ldir_op *op)
 {
 	struct ldir_conn *c = op->conn;
 	char reason[REASON_LEN];
-	struct berval cred = {.bv_len = op->pwlen, .bv_val = op->pw};
-	int rc;
+	int r;
 
-	if (!c->tls) {
-		snprintf(reason, sizeof(reason),
-			 "%s: simple bind refused: the connection has no TLS (allow_plaintext is for anonymous "
-			 "searches only)",
-			 c->uri);
+	r = conn_simple_bind(c, op->dn, op->pw, op->pwlen,
+			     "simple bind refused: the connection has no TLS (allow_plaintext is for anonymous "
+			     "searches only)",
+			     &op->msgid, reason, sizeof(reason));
+	if (r == -EPERM) {
 		/* Not the server's fault, and useless for binds: drop it. */
 		op_detach(op);
 		conn_drop(c);
 		op_retry(op, -EPERM, reason);
 		return;
 	}
-	rc = ldap_sasl_bind(c->ld, op->dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &op->msgid);
-	if (rc != LDAP_SUCCESS) {
-		conn_reason(c, rc, reason, sizeof(reason));
-		conn_fail(c, conn_errno(rc), reason, FAIL_STALE);
+	if (r < 0)
 		return;
-	}
 	op->sent = true;
 	op->state = OP_SENT;
 	explicit_bzero(op->pw, op->pwlen);
@@ -514,23 +535,17 @@ static void svc_bind(struct ldir_conn *c)
 	struct ldir_server *s = c->owner;
 	struct ldir *d = s->d;
 	char reason[REASON_LEN];
-	struct berval cred = {.bv_len = d->bind_pwlen, .bv_val = d->bind_pw};
-	int rc;
+	int r;
 
-	if (!c->tls) {
-		snprintf(reason, sizeof(reason),
-			 "%s: service bind refused: the connection has no TLS (simple binds are never sent in "
-			 "clear)",
-			 c->uri);
+	r = conn_simple_bind(c, d->bind_dn, d->bind_pw, d->bind_pwlen,
+			     "service bind refused: the connection has no TLS (simple binds are never sent in clear)",
+			     &c->bind_msgid, reason, sizeof(reason));
+	if (r == -EPERM) {
 		conn_fail(c, -EPERM, reason, FAIL_KEEP);
 		return;
 	}
-	rc = ldap_sasl_bind(c->ld, d->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &c->bind_msgid);
-	if (rc != LDAP_SUCCESS) {
-		conn_reason(c, rc, reason, sizeof(reason));
-		conn_fail(c, conn_errno(rc), reason, FAIL_STALE);
+	if (r < 0)
 		return;
-	}
 	c->state = CONN_BINDING;
 	scout_timers_arm_in(&d->timers, &c->dl, d->timeout_ms);
 }
@@ -679,6 +694,28 @@ static int entry_read(LDAP *ld, LDAPMessage *m, struct ldir_entry *e)
 	return 0;
 }
 
+/* The server's answer to op (code, its diagnostic, which is freed, and any
+ * entries): the server's latency counted, the result delivered. */
+static void op_answer(struct ldir_op *op, struct ldir_server *s, int code, char *diag, const struct entries *es)
+{
+	char reason[REASON_LEN];
+
+	server_latency(s, uv_now(s->d->loop) - op->attempt_start);
+	snprintf(reason, sizeof(reason), "%s", diag ? diag : "");
+	ldap_memfree(diag);
+
+	struct ldir_result r = {
+		.status = 0,
+		.ldap_code = code,
+		.diag = reason,
+		.server = s->uri,
+		.ms = uv_now(s->d->loop) - op->start,
+		.entries = es ? es->e : NULL,
+		.nentries = es ? es->n : 0,
+	};
+	op_deliver(op, &r);
+}
+
 static void search_answer(struct ldir_op *op, LDAPMessage *res)
 {
 	struct ldir_conn *c = op->conn;
@@ -687,7 +724,6 @@ static void search_answer(struct ldir_op *op, LDAPMessage *res)
 	struct entries es = {0};
 	int code = LDAP_OTHER, n = ldap_count_entries(ld, res);
 	char *diag = NULL;
-	char reason[REASON_LEN];
 
 	if (n > 0)
 		es.e = calloc((size_t)n, sizeof(*es.e));
@@ -701,20 +737,7 @@ static void search_answer(struct ldir_op *op, LDAPMessage *res)
 		}
 	}
 	ldap_msgfree(res);
-	server_latency(s, uv_now(s->d->loop) - op->attempt_start);
-	snprintf(reason, sizeof(reason), "%s", diag ? diag : "");
-	ldap_memfree(diag);
-
-	struct ldir_result r = {
-		.status = 0,
-		.ldap_code = code,
-		.diag = reason,
-		.server = s->uri,
-		.ms = uv_now(s->d->loop) - op->start,
-		.entries = es.e,
-		.nentries = es.n,
-	};
-	op_deliver(op, &r);
+	op_answer(op, s, code, diag, &es);
 	entries_free(&es);
 }
 
@@ -725,21 +748,9 @@ static void bind_answer(struct ldir_op *op, LDAPMessage *res)
 	struct ldir *d = s->d;
 	int code = LDAP_OTHER;
 	char *diag = NULL;
-	char reason[REASON_LEN];
 
 	ldap_parse_result(c->ld, res, &code, NULL, &diag, NULL, NULL, 1);
-	server_latency(s, uv_now(d->loop) - op->attempt_start);
-	snprintf(reason, sizeof(reason), "%s", diag ? diag : "");
-	ldap_memfree(diag);
-
-	struct ldir_result r = {
-		.status = 0,
-		.ldap_code = code,
-		.diag = reason,
-		.server = s->uri,
-		.ms = uv_now(d->loop) - op->start,
-	};
-	op_deliver(op, &r);
+	op_answer(op, s, code, diag, NULL);
 	if (!d->closing && c->state == CONN_READY)
 		pump_binds(d);
 }

@@ -27,7 +27,9 @@ enum {
 
 #define AD_IN_CHAIN "1.2.840.113556.1.4.1941"
 
-void ldap_user_attrs(const struct ldap *l, const char **attrs)
+/* The attributes a user search asks for (NULL-terminated, into attrs of
+ * at least 8). */
+static void ldap_user_attrs(const struct ldap *l, const char **attrs)
 {
 	size_t n = 0;
 
@@ -42,6 +44,27 @@ void ldap_user_attrs(const struct ldap *l, const char **attrs)
 		attrs[n++] = "msDS-User-Account-Control-Computed";
 	}
 	attrs[n] = NULL;
+}
+
+int ldap_user_search(struct ldap_req *q, const char *tmpl, const struct ldap_filter_vars *v, int stage, ldir_cb cb)
+{
+	struct ldap *l = q->l;
+	const char *attrs[8];
+	char *filter = NULL;
+	int r;
+
+	if (ldap_filter_expand(tmpl, v, &filter) < 0)
+		return -EINVAL;
+	ldap_user_attrs(l, attrs);
+	q->stage = stage;
+	l->n.searches++;
+	r = ldir_search(l->dir, l->set.base, LDAP_SCOPE_SUBTREE, filter, attrs, 2, cb, q, &q->op);
+	free(filter);
+	if (r < 0) {
+		l->n.search_errors++;
+		return -EHOSTUNREACH;
+	}
+	return 0;
 }
 
 static const struct ldir_val *first_val(const struct ldir_entry *e, const char *name)
@@ -360,8 +383,7 @@ int ldap_lookup_start(struct ldap *l, struct ldap_req *q, const char *user, size
 	const struct ldap_user *cached;
 	struct ldap_filter_vars v = {0};
 	uint64_t now = ldap_now_ms(l);
-	const char *attrs[8], *bare;
-	char *filter = NULL;
+	const char *bare;
 	size_t blen;
 	int r;
 
@@ -402,19 +424,11 @@ int ldap_lookup_start(struct ldap *l, struct ldap_req *q, const char *user, size
 		return 0;
 	}
 	l->n.cache_misses++;
-	if ((r = ldap_filter_expand(by_card ? l->set.card_filter : l->set.user_filter, &v, &filter)) < 0) {
+	r = ldap_user_search(q, by_card ? l->set.card_filter : l->set.user_filter, &v, ST_SEARCH, on_search);
+	if (r == -EINVAL)
 		lookup_fail(q, -ENOENT, "unknown", "does not fit the search filter");
-		return 0;
-	}
-	ldap_user_attrs(l, attrs);
-	q->stage = ST_SEARCH;
-	l->n.searches++;
-	r = ldir_search(l->dir, l->set.base, LDAP_SCOPE_SUBTREE, filter, attrs, 2, on_search, q, &q->op);
-	free(filter);
-	if (r < 0) {
-		l->n.search_errors++;
+	else if (r < 0)
 		unavailable(q, NULL, "the user search");
-	}
 	return 0;
 }
 
