@@ -44,23 +44,6 @@ static json_t *bus_json(struct agent *a)
 	return o;
 }
 
-static void iso_time(time_t t, char *buf, size_t size)
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static json_t *time_json(time_t t)
-{
-	char buf[32];
-
-	if (!t)
-		return json_null();
-	iso_time(t, buf, sizeof(buf));
-	return json_string(buf);
-}
-
 json_t *agent_status_json(struct agent *a)
 {
 	const struct scout_status_stats *ss = scout_status_stats(a->status);
@@ -70,7 +53,7 @@ json_t *agent_status_json(struct agent *a)
 	uv_resident_set_memory(&rss);
 	scout_host_status(a->host, mods);
 	o = json_pack("{s:s, s:i, s:I, s:o, s:o, s:s, s:s, s:s, s:I}", "version", SCOUT_VERSION, "pid", (int)getpid(),
-		      "uptime_s", (json_int_t)agent_uptime_s(a), "started", time_json(a->started), "config",
+		      "uptime_s", (json_int_t)agent_uptime_s(a), "started", scout_time_json(a->started), "config",
 		      a->config_path ? json_string(a->config_path) : json_string(SCOUT_EMBEDDED_NAME), "state_dir",
 		      a->conf->state_dir, "status_socket", a->conf->status_socket, "log_level",
 		      agent_log_levels[a->conf->log_level], "rss_bytes", (json_int_t)rss);
@@ -91,7 +74,7 @@ json_t *agent_status_json(struct agent *a)
 				      (json_int_t)ss->queued_bytes));
 	json_t *last = json_null();
 	if (a->reload_time)
-		last = json_pack("{s:o, s:b, s:O, s:O}", "time", time_json(a->reload_time), "ok",
+		last = json_pack("{s:o, s:b, s:O, s:O}", "time", scout_time_json(a->reload_time), "ok",
 				 json_array_size(a->reload_errors) == 0, "errors", a->reload_errors, "notes",
 				 a->reload_notes);
 	json_object_set_new(o, "reload",

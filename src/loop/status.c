@@ -896,3 +896,21 @@ void scout_status_close(struct scout_status_server *s, void (*done)(void *arg), 
 	scout_closer_close(&s->closer, (uv_handle_t *)&s->more);
 	scout_closer_wait(&s->closer, on_handles_closed, s);
 }
+
+void scout_iso_time(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, size, "?");
+}
+
+json_t *scout_time_json(time_t t)
+{
+	char buf[SCOUT_ISO_TIME_LEN];
+
+	if (!t)
+		return json_null();
+	scout_iso_time(t, buf, sizeof(buf));
+	return json_string(buf);
+}

@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <uv.h>
 
 #define SCOUT_STATUS_MAX_LINE (64 * 1024)
@@ -60,3 +61,11 @@ __attribute__((format(printf, 3, 4))) void scout_status_error(struct scout_statu
  * or -EINVAL with a message in err. */
 int scout_status_parse_request(const char *line, size_t len, json_t **ret_request, const char **ret_cmd, char *err,
 			       size_t errlen);
+
+/* A UTC time as RFC 3339, "2026-11-30T06:12:59Z": how the status socket,
+ * and records kept in the store, show a time. buf holds at least
+ * SCOUT_ISO_TIME_LEN bytes. */
+#define SCOUT_ISO_TIME_LEN 32
+void scout_iso_time(time_t t, char *buf, size_t size);
+/* The same as a JSON string; null for 0 (never). */
+json_t *scout_time_json(time_t t);

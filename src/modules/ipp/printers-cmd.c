@@ -52,7 +52,7 @@ static json_t *printer_json(const struct entry *e)
 	if (p->pin_changed) {
 		json_object_set_new(o, "new_pin", json_string(new_pin));
 		json_object_set_new(o, "alert", json_string("certificate-changed"));
-		json_object_set_new(o, "alert_since", ipp_reg_time_json(e->alert_since));
+		json_object_set_new(o, "alert_since", scout_time_json(e->alert_since));
 	}
 	return o;
 }

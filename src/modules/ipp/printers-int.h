@@ -49,6 +49,5 @@ void ipp_reg_save(struct ipp *s, struct entry *e);
 void ipp_reg_alert(struct ipp *s, struct entry *e, const char *alert);
 /* n bytes as 2n lower-case hex digits and a NUL. */
 void ipp_reg_hex(const uint8_t *b, size_t n, char *out);
-json_t *ipp_reg_time_json(time_t t);
 /* printers-cmd.c: answers the commands still waiting (scout is stopping). */
 void ipp_reg_cmds_stop(struct ipp_registry *reg);

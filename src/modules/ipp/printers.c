@@ -25,6 +25,7 @@
 #include "loop/closer.h"
 #include "loop/log.h"
 #include "loop/pack.h"
+#include "loop/status.h"
 #include "loop/store.h"
 #include "printers-int.h"
 #include "printers.h"
@@ -806,17 +807,6 @@ static void problem(json_t *obj, const char *fmt, ...)
 	json_object_set_new(obj, "ok", json_false());
 }
 
-json_t *ipp_reg_time_json(time_t t)
-{
-	char buf[32];
-	struct tm tm;
-
-	if (!t || !gmtime_r(&t, &tm))
-		return json_null();
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_string(buf);
-}
-
 void ipp_printers_status(struct ipp *s, json_t *obj)
 {
 	struct ipp_registry *reg = s->reg;
@@ -837,7 +827,7 @@ void ipp_printers_status(struct ipp *s, json_t *obj)
 		ipp_reg_hex(e->p.new_pin, 32, h);
 		json_array_append_new(alerts, json_pack("{s:s, s:s, s:s, s:o}", "guid", e->p.guid, "address",
 							e->p.address, "alert", "certificate-changed", "since",
-							ipp_reg_time_json(e->alert_since)));
+							scout_time_json(e->alert_since)));
 		problem(obj,
 			"printer %s (%s) shows a new certificate (key %.4s…): jobs for it are held; run scoutctl printer "
 			"trust %s",

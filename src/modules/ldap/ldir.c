@@ -31,6 +31,7 @@
 #include "loop/closer.h"
 #include "loop/list.h"
 #include "loop/log.h"
+#include "loop/status.h"
 #include "loop/timer.h"
 #include "loop/work.h"
 #include "srv.h"
@@ -1478,17 +1479,6 @@ bool ldir_available(const struct ldir *d)
 	return !all_down(d);
 }
 
-static json_t *time_json(time_t t)
-{
-	char buf[32];
-	struct tm tm;
-
-	if (!t || !gmtime_r(&t, &tm))
-		return json_null();
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_string(buf);
-}
-
 void ldir_status(const struct ldir *d, json_t *obj)
 {
 	static const char *const states[] = {"unknown", "up", "down"};
@@ -1503,7 +1493,7 @@ void ldir_status(const struct ldir *d, json_t *obj)
 				    s->has_latency ? json_real((double)(int64_t)(s->latency_ms * 10 + 0.5) / 10)
 						   : json_null());
 		json_object_set_new(o, "last_error", s->last_error[0] ? json_string(s->last_error) : json_null());
-		json_object_set_new(o, "since", time_json(s->since));
+		json_object_set_new(o, "since", scout_time_json(s->since));
 		json_object_set_new(o, "source", json_string(s->from_srv ? "srv" : "config"));
 		json_array_append_new(arr, o);
 	}

@@ -29,6 +29,7 @@
 
 #include "loop/list.h"
 #include "loop/log.h"
+#include "loop/status.h"
 #include "loop/store.h"
 
 struct snmp_inventory {
@@ -119,13 +120,6 @@ static void make_id(json_t *rec, char *out, size_t size)
 		snprintf(out, size, "m:%s", id_mac(rec));
 	else
 		snprintf(out, size, "i:%s", str(rec, "ip") ? str(rec, "ip") : "?");
-}
-
-void snmp_iso_time(time_t t, char *buf, size_t size)
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* ---- indexes ------------------------------------------------------------ */
@@ -932,7 +926,7 @@ static unsigned stamp_record(json_t *rec, json_t *old, bool flap, time_t now, ch
 
 	if (flap)
 		json_object_set_new(rec, "serial_unstable", json_true());
-	snmp_iso_time(now, ts, sizeof(ts));
+	scout_iso_time(now, ts, sizeof(ts));
 	json_object_set_new(rec, "first_seen", first ? json_incref(first) : json_string(ts));
 	json_object_set_new(rec, "last_seen", json_string(ts));
 	make_id(rec, id, idsize);
@@ -1043,7 +1037,7 @@ int snmp_inventory_nonprinter(struct snmp_inventory *inv, const char *ip, const 
 	char ts[32];
 	int r;
 
-	snmp_iso_time(now, ts, sizeof(ts));
+	scout_iso_time(now, ts, sizeof(ts));
 	json_object_set_new(rec, "ip", json_string(ip));
 	if (descr && *descr)
 		json_object_set_new(rec, "description", json_string(descr));
@@ -1162,7 +1156,7 @@ int snmp_inventory_expire(struct snmp_inventory *inv, time_t now, uint64_t forge
 
 	if (!forget_after_s || (uint64_t)now <= forget_after_s)
 		goto out;
-	snmp_iso_time(now - (time_t)forget_after_s, cutoff, sizeof(cutoff));
+	scout_iso_time(now - (time_t)forget_after_s, cutoff, sizeof(cutoff));
 	format_duration(forget_after_s, after, sizeof(after));
 	/* the keys first: a batch changes what would be iterated */
 	json_object_foreach (inv->devices, key, rec)
@@ -1253,7 +1247,7 @@ json_t *snmp_inventory_history(struct snmp_inventory *inv, const char *id)
 		}
 		time_t secs = (time_t)(json_integer_value(json_object_get(e, "time_ms")) / 1000);
 		char ts[32];
-		snmp_iso_time(secs, ts, sizeof(ts));
+		scout_iso_time(secs, ts, sizeof(ts));
 		json_object_set_new(e, "time", json_string(ts));
 		json_object_del(e, "time_ms");
 		json_array_append_new(out, e);

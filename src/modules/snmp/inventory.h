@@ -81,9 +81,6 @@ json_t *snmp_inventory_list(struct snmp_inventory *inv, bool all);
 json_t *snmp_inventory_history(struct snmp_inventory *inv, const char *id);
 size_t snmp_inventory_count(const struct snmp_inventory *inv, bool printers);
 
-/* t as "2026-11-25T12:00:00Z" (UTC), the form records use. */
-void snmp_iso_time(time_t t, char *buf, size_t size);
-
 /* Remembered sweep summary. */
 int snmp_inventory_save_meta(struct snmp_inventory *inv, const char *key, json_t *value);
 json_t *snmp_inventory_load_meta(struct snmp_inventory *inv, const char *key);

@@ -52,7 +52,7 @@ void snmp_finish_sweep(struct snmp_mod_state *s)
 	w->running = false;
 	w->finished_ms = now_ms(s);
 	json_t *sum = snmp_sweep_summary(s);
-	snmp_iso_time(time(NULL), ts, sizeof(ts));
+	scout_iso_time(time(NULL), ts, sizeof(ts));
 	json_object_set_new(sum, "finished", json_string(ts));
 	log_info("snmp: sweep done: %" PRIu64 " addresses probed, %" PRIu64 " answered, %" PRIu64 " printers, %" PRIu64
 		 " ms",

@@ -11,24 +11,15 @@
 #include "loop/status.h"
 #include "state.h"
 
-static void iso(char *buf, size_t size, uint64_t t)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static json_t *row(const struct job *j)
 {
 	json_t *o = vault_meta_json(j);
 	char t[32];
 
-	iso(t, sizeof(t), j->expires);
+	scout_iso_time((time_t)j->expires, t, sizeof(t));
 	json_object_set_new(o, "expires_at", json_string(t));
 	if (j->meta_known) {
-		iso(t, sizeof(t), j->meta.submitted);
+		scout_iso_time((time_t)j->meta.submitted, t, sizeof(t));
 		json_object_set_new(o, "submitted_at", json_string(t));
 	}
 	return o;
