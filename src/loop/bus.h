@@ -8,8 +8,8 @@
  *   and publish returns -ENOBUFS.
  * - A request topic has one server, its only subscriber (two modules that
  *   can serve it are alternatives: the second to subscribe gets -EBUSY),
- *   and a request carries a correlation id and a deadline. The asker's callback runs exactly once: with the
- *   reply, or with -ETIMEDOUT when the deadline passes first, or -ENOENT when
+ *   and a request carries a correlation id and a deadline. The asker's
+ *   callback runs exactly once: with the reply, or with -ETIMEDOUT when the deadline passes first, or -ENOENT when
  *   nobody serves the topic. A reply after the deadline is refused (-ENOENT).
  * - Unsubscribing, also from inside a handler, is safe at any time.
  *

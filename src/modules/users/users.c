@@ -1,9 +1,10 @@
 /* users: local accounts for sites without a directory. It serves the bus's
  * auth.password request (the ipp module asks it when a workstation sends
  * HTTP Basic credentials; the ldap module serves the same request for
- * sites with a directory, and the bus lets only one of them serve it) from a file of "name:hash" lines, where
- * hash is a crypt(3) string as mkpasswd or `openssl passwd -6` make it
- * (yescrypt, sha512crypt, bcrypt, scrypt). Hashing is slow on purpose, so
+ * sites with a directory, and the bus lets only one of them serve it)
+ * from a file of "name:hash" lines, where hash is a crypt(3) string as
+ * mkpasswd or `openssl passwd -6` make it (yescrypt, sha512crypt, bcrypt,
+ * scrypt). Hashing is slow on purpose, so
  * each check runs on the thread pool; a name that is not in the file is
  * checked against a dummy hash, so the time taken does not tell which
  * names exist. Passwords are copied once off the bus and wiped after. */
