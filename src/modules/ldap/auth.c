@@ -34,14 +34,6 @@
 #include "loop/status.h"
 #include "loop/work.h"
 
-enum {
-	ST_NONE,
-	ST_SEARCH,
-	ST_BIND,
-	ST_GROUPS,
-	ST_POOL = -1, /* a pool job holds the request (see ldap_req_fail_all) */
-};
-
 /* AD's userAccountControl bits (and msDS-User-Account-Control-Computed's,
  * folded into the same word by ldap_user_from_entry). */
 #define UAC_ACCOUNTDISABLE 0x2u
@@ -99,6 +91,20 @@ static void fail_limits(struct ldap_req *q)
 		ratelimit_fail(q->l->rl_source, q->source, now);
 }
 
+/* Hands q to a pool job: off the list of requests in progress, so that
+ * ldap_req_fail_all leaves it to done, which answers or frees it. false,
+ * with q back on the list, when the job cannot be queued. */
+static bool to_pool(struct ldap_req *q, scout_work_fn work, scout_work_done_fn done)
+{
+	struct ldap *l = q->l;
+
+	scout_list_remove(&q->link);
+	if (scout_work_submit(l->work, work, done, q) == 0)
+		return true;
+	scout_list_insert_tail(&l->reqs, &q->link);
+	return false;
+}
+
 static void verifier_work(void *arg)
 {
 	struct ldap_req *q = arg;
@@ -139,18 +145,7 @@ static void accept_user(struct ldap_req *q, bool offline)
 		scout_status_reply(q->sreq, o);
 		q->sreq = NULL;
 	} else {
-		msgpack_sbuffer sb;
-		msgpack_packer pk;
-
-		msgpack_sbuffer_init(&sb);
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-		ldap_pack_user(&pk, q->user, offline ? 1 : 0);
-		if (offline) {
-			scout_pack_str(&pk, "offline");
-			msgpack_pack_true(&pk);
-		}
-		(void)scout_bus_reply(scout_mod_bus(l->m), q->corr, 0, sb.data, sb.size);
-		msgpack_sbuffer_destroy(&sb);
+		ldap_reply_user(l, q->corr, q->user, offline);
 	}
 	if (offline) {
 		log_decision(q, "accepted offline", "every server down; the password matched the one accepted last");
@@ -159,11 +154,8 @@ static void accept_user(struct ldap_req *q, bool offline)
 	}
 	log_decision(q, "accepted", NULL);
 	if (conf->offline_grace > 0 && l->work) {
-		q->stage = ST_POOL;
 		q->verifier.made_ms = ldap_now_ms(l);
-		scout_list_remove(&q->link);
-		scout_list_init(&q->link);
-		if (scout_work_submit(l->work, verifier_work, verifier_done, q) == 0)
+		if (to_pool(q, verifier_work, verifier_done))
 			return;
 	}
 	ldap_req_free(q);
@@ -221,16 +213,10 @@ static bool try_offline(struct ldap_req *q)
 	if (!(v = vtable_get(l->verifiers, q->key, ldap_now_ms(l), conf->offline_grace)))
 		return false;
 	q->verifier = *v;
-	q->stage = ST_POOL;
-	scout_list_remove(&q->link);
-	scout_list_init(&q->link);
-	if (scout_work_submit(l->work, offline_work, offline_done, q) < 0) {
-		explicit_bzero(&q->verifier, sizeof(q->verifier));
-		scout_list_insert_tail(&l->reqs, &q->link);
-		q->stage = ST_NONE;
-		return false;
-	}
-	return true;
+	if (to_pool(q, offline_work, offline_done))
+		return true;
+	explicit_bzero(&q->verifier, sizeof(q->verifier));
+	return false;
 }
 
 static void unavailable(struct ldap_req *q, const struct ldir_result *res, const char *what)
@@ -328,8 +314,6 @@ static void after_bind(struct ldap_req *q)
 		accept_user(q, false);
 		return;
 	}
-	q->stage = ST_GROUPS;
-	l->n.searches++;
 	if ((r = ldap_groups_search(l, q->user->dn, on_groups, q, &q->op)) < 0) {
 		l->n.search_errors++;
 		refuse(q, r == -EAGAIN ? -EAGAIN : -EHOSTUNREACH, "unavailable", "cannot search the user's groups", 0);
@@ -385,7 +369,6 @@ static void bind_user(struct ldap_req *q)
 	struct ldap *l = q->l;
 	int r;
 
-	q->stage = ST_BIND;
 	r = ldir_bind(l->dir, q->user->dn, q->pw, q->pwlen, on_bind, q, &q->op);
 	if (r == 0)
 		return;
@@ -453,7 +436,7 @@ static void search_user(struct ldap_req *q)
 	struct ldap_filter_vars v = {.u = q->name, .ulen = strlen(q->name)};
 	int r;
 
-	r = ldap_user_search(q, l->set.user_filter, &v, ST_SEARCH, on_search);
+	r = ldap_user_search(q, l->set.user_filter, &v, on_search);
 	if (r == -EINVAL) {
 		/* the name passed ldap_name_split: only a huge expansion gets here */
 		log_decision(q, "denied", "the name does not fit the user filter");

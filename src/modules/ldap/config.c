@@ -14,6 +14,8 @@
 
 static const char *const schemas[] = {"ad", "openldap", NULL};
 
+#define GROUP_FILTER "(&(objectClass=groupOfNames)(member=%d))" /* openldap's groups of a user */
+
 static void strlist_free(void *field)
 {
 	struct ldap_strlist *l = field;
@@ -164,11 +166,11 @@ const struct scout_option ldap_options[] = {
 	    .help = "the name shown to people (cn when the user has none)"),
 	OPT("mail_attribute", SCOUT_OPT_STRING, mail_attribute, "mail", .help = "the user's mail address"),
 	OPT("allowed_groups", SCOUT_OPT_CUSTOM, allowed_groups, "", .parse = parse_groups, .free = strlist_free,
-	    .help = "group DNs separated by ';' (no space before it: \" ;\" starts a comment): only their members (nested ones too on AD) log in; empty: "
-		    "every user found"),
+	    .help = "group DNs separated by ';' (no space before it: \" ;\" starts a comment): only their members "
+		    "(nested ones too on AD) log in; empty: every user found"),
 	OPT("group_base", SCOUT_OPT_STRING, group_base, "",
 	    .help = "where groups are searched (openldap); empty: base"),
-	OPT("group_filter", SCOUT_OPT_STRING, group_filter, "(&(objectClass=groupOfNames)(member=%d))",
+	OPT("group_filter", SCOUT_OPT_STRING, group_filter, GROUP_FILTER,
 	    .help = "the groups of a user (openldap), %d the user's DN (escaped)"),
 	OPT("timeout", SCOUT_OPT_DURATION, timeout, "5s", .min = 100, .max = 300000,
 	    .help = "one attempt on one server: connect, TLS and one operation; then the next server"),
@@ -317,7 +319,7 @@ int ldap_settings_make(const struct ldap_conf *conf, struct ldap_settings *ret, 
 	    dup_or(&s.display_attr, conf->display_attribute, "displayName") < 0 ||
 	    dup_or(&s.mail_attr, conf->mail_attribute, "mail") < 0 ||
 	    dup_or(&s.group_base, conf->group_base, s.base) < 0 ||
-	    dup_or(&s.group_filter, conf->group_filter, "(&(objectClass=groupOfNames)(member=%d))") < 0)
+	    dup_or(&s.group_filter, conf->group_filter, GROUP_FILTER) < 0)
 		goto fail;
 	if (conf->card_attribute[0]) {
 		if (!(s.card_attr = strdup(conf->card_attribute)))
@@ -441,7 +443,7 @@ void ldap_configure(void *p, struct scout_check *c)
 					 "%s may answer without TLS (allow_plaintext = yes): user passwords "
 					 "are refused over it",
 					 conf->servers.v[i]);
-	if (conf->schema == LDAP_SCHEMA_AD && strcmp(conf->group_filter, "(&(objectClass=groupOfNames)(member=%d))"))
+	if (conf->schema == LDAP_SCHEMA_AD && strcmp(conf->group_filter, GROUP_FILTER))
 		scout_check_warn(c, "group_filter",
 				 "schema = ad finds groups through memberOf: group_filter is not used");
 	if (conf->card_filter[0] && !conf->card_attribute[0])

@@ -67,15 +67,11 @@ void ldap_req_fail_all(struct ldap *l, const char *why)
 {
 	struct scout_list *it;
 
+	/* a request a pool job holds (an offline check, a new verifier) is
+	 * not on the list: that job's done answers or frees it */
 	while ((it = scout_list_first(&l->reqs))) {
 		struct ldap_req *q = scout_list_entry(it, struct ldap_req, link);
 
-		/* a request waiting for a pool job (an offline check, a new
-		 * verifier) is freed by that job's done: only unlink it here */
-		if (q->stage < 0) {
-			scout_list_remove(&q->link);
-			continue;
-		}
 		if (q->kind == LDAP_REQ_AUTH)
 			ldap_auth_abort(q, why);
 		else
@@ -302,6 +298,8 @@ static int ldap_reload(struct scout_mod *m, const void *old_conf)
 static void ldap_status(struct scout_mod *m, json_t *obj)
 {
 	struct ldap *l = scout_mod_priv(m);
+	size_t up, total;
+	char detail[128];
 	json_t *c;
 
 	if (!l || !l->dir)
@@ -314,19 +312,10 @@ static void ldap_status(struct scout_mod *m, json_t *obj)
 		c = json_object();
 		json_object_set_new(obj, "counters", c);
 	}
-	{
-		json_t *servers = json_object_get(obj, "servers"), *sv;
-		size_t i, up = 0;
-		char detail[128];
-
-		json_array_foreach (servers, i, sv)
-			up += json_is_string(json_object_get(sv, "state")) &&
-			      strcmp(json_string_value(json_object_get(sv, "state")), "up") == 0;
-		snprintf(detail, sizeof(detail), "%zu of %zu servers up; logins: %llu accepted, %llu refused", up,
-			 json_array_size(servers), (unsigned long long)l->n.binds_ok,
-			 (unsigned long long)l->n.binds_denied);
-		json_object_set_new(obj, "detail", json_string(detail));
-	}
+	up = ldir_servers_up(l->dir, &total);
+	snprintf(detail, sizeof(detail), "%zu of %zu servers up; logins: %llu accepted, %llu refused", up, total,
+		 (unsigned long long)l->n.binds_ok, (unsigned long long)l->n.binds_denied);
+	json_object_set_new(obj, "detail", json_string(detail));
 	json_object_set_new(obj, "base", json_string(l->set.base));
 	json_object_set_new(obj, "cached_users", json_integer((json_int_t)(l->cache ? ucache_count(l->cache) : 0)));
 	json_object_set_new(obj, "in_progress", json_integer((json_int_t)l->inflight));
@@ -334,17 +323,11 @@ static void ldap_status(struct scout_mod *m, json_t *obj)
 		const char *name;
 		uint64_t v;
 	} n[] = {
-		{"binds_ok", l->n.binds_ok},
-		{"binds_denied", l->n.binds_denied},
-		{"bind_errors", l->n.bind_errors},
-		{"searches", l->n.searches},
-		{"search_errors", l->n.search_errors},
-		{"cache_hits", l->n.cache_hits},
-		{"cache_misses", l->n.cache_misses},
-		{"throttled", l->n.throttled},
-		{"offline_accepts", l->n.offline_accepts},
-		{"requests", l->n.requests},
-		{"busy", l->n.busy},
+		{"binds_ok", l->n.binds_ok},       {"binds_denied", l->n.binds_denied},
+		{"bind_errors", l->n.bind_errors}, {"search_errors", l->n.search_errors},
+		{"cache_hits", l->n.cache_hits},   {"cache_misses", l->n.cache_misses},
+		{"throttled", l->n.throttled},     {"offline_accepts", l->n.offline_accepts},
+		{"requests", l->n.requests},       {"busy", l->n.busy},
 	};
 	for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++)
 		json_object_set_new(c, n[i].name, json_integer((json_int_t)n[i].v));

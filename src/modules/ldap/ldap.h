@@ -94,7 +94,7 @@ void ldap_settings_free(struct ldap_settings *s);
 
 struct ldap_counters {
 	uint64_t binds_ok, binds_denied, bind_errors;
-	uint64_t searches, search_errors;
+	uint64_t search_errors; /* searches themselves are the directory client's count */
 	uint64_t cache_hits, cache_misses;
 	uint64_t throttled, offline_accepts;
 	uint64_t requests, busy;
@@ -133,7 +133,6 @@ struct ldap_req {
 	enum ldap_req_kind kind;
 	uint64_t corr;                 /* bus request; 0 for a command */
 	struct scout_status_req *sreq; /* command; NULL for the bus */
-	int stage;
 	struct ldir_op *op;
 	uint64_t t0;
 	char typed[LDAP_MAX_NAME + 1]; /* as sent; logged only when it passed the name checks */
@@ -179,10 +178,10 @@ int ldap_lookup_start(struct ldap *l, struct ldap_req *q, const char *user, size
 void ldap_lookup_abort(struct ldap_req *q, const char *why);
 struct ldap_filter_vars;
 /* Sends q's user search: tmpl expanded with v, under base, for the user's
- * attributes; q->stage becomes stage and cb gets the result. 0 when sent;
+ * attributes; cb gets the result. 0 when sent;
  * -EINVAL when the name does not fit the filter (nothing sent); -EHOSTUNREACH
  * when the search could not start (counted as a search error). */
-int ldap_user_search(struct ldap_req *q, const char *tmpl, const struct ldap_filter_vars *v, int stage, ldir_cb cb);
+int ldap_user_search(struct ldap_req *q, const char *tmpl, const struct ldap_filter_vars *v, ldir_cb cb);
 /* A user from a search entry (name: the name attribute, else fallback);
  * NULL when out of memory. */
 struct ldap_user *ldap_user_from_entry(const struct ldap *l, const struct ldir_entry *e, const char *fallback);
@@ -191,7 +190,9 @@ int ldap_groups_search(struct ldap *l, const char *dn, ldir_cb cb, void *arg, st
 /* Puts the cn of every group entry into u->groups; true when one of them is
  * in allowed_groups (or allowed_groups is empty). */
 bool ldap_groups_take(const struct ldap *l, const struct ldir_result *res, struct ldap_user *u);
-void ldap_pack_user(msgpack_packer *pk, const struct ldap_user *u, size_t extra_keys);
+/* The bus reply {ok: true, user, dn, display?, mail?, card?, groups,
+ * offline?} to corr. */
+void ldap_reply_user(struct ldap *l, uint64_t corr, const struct ldap_user *u, bool offline);
 json_t *ldap_user_json(const struct ldap_user *u);
 /* A bus reply {ok:false, reason, text} (and retry_after_ms when not 0). */
 void ldap_reply_reason(struct ldap *l, uint64_t corr, int status, const char *reason, const char *text,

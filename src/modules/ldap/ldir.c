@@ -109,8 +109,10 @@ struct ldir_op {
 	char server[256];
 };
 
+/* What the client did; what came of it (refusals, errors) the module
+ * counts, which judges the answers. */
 struct counters {
-	uint64_t searches, search_errors, binds, bind_errors, connects, connect_errors;
+	uint64_t searches, binds, connects, connect_errors;
 };
 
 struct ldir {
@@ -284,15 +286,10 @@ static void op_deliver(struct ldir_op *op, const struct ldir_result *res)
 
 	op_detach(op);
 	scout_list_remove(&op->all);
-	if (op->bind) {
+	if (op->bind)
 		d->n.binds++;
-		if (res->status < 0)
-			d->n.bind_errors++;
-	} else {
+	else
 		d->n.searches++;
-		if (res->status < 0)
-			d->n.search_errors++;
-	}
 	op->delivering = true;
 	op->cb(op->arg, res);
 	op_free(op);
@@ -672,19 +669,17 @@ static int entry_read(LDAP *ld, LDAPMessage *m, struct ldir_entry *e)
 			cap = cap ? cap * 2 : 8;
 		}
 		at = &attrs[e->nattrs];
-		at->name = strdup(a);
 		at->vals = vals;
 		at->nvals = 0;
-		for (size_t k = 0; vals && k < nv; k++) {
-			vals[k].v = dup_mem(bv[k]->bv_val, bv[k]->bv_len);
-			vals[k].len = bv[k]->bv_len;
-			if (vals[k].v)
-				at->nvals++;
-		}
-		e->attrs = attrs;
-		if (at->name)
+		if ((at->name = strdup(a))) {
+			for (size_t k = 0; vals && k < nv; k++) {
+				vals[k].v = dup_mem(bv[k]->bv_val, bv[k]->bv_len);
+				vals[k].len = bv[k]->bv_len;
+				if (vals[k].v)
+					at->nvals++;
+			}
 			e->nattrs++;
-		else
+		} else
 			free(vals);
 		ldap_value_free_len(bv);
 		ldap_memfree(a);
@@ -1479,6 +1474,16 @@ bool ldir_available(const struct ldir *d)
 	return !all_down(d);
 }
 
+size_t ldir_servers_up(const struct ldir *d, size_t *ret_total)
+{
+	size_t up = 0;
+
+	for (size_t i = 0; i < d->nservers; i++)
+		up += d->servers[i]->state == SRV_UP;
+	*ret_total = d->nservers;
+	return up;
+}
+
 void ldir_status(const struct ldir *d, json_t *obj)
 {
 	static const char *const states[] = {"unknown", "up", "down"};
@@ -1509,9 +1514,7 @@ void ldir_status(const struct ldir *d, json_t *obj)
 		json_object_set_new(obj, "counters", c);
 	}
 	json_object_set_new(c, "searches", json_integer((json_int_t)d->n.searches));
-	json_object_set_new(c, "search_errors", json_integer((json_int_t)d->n.search_errors));
 	json_object_set_new(c, "binds", json_integer((json_int_t)d->n.binds));
-	json_object_set_new(c, "bind_errors", json_integer((json_int_t)d->n.bind_errors));
 	json_object_set_new(c, "connects", json_integer((json_int_t)d->n.connects));
 	json_object_set_new(c, "connect_errors", json_integer((json_int_t)d->n.connect_errors));
 }

@@ -92,6 +92,8 @@ int ldir_bind(struct ldir *d, const char *dn, const char *password, size_t pwlen
 void ldir_cancel(struct ldir_op *op);
 /* false when every server is known down (for offline_grace). */
 bool ldir_available(const struct ldir *d);
+/* How many servers are up, of *ret_total known. */
+size_t ldir_servers_up(const struct ldir *d, size_t *ret_total);
 /* "servers": [{uri, state, latency_ms, last_error, since, source: config|srv}], plus
- * counters searches, search_errors, binds, bind_errors, connects, connect_errors. */
+ * counters searches, binds (operations done), connects, connect_errors. */
 void ldir_status(const struct ldir *d, json_t *obj);

@@ -19,12 +19,6 @@
 #include "loop/status.h"
 #include "loop/utf8.h"
 
-enum {
-	ST_NONE,
-	ST_SEARCH,
-	ST_GROUPS,
-};
-
 #define AD_IN_CHAIN "1.2.840.113556.1.4.1941"
 
 /* The attributes a user search asks for (NULL-terminated, into attrs of
@@ -46,7 +40,7 @@ static void ldap_user_attrs(const struct ldap *l, const char **attrs)
 	attrs[n] = NULL;
 }
 
-int ldap_user_search(struct ldap_req *q, const char *tmpl, const struct ldap_filter_vars *v, int stage, ldir_cb cb)
+int ldap_user_search(struct ldap_req *q, const char *tmpl, const struct ldap_filter_vars *v, ldir_cb cb)
 {
 	struct ldap *l = q->l;
 	const char *attrs[8];
@@ -56,8 +50,6 @@ int ldap_user_search(struct ldap_req *q, const char *tmpl, const struct ldap_fil
 	if (ldap_filter_expand(tmpl, v, &filter) < 0)
 		return -EINVAL;
 	ldap_user_attrs(l, attrs);
-	q->stage = stage;
-	l->n.searches++;
 	r = ldir_search(l->dir, l->set.base, LDAP_SCOPE_SUBTREE, filter, attrs, 2, cb, q, &q->op);
 	free(filter);
 	if (r < 0) {
@@ -178,9 +170,14 @@ bool ldap_groups_take(const struct ldap *l, const struct ldir_result *res, struc
 	return allowed;
 }
 
-void ldap_pack_user(msgpack_packer *pk, const struct ldap_user *u, size_t extra_keys)
+void ldap_reply_user(struct ldap *l, uint64_t corr, const struct ldap_user *u, bool offline)
 {
-	size_t n = 4 + (u->display != NULL) + (u->mail != NULL) + (u->card != NULL) + extra_keys;
+	size_t n = 4 + (u->display != NULL) + (u->mail != NULL) + (u->card != NULL) + offline;
+	msgpack_sbuffer sb;
+	msgpack_packer packer, *pk = &packer;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(pk, &sb, msgpack_sbuffer_write);
 
 	msgpack_pack_map(pk, n);
 	scout_pack_str(pk, "ok");
@@ -205,6 +202,12 @@ void ldap_pack_user(msgpack_packer *pk, const struct ldap_user *u, size_t extra_
 	msgpack_pack_array(pk, u->ngroups);
 	for (size_t i = 0; i < u->ngroups; i++)
 		scout_pack_str(pk, u->groups[i]);
+	if (offline) {
+		scout_pack_str(pk, "offline");
+		msgpack_pack_true(pk);
+	}
+	(void)scout_bus_reply(scout_mod_bus(l->m), corr, 0, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
 }
 
 json_t *ldap_user_json(const struct ldap_user *u)
@@ -299,14 +302,7 @@ static void lookup_done(struct ldap_req *q)
 		json_object_set_new(o, "from", json_string(q->from_cache ? "cache" : q->server));
 		scout_status_reply(q->sreq, o);
 	} else {
-		msgpack_sbuffer sb;
-		msgpack_packer pk;
-
-		msgpack_sbuffer_init(&sb);
-		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-		ldap_pack_user(&pk, q->user, 0);
-		(void)scout_bus_reply(scout_mod_bus(q->l->m), q->corr, 0, sb.data, sb.size);
-		msgpack_sbuffer_destroy(&sb);
+		ldap_reply_user(q->l, q->corr, q->user, false);
 	}
 	ldap_req_free(q);
 }
@@ -369,8 +365,6 @@ static void on_search(void *arg, const struct ldir_result *res)
 		lookup_fail(q, -EHOSTUNREACH, "unavailable", "out of memory");
 		return;
 	}
-	q->stage = ST_GROUPS;
-	l->n.searches++;
 	if ((r = ldap_groups_search(l, q->user->dn, on_groups, q, &q->op)) < 0) {
 		l->n.search_errors++;
 		unavailable(q, NULL, "the group search");
@@ -424,7 +418,7 @@ int ldap_lookup_start(struct ldap *l, struct ldap_req *q, const char *user, size
 		return 0;
 	}
 	l->n.cache_misses++;
-	r = ldap_user_search(q, by_card ? l->set.card_filter : l->set.user_filter, &v, ST_SEARCH, on_search);
+	r = ldap_user_search(q, by_card ? l->set.card_filter : l->set.user_filter, &v, on_search);
 	if (r == -EINVAL)
 		lookup_fail(q, -ENOENT, "unknown", "does not fit the search filter");
 	else if (r < 0)
